@@ -1,0 +1,103 @@
+"""Ground truth: full training of architectures on real MNIST, shared through an Optuna storage.
+
+Each architecture is trained from scratch with `FullTraining` for every seed on the 50k training
+split (or its first `train_examples`), and scored on the 10k validation split; test accuracy is
+recorded separately for final reporting. Results live in the Optuna study (the source of truth,
+so several workers and resumed runs agree) and are written to a CSV after every architecture.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import write_csv
+from .data import MNIST
+from .flops import training_flops
+from .spaces import spec_from_json
+from .students import accuracy, build_student, count_params
+from .training import FullTraining, train_full
+from .workqueue import WorkQueue
+
+COLUMNS = ["arch_id", "spec", "family", "params", "val_acc", "val_acc_sd", "test_acc", "test_acc_sd",
+           "seconds", "train_flops", "epochs", "n_seeds", "val_accs"]
+
+
+@dataclass(frozen=True)
+class GroundTruthConfig:
+    training: FullTraining = FullTraining()
+    seeds: tuple[int, ...] = (0, 1)
+    train_examples: int | None = None  # None: the whole 50k split
+
+    def study_name(self, space_name: str) -> str:
+        n = self.train_examples or "all"
+        return f"ground-truth-{space_name}-e{self.training.epochs}-s{len(self.seeds)}-n{n}"
+
+
+def evaluate_arch(spec: dict, data: MNIST, cfg: GroundTruthConfig, device, on_batch=None) -> dict:
+    """Train `spec` once per seed; mean and spread of validation and test accuracy."""
+    train = data.train if cfg.train_examples is None else data.train.subset(cfg.train_examples, seed=0)
+    vals, tests, start = [], [], time.perf_counter()
+    for seed in cfg.seeds:
+        net = build_student(spec, seed, device)
+        train_full(net, train, cfg.training, seed=seed, progress=on_batch)
+        net.eval()
+        vals.append(accuracy(net, None, data.val.x, data.val.y))
+        tests.append(accuracy(net, None, data.test.x, data.test.y))
+    sd = (lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0)
+    return {
+        "params": count_params(net),
+        "val_acc": statistics.fmean(vals),
+        "val_acc_sd": sd(vals),
+        "test_acc": statistics.fmean(tests),
+        "test_acc_sd": sd(tests),
+        "seconds": time.perf_counter() - start,
+        "train_flops": training_flops(net, len(train) * cfg.training.epochs * len(cfg.seeds)),
+        "epochs": cfg.training.epochs,
+        "n_seeds": len(cfg.seeds),
+        "val_accs": json.dumps(vals),
+    }
+
+
+def results_frame(queue: WorkQueue) -> pd.DataFrame:
+    rows = []
+    for t in queue.completed():
+        spec = spec_from_json(t.user_attrs["spec"])
+        rows.append({"arch_id": t.user_attrs["arch_id"], "spec": t.user_attrs["spec"], "family": spec["family"],
+                     **{k: t.user_attrs[k] for k in COLUMNS[3:]}})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def run_ground_truth(queue: WorkQueue, data: MNIST, cfg: GroundTruthConfig, out: Path, device,
+                     max_archs: int | None = None, progress=None) -> pd.DataFrame:
+    """Work through the queue until it is empty (or `max_archs` are done by this worker)."""
+    done_here = 0
+    while max_archs is None or done_here < max_archs:
+        trial = queue.claim()
+        if trial is None:
+            break
+        last_beat = [time.time()]
+
+        def on_batch():
+            if time.time() - last_beat[0] > 20:  # keep the claim alive during long trainings
+                queue.heartbeat(trial)
+                last_beat[0] = time.time()
+
+        try:
+            result = evaluate_arch(spec_from_json(trial.user_attrs["spec"]), data, cfg, device, on_batch)
+        except BaseException:
+            queue.release(trial)
+            raise
+        queue.complete(trial, result["val_acc"], result)
+        done_here += 1
+        write_csv(results_frame(queue), out)
+        if progress is not None:
+            progress(trial.user_attrs["arch_id"], result)
+    frame = results_frame(queue)
+    write_csv(frame, out)
+    return frame

@@ -1,0 +1,62 @@
+"""Ordinary (non-meta) training of students on real or synthetic data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Split
+
+
+@dataclass(frozen=True)
+class FullTraining:
+    """The ground-truth recipe: Adam on the 50k training split, then a cosine-free constant lr."""
+
+    epochs: int = 1
+    batch_size: int = 128
+    lr: float = 1e-3
+
+
+def train_full(net: nn.Module, train: Split, cfg: FullTraining, seed: int, progress=None) -> None:
+    """Train `net` in place for cfg.epochs passes over `train`, shuffled by `seed`."""
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    g = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(train), generator=g).to(train.y.device)
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i: i + cfg.batch_size]
+            loss = F.cross_entropy(net(train.x[idx]), train.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if progress is not None:
+                progress()
+
+
+def sgd_steps(net: nn.Module, steps: Iterable[tuple[torch.Tensor, torch.Tensor, float, float]]) -> None:
+    """The export recipe: one plain SGD step (no Nesterov, no weight decay) per (x, y, lr, momentum).
+
+    Momentum buffers persist across steps, as in torch.optim.SGD with per-step lr and momentum.
+    """
+    opt = torch.optim.SGD(net.parameters(), lr=0.0, momentum=0.0)
+    net.train()
+    for x, y, lr, momentum in steps:
+        for group in opt.param_groups:
+            group["lr"], group["momentum"] = float(lr), float(momentum)
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def real_batches(train: Split, steps: int, batch_size: int, lr: float, momentum: float, seed: int):
+    """`steps` random real batches (drawn by seed), with a constant lr and momentum."""
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(len(train), (batch_size,), generator=g).to(train.y.device)
+        yield train.x[idx], train.y[idx], lr, momentum
