@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from .errors import GtnNasError
+from .errors import ConfigError, GtnNasError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Neural architecture search on learned synthetic MNIST data.")
@@ -77,6 +77,85 @@ def ground_truth(
 
         frame = run_ground_truth(queue, data, cfg, out, dev, max_archs, report)
     typer.echo(f"{len(frame)} of {len(specs)} architectures done; wrote {out} (storage {url})")
+
+
+@app.command()
+def distill(
+    method: str = typer.Option("ift", help="Meta-gradient: bptt, ift or gm."),
+    out: Path = typer.Option(..., "--out", help="Teacher checkpoint to write (metrics CSV goes beside it)."),
+    teacher_kind: str = typer.Option("generator", "--teacher-kind", help="generator (GTN) or pixels (dataset distillation)."),
+    meta_steps: Optional[int] = typer.Option(None, "--meta-steps", help="Meta-steps (default: the method's laptop budget, see README)."),
+    inner_steps: int = typer.Option(32, "--inner-steps"),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    curriculum: bool = typer.Option(True, "--curriculum/--no-curriculum", help="Learned noise per inner step (generator only)."),
+    inner_lr: float = typer.Option(0.05, "--inner-lr", help="Inner SGD learning rate (initial value; bptt learns it)."),
+    inner_momentum: float = typer.Option(0.5, "--inner-momentum"),
+    meta_lr: float = typer.Option(0.01, "--meta-lr"),
+    space: str = typer.Option("distill", help="Space the training students are sampled from."),
+    seed: int = typer.Option(0),
+    neumann_terms: int = typer.Option(5, "--neumann-terms", help="ift: Neumann-series terms."),
+    neumann_alpha: float = typer.Option(0.05, "--neumann-alpha", help="ift: Neumann step size."),
+    ift_batches: int = typer.Option(2, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."),
+    bptt_checkpoint: int = typer.Option(0, "--bptt-checkpoint", help="bptt: checkpoint the unroll in blocks of this many steps."),
+    bptt_truncate: int = typer.Option(0, "--bptt-truncate", help="bptt: differentiate only the last k steps."),
+    gm_real_per_class: int = typer.Option(32, "--gm-real-per-class", help="gm: real examples per class per match."),
+    eval_every: int = typer.Option(25, "--eval-every"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint at --out."),
+    data_dir: Optional[Path] = DataDir,
+    device: str = Device,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a teacher (GTN generator or pixel set) with one meta-gradient method."""
+    from .data import load_mnist
+    from .device import resolve_device
+    from .distill import DEFAULT_META_STEPS, DistillConfig, Distiller, metrics_path
+    from .checkpoint import load_checkpoint
+    from .progress import progress_bar
+    from .teacher import TeacherConfig
+
+    _threads()
+    options = {
+        "ift": {"neumann_terms": neumann_terms, "neumann_alpha": neumann_alpha, "batches": ift_batches},
+        "bptt": {"checkpoint_every": bptt_checkpoint, "truncate": bptt_truncate},
+        "gm": {"real_per_class": gm_real_per_class},
+    }.get(method, {})
+    tcfg = TeacherConfig(kind=teacher_kind, inner_steps=inner_steps, batch_size=batch_size, curriculum=curriculum,
+                         inner_lr=inner_lr, inner_momentum=inner_momentum)
+    cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
+                        meta_steps=meta_steps or DEFAULT_META_STEPS.get(method, 1), eval_every=eval_every).validate()
+    if out.exists() and not resume:
+        raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
+    dev = resolve_device(device)
+    d = Distiller(cfg, load_mnist(data_dir).to(dev), dev)
+    if resume and out.exists():
+        d.restore(load_checkpoint(out, map_location=dev), out)
+    with progress_bar(disable=quiet) as bar:
+        task = bar.add_task(f"distill {method}", total=cfg.meta_steps, completed=d.step, info="")
+
+        def show(row):
+            acc = "" if row["val_acc"] != row["val_acc"] else f" val {row['val_acc']:.3f}"
+            bar.update(task, completed=row["meta_step"], info=f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB")
+
+        d.run(out, show)
+    final = d.final_summary()
+    typer.echo(f"teacher {out} ({method}, {d.step} meta-steps, {d.elapsed:.0f}s): students trained {inner_steps} steps on its data "
+               f"reach {final['mean']:.4f} validation accuracy (mean of {final['n']} students; min {final['min']:.4f}, max {final['max']:.4f}); "
+               f"metrics {metrics_path(out)}")
+
+
+@app.command()
+def export(
+    teacher: Path = typer.Option(..., "--teacher", help="Teacher checkpoint."),
+    out: Path = typer.Option(..., "--out", help="Output .npz file."),
+    noise_seed: int = typer.Option(0, "--noise-seed", help="Noise seed for teachers without a learned curriculum."),
+) -> None:
+    """Write the teacher's synthetic dataset as a .npz that any framework can train on."""
+    from .export import export_npz
+
+    if out.suffix != ".npz":
+        raise ConfigError(f"--out must end in .npz; got {out}")
+    n = export_npz(teacher, out, noise_seed)
+    typer.echo(f"wrote {out}: {n} images")
 
 
 def main() -> None:

@@ -1,0 +1,193 @@
+"""The distillation loop: train a teacher with one meta-gradient method.
+
+Each meta-step samples a fresh student (architecture from the distillation space, random init),
+asks the method for the meta-gradient, and takes an Adam step on the teacher (cosine decay to
+0.1x, as in the GTN paper). Every random choice of meta-step s is drawn from a generator seeded by
+(seed, s), so a resumed run continues exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .atomic import write_csv
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import MNIST, Split
+from .device import peak_memory_mb
+from .errors import CheckpointError, ConfigError
+from .inner import InnerState, grads, sgd_step
+from .methods import METHODS, MetaContext, make_method
+from .spaces import load_space
+from .students import Functional, accuracy, build_student
+from .teacher import Teacher, TeacherConfig
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    method: str = "ift"
+    teacher: TeacherConfig = TeacherConfig()
+    method_options: dict = field(default_factory=dict)
+    meta_steps: int = 300
+    meta_lr: float = 0.01
+    meta_batch: int = 256
+    space: str = "distill"
+    seed: int = 0
+    grad_clip: float = 5.0
+    eval_every: int = 25
+    eval_students: int = 3
+    eval_examples: int = 2000
+    checkpoint_every: int = 25
+
+    def validate(self) -> "DistillConfig":
+        if self.method not in METHODS:
+            raise ConfigError(f"--method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.meta_steps < 1:
+            raise ConfigError("--meta-steps must be >= 1")
+        self.teacher.validate()
+        make_method(self.method, self.method_options)  # fails early on bad options
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "DistillConfig":
+        d = dict(d)
+        d["teacher"] = TeacherConfig(**d["teacher"])
+        return DistillConfig(**d)
+
+
+# Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
+DEFAULT_META_STEPS = {"bptt": 100, "ift": 250, "gm": 100}
+
+
+def step_seed(seed: int, step: int) -> int:
+    return seed * 1_000_003 + step
+
+
+def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:
+    """Mean validation accuracy of students trained T steps on the teacher's data."""
+    data = teacher.dataset(noise_seed=seed)
+    B = teacher.cfg.batch_size
+    accs = []
+    for i, spec in enumerate(specs):
+        f = Functional(build_student(spec, seed + i, device))
+        state = InnerState.start(f.init_params())
+        for t in range(teacher.cfg.inner_steps):
+            x, y = data["images"][t * B:(t + 1) * B], data["labels"][t * B:(t + 1) * B]
+            state = sgd_step(state, grads(f, state.params, x, y), data["lr"][t], data["momentum"][t]).detached()
+        accs.append(accuracy(f, state.params, val.x, val.y))
+    return sum(accs) / len(accs)
+
+
+class Distiller:
+    def __init__(self, cfg: DistillConfig, data: MNIST, device: torch.device):
+        self.cfg, self.data, self.device = cfg.validate(), data, device
+        self.space = load_space(cfg.space)
+        self.method = make_method(cfg.method, cfg.method_options)
+        self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
+        params = self.teacher.parameters() if self.method.learns_hyper else self.teacher.data_parameters()
+        self.opt = torch.optim.Adam(params, lr=cfg.meta_lr, betas=(0.9, 0.999))
+        decay = lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.meta_steps) / cfg.meta_steps))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, decay)
+        self.class_index = [torch.nonzero(data.train.y == c).squeeze(1) for c in range(10)]
+        self.eval_specs = self.space.sample(cfg.eval_students, seed=cfg.seed + 12345)
+        self.val_small = data.val.subset(min(cfg.eval_examples, len(data.val)), seed=0)
+        self.step, self.elapsed, self.metrics = 0, 0.0, []
+
+    # -- one meta-step -------------------------------------------------------------------
+    def context(self, step: int) -> MetaContext:
+        s = step_seed(self.cfg.seed, step)
+        gen = torch.Generator().manual_seed(s)
+        spec = random.Random(s).choice(self.space.archs)
+        f = Functional(build_student(spec, s, self.device))
+        idx = torch.randint(len(self.data.train), (self.cfg.meta_batch,), generator=gen).to(self.device)
+        noise = self.teacher.sample_noise(gen) if self.teacher.needs_noise else None
+        return MetaContext(self.teacher, f, f.init_params(), noise, self.data.train.x[idx], self.data.train.y[idx],
+                           self.data.train, self.class_index, gen)
+
+    def meta_step(self) -> dict:
+        start = time.perf_counter()
+        self.opt.zero_grad(set_to_none=True)
+        result = self.method(self.context(self.step))
+        norm = torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], self.cfg.grad_clip)
+        if not math.isfinite(result.meta_loss) or not torch.isfinite(norm):
+            raise ConfigError(f"meta-step {self.step}: the meta-loss diverged ({result.meta_loss}); lower --meta-lr")
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        self.elapsed += time.perf_counter() - start
+        row = {"meta_step": self.step, "meta_loss": result.meta_loss, "val_acc": float("nan"),
+               "elapsed_s": round(self.elapsed, 3), "peak_mem_mb": round(peak_memory_mb(self.device), 1)}
+        if self.step % self.cfg.eval_every == 0 or self.step == self.cfg.meta_steps:
+            row["val_acc"] = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
+        self.metrics.append(row)
+        return row
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        save_checkpoint(path, {
+            "method": self.cfg.method, "config": self.cfg.to_dict(), "teacher": self.teacher.state_dict(),
+            "optimizer": self.opt.state_dict(), "meta_step": self.step, "elapsed": self.elapsed,
+            "metrics": self.metrics, "complete": self.step >= self.cfg.meta_steps,
+        })
+        write_csv(pd.DataFrame(self.metrics), metrics_path(path))
+
+    def restore(self, ckpt: dict, path: Path) -> None:
+        if DistillConfig.from_dict(ckpt["config"]).to_dict() | {"meta_steps": 0} != self.cfg.to_dict() | {"meta_steps": 0}:
+            raise CheckpointError(f"{path}: --resume with options that differ from the checkpoint's (only --meta-steps may change)")
+        self.teacher.load_state_dict(ckpt["teacher"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.step, self.elapsed, self.metrics = ckpt["meta_step"], ckpt["elapsed"], list(ckpt["metrics"])
+        self.sched.last_epoch = self.step
+        for g in self.opt.param_groups:
+            g["lr"] = self.cfg.meta_lr * self.sched.lr_lambdas[0](self.step)
+
+    def final_summary(self) -> dict:
+        """Validation accuracy (full 10k split) of freshly trained students, one per eval architecture."""
+        accs = [evaluate_teacher(self.teacher, [spec], self.data.val, self.cfg.seed + 1 + i, self.device)
+                for i, spec in enumerate(self.eval_specs)]
+        return {"mean": sum(accs) / len(accs), "min": min(accs), "max": max(accs), "n": len(accs)}
+
+    def run(self, out: Path, on_step: Callable[[dict], None] | None = None) -> None:
+        while self.step < self.cfg.meta_steps:
+            row = self.meta_step()
+            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.meta_steps:
+                self.save(out)
+            if on_step:
+                on_step(row)
+
+
+def metrics_path(ckpt: Path) -> Path:
+    return Path(ckpt).with_suffix(".csv")
+
+
+def distill(cfg: DistillConfig, data: MNIST, device, out: Path, resume: bool = False, on_step=None) -> Distiller:
+    """Train (or, with `resume`, continue training) a teacher and save it at `out`."""
+    d = Distiller(cfg, data, device)
+    if resume and Path(out).exists():
+        d.restore(load_checkpoint(out, map_location=device), Path(out))
+    d.run(Path(out), on_step)
+    return d
+
+
+def load_teacher(path: str | Path, device="cpu") -> tuple[Teacher, dict]:
+    """A frozen teacher and its checkpoint dict."""
+    ckpt = load_checkpoint(path, map_location=device)
+    try:
+        cfg = DistillConfig.from_dict(ckpt["config"])
+        teacher = Teacher(cfg.teacher).to(device)
+        teacher.load_state_dict(ckpt["teacher"])
+    except (TypeError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: teacher checkpoint does not match this gtn-nas version ({str(exc).splitlines()[0][:120]})") from None
+    teacher.requires_grad_(False)
+    return teacher, ckpt

@@ -1,0 +1,43 @@
+"""The one interface every meta-gradient method implements.
+
+A method is called once per meta-step with a `MetaContext`. It accumulates the meta-gradient into
+the teacher parameters' `.grad` (by `backward()`), and returns the meta-loss it minimised and the
+student parameters it ended with. The distillation loop owns the optimiser step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from ..data import Split
+from ..inner import Params
+from ..teacher import Teacher
+
+
+@dataclass
+class MetaContext:
+    teacher: Teacher
+    f: object  # students.Functional: f(params, x) -> logits
+    params0: Params  # the freshly initialised student's parameters (detached)
+    noise: torch.Tensor | None  # (T, B, nz) when the teacher needs fresh noise, else None
+    meta_x: torch.Tensor  # a real training batch for the meta-loss (bptt, ift)
+    meta_y: torch.Tensor
+    real: Split  # the real training split (gm samples its per-class batches from it)
+    class_index: list[torch.Tensor]  # indices of each class in `real`
+    gen: torch.Generator  # this meta-step's random stream (CPU), for any sampling a method does
+
+
+@dataclass
+class MetaResult:
+    meta_loss: float
+    params: Params
+
+
+class MetaGradient(Protocol):
+    name: str
+    learns_hyper: bool  # whether the meta-gradient reaches the inner lr and momentum
+
+    def __call__(self, ctx: MetaContext) -> MetaResult: ...

@@ -1,0 +1,67 @@
+"""IFT: implicit-function-theorem meta-gradient with a Neumann-series inverse Hessian.
+
+The student is trained T steps on the teacher's data without building any graph; its final
+weights w are then treated as a minimiser of the *IFT inner objective*
+
+    L_syn(w, λ) = mean over J synthetic batches j (drawn at random among the T steps) of
+                  CE(student(w, x_j(λ)), y_j),
+
+and the meta-gradient of L_real(w) (cross-entropy on a real training batch) is
+
+    dL_real/dλ = − (∂²L_syn/∂λ∂w) · H⁻¹ ∂L_real/∂w,   H = ∂²L_syn/∂w²,
+
+with H⁻¹v from `linalg.neumann_inverse` (K terms, step α; Lorraine et al. 2019). Hessian-vector
+products are double-backward on L_syn with the images held fixed. Memory is that of J batches,
+whatever T is; the inner learning rate and momentum get no meta-gradient (w does not depend on them
+under the IFT assumption), so they stay at their initial values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..inner import InnerState, grads, loss, train_steps
+from ..linalg import dot, neumann_inverse
+from .base import MetaContext, MetaResult
+
+
+@dataclass(frozen=True)
+class IftConfig:
+    neumann_terms: int = 5
+    neumann_alpha: float = 0.05
+    batches: int = 2  # J: synthetic batches in the IFT inner objective
+
+
+class Ift:
+    name = "ift"
+    learns_hyper = False
+
+    def __init__(self, cfg: IftConfig = IftConfig()):
+        self.cfg = cfg
+
+    def __call__(self, ctx: MetaContext) -> MetaResult:
+        T = ctx.teacher.cfg.inner_steps
+        state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(T), create_graph=False)
+        w = {k: v.detach().requires_grad_() for k, v in state.params.items()}
+        keys = list(w)
+        with torch.enable_grad():
+            meta = loss(ctx.f, w, ctx.meta_x, ctx.meta_y)
+            v = torch.autograd.grad(meta, list(w.values()))
+        chosen = torch.randperm(T, generator=ctx.gen)[: min(self.cfg.batches, T)].tolist()
+        with torch.no_grad():
+            fixed = [ctx.teacher.batch(t, ctx.noise) for t in chosen]
+
+        def hvp(u):
+            with torch.enable_grad():
+                g = [grads(ctx.f, w, x, y, create_graph=True) for x, y in fixed]
+                g_mean = [sum(gi[k] for gi in g) / len(g) for k in keys]
+                return torch.autograd.grad(dot(g_mean, u), list(w.values()))
+
+        p = neumann_inverse(hvp, v, self.cfg.neumann_terms, self.cfg.neumann_alpha)
+        for t in chosen:  # mixed term, one batch at a time so memory stays that of one batch
+            x, y = ctx.teacher.batch(t, ctx.noise)
+            g = grads(ctx.f, w, x, y, create_graph=True)
+            (-dot([g[k] for k in keys], p) / len(chosen)).backward()
+        return MetaResult(meta.item(), {k: x.detach() for k, x in w.items()})

@@ -1,0 +1,131 @@
+"""Teachers: learnable sources of synthetic training batches.
+
+A teacher produces, for each inner step t = 0..T-1, a batch of B images with fixed balanced labels
+(label i mod 10 for row i), plus that step's SGD learning rate and momentum.
+
+- `generator` (GTN): a conditional generator maps noise + one-hot label to a 1x28x28 image. With a
+  learned curriculum (default) the noise of every step is itself a parameter, as in the GTN paper;
+  without it, noise is drawn afresh each meta-step (and from a fixed seed at export).
+- `pixels` (dataset distillation): the T*B images themselves are the parameters.
+
+Images live in the students' input space (normalised MNIST units; real pixels span about
+[-0.42, 2.82]); generator outputs are bounded to [-3, 3] by a scaled tanh.
+Learning rates are softplus- and momenta sigmoid-parametrised so they stay valid when learned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    kind: str = "generator"  # generator | pixels
+    inner_steps: int = 32
+    batch_size: int = 128
+    curriculum: bool = True
+    noise_dim: int = 32
+    hidden: int = 128
+    inner_lr: float = 0.05  # initial value; learned only by methods that can (bptt)
+    inner_momentum: float = 0.5
+
+    def validate(self) -> "TeacherConfig":
+        if self.kind not in ("generator", "pixels"):
+            raise ConfigError(f"--teacher-kind must be generator or pixels; got {self.kind!r}")
+        if self.inner_steps < 1 or self.batch_size < 10:
+            raise ConfigError("--inner-steps must be >= 1 and --batch-size >= 10 (one example per class)")
+        if not (self.inner_lr > 0 and 0 <= self.inner_momentum < 1):
+            raise ConfigError("inner lr must be > 0 and momentum in [0, 1)")
+        return self
+
+
+class Generator(nn.Module):
+    """Noise (nz) + one-hot label -> 1x28x28 image. Batch norm uses batch statistics only."""
+
+    def __init__(self, noise_dim: int, hidden: int):
+        super().__init__()
+        self.fc = nn.Sequential(
+            nn.Linear(noise_dim + 10, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 32 * 7 * 7), nn.BatchNorm1d(32 * 7 * 7, track_running_stats=False), nn.LeakyReLU(0.2),
+        )
+        self.conv = nn.Sequential(
+            nn.Upsample(scale_factor=2), nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32, track_running_stats=False), nn.LeakyReLU(0.2),
+            nn.Upsample(scale_factor=2), nn.Conv2d(32, 1, 3, padding=1),
+        )
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.fc(torch.cat([noise, F.one_hot(labels, 10).to(noise.dtype)], dim=1))  # (B, 32*7*7)
+        return 3.0 * torch.tanh(self.conv(h.view(-1, 32, 7, 7)))  # (B, 1, 28, 28)
+
+
+def _inv_softplus(x: float) -> float:
+    return math.log(math.expm1(x))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+class Teacher(nn.Module):
+    def __init__(self, cfg: TeacherConfig, seed: int = 0):
+        super().__init__()
+        self.cfg = cfg.validate()
+        T, B = cfg.inner_steps, cfg.batch_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if cfg.kind == "generator":
+                self.generator = Generator(cfg.noise_dim, cfg.hidden)
+                if cfg.curriculum:
+                    self.noise = nn.Parameter(torch.randn(T, B, cfg.noise_dim))
+            else:
+                self.pixels = nn.Parameter(torch.randn(T, B, 1, 28, 28))
+        self.raw_lr = nn.Parameter(torch.full((T,), _inv_softplus(cfg.inner_lr)))
+        self.raw_momentum = nn.Parameter(torch.full((T,), _logit(cfg.inner_momentum)))
+        self.register_buffer("labels", torch.arange(B) % 10, persistent=False)
+
+    @property
+    def needs_noise(self) -> bool:
+        """True when batches are made from fresh noise that the caller must supply."""
+        return self.cfg.kind == "generator" and not self.cfg.curriculum
+
+    def sample_noise(self, gen: torch.Generator) -> torch.Tensor:
+        """(T, B, nz) noise for a non-curriculum generator, drawn from `gen` (on CPU, for determinism)."""
+        shape = (self.cfg.inner_steps, self.cfg.batch_size, self.cfg.noise_dim)
+        return torch.randn(shape, generator=gen).to(self.raw_lr.device)
+
+    def batch(self, t: int, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, 1, 28, 28) and labels (B,) of inner step t, differentiable w.r.t. the teacher."""
+        if self.cfg.kind == "pixels":
+            return self.pixels[t], self.labels
+        z = self.noise[t] if self.cfg.curriculum else noise[t]
+        return self.generator(z, self.labels), self.labels
+
+    def lr(self) -> torch.Tensor:
+        """(T,) inner learning rates."""
+        return F.softplus(self.raw_lr)
+
+    def momentum(self) -> torch.Tensor:
+        """(T,) inner momenta."""
+        return torch.sigmoid(self.raw_momentum)
+
+    def hyper_parameters(self) -> list[nn.Parameter]:
+        return [self.raw_lr, self.raw_momentum]
+
+    def data_parameters(self) -> list[nn.Parameter]:
+        hyper = {id(p) for p in self.hyper_parameters()}
+        return [p for p in self.parameters() if id(p) not in hyper]
+
+    @torch.no_grad()
+    def dataset(self, noise_seed: int = 0) -> dict[str, torch.Tensor]:
+        """The whole synthetic dataset: images (T*B,1,28,28), labels (T*B,), lr (T,), momentum (T,)."""
+        noise = self.sample_noise(torch.Generator().manual_seed(noise_seed)) if self.needs_noise else None
+        xs, ys = zip(*(self.batch(t, noise) for t in range(self.cfg.inner_steps)))
+        return {"images": torch.cat(xs), "labels": torch.cat(ys), "lr": self.lr().clone(), "momentum": self.momentum().clone()}
