@@ -167,3 +167,6 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted; rerun the same command to resume", err=True)
         sys.exit(130)
+
+
+from . import cli_search  # noqa: E402,F401  (registers `search` and `rank` on `app`)

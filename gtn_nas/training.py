@@ -42,6 +42,8 @@ def sgd_steps(net: nn.Module, steps: Iterable[tuple[torch.Tensor, torch.Tensor, 
     """The export recipe: one plain SGD step (no Nesterov, no weight decay) per (x, y, lr, momentum).
 
     Momentum buffers persist across steps, as in torch.optim.SGD with per-step lr and momentum.
+    (torch.optim.SGD creates no buffer on a step whose momentum is exactly 0; teachers' momenta
+    are sigmoids, never 0, so exported recipes are unaffected.)
     """
     opt = torch.optim.SGD(net.parameters(), lr=0.0, momentum=0.0)
     net.train()

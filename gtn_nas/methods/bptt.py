@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch.utils.checkpoint import checkpoint
 
 from ..inner import InnerState, loss, train_steps
@@ -30,6 +31,7 @@ class Bptt:
     def __init__(self, cfg: BpttConfig = BpttConfig()):
         self.cfg = cfg
 
+    @torch.enable_grad()
     def __call__(self, ctx: MetaContext) -> MetaResult:
         T = ctx.teacher.cfg.inner_steps
         first = T - min(self.cfg.truncate, T) if self.cfg.truncate else 0

@@ -44,6 +44,7 @@ class Gm:
     def __init__(self, cfg: GmConfig = GmConfig()):
         self.cfg = cfg
 
+    @torch.enable_grad()
     def __call__(self, ctx: MetaContext) -> MetaResult:
         T = ctx.teacher.cfg.inner_steps
         lr, mom = ctx.teacher.lr().detach(), ctx.teacher.momentum().detach()

@@ -22,9 +22,32 @@ from dataclasses import dataclass
 
 import torch
 
-from ..inner import InnerState, grads, loss, train_steps
+from ..inner import InnerState, loss, train_steps
 from ..linalg import dot, neumann_inverse
 from .base import MetaContext, MetaResult
+
+
+def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alpha: float) -> None:
+    """Accumulate the implicit meta-gradient −(∂²L/∂λ∂w)·H⁻¹v into the hyper-parameters λ.
+
+    Args:
+        train_loss: w ↦ L(w, λ), differentiable w.r.t. the λ tensors it closes over (their .grad
+            receives the result).
+        hvp_loss: w ↦ L(w, λ) with λ held constant (used for Hessian-vector products).
+        w: the inner solution, leaf tensors with requires_grad.
+        v: ∂L_outer/∂w at w.
+        terms, alpha: Neumann series for H⁻¹v (`linalg.neumann_inverse`).
+    """
+
+    def hvp(u):
+        with torch.enable_grad():
+            g = torch.autograd.grad(hvp_loss(w), w, create_graph=True)
+            return torch.autograd.grad(dot(g, u), w)
+
+    p = neumann_inverse(hvp, v, terms, alpha)
+    with torch.enable_grad():
+        g = torch.autograd.grad(train_loss(w), w, create_graph=True)
+        (-dot(g, p)).backward()
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,7 @@ class Ift:
     def __init__(self, cfg: IftConfig = IftConfig()):
         self.cfg = cfg
 
+    @torch.enable_grad()
     def __call__(self, ctx: MetaContext) -> MetaResult:
         T = ctx.teacher.cfg.inner_steps
         state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(T), create_graph=False)
@@ -53,15 +77,15 @@ class Ift:
         with torch.no_grad():
             fixed = [ctx.teacher.batch(t, ctx.noise) for t in chosen]
 
-        def hvp(u):
-            with torch.enable_grad():
-                g = [grads(ctx.f, w, x, y, create_graph=True) for x, y in fixed]
-                g_mean = [sum(gi[k] for gi in g) / len(g) for k in keys]
-                return torch.autograd.grad(dot(g_mean, u), list(w.values()))
+        def as_dict(ws):
+            return dict(zip(keys, ws))
 
-        p = neumann_inverse(hvp, v, self.cfg.neumann_terms, self.cfg.neumann_alpha)
-        for t in chosen:  # mixed term, one batch at a time so memory stays that of one batch
-            x, y = ctx.teacher.batch(t, ctx.noise)
-            g = grads(ctx.f, w, x, y, create_graph=True)
-            (-dot([g[k] for k in keys], p) / len(chosen)).backward()
+        def hvp_loss(ws):
+            return sum(loss(ctx.f, as_dict(ws), x, y) for x, y in fixed) / len(fixed)
+
+        def train_loss(ws):
+            # Rebuilt batch by batch inside one graph; J is small, so memory stays that of J batches.
+            return sum(loss(ctx.f, as_dict(ws), *ctx.teacher.batch(t, ctx.noise)) for t in chosen) / len(chosen)
+
+        ift_backward(train_loss, hvp_loss, list(w.values()), v, self.cfg.neumann_terms, self.cfg.neumann_alpha)
         return MetaResult(meta.item(), {k: x.detach() for k, x in w.items()})

@@ -1,0 +1,1 @@
+"""CLI commands `search` and `rank` (registered on gtn_nas.cli.app)."""

@@ -1,0 +1,72 @@
+"""IFT hypergradients against closed forms (ridge regression) and an exact linear solve."""
+
+import torch
+
+from gtn_nas.methods.ift import ift_backward
+
+DT = torch.float64
+
+
+def _problem(seed=0, n=20, d=5, c=0.5):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=DT)  # the "synthetic data": the hyper-parameter λ
+    y = torch.randn(n, generator=g, dtype=DT)
+    Xv, yv = torch.randn(30, d, generator=g, dtype=DT), torch.randn(30, generator=g, dtype=DT)
+    return X, y, Xv, yv, c
+
+
+def _train_loss(X, y, c):
+    return lambda ws: 0.5 * ((X @ ws[0] - y) ** 2).mean() + 0.5 * c * (ws[0] ** 2).sum()
+
+
+def _val_loss(Xv, yv):
+    return lambda w: 0.5 * ((Xv @ w - yv) ** 2).mean()
+
+
+def _closed_form_grad(X, y, Xv, yv, c):
+    """d L_val(w*(X)) / dX, differentiating the ridge solution w* = (XᵀX/n + cI)⁻¹ Xᵀy/n."""
+    X = X.clone().requires_grad_()
+    n, d = X.shape
+    w = torch.linalg.solve(X.T @ X / n + c * torch.eye(d, dtype=DT), X.T @ y / n)
+    (g,) = torch.autograd.grad(_val_loss(Xv, yv)(w), X)
+    return g
+
+
+def _ift_grad(X, y, Xv, yv, c, terms, alpha):
+    n, d = X.shape
+    w_star = torch.linalg.solve(X.T @ X / n + c * torch.eye(d, dtype=DT), X.T @ y / n).requires_grad_()
+    (v,) = torch.autograd.grad(_val_loss(Xv, yv)(w_star), w_star)
+    lam = X.clone().requires_grad_()
+    ift_backward(_train_loss(lam, y, c), _train_loss(X, y, c), [w_star], (v,), terms, alpha)
+    return lam.grad
+
+
+def test_ift_with_many_terms_matches_ridge_closed_form():
+    X, y, Xv, yv, c = _problem()
+    exact = _closed_form_grad(X, y, Xv, yv, c)
+    approx = _ift_grad(X, y, Xv, yv, c, terms=2000, alpha=0.3)
+    torch.testing.assert_close(approx, exact, rtol=1e-6, atol=1e-9)
+
+
+def test_ift_matches_explicit_hessian_solve():
+    """Same problem, the inverse Hessian applied with torch.linalg.solve on the explicit Hessian."""
+    X, y, Xv, yv, c = _problem(seed=1)
+    n, d = X.shape
+    w_star = torch.linalg.solve(X.T @ X / n + c * torch.eye(d, dtype=DT), X.T @ y / n)
+    H = torch.autograd.functional.hessian(lambda w: _train_loss(X, y, c)([w]), w_star)
+    v = torch.autograd.functional.jacobian(_val_loss(Xv, yv), w_star)
+    p = torch.linalg.solve(H, v)
+    lam = X.clone().requires_grad_()
+    w = w_star.clone().requires_grad_()
+    (g,) = torch.autograd.grad(_train_loss(lam, y, c)([w]), w, create_graph=True)
+    (-(g * p).sum()).backward()
+    torch.testing.assert_close(_ift_grad(X, y, Xv, yv, c, terms=2000, alpha=0.3), lam.grad, rtol=1e-6, atol=1e-9)
+
+
+def test_few_terms_is_a_worse_but_aligned_approximation():
+    X, y, Xv, yv, c = _problem(seed=2)
+    exact = _closed_form_grad(X, y, Xv, yv, c).flatten()
+    errs = [torch.linalg.norm(_ift_grad(X, y, Xv, yv, c, k, 0.3).flatten() - exact) for k in (0, 5, 50)]
+    assert errs[0] > errs[1] > errs[2]
+    cos = torch.nn.functional.cosine_similarity(_ift_grad(X, y, Xv, yv, c, 5, 0.3).flatten(), exact, dim=0)
+    assert cos > 0.9
