@@ -1,0 +1,145 @@
+"""Meta-cost benchmark: peak memory and seconds per meta-step of bptt, ift and gm versus T.
+
+Every (method, T) is measured in its own process, on one fixed student architecture, with the
+default teacher (generator + learned curriculum, B=128). Memory: on CPU the peak resident set size
+sampled every 2 ms during the meta-steps (reported absolute and above the process's baseline after
+setup); on GPU torch.cuda.max_memory_allocated. Time: median over the repeats after one warm-up.
+
+    python benchmarks/meta_cost.py --out results/meta_cost.csv            # all methods, T = 8..128
+    python benchmarks/meta_cost.py --one ift --steps 32                   # one measurement (JSON)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+STUDENT = {"family": "conv", "depth": 2, "width": 32, "activation": "relu", "norm": "instance", "pooling": "max"}
+
+
+class RssSampler:
+    """Peak RSS of this process, sampled from /proc in a background thread."""
+
+    def __init__(self, every: float = 0.002):
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss(self) -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * self._page
+
+    def __enter__(self):
+        self.peak = self.rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.every)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def measure_one(method: str, steps: int, repeats: int, device_name: str, threads: int) -> dict:
+    import torch
+
+    from gtn_nas.data import MNIST, load_mnist
+    from gtn_nas.device import resolve_device
+    from gtn_nas.distill import DistillConfig, Distiller
+    from gtn_nas.teacher import TeacherConfig
+
+    torch.set_num_threads(threads)
+    device = resolve_device(device_name)
+    full = load_mnist()
+    data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0)).to(device)
+    del full
+    cfg = DistillConfig(method=method, teacher=TeacherConfig(inner_steps=steps), meta_steps=10**6, eval_every=10**9)
+    d = Distiller(cfg, data, device)
+    d.space = type(d.space)(name="bench", source="meta_cost", archs=(STUDENT,))
+    times = []
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+    # The warm-up step is inside the sampler: the allocator keeps what it took, so a peak measured
+    # only after it would hide the first step's allocations.
+    with RssSampler() as rss:
+        base = rss.rss()
+        for i in range(repeats + 1):
+            t0 = time.perf_counter()
+            d.meta_step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i > 0:
+                times.append(time.perf_counter() - t0)
+    row = {"method": method, "T": steps, "device": device.type, "threads": threads, "repeats": repeats,
+           "sec_per_meta_step": statistics.median(times), "sec_min": min(times), "sec_max": max(times)}
+    if device.type == "cuda":
+        row |= {"peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20, "baseline_mb": float("nan")}
+    else:
+        row |= {"peak_mem_mb": rss.peak / 2**20, "baseline_mb": base / 2**20}
+    row["increment_mb"] = row["peak_mem_mb"] - row["baseline_mb"]
+    return row
+
+
+def hardware() -> str:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--one", help="measure one method in this process and print JSON")
+    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--methods", default="bptt,ift,gm")
+    ap.add_argument("--T", default="8,16,32,64,128")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("results/meta_cost.csv"))
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one, args.steps, args.repeats, args.device, args.threads)))
+        return
+
+    import pandas as pd
+
+    from gtn_nas.atomic import write_csv, write_text
+
+    command = "python " + " ".join([sys.argv[0], *sys.argv[1:]])
+    rows = []
+    for T in map(int, args.T.split(",")):
+        for method in args.methods.split(","):
+            cmd = [sys.executable, __file__, "--one", method, "--steps", str(T), "--repeats", str(args.repeats),
+                   "--device", args.device, "--threads", str(args.threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                err = (out.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"{method} T={T}: FAILED ({err})", flush=True)
+                rows.append({"method": method, "T": T, "error": err})
+                continue
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{method:5s} T={T:4d}: {row['sec_per_meta_step']:.2f} s/meta-step, peak {row['peak_mem_mb']:.0f} MB "
+                  f"(+{row['increment_mb']:.0f} MB over baseline)", flush=True)
+            rows.append(row)
+            frame = pd.DataFrame(rows)
+            write_csv(frame, args.out)
+    meta = {"command": command, "hardware": hardware(), "student": STUDENT, "batch_size": 128,
+            "teacher": "generator + learned curriculum", "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()

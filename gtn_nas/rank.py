@@ -1,0 +1,202 @@
+"""How well does a proxy rank architectures the way full training does, and at what cost?
+
+For each proxy (a `search` output CSV: arch_id, proxy, score, seconds, flops, ...) against a
+ground-truth CSV (arch_id, val_acc, seconds, train_flops), over the n architectures both hold:
+
+- Spearman rho and Kendall tau-b (scipy.stats) between score and val_acc, over all n and over the
+  top half by ground truth (the ceil(n/2) best), where the search actually has to decide;
+- top-k overlap |top_k(score) ∩ top_k(val_acc)| / k for k = 5, 10 (NaN when n < k);
+- regret = max val_acc − val_acc[argmax score]: what trusting the proxy's pick costs;
+- bootstrap 95% intervals (percentile; architectures resampled with replacement, seeded);
+- cost ratio = Σ proxy seconds / Σ ground-truth seconds, and the same in FLOPs; the one-off cost
+  (teacher distillation seconds, data generation or lr tuning) is reported beside it and
+  amortised over the n architectures: (Σ proxy + one-off) / Σ ground truth.
+
+Ties are broken by arch_id, so top-k sets and the pick are deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import ConfigError
+
+GT_COLUMNS = ("arch_id", "val_acc")
+RUN_COLUMNS = ("arch_id", "proxy", "score")
+TOP_KS = (5, 10)
+
+
+def _read_csv(path: str | Path, required: tuple[str, ...], what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such {what} CSV")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{path}: a {what} CSV needs column(s) {', '.join(missing)}")
+    return frame
+
+
+def load_ground_truth(path: str | Path) -> pd.DataFrame:
+    return _read_csv(path, GT_COLUMNS, "ground-truth").drop_duplicates("arch_id")
+
+
+def load_runs(paths: list[str | Path]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(label, source file, rows) per proxy; labels shared by several files get the file stem."""
+    found = []
+    for p in paths:
+        frame = _read_csv(p, RUN_COLUMNS, "search-output")
+        for name, rows in frame.groupby("proxy", sort=False):
+            found.append((str(name), str(p), rows.drop_duplicates("arch_id")))
+    counts = pd.Series([f[0] for f in found]).value_counts()
+    return [(f"{name} [{Path(src).stem}]" if counts[name] > 1 else name, src, rows) for name, src, rows in found]
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+def _order(values: pd.Series, ids: pd.Series) -> list[str]:
+    """ids sorted by value, best first; ties by id."""
+    return [a for _, a in sorted(zip(-values.to_numpy(), ids.to_numpy()))]
+
+
+def top_k_overlap(frame: pd.DataFrame, k: int) -> float:
+    if len(frame) < k:
+        return float("nan")
+    by_proxy = _order(frame["score"], frame["arch_id"])[:k]
+    by_gt = _order(frame["val_acc"], frame["arch_id"])[:k]
+    return len(set(by_proxy) & set(by_gt)) / k
+
+
+def regret(frame: pd.DataFrame) -> tuple[float, str]:
+    """(best val_acc − val_acc of the proxy's top pick, the pick's arch_id)."""
+    pick = _order(frame["score"], frame["arch_id"])[0]
+    return float(frame["val_acc"].max() - frame.set_index("arch_id").at[pick, "val_acc"]), pick
+
+
+def top_half(frame: pd.DataFrame) -> pd.DataFrame:
+    keep = _order(frame["val_acc"], frame["arch_id"])[:math.ceil(len(frame) / 2)]
+    return frame[frame["arch_id"].isin(keep)]
+
+
+def correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(Spearman rho, Kendall tau-b); NaN when either side is constant or n < 3."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(stats.spearmanr(x, y).statistic), float(stats.kendalltau(x, y).statistic)
+
+
+def bootstrap(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """95% percentile intervals ((rho_lo, rho_hi), (tau_lo, tau_hi)) over resampled architectures."""
+    if len(x) < 3 or n_boot < 1:
+        nan = (float("nan"), float("nan"))
+        return nan, nan
+    rng = np.random.default_rng(seed)
+    draws = np.array([correlations(x[i], y[i]) for i in rng.integers(0, len(x), (n_boot, len(x)))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # all-NaN columns (every resample constant) stay NaN
+        lo, hi = np.nanpercentile(draws, 2.5, axis=0), np.nanpercentile(draws, 97.5, axis=0)
+    return (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1]))
+
+
+def _one_off(rows: pd.DataFrame, column: str) -> float:
+    return float(rows[column].iloc[0]) if column in rows and len(rows) and pd.notna(rows[column].iloc[0]) else 0.0
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den and math.isfinite(den) else float("nan")
+
+
+def cost(rows: pd.DataFrame, gt: pd.DataFrame) -> dict:
+    """Proxy ÷ ground-truth cost over the same architectures, with one-off costs beside and amortised."""
+    n = len(rows)
+    sec = float(rows["seconds"].sum()) if "seconds" in rows else float("nan")
+    flops = float(rows["flops"].sum()) if "flops" in rows else float("nan")
+    gt_sec = float(gt["seconds"].sum()) if "seconds" in gt else float("nan")
+    gt_flops = float(gt["train_flops"].sum()) if "train_flops" in gt else float("nan")
+    setup_s, setup_f, distill = _one_off(rows, "setup_seconds"), _one_off(rows, "setup_flops"), _one_off(rows, "distill_seconds")
+    return {
+        "cost_ratio": _ratio(sec, gt_sec), "flops_ratio": _ratio(flops, gt_flops),
+        "distill_seconds": distill, "distill_seconds_per_arch": distill / n if n else float("nan"),
+        "setup_seconds": setup_s, "setup_flops": setup_f,
+        "amortised_cost_ratio": _ratio(sec + setup_s + distill, gt_sec),
+        # Distillation FLOPs are not recorded in teacher checkpoints: only data generation / lr tuning here.
+        "amortised_flops_ratio": _ratio(flops + setup_f, gt_flops),
+        "proxy_seconds": sec, "proxy_flops": flops, "gt_seconds": gt_sec, "gt_flops": gt_flops,
+    }
+
+
+def rank_proxy(rows: pd.DataFrame, gt: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict:
+    """All metrics of one proxy's rows against the ground truth (architectures in both only)."""
+    both = rows[["arch_id", "score"] + [c for c in ("seconds", "flops", "setup_seconds", "setup_flops", "distill_seconds") if c in rows]]
+    both = both.merge(gt.drop(columns=[c for c in ("score",) if c in gt]), on="arch_id", suffixes=("", "_gt"))
+    frame = both.rename(columns={"seconds_gt": "gt_seconds_col"})
+    out: dict = {"n": len(frame), "n_missing": int(len(gt) - len(frame))}
+    if len(frame) == 0:
+        return out
+    x, y = frame["score"].to_numpy(float), frame["val_acc"].to_numpy(float)
+    out["spearman"], out["kendall"] = correlations(x, y)
+    (out["spearman_lo"], out["spearman_hi"]), (out["kendall_lo"], out["kendall_hi"]) = bootstrap(x, y, n_boot, seed)
+    top = top_half(frame)
+    tx, ty = top["score"].to_numpy(float), top["val_acc"].to_numpy(float)
+    out["n_top50"] = len(top)
+    out["spearman_top50"], out["kendall_top50"] = correlations(tx, ty)
+    (out["spearman_top50_lo"], out["spearman_top50_hi"]), (out["kendall_top50_lo"], out["kendall_top50_hi"]) = \
+        bootstrap(tx, ty, n_boot, seed + 1)
+    for k in TOP_KS:
+        out[f"top{k}_overlap"] = top_k_overlap(frame, k)
+    out["regret"], out["pick"] = regret(frame)
+    gt_same = gt[gt["arch_id"].isin(frame["arch_id"])]
+    out.update(cost(rows[rows["arch_id"].isin(frame["arch_id"])], gt_same))
+    return out
+
+
+def rank_all(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    if not runs:
+        raise ConfigError("rank: give at least one search-output CSV")
+    gt = load_ground_truth(ground_truth)
+    rows = [{"proxy": label, "source": src, **rank_proxy(frame, gt, n_boot, seed)} for label, src, frame in load_runs(runs)]
+    return pd.DataFrame(rows)
+
+
+# -- Markdown -------------------------------------------------------------------------------------
+
+def _num(v, fmt: str = ".3f") -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+def _ci(r: pd.Series, key: str) -> str:
+    return f"{_num(r.get(key))} [{_num(r.get(key + '_lo'), '.2f')}, {_num(r.get(key + '_hi'), '.2f')}]"
+
+
+def to_markdown(table: pd.DataFrame, ground_truth: str | Path, n_boot: int) -> str:
+    head = ("| proxy | n | Spearman ρ [95% CI] | Kendall τ [95% CI] | ρ top 50% [95% CI] | τ top 50% | top-5 | top-10 "
+            "| regret (pick) | cost ÷ GT (s) | cost ÷ GT (FLOPs) | one-off s (distillation) | amortised ÷ GT (s) |")
+    lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
+    for _, r in table.iterrows():
+        lines.append(
+            f"| {r['proxy']} | {int(r.get('n', 0))} | {_ci(r, 'spearman')} | {_ci(r, 'kendall')} | {_ci(r, 'spearman_top50')} "
+            f"| {_num(r.get('kendall_top50'))} | {_num(r.get('top5_overlap'), '.1f')} | {_num(r.get('top10_overlap'), '.1f')} "
+            f"| {_num(r.get('regret'), '.4f')} ({r.get('pick', '')}) | {_num(r.get('cost_ratio'), '.2e')} "
+            f"| {_num(r.get('flops_ratio'), '.2e')} | {_num(r.get('setup_seconds'), '.0f')} ({_num(r.get('distill_seconds'), '.0f')}) "
+            f"| {_num(r.get('amortised_cost_ratio'), '.2e')} |")
+    notes = [
+        "", f"Ground truth: `{ground_truth}`. Correlations between proxy score and ground-truth validation accuracy "
+        f"(scipy Spearman ρ, Kendall τ-b); intervals: {n_boot} bootstrap resamples of the architectures (percentile 95%).",
+        "Top 50%: the ⌈n/2⌉ best architectures by ground truth. Top-k: share of the proxy's k best among the true k best. "
+        "Regret: best ground-truth accuracy minus that of the proxy's top pick.",
+        "Cost: total proxy time (or FLOPs, torch.utils.flop_counter) over the same architectures ÷ ground-truth training time "
+        "(or FLOPs). One-off: data generation or lr tuning seconds, and the teacher's distillation seconds in brackets; "
+        "amortised ratio adds both to the proxy's total (distillation FLOPs are not recorded, so the FLOPs ratio excludes them).",
+    ]
+    return "\n".join(lines + notes) + "\n"

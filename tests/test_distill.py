@@ -1,0 +1,79 @@
+"""Distillation end to end on real (sub-sampled) MNIST: methods, determinism, resume, export."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_SPACE
+from gtn_nas.distill import DistillConfig, Distiller, distill, load_teacher
+from gtn_nas.errors import CheckpointError
+from gtn_nas.export import KEYS, export_npz
+from gtn_nas.spaces import load_space
+from gtn_nas.students import accuracy, build_student
+from gtn_nas.teacher import TeacherConfig
+from gtn_nas.training import sgd_steps
+
+CPU = torch.device("cpu")
+
+
+def _cfg(method="ift", kind="generator", steps=3, **kw):
+    return DistillConfig(method=method, teacher=TeacherConfig(kind=kind, inner_steps=3, batch_size=20), meta_steps=steps,
+                         space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, checkpoint_every=1, **kw)
+
+
+@pytest.mark.parametrize("method", ["bptt", "ift", "gm"])
+@pytest.mark.parametrize("kind", ["generator", "pixels"])
+def test_every_method_trains_every_teacher_kind(small_mnist, tmp_path, method, kind):
+    d = distill(_cfg(method, kind, steps=2), small_mnist, CPU, tmp_path / "t.pt")
+    assert d.step == 2 and len(d.metrics) == 2
+    assert all(np.isfinite(r["meta_loss"]) for r in d.metrics)
+    assert 0 <= d.metrics[-1]["val_acc"] <= 1
+    lr = d.teacher.lr().detach()
+    assert torch.allclose(lr, torch.full_like(lr, 0.05)) != (method == "bptt")  # only bptt learns the inner lr
+    assert (tmp_path / "t.csv").read_text().startswith("meta_step,meta_loss,val_acc,elapsed_s,peak_mem_mb")
+
+
+def test_same_seed_same_teacher(small_mnist, tmp_path):
+    a = distill(_cfg("gm"), small_mnist, CPU, tmp_path / "a.pt").teacher.state_dict()
+    b = distill(_cfg("gm"), small_mnist, CPU, tmp_path / "b.pt").teacher.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_continues_exactly(small_mnist, tmp_path):
+    full = distill(_cfg("bptt", steps=4), small_mnist, CPU, tmp_path / "full.pt")
+    interrupted = Distiller(_cfg("bptt", steps=4), small_mnist, CPU)
+    for _ in range(2):
+        interrupted.meta_step()
+    interrupted.save(tmp_path / "part.pt")  # as the periodic checkpoint of a killed run would be
+    resumed = distill(_cfg("bptt", steps=4), small_mnist, CPU, tmp_path / "part.pt", resume=True)
+    assert resumed.step == 4 and len(resumed.metrics) == 4
+    a, b = full.teacher.state_dict(), resumed.teacher.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_resume_refuses_other_options(small_mnist, tmp_path):
+    distill(_cfg("gm", steps=1), small_mnist, CPU, tmp_path / "t.pt")
+    with pytest.raises(CheckpointError, match="differ"):
+        distill(_cfg("gm", steps=2, seed=5), small_mnist, CPU, tmp_path / "t.pt", resume=True)
+
+
+def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
+    """A plain nn.Module trained with torch.optim.SGD on the .npz matches the teacher's own evaluation."""
+    d = distill(_cfg("ift", steps=1), small_mnist, CPU, tmp_path / "t.pt")
+    export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
+    data = np.load(tmp_path / "t.npz")
+    assert set(data.files) == set(KEYS)
+    T, B = 3, int(data["batch_size"])
+    assert data["images"].shape == (T * B, 1, 28, 28) and data["images"].dtype == np.float32
+    assert data["labels"].dtype == np.int64 and data["lr"].shape == (T,) and data["momentum"].dtype == np.float32
+    assert float(data["mean"]) == pytest.approx(0.1307) and float(data["std"]) == pytest.approx(0.3081)
+    spec = load_space(TINY_SPACE).archs[0]
+    net = build_student(spec, 5)
+    x, y = torch.from_numpy(data["images"]), torch.from_numpy(data["labels"])
+    sgd_steps(net, [(x[t * B:(t + 1) * B], y[t * B:(t + 1) * B], data["lr"][t], data["momentum"][t]) for t in range(T)])
+    from gtn_nas.distill import evaluate_teacher
+
+    teacher, _ = load_teacher(tmp_path / "t.pt")
+    expected = evaluate_teacher(teacher, [spec], small_mnist.val, seed=5, device=CPU)
+    assert accuracy(net, None, small_mnist.val.x, small_mnist.val.y) == pytest.approx(expected, abs=2e-3)
