@@ -122,7 +122,7 @@ def distill(
     tcfg = TeacherConfig(kind=teacher_kind, inner_steps=inner_steps, batch_size=batch_size, curriculum=curriculum,
                          inner_lr=inner_lr, inner_momentum=inner_momentum)
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
-                        meta_steps=meta_steps or DEFAULT_META_STEPS.get(method, 1), eval_every=eval_every).validate()
+                        meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every).validate()
     if out.exists() and not resume:
         raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
     dev = resolve_device(device)
@@ -158,15 +158,26 @@ def export(
     typer.echo(f"wrote {out}: {n} images")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning every expected failure into one line on stderr."""
     try:
-        app()
+        code = app(args=argv, standalone_mode=False)
     except GtnNasError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc), 2)
     except KeyboardInterrupt:
-        typer.echo("interrupted; rerun the same command to resume", err=True)
-        sys.exit(130)
+        _fail("interrupted; rerun the same command (with --resume for distill) to continue", 130)
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
+    except Exception as exc:
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise  # a bug: keep the traceback
+        _fail(exc.format_message().replace("\n", " "), 2)  # a usage error (unknown option, bad value)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 from . import cli_search  # noqa: E402,F401  (registers `search` and `rank` on `app`)

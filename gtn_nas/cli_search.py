@@ -1,1 +1,145 @@
 """CLI commands `search` and `rank` (registered on gtn_nas.cli.app)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli import DataDir, Device, Storage, _threads, app
+from .errors import ConfigError
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{option} must be comma-separated numbers; got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{option} must list at least one number")
+    return values
+
+
+def _default_study(settings, mode: str, source: str, sampler: str) -> str:
+    label = Path(settings.teacher).stem if settings.kind == "teacher" else settings.kind
+    tail = f"-{sampler}" if mode == "search" else ""
+    return f"{mode}-{label}-{source}-T{settings.steps}-seed{settings.seed}{tail}"
+
+
+def _list_name(path: Path, specs: list[dict]) -> str:
+    """CSV stem plus a digest of its architectures, so that a grown ground-truth file gets a new study."""
+    import hashlib
+
+    from .spaces import arch_id
+
+    digest = hashlib.sha1("\n".join(sorted(arch_id(s) for s in specs)).encode()).hexdigest()[:8]
+    return f"{path.stem}-n{len(specs)}-{digest}"
+
+
+@app.command()
+def search(
+    out: Path = typer.Option(..., "--out", help="Output CSV: one row per architecture scored."),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher checkpoint (implies --proxy teacher)."),
+    proxy: Optional[str] = typer.Option(None, "--proxy", help="teacher, real, subset or params (default: teacher with --teacher)."),
+    space: str = typer.Option("convnet", help="Built-in space name or .toml file (searched; draws lr-tuning architectures)."),
+    archs_from: Optional[Path] = typer.Option(None, "--archs-from", help="Score exactly the architectures of this CSV instead of searching."),
+    steps: int = typer.Option(32, "--steps", min=1, help="Training steps per architecture."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="real/subset batch size (default: the teacher's, else 128)."),
+    momentum: float = typer.Option(0.5, "--momentum", help="real/subset SGD momentum."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="real/subset learning rate (default: tuned on --lr-grid)."),
+    lr_grid: str = typer.Option("0.01,0.03,0.1,0.3", "--lr-grid", help="Learning rates tried when tuning real/subset."),
+    n_trials: int = typer.Option(100, "--n-trials", min=1, help="COMPLETE trials in the study, over all workers."),
+    sampler: str = typer.Option("tpe", "--sampler", help="tpe or random."),
+    seed: int = typer.Option(0, "--seed", help="Sampler, student-initialisation and data seed."),
+    storage: Optional[str] = Storage,
+    study_name: Optional[str] = typer.Option(None, "--study-name", help="Default: derived from the proxy, space or CSV, steps and seed."),
+    ground_truth: Optional[Path] = typer.Option(None, "--ground-truth", help="Ground-truth CSV to report the best architecture's accuracy (default: results/ground_truth/SPACE.csv if present)."),
+    max_archs: Optional[int] = typer.Option(None, "--max-archs", min=1, help="--archs-from: stop after this many architectures (this worker)."),
+    stale_after: float = typer.Option(120.0, "--stale-after", help="--archs-from: seconds without heartbeat before a claimed architecture is redone."),
+    data_dir: Optional[Path] = DataDir,
+    device: str = Device,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Score architectures with a proxy: an Optuna search over a space, or exactly those of --archs-from."""
+    import dataclasses
+
+    from .data import load_mnist
+    from .device import resolve_device
+    from .progress import progress_bar
+    from .proxies import ProxySettings, load_proxy_teacher, make_proxy
+    from .rank import load_ground_truth
+    from .search import (bind_settings, driver_url, evaluate_queue, make_sampler, open_search_storage, open_search_study,
+                         record_setup, run_search, search_summary, stored_lr)
+    from .spaces import arch_id, load_space, specs_from_csv
+    from .workqueue import WorkQueue, storage_url
+
+    _threads()
+    if proxy is None and teacher is None:
+        raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset or params")
+    settings = ProxySettings(kind=proxy or "teacher", steps=steps, batch_size=batch_size, momentum=momentum, lr=lr,
+                             lr_grid=_floats(lr_grid, "--lr-grid"), seed=seed, teacher=str(teacher) if teacher else None).validate()
+    make_sampler(sampler, seed)
+    dev = resolve_device(device)
+    sp = load_space(space)
+    specs = specs_from_csv(archs_from) if archs_from else None
+    loaded = load_proxy_teacher(teacher, dev) if teacher else None
+    if ground_truth is None and specs is None and Path(f"results/ground_truth/{sp.name}.csv").is_file():
+        ground_truth = Path(f"results/ground_truth/{sp.name}.csv")
+    gt = load_ground_truth(ground_truth) if ground_truth and specs is None else None
+    data = load_mnist(data_dir).to(dev)
+
+    url = driver_url(storage_url(storage, out.with_suffix(".db")))
+    mode, source = ("evaluate", _list_name(archs_from, specs)) if specs is not None else ("search", sp.name)
+    name = study_name or _default_study(settings, mode, source, sampler)
+    if specs is not None:
+        queue = WorkQueue(open_search_storage(url, heartbeat=False), name, specs, stale_after)
+        study = queue.study
+    else:
+        study = open_search_study(open_search_storage(url), name, sampler, seed)
+    bind_settings(study, settings, {"mode": mode, "space": sp.name})
+    settings = dataclasses.replace(settings, lr=settings.lr or stored_lr(study))
+    exclude = {arch_id(s) for s in specs} if specs else set()
+    scorer = make_proxy(settings, data, dev, sp, exclude, loaded)
+    record_setup(study, scorer)
+
+    with progress_bar(disable=quiet) as bar:
+        if specs is not None:
+            task = bar.add_task(f"{scorer.name}", total=len(specs), completed=len(queue.completed()), info="")
+            frame = evaluate_queue(queue, scorer, out, max_archs,
+                                   lambda aid, r: bar.update(task, completed=len(queue.completed()), info=f"{aid}: {r['score']:.4f}"))
+        else:
+            from optuna.trial import TrialState
+
+            done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            task = bar.add_task(f"search {scorer.name}", total=n_trials, completed=min(done(), n_trials), info="")
+            frame = run_search(study, scorer, sp, n_trials, out,
+                               lambda t: bar.update(task, completed=min(done(), n_trials), info=t.user_attrs.get("arch_id", "")))
+    if specs is not None:
+        typer.echo(f"{len(frame)} of {len(specs)} architectures scored by {scorer.name}; wrote {out} (storage {url}, study {name})")
+        return
+    for line in search_summary(frame, study, gt):
+        typer.echo(line)
+    typer.echo(f"wrote {out} (storage {url}, study {name})")
+
+
+@app.command()
+def rank(
+    runs: list[Path] = typer.Argument(..., help="Search-output CSVs (one or more proxies each)."),
+    ground_truth: Path = typer.Option(..., "--ground-truth", help="Ground-truth CSV (gtn-nas ground-truth)."),
+    out_csv: Optional[Path] = typer.Option(None, "--out-csv", help="Write the metrics table as CSV."),
+    out_md: Optional[Path] = typer.Option(None, "--out-md", help="Write the Markdown table."),
+    n_boot: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    """Rank correlation, top-k overlap, regret and cost of each proxy against the ground truth."""
+    from .atomic import write_csv, write_text
+    from .rank import rank_all, to_markdown
+
+    table = rank_all(ground_truth, runs, n_boot, seed)
+    md = to_markdown(table, ground_truth, n_boot)
+    if out_csv:
+        write_csv(table, out_csv)
+    if out_md:
+        write_text(out_md, md)
+    typer.echo(md, nl=False)

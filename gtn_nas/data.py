@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,12 +62,16 @@ def locate(folder: Path) -> dict[str, Path] | None:
 
 
 def _download(folder: Path) -> dict[str, Path] | None:
+    """Fetch MNIST with torchvision (it checks MD5s); on failure remove what the attempt created."""
+    created = [p for p in (folder / "MNIST", folder, *folder.parents) if not p.exists()]
     try:
         from torchvision.datasets import MNIST
 
         MNIST(root=str(folder), train=True, download=True)
         MNIST(root=str(folder), train=False, download=True)
     except Exception:  # no network, proxy, disk full: reported by the caller as one line
+        if created:  # the outermost folder this attempt made, with everything below it
+            shutil.rmtree(created[-1], ignore_errors=True)
         return None
     return locate(folder)
 

@@ -37,7 +37,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .data import MNIST, Split
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError, GtnNasError
 from .flops import forward_flops
 from .spaces import Space, arch_id
 from .students import accuracy, build_student, count_params
@@ -74,9 +74,8 @@ class ProxySettings:
         return self
 
     def key(self) -> dict:
-        """The settings that define the proxy's scores (not `lr`, which tuning may fill in)."""
+        """The settings that define the proxy's scores, as given (`lr` None: tuned once per study)."""
         d = asdict(self)
-        d.pop("lr")
         d["teacher"] = str(Path(self.teacher).resolve()) if self.teacher else None
         d["lr_grid"] = list(self.lr_grid)
         return d
@@ -113,8 +112,10 @@ class Proxy:
     device: torch.device
     batches: list[Batch] = field(default_factory=list)
     setup: dict = field(default_factory=dict)  # one-off costs and choices (lr, seconds, flops, ...)
+    scored: int = 0  # architectures scored by this process
 
     def score(self, spec: dict) -> dict:
+        self.scored += 1
         if self.settings.kind == "params":
             start = time.perf_counter()
             n = count_params(build_student(spec, self.settings.seed, "cpu"))
@@ -123,6 +124,21 @@ class Proxy:
 
 
 # -- building proxies -------------------------------------------------------------------------
+
+def load_proxy_teacher(path: str | Path, device) -> tuple:
+    """distill.load_teacher, with any unreadable file reported as one CheckpointError line.
+
+    (torch's weights-only unpickler raises KeyError/IndexError on some non-checkpoint files.)
+    """
+    from .distill import load_teacher
+
+    try:
+        return load_teacher(path, device)
+    except GtnNasError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (any other failure means: not a teacher we can read)
+        raise CheckpointError(f"{path}: not a gtn-nas teacher checkpoint ({type(exc).__name__} while unpickling)") from None
+
 
 def teacher_name(ckpt: dict) -> str:
     """`teacher:<method>`, or `teacher:pixels-<method>` for a pixel-set teacher."""
@@ -143,10 +159,14 @@ def teacher_batches(teacher, steps: int, seed: int) -> tuple[list[Batch], dict]:
 
 
 def split_pool(train: Split) -> tuple[Split, Split]:
-    """(tuning holdout, training pool): a fixed permutation of the training split, cut once."""
+    """(tuning holdout, training pool): a fixed permutation of the training split, cut once.
+
+    The holdout is 2,000 images, or a quarter of a small (test-sized) training split.
+    """
     g = torch.Generator().manual_seed(HOLDOUT_SEED)
     idx = torch.randperm(len(train), generator=g).to(train.y.device)
-    hold, pool = idx[:TUNE_HOLDOUT], idx[TUNE_HOLDOUT:]
+    n = min(TUNE_HOLDOUT, len(train) // 4)
+    hold, pool = idx[:n], idx[n:]
     return Split(train.x[hold], train.y[hold]), Split(train.x[pool], train.y[pool])
 
 

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
+import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -41,23 +44,53 @@ COLUMNS = ["arch_id", "spec", "proxy", "score", "seconds", "flops", "params", "t
 RESULT_KEYS = ("score", "seconds", "flops", "params")
 SAMPLERS = ("tpe", "random")
 HEARTBEAT_S, GRACE_S = 10, 60
-
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # recorded on every trial this process runs
 
 
 # -- storage and studies ---------------------------------------------------------------------
 
-def open_search_storage(url: str) -> optuna.storages.BaseStorage:
-    """`workqueue.open_storage`, plus heartbeats for RDB URLs (stale trials are failed and retried)."""
-    if url.startswith("journal://"):
-        return open_storage(url)
+def driver_url(url: str) -> str:
+    """Pin a plain `postgresql://` URL to a PostgreSQL driver that is installed.
+
+    SQLAlchemy >= 2.1 maps `postgresql://` to psycopg 3; the `postgres` extra installs psycopg2.
+    """
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+# Messages of a lost race between workers creating the same fresh storage's tables at once.
+CREATION_RACE = ("IntegrityError", "UniqueViolation", "duplicate key", "already exists", "database is locked")
+
+
+def _open_rdb(url: str) -> optuna.storages.BaseStorage:
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     try:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna: keep stderr to real messages
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
     except Exception as exc:  # bad URL, missing driver, server down
         raise ConfigError(f"cannot open Optuna storage {url!r}: {str(exc).splitlines()[0]}") from None
+
+
+def open_search_storage(url: str, heartbeat: bool = True, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`; RDB storages get heartbeats (stale trials are failed and retried).
+
+    Workers started together on a new database race to create its tables; the loser retries.
+    """
+    for attempt in range(attempts):
+        try:
+            return _open_rdb(url) if heartbeat and not url.startswith("journal://") else open_storage(url)
+        except ConfigError as exc:
+            if attempt == attempts - 1 or not any(m in str(exc) for m in CREATION_RACE):
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -94,10 +127,18 @@ def bind_settings(study: optuna.Study, settings: ProxySettings, extra: dict) -> 
 
 
 def record_setup(study: optuna.Study, proxy: Proxy) -> None:
-    """Store the proxy's one-off choices once (lr) and every worker's one-off cost under its own key."""
+    """Store the proxy's one-off choices (the tuned lr, ...) once, for every later worker to reuse."""
     if "setup" not in study.user_attrs:
         study.set_user_attr("setup", {"proxy": proxy.name, **proxy.setup})
-    study.set_user_attr(f"worker-{uuid.uuid4().hex[:12]}", {k: proxy.setup.get(k, 0.0) for k in ("setup_seconds", "setup_flops")})
+
+
+def score_and_account(study: optuna.Study, proxy: Proxy, spec: dict) -> dict:
+    """proxy.score(spec); the first time this worker scores anything, its one-off cost (data
+    generation, lr tuning) is added to the study's. A rerun with nothing left to do adds nothing."""
+    result = proxy.score(spec)
+    if proxy.scored == 1:
+        study.set_user_attr(f"worker-{uuid.uuid4().hex[:12]}", {k: proxy.setup.get(k, 0.0) for k in ("setup_seconds", "setup_flops")})
+    return result
 
 
 def stored_lr(study: optuna.Study) -> float | None:
@@ -189,13 +230,14 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
             raise ConfigError(f"study '{study.study_name}' proposed {aid}, which is not in space '{space.name}'")
         trial.set_user_attr("arch_id", aid)
         trial.set_user_attr("spec", spec_to_json(spec))
+        trial.set_user_attr("worker", WORKER)
         if slots_taken(study, trial.number) >= n_trials:  # another worker filled the budget meanwhile
             trial.set_user_attr("over_budget", True)
             study.stop()
             raise optuna.TrialPruned("trial budget reached by other workers")
         prior = first_scored(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))).get(aid)
         if prior is None:
-            result = proxy.score(spec)
+            result = score_and_account(study, proxy, spec)
         else:  # already scored in this study: reuse, at no cost, and say so
             result = {**{k: prior.user_attrs[k] for k in RESULT_KEYS}, "seconds": 0.0, "flops": 0}
             trial.set_user_attr("reused_from", prior.number)
@@ -220,6 +262,16 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
 
 # -- evaluation of given architectures -----------------------------------------------------------
 
+def claim(queue: WorkQueue) -> FrozenTrial | None:
+    """`queue.claim()`, retried when another worker claimed *and finished* a trial between our listing
+    and our claim (Optuna then raises instead of refusing the WAITING -> RUNNING move)."""
+    while True:
+        try:
+            return queue.claim()
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+
+
 def evaluate_queue(queue: WorkQueue, proxy: Proxy, out: Path, max_archs: int | None = None,
                    on_arch: Callable[[str, dict], None] | None = None) -> pd.DataFrame:
     """Score queued architectures until none is left (or `max_archs` by this worker)."""
@@ -227,15 +279,15 @@ def evaluate_queue(queue: WorkQueue, proxy: Proxy, out: Path, max_archs: int | N
 
     done = 0
     while max_archs is None or done < max_archs:
-        trial = queue.claim()
+        trial = claim(queue)
         if trial is None:
             break
         try:
-            result = proxy.score(spec_from_json(trial.user_attrs["spec"]))
+            result = score_and_account(queue.study, proxy, spec_from_json(trial.user_attrs["spec"]))
         except BaseException:
             queue.release(trial)
             raise
-        queue.complete(trial, result["score"], result)
+        queue.complete(trial, result["score"], {**result, "worker": WORKER})
         done += 1
         write_csv(results_frame(queue.study, proxy.settings), out)
         if on_arch is not None:

@@ -1,0 +1,135 @@
+"""The whole NAS correlation study: every proxy on the ground-truth architectures, ranked.
+
+    python benchmarks/nas_correlation.py                      # the committed ground truth and teachers
+    python benchmarks/nas_correlation.py --ground-truth GT.csv --teachers a.pt b.pt --results DIR
+
+For each teacher checkpoint (default: results/teachers/{bptt,ift,gm}.pt and results/teachers/pixels-*.pt,
+those that exist) and each baseline (real, subset, params), runs
+
+    gtn-nas search --archs-from GT.csv ... --out RESULTS/nas/NAME.csv
+
+(resumable: the Optuna storage RESULTS/nas/NAME.db keeps finished architectures), then
+
+    gtn-nas rank --ground-truth GT.csv RESULTS/nas/*.csv --out-csv RESULTS/nas_correlation.csv --out-md RESULTS/nas_correlation.md
+
+and draws one scatter plot per proxy (proxy score vs ground-truth validation accuracy) under
+RESULTS/nas/plots/. Baselines train with the first teacher's batch size, and `subset` uses its
+synthetic-set size (T x B), so that they are compared at the same number of steps and images.
+The exact commands are printed and saved to RESULTS/nas/COMMANDS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+DEFAULT_TEACHERS = ("bptt", "ift", "gm")
+
+
+def default_teachers(folder: Path) -> list[Path]:
+    named = [folder / f"{m}.pt" for m in DEFAULT_TEACHERS]
+    return [p for p in named if p.is_file()] + sorted(folder.glob("pixels-*.pt"))
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
+    ap.add_argument("--teachers", type=Path, nargs="*", default=None,
+                    help="Teacher checkpoints (default: results/teachers/{bptt,ift,gm}.pt, pixels-*.pt that exist).")
+    ap.add_argument("--baselines", default="real,subset,params", help="Comma-separated baseline proxies ('' for none).")
+    ap.add_argument("--space", default="convnet", help="Space the real/subset lr-tuning architectures are drawn from.")
+    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=None, help="Baselines' batch size (default: the first teacher's, else 128).")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--results", type=Path, default=Path("results"), help="Output folder (nas/, nas_correlation.*).")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--device", default="auto")
+    return ap.parse_args(argv)
+
+
+def plan(args: argparse.Namespace) -> tuple[list[list[str]], list[str]]:
+    """The `gtn-nas search` command lines (one per proxy) and the `gtn-nas rank` command line."""
+    from gtn_nas.distill import load_teacher
+
+    teachers = args.teachers if args.teachers is not None else default_teachers(Path("results/teachers"))
+    nas = args.results / "nas"
+    common = ["--archs-from", str(args.ground_truth), "--steps", str(args.steps), "--seed", str(args.seed),
+              "--space", args.space, "--device", args.device, "--quiet"] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    searches = [["search", "--teacher", str(t), *common, "--out", str(nas / f"{t.stem}.csv")] for t in teachers]
+    batch = args.batch_size or (load_teacher(teachers[0])[0].cfg.batch_size if teachers else 128)
+    for name in [b for b in args.baselines.split(",") if b]:
+        extra = ["--batch-size", str(batch)] if name in ("real", "subset") else []
+        if name == "subset" and teachers:  # the subset is as large as the first teacher's synthetic set
+            extra = ["--teacher", str(teachers[0])]
+        searches.append(["search", "--proxy", name, *common, *extra, "--out", str(nas / f"{name}.csv")])
+    outs = [s[-1] for s in searches]
+    rank = ["rank", "--ground-truth", str(args.ground_truth), *outs, "--bootstrap", str(args.bootstrap), "--seed", str(args.seed),
+            "--out-csv", str(args.results / "nas_correlation.csv"), "--out-md", str(args.results / "nas_correlation.md")]
+    return searches, rank
+
+
+def scatter(run_csv: Path, ground_truth: Path, out: Path) -> None:
+    """Proxy score (x) against ground-truth validation accuracy (y), with Spearman/Kendall in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from gtn_nas.rank import correlations, load_ground_truth
+
+    both = pd.read_csv(run_csv).merge(load_ground_truth(ground_truth)[["arch_id", "val_acc"]], on="arch_id")
+    rho, tau = correlations(both["score"].to_numpy(float), both["val_acc"].to_numpy(float))
+    name = both["proxy"].iloc[0] if len(both) else run_csv.stem
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.scatter(both["score"], both["val_acc"], s=14)
+    if name == "params":
+        ax.set_xscale("log")
+    ax.set_xlabel(f"{name} score" if name != "params" else "parameters")
+    ax.set_ylabel("ground-truth validation accuracy")
+    ax.set_title(f"{name}: ρ = {rho:.2f}, τ = {tau:.2f} (n = {len(both)})", fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def run_cli(args: list[str]) -> None:
+    """Run one gtn-nas command in this process, turning gtn-nas errors into one line and exit 2."""
+    from gtn_nas.cli import app
+    from gtn_nas.errors import GtnNasError
+
+    try:
+        app(args, standalone_mode=False)
+    except GtnNasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    searches, rank = plan(args)
+    if not searches:
+        sys.exit("error: no teacher checkpoints and no baselines: nothing to rank")
+    this = "python benchmarks/nas_correlation.py " + " ".join(shlex.quote(a) for a in argv)
+    lines = ["# Commands that made results/nas_correlation.*", "", "```", this, "```", "", "which ran:", "", "```"]
+    lines += ["gtn-nas " + " ".join(shlex.quote(a) for a in c) for c in searches + [rank]] + ["```", ""]
+    text = "\n".join(lines)
+    print(text)
+    for cmd in searches:
+        print("$ gtn-nas " + " ".join(shlex.quote(a) for a in cmd), file=sys.stderr)
+        run_cli(cmd)
+    run_cli(rank)
+    for cmd in searches:
+        scatter(Path(cmd[-1]), args.ground_truth, args.results / "nas" / "plots" / f"{Path(cmd[-1]).stem}.png")
+    from gtn_nas.atomic import write_text
+
+    write_text(args.results / "nas" / "COMMANDS.md", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Teacher-quality benchmark: test accuracy of held-out architectures after 32 steps on each
+teacher's exported data, beside two baselines and the full-training yardstick.
+
+For every held-out architecture (search_spaces/heldout.toml: none of them is ever sampled during
+distillation) and seed:
+- each teacher: the exported .npz recipe (step t: rows [tB, (t+1)B), SGD(lr[t], momentum[t]));
+- `real (tuned lr)`: 32 steps of real batches of the same size; lr and momentum tuned per
+  architecture on the validation split (grid below, tuning seed 100), then scored on test;
+- `untrained generator`: a default teacher with no meta-training (its initial lr/momentum);
+- the yardstick: full training (Adam, `--full-epochs` epochs on the 50k split, seed 0), cached.
+
+    python benchmarks/teacher_quality.py results/teachers/bptt.pt results/teachers/ift.pt results/teachers/gm.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.data import load_mnist
+from gtn_nas.distill import load_teacher
+from gtn_nas.export import teacher_arrays
+from gtn_nas.report import markdown_table, plot_sample_grid
+from gtn_nas.spaces import arch_id, load_space
+from gtn_nas.students import accuracy, build_student
+from gtn_nas.teacher import Teacher, TeacherConfig
+from gtn_nas.training import FullTraining, real_batches, sgd_steps, train_full
+
+LR_GRID = (0.01, 0.03, 0.1, 0.3)
+MOMENTUM_GRID = (0.5, 0.9)
+
+
+def recipe(arrays: dict):
+    B, T = int(arrays["batch_size"]), len(arrays["lr"])
+    x, y = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"])
+    return [(x[t * B:(t + 1) * B], y[t * B:(t + 1) * B], float(arrays["lr"][t]), float(arrays["momentum"][t])) for t in range(T)]
+
+
+def score(spec, seed, steps, split) -> float:
+    net = build_student(spec, seed)
+    sgd_steps(net, steps)
+    return accuracy(net, None, split.x, split.y)
+
+
+def tune_real(spec, data, steps: int, batch: int) -> tuple[float, float]:
+    grid = [(lr, m) for lr in LR_GRID for m in MOMENTUM_GRID]
+    accs = [score(spec, 100, list(real_batches(data.train, steps, batch, lr, m, seed=100)), data.val) for lr, m in grid]
+    return grid[max(range(len(grid)), key=accs.__getitem__)]
+
+
+def full_training(specs, data, epochs: int, cache: Path) -> dict[str, float]:
+    done = pd.read_csv(cache) if cache.exists() else pd.DataFrame(columns=["arch_id", "epochs", "test_acc", "val_acc", "seconds"])
+    for spec in specs:
+        aid = arch_id(spec)
+        if ((done["arch_id"] == aid) & (done["epochs"] == epochs)).any():
+            continue
+        t0 = time.perf_counter()
+        net = build_student(spec, 0)
+        train_full(net, data.train, FullTraining(epochs=epochs), seed=0)
+        row = {"arch_id": aid, "epochs": epochs, "test_acc": accuracy(net, None, data.test.x, data.test.y),
+               "val_acc": accuracy(net, None, data.val.x, data.val.y), "seconds": time.perf_counter() - t0}
+        print(f"full training {aid}: test {row['test_acc']:.4f} ({row['seconds']:.0f}s)", flush=True)
+        done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
+        write_csv(done, cache)
+    return {r.arch_id: r.test_acc for r in done[done["epochs"] == epochs].itertuples()}
+
+
+def summarise(rows: pd.DataFrame, full: dict[str, float]) -> pd.DataFrame:
+    rows = rows.assign(full_acc=rows["arch_id"].map(full))
+    rows = rows.assign(retained=rows["test_acc"] / rows["full_acc"])
+    per_arch = rows.groupby(["source", "arch_id"], as_index=False)[["test_acc", "retained"]].mean()
+    out = []
+    for source, g in per_arch.groupby("source", sort=False):
+        seeds = rows[rows["source"] == source].groupby("seed")["test_acc"].mean()
+        out.append({"source": source, "test_acc_mean": g["test_acc"].mean(),
+                    "test_acc_sd_over_seeds": seeds.std() if len(seeds) > 1 else 0.0,
+                    "worst_arch_acc": g["test_acc"].min(), "retained_mean": g["retained"].mean(),
+                    "retained_min": g["retained"].min(), "n_archs": len(g), "n_seeds": len(seeds)})
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("teachers", nargs="+", type=Path)
+    ap.add_argument("--space", default="heldout")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--full-epochs", type=int, default=2)
+    ap.add_argument("--out-dir", type=Path, default=Path("results/teacher_quality"))
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    command = "python " + " ".join(sys.argv)
+    data, specs = load_mnist(), list(load_space(args.space).archs)
+    sources = {}
+    for path in args.teachers:
+        teacher, ckpt = load_teacher(path)
+        name = f"{ckpt['method']}" + ("" if ckpt["config"]["teacher"]["kind"] == "generator" else "-pixels")
+        sources[f"teacher:{name}"] = (recipe(teacher_arrays(teacher)), teacher)
+    default = Teacher(TeacherConfig(), seed=0)
+    sources["untrained generator"] = (recipe(teacher_arrays(default)), default)
+    T, B = 32, 128
+    rows = []
+    for spec in specs:
+        lr, mom = tune_real(spec, data, T, B)
+        for seed in range(args.seeds):
+            real = list(real_batches(data.train, T, B, lr, mom, seed=seed))
+            rows.append({"source": "real (tuned lr)", "arch_id": arch_id(spec), "seed": seed,
+                         "test_acc": score(spec, seed, real, data.test), "lr": lr, "momentum": mom})
+            for name, (steps, _) in sources.items():
+                rows.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "test_acc": score(spec, seed, steps, data.test)})
+        print(f"{arch_id(spec)}: " + ", ".join(f"{r['source']} {r['test_acc']:.3f}" for r in rows[-len(sources) - 1:]), flush=True)
+    frame = pd.DataFrame(rows)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(frame, args.out_dir / "per_arch.csv")
+    full = full_training(specs, data, args.full_epochs, args.out_dir / "full_training.csv")
+    summary = summarise(frame, full)
+    write_csv(summary, args.out_dir / "summary.csv")
+    for name, (_, teacher) in sources.items():
+        d = teacher.dataset()
+        plot_sample_grid(d["images"], d["labels"], name, args.out_dir / f"samples_{name.replace(':', '_').replace(' ', '_')}.png")
+    md = (f"# Teacher quality on held-out architectures\n\nCommand: `{command}`\n\n"
+          f"{len(specs)} held-out architectures x {args.seeds} seeds, {T} steps of batch {B}; MNIST test accuracy. "
+          f"`retained` = accuracy after 32 steps / accuracy after full training ({args.full_epochs} epochs of Adam).\n\n"
+          + markdown_table(summary) + "\nFull-training yardstick per architecture:\n\n"
+          + markdown_table(pd.DataFrame([{"arch_id": k, "full_test_acc": v} for k, v in full.items()])))
+    write_text(args.out_dir / "summary.md", md)
+    write_text(args.out_dir / "command.json", json.dumps({"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

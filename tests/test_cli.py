@@ -1,0 +1,59 @@
+"""The command line: a full distill -> export round trip, and one-line errors for bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_SPACE
+
+
+def gtn(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "gtn_nas", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(run, *needles):
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+TINY = ["--inner-steps", 2, "--batch-size", 20, "--space", TINY_SPACE, "--eval-every", 1, "--quiet"]
+
+
+def test_distill_export_roundtrip(tmp_path):
+    ckpt = tmp_path / "t.pt"
+    run = gtn("distill", "--method", "gm", "--meta-steps", 2, "--out", ckpt, *TINY)
+    assert run.returncode == 0, run.stderr
+    assert "validation accuracy" in run.stdout
+    assert_one_line_error(gtn("distill", "--method", "gm", "--meta-steps", 2, "--out", ckpt, *TINY), "exists", "--resume")
+    more = gtn("distill", "--method", "gm", "--meta-steps", 3, "--out", ckpt, "--resume", *TINY)
+    assert more.returncode == 0 and "3 meta-steps" in more.stdout
+    run = gtn("export", "--teacher", ckpt, "--out", tmp_path / "d.npz")
+    assert run.returncode == 0, run.stderr
+    data = np.load(tmp_path / "d.npz")
+    assert data["images"].shape == (40, 1, 28, 28) and int(data["batch_size"]) == 20
+    assert torch.load(ckpt, weights_only=True)["meta_step"] == 3
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["distill", "--method", "sgd", "--out", "x.pt"], ["--method must be one of bptt, ift, gm"]),
+    (["distill", "--teacher-kind", "vae", "--out", "x.pt"], ["--teacher-kind"]),
+    (["distill", "--device", "tpu", "--out", "x.pt"], ["--device"]),
+    (["distill", "--meta-steps", "0", "--out", "x.pt"], ["--meta-steps"]),
+    (["distill", "--out", "x.pt", "--no-such-flag"], ["No such option"]),
+    (["distill", "--out", "x.pt", "--space", "nospace"], ["unknown search space"]),
+    (["distill", "--out", "x.pt", "--data-dir", "{tmp}/empty", "--quiet"], ["MNIST not found", "--data-dir"]),
+    (["export", "--teacher", "{tmp}/missing.pt", "--out", "{tmp}/d.npz"], ["no such teacher"]),
+    (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.npz"], ["not a gtn-nas teacher"]),
+    (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.txt"], [".npz"]),
+])
+def test_bad_input_is_one_line(tmp_path, args, needles):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "fake.pt")
+    run = gtn(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert_one_line_error(run, *needles)
+    assert not (tmp_path / "d.npz").exists() and not (tmp_path / "x.pt").exists()

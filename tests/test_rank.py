@@ -1,0 +1,107 @@
+"""rank: every metric checked against an example worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gtn_nas.cli import app
+from gtn_nas.errors import ConfigError
+from gtn_nas.rank import load_runs, rank_all, rank_proxy, top_k_overlap
+
+# Twelve architectures a01..a12 with ground truth val_acc = 0.80 + i/100 (so the true rank is i),
+# and a proxy whose ranks swap 4<->5 and 7<->12:  p = 1 2 3 5 4 6 12 8 9 10 11 7.
+P = [1, 2, 3, 5, 4, 6, 12, 8, 9, 10, 11, 7]
+IDS = [f"a{i:02d}" for i in range(1, 13)]
+
+# By hand:
+#   Spearman  rho = 1 - 6 Σd² / (n(n²-1)),  Σd² = 1+1+25+25 = 52  ->  1 - 312/1716 = 9/11
+#   Kendall   tau = (C - D) / 66; discordant pairs = inversions of p = 1 (5,4) + 5 (12 before 8,9,10,11,7)
+#             + 4 (8,9,10,11 before 7) = 10  ->  (56 - 10)/66 = 23/33
+#   Top 50%:  a07..a12, proxy ranks among them 6 2 3 4 5 1: Σd² = 25+25 = 50 -> 1 - 300/210 = -3/7;
+#             inversions 5 + 4 = 9 of 15 pairs -> (6 - 9)/15 = -1/5
+#   Top-5:    true {a08..a12}, proxy {a07 (p=12), a11, a10, a09, a08} -> 4/5
+#   Top-10:   true {a03..a12}, proxy p >= 3 -> {a03..a12} -> 10/10
+#   Regret:   the proxy picks a07 (0.87); the best is a12 (0.92) -> 0.05
+#   Cost:     proxy 12 x 0.5 s = 6 s vs ground truth 12 x 10 s = 120 s -> 0.05;
+#             FLOPs 12e6 vs 12e9 -> 1e-3; amortised (6 + 6 setup + 60 distillation) / 120 = 0.6
+
+
+def write_example(tmp_path):
+    gt = pd.DataFrame({"arch_id": IDS, "spec": "{}", "val_acc": [0.80 + i / 100 for i in range(1, 13)],
+                       "seconds": 10.0, "train_flops": 1e9})
+    run = pd.DataFrame({"arch_id": IDS, "proxy": "teacher:ift", "score": [0.5 + p / 100 for p in P], "seconds": 0.5,
+                        "flops": 1e6, "setup_seconds": 6.0, "setup_flops": 0, "distill_seconds": 60.0})
+    gt.to_csv(tmp_path / "gt.csv", index=False)
+    run.to_csv(tmp_path / "ift.csv", index=False)
+    return tmp_path / "gt.csv", tmp_path / "ift.csv"
+
+
+def test_rank_matches_the_hand_computed_example(tmp_path):
+    gt, run = write_example(tmp_path)
+    row = rank_all(gt, [run], n_boot=200, seed=0).iloc[0]
+    assert row["proxy"] == "teacher:ift" and row["n"] == 12 and row["n_top50"] == 6
+    assert row["spearman"] == pytest.approx(9 / 11) and row["kendall"] == pytest.approx(23 / 33)
+    assert row["spearman_top50"] == pytest.approx(-3 / 7) and row["kendall_top50"] == pytest.approx(-1 / 5)
+    assert row["top5_overlap"] == pytest.approx(0.8) and row["top10_overlap"] == pytest.approx(1.0)
+    assert row["regret"] == pytest.approx(0.05) and row["pick"] == "a07"
+    assert row["cost_ratio"] == pytest.approx(0.05) and row["flops_ratio"] == pytest.approx(1e-3)
+    assert row["distill_seconds"] == 60 and row["distill_seconds_per_arch"] == pytest.approx(5.0)
+    assert row["amortised_cost_ratio"] == pytest.approx(0.6)
+    assert row["spearman_lo"] <= row["spearman_hi"] and row["kendall_lo"] <= row["kendall_hi"]
+    assert -1 <= row["spearman_lo"] and row["spearman_hi"] <= 1
+
+
+def test_bootstrap_is_seeded(tmp_path):
+    gt, run = write_example(tmp_path)
+    a, b, c = (rank_all(gt, [run], n_boot=100, seed=s).iloc[0] for s in (1, 1, 2))
+    assert a["spearman_lo"] == b["spearman_lo"] and a["kendall_hi"] == b["kendall_hi"]
+    assert (a["spearman_lo"], a["spearman_hi"]) != (c["spearman_lo"], c["spearman_hi"])
+
+
+def test_only_shared_architectures_count_and_small_sets_give_nan(tmp_path):
+    gt, run = write_example(tmp_path)
+    frame = pd.read_csv(run).iloc[:5]  # scored only a01..a05: p = 1 2 3 5 4, Σd² = 2 -> rho = 1 - 12/120
+    row = rank_proxy(frame, pd.read_csv(gt), n_boot=0)
+    assert row["n"] == 5 and row["n_missing"] == 7 and row["spearman"] == pytest.approx(0.9)
+    assert row["top5_overlap"] == 1.0 and math.isnan(row["top10_overlap"]) and math.isnan(row["spearman_lo"])
+    assert row["cost_ratio"] == pytest.approx(2.5 / 50)
+
+
+def test_ties_are_broken_by_arch_id_and_constant_scores_have_no_correlation():
+    frame = pd.DataFrame({"arch_id": list("fedcba"), "score": 0.0, "val_acc": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]})
+    # All scores tie: the proxy's top 5 is a..e by id, the true top 5 is b..f; its pick is a.
+    assert top_k_overlap(frame, 5) == pytest.approx(4 / 5)
+    row = rank_proxy(frame.assign(proxy="x"), frame[["arch_id", "val_acc"]], n_boot=20)
+    assert row["pick"] == "a" and row["regret"] == pytest.approx(0.5)
+    assert math.isnan(row["spearman"]) and math.isnan(row["kendall"]) and math.isnan(row["spearman_lo"])
+
+
+def test_same_proxy_in_two_files_is_labelled_by_file(tmp_path):
+    gt, run = write_example(tmp_path)
+    other = tmp_path / "ift-seed1.csv"
+    pd.read_csv(run).to_csv(other, index=False)
+    assert [label for label, _, _ in load_runs([run, other])] == ["teacher:ift [ift]", "teacher:ift [ift-seed1]"]
+
+
+def test_rank_command_writes_csv_and_markdown(tmp_path):
+    gt, run = write_example(tmp_path)
+    result = CliRunner().invoke(app, ["rank", "--ground-truth", str(gt), str(run), "--bootstrap", "50",
+                                      "--out-csv", str(tmp_path / "r.csv"), "--out-md", str(tmp_path / "r.md")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert {"proxy", "spearman", "kendall", "cost_ratio", "spearman_lo", "spearman_top50", "regret"} <= set(table.columns)
+    md = (tmp_path / "r.md").read_text()
+    assert md == result.output and "| teacher:ift | 12 | 0.818 [" in md and "0.0500 (a07)" in md
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    gt, run = write_example(tmp_path)
+    pd.DataFrame({"arch_id": ["x"], "score": [1]}).to_csv(tmp_path / "noproxy.csv", index=False)
+    with pytest.raises(ConfigError, match="needs column\\(s\\) proxy"):
+        rank_all(gt, [tmp_path / "noproxy.csv"])
+    with pytest.raises(ConfigError, match="no such ground-truth CSV"):
+        rank_all(tmp_path / "missing.csv", [run])

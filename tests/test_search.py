@@ -1,0 +1,291 @@
+"""Search: proxies, Optuna studies shared by concurrent workers, and the search command's errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from conftest import TINY_SPACE
+from gtn_nas.errors import ConfigError
+from gtn_nas.proxies import ProxySettings, balanced_subset, load_proxy_teacher, make_proxy, per_image_forward_flops, split_pool
+from gtn_nas.search import (ArchEncoding, bind_settings, driver_url, open_search_storage, open_search_study, record_setup,
+                            run_search)
+from gtn_nas.spaces import arch_id, load_space, parse_space, spec_to_json
+from gtn_nas.students import build_student, count_params
+
+# 16 quick MLPs: enough distinct architectures that two workers overlap in time.
+WORKER_SPACE = """name = "workers"
+[[grid]]
+family = "mlp"
+depth = [0, 1]
+width = [8, 16]
+activation = ["relu", "tanh"]
+norm = ["none", "layer"]
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_teachers(tmp_path_factory, small_mnist):
+    """A generator and a pixel teacher, one meta-step of gradient matching each (T=2, B=10)."""
+    from gtn_nas.distill import DistillConfig, Distiller
+    from gtn_nas.teacher import TeacherConfig
+
+    folder = tmp_path_factory.mktemp("teachers")
+    paths = {}
+    for kind in ("generator", "pixels"):
+        cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind=kind, inner_steps=2, batch_size=10), meta_steps=1,
+                            space=TINY_SPACE, eval_every=1000, eval_students=1, eval_examples=200)
+        paths[kind] = folder / f"{kind}.pt"
+        Distiller(cfg, small_mnist, torch.device("cpu")).run(paths[kind])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tiny_teachers):
+    return tiny_teachers["generator"]
+
+
+def gtn_nas(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gtn_nas", *args]
+
+
+def run_together(commands: list[list[str]], timeout: float = 240) -> list[subprocess.CompletedProcess]:
+    """Start every command at once (separate processes) and wait for all of them."""
+    env = {**os.environ, "GTN_NAS_THREADS": "1"}
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for c in commands]
+    outs = [p.communicate(timeout=timeout) for p in procs]
+    return [subprocess.CompletedProcess(c, p.returncode, o, e) for c, p, (o, e) in zip(commands, procs, outs)]
+
+
+def search_workers(teacher: Path, storage: str, study: str, space: Path, out_dir: Path, n_trials: int, n: int = 2):
+    cmd = lambda i: gtn_nas("search", "--teacher", str(teacher), "--space", str(space), "--steps", "2", "--sampler", "random",
+                            "--n-trials", str(n_trials), "--storage", storage, "--study-name", study, "--quiet",
+                            "--out", str(out_dir / f"worker{i}.csv"))
+    for r in run_together([cmd(i) for i in range(n)]):
+        assert r.returncode == 0, r.stderr[-2000:]
+
+
+def check_search_study(storage: str, study_name: str, n_trials: int) -> list:
+    """Exactly n_trials COMPLETE trials, each recorded once; extra trials only as PRUNED over budget."""
+    trials = optuna.load_study(study_name=study_name, storage=storage).get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == n_trials
+    assert len({t.number for t in trials}) == len(trials)
+    assert all(t.state == TrialState.PRUNED and t.user_attrs.get("over_budget") for t in trials if t.state != TrialState.COMPLETE)
+    by_number = {t.number: t for t in complete}
+    for t in complete:
+        if "reused_from" in t.user_attrs:  # a repeat proposal: the earlier trial's score, at no cost
+            first = by_number[t.user_attrs["reused_from"]]
+            assert first.user_attrs["arch_id"] == t.user_attrs["arch_id"] and first.value == t.value
+            assert t.user_attrs["seconds"] == 0 and "reused_from" not in first.user_attrs
+    trained = [t.user_attrs["arch_id"] for t in complete if "reused_from" not in t.user_attrs]
+    # Two workers may race to train the same new architecture; each trial is still recorded once.
+    assert set(trained) == {t.user_attrs["arch_id"] for t in complete}
+    return complete
+
+
+def test_two_search_workers_record_every_trial_once(tmp_path, tiny_teacher):
+    space = tmp_path / "workers.toml"
+    space.write_text(WORKER_SPACE)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    search_workers(tiny_teacher, storage, "shared", space, tmp_path, n_trials=12)
+    complete = check_search_study(storage, "shared", 12)
+    assert len({t.user_attrs["worker"] for t in complete}) == 2, "both workers should have completed trials"
+    # The worker that finished last wrote the whole table: one row per architecture.
+    last = max((tmp_path / f"worker{i}.csv" for i in range(2)), key=lambda p: p.stat().st_mtime_ns)
+    frame = pd.read_csv(last)
+    assert frame["arch_id"].is_unique and set(frame["arch_id"]) == {t.user_attrs["arch_id"] for t in complete}
+    assert frame["proposals"].sum() == 12 and (frame["proxy"] == "teacher:gm").all()
+
+
+def test_two_archs_from_workers_score_each_architecture_once(tmp_path, tiny_teacher):
+    specs = load_space(TINY_SPACE).archs
+    gt = tmp_path / "gt.csv"
+    pd.DataFrame({"arch_id": [arch_id(s) for s in specs], "spec": [spec_to_json(s) for s in specs]}).to_csv(gt, index=False)
+    storage = f"sqlite:///{tmp_path / 'queue.db'}"
+    cmd = lambda i: gtn_nas("search", "--teacher", str(tiny_teacher), "--steps", "2", "--archs-from", str(gt), "--storage", storage,
+                            "--space", TINY_SPACE, "--quiet", "--out", str(tmp_path / f"w{i}.csv"))
+    for r in run_together([cmd(0), cmd(1)]):
+        assert r.returncode == 0, r.stderr[-2000:]
+    [name] = optuna.get_all_study_names(storage)
+    assert name.startswith("evaluate-generator-gt-n6-")
+    study = optuna.load_study(study_name=name, storage=storage)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert sorted(t.user_attrs["arch_id"] for t in complete) == sorted(arch_id(s) for s in specs)
+    assert not study.get_trials(states=(TrialState.WAITING, TrialState.RUNNING))
+    rows = pd.concat([pd.read_csv(tmp_path / f"w{i}.csv") for i in range(2)]).drop_duplicates("arch_id")
+    assert len(rows) == len(specs)
+
+
+# -- in-process: proxies ---------------------------------------------------------------------------
+
+def test_teacher_proxies_are_named_deterministic_and_costed(tiny_teachers, small_mnist):
+    spec = load_space(TINY_SPACE).archs[-1]
+    for kind, name in (("generator", "teacher:gm"), ("pixels", "teacher:pixels-gm")):
+        teacher = load_proxy_teacher(tiny_teachers[kind], "cpu")
+        settings = ProxySettings(kind="teacher", steps=3, teacher=str(tiny_teachers[kind]))
+        proxy = make_proxy(settings, small_mnist, torch.device("cpu"), teacher=teacher)
+        a, b = proxy.score(spec), proxy.score(spec)
+        assert proxy.name == name and a["score"] == b["score"] and 0 <= a["score"] <= 1
+        assert len(proxy.batches) == 3 and proxy.batches[2][0] is proxy.batches[0][0]  # step t uses batch t mod T
+        f = per_image_forward_flops(build_student(spec, 0))
+        assert a["flops"] == int(3 * f * 3 * 10 + f * len(small_mnist.val))
+        assert proxy.setup["distill_seconds"] > 0 and proxy.setup["setup_flops"] >= 0
+
+
+def test_real_proxy_tunes_its_lr_on_held_out_architectures(small_mnist):
+    space = load_space(TINY_SPACE)
+    exclude = set(space.ids()[:-1])
+    settings = ProxySettings(kind="real", steps=2, batch_size=10, lr_grid=(0.01, 0.1), tune_archs=1)
+    proxy = make_proxy(settings, small_mnist, torch.device("cpu"), space, exclude)
+    assert proxy.setup["lr"] in (0.01, 0.1) and set(proxy.setup["lr_table"]) == {"0.01", "0.1"}
+    assert proxy.setup["tune_archs"] == [i for i in space.ids() if i not in exclude] and proxy.setup["setup_flops"] > 0
+    assert all(b[2] == proxy.setup["lr"] and len(b[1]) == 10 for b in proxy.batches)
+    fixed = make_proxy(ProxySettings(kind="real", steps=2, batch_size=10, lr=0.05), small_mnist, torch.device("cpu"))
+    assert fixed.setup["lr"] == 0.05 and fixed.setup["setup_seconds"] == 0.0
+
+
+def test_subset_proxy_is_class_balanced_and_teacher_sized(small_mnist, tiny_teacher):
+    holdout, pool = split_pool(small_mnist.train)  # 2,000 training images: a quarter held out
+    assert len(holdout) == 500 and len(pool) == 1500
+    sub = balanced_subset(pool, 40, 10, seed=0)
+    assert torch.equal(sub.y, torch.arange(40) % 10)
+    teacher = load_proxy_teacher(tiny_teacher, "cpu")
+    proxy = make_proxy(ProxySettings(kind="subset", steps=4, lr=0.1, teacher=str(tiny_teacher)), small_mnist,
+                       torch.device("cpu"), teacher=teacher)
+    # 2 teacher steps x 10 = a 20-image subset, trained 4 steps: two passes.
+    images = torch.cat([b[0] for b in proxy.batches])
+    assert images.shape[0] == 40 and len({tuple(x.flatten()[:20].tolist()) for x in images}) <= 20
+
+
+def test_params_proxy_and_unknown_proxy(small_mnist):
+    spec = load_space(TINY_SPACE).archs[0]
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    assert proxy.score(spec)["score"] == count_params(build_student(spec, 0)) and proxy.score(spec)["flops"] == 0
+    with pytest.raises(ConfigError, match="--proxy must be one of teacher, real, subset, params; got 'zero-cost'"):
+        ProxySettings(kind="zero-cost").validate()
+
+
+# -- in-process: studies -------------------------------------------------------------------------
+
+def test_search_reuses_scores_honestly_and_resumes_to_the_budget(tmp_path, small_mnist):
+    space = load_space(TINY_SPACE)
+    storage = open_search_storage(f"sqlite:///{tmp_path / 's.db'}")
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    out = tmp_path / "params.csv"
+
+    def run(n):
+        study = open_search_study(storage, "p", "random", seed=0)
+        bind_settings(study, proxy.settings, {"mode": "search", "space": space.name})
+        record_setup(study, proxy)
+        return study, run_search(study, proxy, space, n, out)
+
+    study, frame = run(7)  # 7 proposals from 4 architectures: at least 3 reuses
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 7 and len(frame) == len({t.user_attrs["arch_id"] for t in trials}) <= 4
+    reused = [t for t in trials if "reused_from" in t.user_attrs]
+    assert len(reused) == 7 - len(frame) and all(t.user_attrs["seconds"] == 0 for t in reused)
+    assert frame["proposals"].sum() == 7 and frame["arch_id"].is_unique
+    study, frame = run(9)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 9
+    study, _ = run(9)  # already complete: nothing runs
+    assert len(study.get_trials()) == 9
+    with pytest.raises(ConfigError, match="was made with other settings \\(steps\\)"):
+        bind_settings(study, ProxySettings(kind="params", steps=5), {"mode": "search", "space": space.name})
+
+
+def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeypatch):
+    import time
+
+    import gtn_nas.search as search
+
+    monkeypatch.setattr(search, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(search, "GRACE_S", 1)
+    space = load_space(TINY_SPACE)
+    storage = open_search_storage(f"sqlite:///{tmp_path / 'dead.db'}")
+    study = open_search_study(storage, "dead", "random", seed=0)
+    dead = study.ask()  # a worker that proposed an architecture, beat once, and died
+    ArchEncoding(space).suggest(dead)
+    storage.record_heartbeat(dead._trial_id)
+    time.sleep(2.5)
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    run_search(study, proxy, space, 3, tmp_path / "dead.csv")
+    trials = study.get_trials()
+    assert trials[dead.number].state == TrialState.FAIL
+    retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == trials[dead.number].params
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+
+
+def test_random_search_is_deterministic_for_a_seed(tmp_path, small_mnist):
+    space = load_space(TINY_SPACE)
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    picks = []
+    for i in range(2):
+        # A journal-file storage: fast, and the other storage family Optuna offers for several workers.
+        study = open_search_study(open_search_storage(f"journal://{tmp_path / f'{i}.log'}"), "d", "tpe", seed=3)
+        run_search(study, proxy, space, 5, tmp_path / f"{i}.csv")
+        picks.append([t.user_attrs["arch_id"] for t in study.get_trials()])
+    assert picks[0] == picks[1]
+
+
+def test_encoding_uses_keys_for_grids_and_ids_otherwise():
+    grid = ArchEncoding(load_space(TINY_SPACE))
+    assert grid.structured and set(grid.families) == {"mlp", "conv"}
+    ragged = parse_space({"arch": [{"family": "mlp", "depth": 0, "width": 8, "activation": "relu", "norm": "none"},
+                                   {"family": "mlp", "depth": 1, "width": 16, "activation": "tanh", "norm": "none"}]}, "x")
+    enc = ArchEncoding(ragged)
+    assert not enc.structured
+    trial = optuna.create_study().ask()
+    assert arch_id(enc.suggest(trial)) in ragged.ids() and list(trial.params) == ["arch"]
+
+
+def test_postgres_urls_get_an_installed_driver():
+    url = driver_url("postgresql://u:p@127.0.0.1:5/db")
+    assert url.startswith("postgresql") and url.endswith("://u:p@127.0.0.1:5/db")
+    assert driver_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+# -- the command line: one-line errors ---------------------------------------------------------------
+
+def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    bad_space = tmp_path / "bad.toml"
+    bad_space.write_text('[[grid]]\nfamily = "conv"\ndepth = [1]\n')
+    not_teacher = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(3)}, not_teacher)
+    return {
+        "bad-space": (["--proxy", "params", "--space", str(bad_space)], "grid[0]: missing key 'width'"),
+        "unknown-proxy": (["--proxy", "synflow"], "--proxy must be one of teacher, real, subset, params; got 'synflow'"),
+        "not-a-teacher": (["--teacher", str(not_teacher)], "not a gtn-nas teacher checkpoint"),
+        "garbage-teacher": (["--teacher", str(bad_space)], f"error: {bad_space}: "),
+    }
+
+
+@pytest.mark.parametrize("case", ["bad-space", "unknown-proxy", "not-a-teacher", "garbage-teacher"])
+def test_search_errors_are_one_line(tmp_path, case, monkeypatch, capsys):
+    """Through the real entry point (`gtn_nas.cli.main`), in-process for speed."""
+    from gtn_nas.cli import main
+
+    args, needle = bad_inputs(tmp_path)[case]
+    monkeypatch.setattr(sys, "argv", ["gtn-nas", "search", "--out", str(tmp_path / "o.csv"), *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and needle in err, err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_search_error_in_a_subprocess_is_one_line_on_stderr(tmp_path):
+    args, needle = bad_inputs(tmp_path)["not-a-teacher"]
+    run = subprocess.run(gtn_nas("search", "--out", str(tmp_path / "o.csv"), *args), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: ") and needle in run.stderr, run.stderr
