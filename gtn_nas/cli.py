@@ -94,7 +94,7 @@ def distill(
     space: str = typer.Option("distill", help="Space the training students are sampled from."),
     seed: int = typer.Option(0),
     neumann_terms: int = typer.Option(5, "--neumann-terms", help="ift: Neumann-series terms."),
-    neumann_alpha: float = typer.Option(0.05, "--neumann-alpha", help="ift: Neumann step size."),
+    neumann_alpha: float = typer.Option(0.01, "--neumann-alpha", help="ift: Neumann step size."),
     ift_batches: int = typer.Option(2, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."),
     bptt_checkpoint: int = typer.Option(0, "--bptt-checkpoint", help="bptt: checkpoint the unroll in blocks of this many steps."),
     bptt_truncate: int = typer.Option(0, "--bptt-truncate", help="bptt: differentiate only the last k steps."),

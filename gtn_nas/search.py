@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from .atomic import write_csv
 from .errors import ConfigError
 from .proxies import Proxy, ProxySettings
-from .spaces import Space, arch_id, spec_to_json, validate_spec
+from .spaces import Space, arch_id, spec_from_json, spec_to_json, validate_spec
 from .workqueue import WorkQueue, open_storage
 
 COLUMNS = ["arch_id", "spec", "proxy", "score", "seconds", "flops", "params", "trial", "proposals", "steps",
@@ -275,8 +275,6 @@ def claim(queue: WorkQueue) -> FrozenTrial | None:
 def evaluate_queue(queue: WorkQueue, proxy: Proxy, out: Path, max_archs: int | None = None,
                    on_arch: Callable[[str, dict], None] | None = None) -> pd.DataFrame:
     """Score queued architectures until none is left (or `max_archs` by this worker)."""
-    from .spaces import spec_from_json
-
     done = 0
     while max_archs is None or done < max_archs:
         trial = claim(queue)

@@ -8,8 +8,10 @@ A teacher produces, for each inner step t = 0..T-1, a batch of B images with fix
   without it, noise is drawn afresh each meta-step (and from a fixed seed at export).
 - `pixels` (dataset distillation): the T*B images themselves are the parameters.
 
-Images live in the students' input space (normalised MNIST units; real pixels span about
-[-0.42, 2.82]); generator outputs are bounded to [-3, 3] by a scaled tanh.
+Images live in the students' input space (normalised MNIST units, where real data has mean 0 and
+standard deviation 1). Every synthetic batch is standardised to that mean and deviation: without it
+a teacher raises the students' effective learning rate by raising contrast (an easy direction for
+methods that cannot learn the lr), and a bounded output (tanh) then saturates and stops learning.
 Learning rates are softplus- and momenta sigmoid-parametrised so they stay valid when learned.
 """
 
@@ -62,7 +64,7 @@ class Generator(nn.Module):
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.fc(torch.cat([noise, F.one_hot(labels, 10).to(noise.dtype)], dim=1))  # (B, 32*7*7)
-        return 3.0 * torch.tanh(self.conv(h.view(-1, 32, 7, 7)))  # (B, 1, 28, 28)
+        return self.conv(h.view(-1, 32, 7, 7))  # (B, 1, 28, 28), standardised by Teacher.batch
 
 
 def _inv_softplus(x: float) -> float:
@@ -104,9 +106,10 @@ class Teacher(nn.Module):
     def batch(self, t: int, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, 1, 28, 28) and labels (B,) of inner step t, differentiable w.r.t. the teacher."""
         if self.cfg.kind == "pixels":
-            return self.pixels[t], self.labels
-        z = self.noise[t] if self.cfg.curriculum else noise[t]
-        return self.generator(z, self.labels), self.labels
+            x = self.pixels[t]
+        else:
+            x = self.generator(self.noise[t] if self.cfg.curriculum else noise[t], self.labels)
+        return (x - x.mean()) / (x.std() + 1e-6), self.labels
 
     def lr(self) -> torch.Tensor:
         """(T,) inner learning rates."""

@@ -28,8 +28,8 @@ def test_two_search_workers_share_one_postgres_study(tmp_path, request):
     space.write_text(WORKER_SPACE)
     study = f"test-postgres-{uuid.uuid4().hex[:8]}"  # a fresh study per run on a shared server
     try:
-        search_workers(tiny_teacher, URL, study, space, tmp_path, n_trials=10)
-        complete = check_search_study(driver_url(URL), study, 10)
+        search_workers(tiny_teacher, URL, study, space, tmp_path, n_trials=16)
+        complete = check_search_study(driver_url(URL), study, 16)
         assert len({t.user_attrs["worker"] for t in complete}) == 2, "both workers should have completed trials"
     finally:
         try:

@@ -66,7 +66,8 @@ def run_together(commands: list[list[str]], timeout: float = 240) -> list[subpro
 
 
 def search_workers(teacher: Path, storage: str, study: str, space: Path, out_dir: Path, n_trials: int, n: int = 2):
-    cmd = lambda i: gtn_nas("search", "--teacher", str(teacher), "--space", str(space), "--steps", "2", "--sampler", "random",
+    # 100 steps (the teacher's 2 batches, cycled) make each trial long enough that workers overlap.
+    cmd = lambda i: gtn_nas("search", "--teacher", str(teacher), "--space", str(space), "--steps", "100", "--sampler", "random",
                             "--n-trials", str(n_trials), "--storage", storage, "--study-name", study, "--quiet",
                             "--out", str(out_dir / f"worker{i}.csv"))
     for r in run_together([cmd(i) for i in range(n)]):
@@ -202,6 +203,7 @@ def test_search_reuses_scores_honestly_and_resumes_to_the_budget(tmp_path, small
         bind_settings(study, ProxySettings(kind="params", steps=5), {"mode": "search", "space": space.name})
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeypatch):
     import time
 
