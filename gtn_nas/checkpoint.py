@@ -39,8 +39,11 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if "Unsupported" in ln or "WeightsUnpickler" in ln]
-        why = lines[0].split(". Please")[0].removeprefix("WeightsUnpickler error: ") if lines else "unsafe content"
+        text = str(exc)
+        if "Weights only load failed" not in text:  # not even a pickle torch understands
+            raise CheckpointError(f"{path}: not a gtn-nas teacher checkpoint ({text.strip()[:120] or 'unreadable'})") from None
+        detail = [ln.strip() for ln in text.splitlines() if "WeightsUnpickler error" in ln or "Unsupported" in ln]
+        why = detail[0].split(". Please")[0].removeprefix("WeightsUnpickler error: ") if detail else "code objects"
         raise CheckpointError(f"{path}: refused to load: it holds more than plain tensors and values ({why[:160]})") from None
     except Exception as exc:  # any parse failure means: not a checkpoint we can read
         why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]

@@ -69,7 +69,7 @@ def search(
     from .progress import progress_bar
     from .proxies import ProxySettings, load_proxy_teacher, make_proxy
     from .rank import load_ground_truth
-    from .search import (bind_settings, driver_url, evaluate_queue, make_sampler, open_search_storage, open_search_study,
+    from .search import (bind_settings, evaluate_queue, make_sampler, open_search_storage, open_search_study,
                          record_setup, run_search, search_summary, stored_lr)
     from .spaces import arch_id, load_space, specs_from_csv
     from .workqueue import WorkQueue, storage_url
@@ -89,7 +89,7 @@ def search(
     gt = load_ground_truth(ground_truth) if ground_truth and specs is None else None
     data = load_mnist(data_dir).to(dev)
 
-    url = driver_url(storage_url(storage, out.with_suffix(".db")))
+    url = storage_url(storage, out.with_suffix(".db"))
     mode, source = ("evaluate", _list_name(archs_from, specs)) if specs is not None else ("search", sp.name)
     name = study_name or _default_study(settings, mode, source, sampler)
     if specs is not None:

@@ -67,7 +67,7 @@ class DistillConfig:
 
 
 # Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
-DEFAULT_META_STEPS = {"bptt": 100, "ift": 250, "gm": 100}
+DEFAULT_META_STEPS = {"bptt": 100, "ift": 200, "gm": 80}
 
 
 def step_seed(seed: int, step: int) -> int:

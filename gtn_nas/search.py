@@ -23,9 +23,7 @@ import json
 import math
 import os
 import socket
-import time
 import uuid
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,54 +41,14 @@ COLUMNS = ["arch_id", "spec", "proxy", "score", "seconds", "flops", "params", "t
            "batch_size", "lr", "seed", "setup_seconds", "setup_flops", "distill_seconds"]
 RESULT_KEYS = ("score", "seconds", "flops", "params")
 SAMPLERS = ("tpe", "random")
-HEARTBEAT_S, GRACE_S = 10, 60
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # recorded on every trial this process runs
 
 
 # -- storage and studies ---------------------------------------------------------------------
 
-def driver_url(url: str) -> str:
-    """Pin a plain `postgresql://` URL to a PostgreSQL driver that is installed.
-
-    SQLAlchemy >= 2.1 maps `postgresql://` to psycopg 3; the `postgres` extra installs psycopg2.
-    """
-    import importlib.util
-
-    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
-            and importlib.util.find_spec("psycopg2") is not None:
-        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
-    return url
-
-
-# Messages of a lost race between workers creating the same fresh storage's tables at once.
-CREATION_RACE = ("IntegrityError", "UniqueViolation", "duplicate key", "already exists", "database is locked")
-
-
-def _open_rdb(url: str) -> optuna.storages.BaseStorage:
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna: keep stderr to real messages
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
-    except Exception as exc:  # bad URL, missing driver, server down
-        raise ConfigError(f"cannot open Optuna storage {url!r}: {str(exc).splitlines()[0]}") from None
-
-
-def open_search_storage(url: str, heartbeat: bool = True, attempts: int = 5) -> optuna.storages.BaseStorage:
-    """An Optuna storage for `url`; RDB storages get heartbeats (stale trials are failed and retried).
-
-    Workers started together on a new database race to create its tables; the loser retries.
-    """
-    for attempt in range(attempts):
-        try:
-            return _open_rdb(url) if heartbeat and not url.startswith("journal://") else open_storage(url)
-        except ConfigError as exc:
-            if attempt == attempts - 1 or not any(m in str(exc) for m in CREATION_RACE):
-                raise
-            time.sleep(0.5 + attempt)
-    raise AssertionError("unreachable")
+def open_search_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`; RDB storages get heartbeats (stale trials are failed and retried)."""
+    return open_storage(url, heartbeat=heartbeat and not url.startswith("journal://"))
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -262,22 +220,12 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
 
 # -- evaluation of given architectures -----------------------------------------------------------
 
-def claim(queue: WorkQueue) -> FrozenTrial | None:
-    """`queue.claim()`, retried when another worker claimed *and finished* a trial between our listing
-    and our claim (Optuna then raises instead of refusing the WAITING -> RUNNING move)."""
-    while True:
-        try:
-            return queue.claim()
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-
-
 def evaluate_queue(queue: WorkQueue, proxy: Proxy, out: Path, max_archs: int | None = None,
                    on_arch: Callable[[str, dict], None] | None = None) -> pd.DataFrame:
     """Score queued architectures until none is left (or `max_archs` by this worker)."""
     done = 0
     while max_archs is None or done < max_archs:
-        trial = claim(queue)
+        trial = queue.claim()
         if trial is None:
             break
         try:

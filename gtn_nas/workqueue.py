@@ -14,6 +14,7 @@ Optuna storage); later workers wait until it is marked ready.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -35,17 +36,54 @@ def storage_url(storage: str | None, default_file: Path) -> str:
     return storage
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    try:
-        if url.startswith("journal://"):
-            from optuna.storages.journal import JournalFileBackend
+# Messages of a lost race between workers creating the same fresh storage's tables at once.
+CREATION_RACE = ("IntegrityError", "UniqueViolation", "duplicate key", "already exists", "database is locked")
+HEARTBEAT_S, GRACE_S = 10, 60
 
-            return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal://")))
-        # Generous timeouts: several workers share a SQLite file.
-        engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
-    except Exception as exc:  # bad URL, missing driver, server down
-        raise ConfigError(f"cannot open Optuna storage {url!r}: {str(exc).splitlines()[0]}") from None
+
+def driver_url(url: str) -> str:
+    """Pin a plain `postgresql://` URL to whichever PostgreSQL driver is installed.
+
+    SQLAlchemy >= 2.1 maps `postgresql://` to psycopg 3; older set-ups have only psycopg2.
+    """
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _open_once(url: str, heartbeat: bool) -> optuna.storages.BaseStorage:
+    if url.startswith("journal://"):
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal://")))
+    # Generous timeouts: several workers share a SQLite file.
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    extra = {}
+    if heartbeat:  # a dead worker's trial is failed and retried by Optuna itself
+        extra = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
+                 "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)}
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna: keep stderr to real messages
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(driver_url(url), engine_kwargs=engine, **extra)
+
+
+def open_storage(url: str, heartbeat: bool = False, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url` (RDB or `journal://FILE`).
+
+    Workers started together on a new database race to create its tables; the loser retries.
+    """
+    for attempt in range(attempts):
+        try:
+            return _open_once(url, heartbeat)
+        except Exception as exc:  # bad URL, missing driver, server down, lost creation race
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if attempt == attempts - 1 or not any(m in str(exc) for m in CREATION_RACE):
+                raise ConfigError(f"cannot open Optuna storage {url!r}: {message}") from None
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
 
 
 class WorkQueue:
@@ -85,7 +123,11 @@ class WorkQueue:
         """Take one waiting architecture, or None when none is left."""
         self.reclaim_stale()
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            if self.storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
+            try:
+                won = self.storage.set_trial_state_values(t._trial_id, TrialState.RUNNING)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker claimed *and finished* it since we listed it
+            if won:
                 self.heartbeat(t)
                 return self.storage.get_trial(t._trial_id)
         return None

@@ -12,7 +12,7 @@ import uuid
 import optuna
 import pytest
 
-from gtn_nas.search import driver_url
+from gtn_nas.workqueue import driver_url
 from test_search import WORKER_SPACE, check_search_study, search_workers, tiny_teacher, tiny_teachers  # noqa: F401  (fixtures)
 
 URL = os.environ.get("GTN_NAS_TEST_POSTGRES")

@@ -16,7 +16,8 @@ from optuna.trial import TrialState
 from conftest import TINY_SPACE
 from gtn_nas.errors import ConfigError
 from gtn_nas.proxies import ProxySettings, balanced_subset, load_proxy_teacher, make_proxy, per_image_forward_flops, split_pool
-from gtn_nas.search import (ArchEncoding, bind_settings, driver_url, open_search_storage, open_search_study, record_setup,
+from gtn_nas.workqueue import driver_url
+from gtn_nas.search import (ArchEncoding, bind_settings, open_search_storage, open_search_study, record_setup,
                             run_search)
 from gtn_nas.spaces import arch_id, load_space, parse_space, spec_to_json
 from gtn_nas.students import build_student, count_params
@@ -207,10 +208,10 @@ def test_search_reuses_scores_honestly_and_resumes_to_the_budget(tmp_path, small
 def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeypatch):
     import time
 
-    import gtn_nas.search as search
+    import gtn_nas.workqueue as workqueue
 
-    monkeypatch.setattr(search, "HEARTBEAT_S", 1)
-    monkeypatch.setattr(search, "GRACE_S", 1)
+    monkeypatch.setattr(workqueue, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(workqueue, "GRACE_S", 1)
     space = load_space(TINY_SPACE)
     storage = open_search_storage(f"sqlite:///{tmp_path / 'dead.db'}")
     study = open_search_study(storage, "dead", "random", seed=0)
