@@ -61,12 +61,12 @@ def _open_once(url: str, heartbeat: bool) -> optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal://")))
     # Generous timeouts: several workers share a SQLite file.
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    extra = {}
-    if heartbeat:  # a dead worker's trial is failed and retried by Optuna itself
-        extra = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
-                 "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)}
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna: keep stderr to real messages
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        extra = {}
+        if heartbeat:  # a dead worker's trial is failed and retried by Optuna itself
+            extra = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
+                     "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)}
         return optuna.storages.RDBStorage(driver_url(url), engine_kwargs=engine, **extra)
 
 
