@@ -34,7 +34,7 @@ from gtn_nas.students import accuracy, build_student
 from gtn_nas.teacher import Teacher, TeacherConfig
 from gtn_nas.training import FullTraining, real_batches, sgd_steps, train_full
 
-LR_GRID = (0.01, 0.03, 0.1, 0.3)
+LR_GRID = (0.03, 0.1, 0.3)
 MOMENTUM_GRID = (0.5, 0.9)
 
 
