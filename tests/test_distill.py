@@ -60,7 +60,7 @@ def test_resume_refuses_other_options(small_mnist, tmp_path):
 
 def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
     """A plain nn.Module trained with torch.optim.SGD on the .npz matches the teacher's own evaluation."""
-    d = distill(_cfg("ift", steps=1), small_mnist, CPU, tmp_path / "t.pt")
+    distill(_cfg("ift", steps=1), small_mnist, CPU, tmp_path / "t.pt")
     export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
     data = np.load(tmp_path / "t.npz")
     assert set(data.files) == set(KEYS)

@@ -23,12 +23,12 @@ def test_two_search_workers_share_one_postgres_study(tmp_path, request):
         if os.environ.get("CI", "").lower() in ("1", "true"):
             pytest.fail("CI is set but GTN_NAS_TEST_POSTGRES is not: run .ci/postgres.sh and export the URL it prints")
         pytest.skip("set GTN_NAS_TEST_POSTGRES=postgresql://USER:PASS@HOST:PORT/DB (see .ci/postgres.sh)")
-    tiny_teacher = request.getfixturevalue("tiny_teacher")  # built only when the test runs
+    teacher = request.getfixturevalue("tiny_teacher")  # built only when the test runs
     space = tmp_path / "workers.toml"
     space.write_text(WORKER_SPACE)
     study = f"test-postgres-{uuid.uuid4().hex[:8]}"  # a fresh study per run on a shared server
     try:
-        search_workers(tiny_teacher, URL, study, space, tmp_path, n_trials=16)
+        search_workers(teacher, URL, study, space, tmp_path, n_trials=16)
         complete = check_search_study(driver_url(URL), study, 16)
         assert len({t.user_attrs["worker"] for t in complete}) == 2, "both workers should have completed trials"
     finally:
