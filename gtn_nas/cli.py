@@ -93,12 +93,22 @@ def distill(
     meta_lr: float = typer.Option(0.01, "--meta-lr"),
     space: str = typer.Option("distill", help="Space the training students are sampled from."),
     seed: int = typer.Option(0),
-    neumann_terms: int = typer.Option(5, "--neumann-terms", help="ift: Neumann-series terms."),
+    generator: str = typer.Option("convt", "--generator", help="Generator decoder: convt or upsample (gtn-nas 0.1's)."),
+    students_per_step: int = typer.Option(1, "--students-per-step", help="Students per meta-step (meta-gradients averaged)."),
+    calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help="Grid-search the inner lr scale and momentum after distillation (default: for ift and gm)."),
+    neumann_terms: int = typer.Option(5, "--neumann-terms", help="ift: Neumann-series terms (CG iterations with --ift-solver cg)."),
     neumann_alpha: float = typer.Option(0.01, "--neumann-alpha", help="ift: Neumann step size."),
     ift_batches: int = typer.Option(2, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."),
+    ift_settle: int = typer.Option(0, "--ift-settle", help="ift: extra gradient steps on the IFT objective before the implicit step."),
+    ift_solver: str = typer.Option("neumann", "--ift-solver", help="ift: neumann or cg."),
+    ift_damping: float = typer.Option(0.0, "--ift-damping", help="ift: solve (H + damping I) p = v."),
     bptt_checkpoint: int = typer.Option(0, "--bptt-checkpoint", help="bptt: checkpoint the unroll in blocks of this many steps."),
     bptt_truncate: int = typer.Option(0, "--bptt-truncate", help="bptt: differentiate only the last k steps."),
+    bptt_window: int = typer.Option(0, "--bptt-window", help="bptt: differentiate a randomly placed window of k steps."),
+    bptt_meta_losses: int = typer.Option(1, "--bptt-meta-losses", help="bptt: real-data loss at this many evenly spaced inner steps (GTN's intermediate losses)."),
     gm_real_per_class: int = typer.Option(32, "--gm-real-per-class", help="gm: real examples per class per match."),
+    gm_match_steps: int = typer.Option(0, "--gm-match-steps", help="gm: match at this many random inner steps per meta-step (0: all)."),
+    gm_layer_reduce: str = typer.Option("sum", "--gm-layer-reduce", help="gm: sum (Zhao et al.) or mean of the row distances per layer."),
     eval_every: int = typer.Option(25, "--eval-every"),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint at --out."),
     data_dir: Optional[Path] = DataDir,
@@ -115,14 +125,16 @@ def distill(
 
     _threads()
     options = {
-        "ift": {"neumann_terms": neumann_terms, "neumann_alpha": neumann_alpha, "batches": ift_batches},
-        "bptt": {"checkpoint_every": bptt_checkpoint, "truncate": bptt_truncate},
-        "gm": {"real_per_class": gm_real_per_class},
+        "ift": {"neumann_terms": neumann_terms, "neumann_alpha": neumann_alpha, "batches": ift_batches,
+                "settle_steps": ift_settle, "solver": ift_solver, "damping": ift_damping},
+        "bptt": {"checkpoint_every": bptt_checkpoint, "truncate": bptt_truncate, "window": bptt_window, "meta_losses": bptt_meta_losses},
+        "gm": {"real_per_class": gm_real_per_class, "layer_reduce": gm_layer_reduce, "match_steps": gm_match_steps},
     }.get(method, {})
     tcfg = TeacherConfig(kind=teacher_kind, inner_steps=inner_steps, batch_size=batch_size, curriculum=curriculum,
-                         inner_lr=inner_lr, inner_momentum=inner_momentum)
+                         inner_lr=inner_lr, inner_momentum=inner_momentum, generator=generator)
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
-                        meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every).validate()
+                        meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every,
+                        students_per_step=students_per_step, calibrate=calibrate).validate()
     if out.exists() and not resume:
         raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
     dev = resolve_device(device)
@@ -137,6 +149,9 @@ def distill(
             bar.update(task, completed=row["meta_step"], info=f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB")
 
         d.run(out, show)
+    if d.calibration:
+        c = d.calibration
+        typer.echo(f"calibrated: inner lr x{c['lr_scale']}, momentum {c['momentum']} (training-split holdout accuracy {c['holdout_acc']:.4f})")
     final = d.final_summary()
     typer.echo(f"teacher {out} ({method}, {d.step} meta-steps, {d.elapsed:.0f}s): students trained {inner_steps} steps on its data "
                f"reach {final['mean']:.4f} validation accuracy (mean of {final['n']} students; min {final['min']:.4f}, max {final['max']:.4f}); "

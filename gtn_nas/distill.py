@@ -1,9 +1,11 @@
 """The distillation loop: train a teacher with one meta-gradient method.
 
-Each meta-step samples a fresh student (architecture from the distillation space, random init),
-asks the method for the meta-gradient, and takes an Adam step on the teacher (cosine decay to
-0.1x, as in the GTN paper). Every random choice of meta-step s is drawn from a generator seeded by
-(seed, s), so a resumed run continues exactly as an uninterrupted one would.
+Each meta-step samples K fresh students (`students_per_step`; architecture from the distillation
+space, random init), asks the method for each one's meta-gradient, averages them and takes an Adam
+step on the teacher (cosine decay to 0.1x, as in the GTN paper). Every random choice of meta-step s
+is drawn from generators seeded by (seed, s, k), so a resumed run continues exactly as an
+uninterrupted one would. After the last meta-step, teachers whose method cannot learn the inner
+lr/momentum are calibrated (`calibrate.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 import torch
 
 from .atomic import write_csv
+from .calibrate import CalibrationConfig, calibrate_teacher
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MNIST, Split
 from .device import peak_memory_mb
@@ -46,12 +49,17 @@ class DistillConfig:
     eval_students: int = 3
     eval_examples: int = 2000
     checkpoint_every: int = 25
+    students_per_step: int = 1
+    calibrate: bool | None = None  # None: calibrate when the method cannot learn the inner lr (ift, gm)
 
     def validate(self) -> "DistillConfig":
         if self.method not in METHODS:
             raise ConfigError(f"--method must be one of {', '.join(METHODS)}; got {self.method!r}")
-        if self.meta_steps < 1:
-            raise ConfigError("--meta-steps must be >= 1")
+        for name in ("meta_steps", "meta_batch", "eval_every", "eval_students", "eval_examples", "checkpoint_every", "students_per_step"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+        if not self.meta_lr > 0 or not self.grad_clip > 0:
+            raise ConfigError("--meta-lr and the gradient clip must be > 0")
         self.teacher.validate()
         make_method(self.method, self.method_options)  # fails early on bad options
         return self
@@ -61,8 +69,9 @@ class DistillConfig:
 
     @staticmethod
     def from_dict(d: dict) -> "DistillConfig":
-        d = dict(d)
-        d["teacher"] = TeacherConfig(**d["teacher"])
+        d = {"students_per_step": 1, "calibrate": False, **d}  # 0.1 checkpoints: one student, no calibration
+        # Checkpoints of gtn-nas 0.1 predate the choice of generator: theirs is `upsample`.
+        d["teacher"] = TeacherConfig(**{"generator": "upsample", **d["teacher"]})
         return DistillConfig(**d)
 
 
@@ -102,11 +111,15 @@ class Distiller:
         self.class_index = [torch.nonzero(data.train.y == c).squeeze(1) for c in range(10)]
         self.eval_specs = self.space.sample(cfg.eval_students, seed=cfg.seed + 12345)
         self.val_small = data.val.subset(min(cfg.eval_examples, len(data.val)), seed=0)
-        self.step, self.elapsed, self.metrics = 0, 0.0, []
+        self.step, self.elapsed, self.metrics, self.calibration = 0, 0.0, [], None
+
+    @property
+    def calibrates(self) -> bool:
+        return (not self.method.learns_hyper) if self.cfg.calibrate is None else self.cfg.calibrate
 
     # -- one meta-step -------------------------------------------------------------------
-    def context(self, step: int) -> MetaContext:
-        s = step_seed(self.cfg.seed, step)
+    def context(self, step: int, k: int = 0) -> MetaContext:
+        s = step_seed(self.cfg.seed, step) + 7_919 * k * 1_000_003_000  # k = 0: the one-student stream
         gen = torch.Generator().manual_seed(s)
         spec = random.Random(s).choice(self.space.archs)
         f = Functional(build_student(spec, s, self.device))
@@ -118,18 +131,29 @@ class Distiller:
     def meta_step(self) -> dict:
         start = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
-        result = self.method(self.context(self.step))
+        K = self.cfg.students_per_step
+        losses = [self.method(self.context(self.step, k)).meta_loss for k in range(K)]
+        if K > 1:
+            for p in self.teacher.parameters():
+                if p.grad is not None:
+                    p.grad /= K
+        meta_loss = sum(losses) / K
         norm = torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], self.cfg.grad_clip)
-        if not math.isfinite(result.meta_loss) or not torch.isfinite(norm):
-            raise ConfigError(f"meta-step {self.step}: the meta-loss diverged ({result.meta_loss}); lower --meta-lr")
+        if not math.isfinite(meta_loss) or not torch.isfinite(norm):
+            raise ConfigError(f"meta-step {self.step}: the meta-loss diverged ({meta_loss}); lower --meta-lr")
         self.opt.step()
         self.sched.step()
         self.step += 1
         self.elapsed += time.perf_counter() - start
-        row = {"meta_step": self.step, "meta_loss": result.meta_loss, "val_acc": float("nan"),
-               "elapsed_s": round(self.elapsed, 3), "peak_mem_mb": round(peak_memory_mb(self.device), 1)}
+        row = {"meta_step": self.step, "meta_loss": meta_loss, "val_acc": float("nan"),
+               "elapsed_s": round(self.elapsed, 3), "peak_mem_mb": round(peak_memory_mb(self.device), 1),
+               "step_s": round(time.perf_counter() - start, 4)}
         if self.step % self.cfg.eval_every == 0 or self.step == self.cfg.meta_steps:
+            # Monitoring only (students scored on validation, never used for a choice); its time
+            # counts in elapsed_s, the wall clock, but not in step_s.
             row["val_acc"] = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
+            self.elapsed += time.perf_counter() - start - row["step_s"]
+            row["elapsed_s"] = round(self.elapsed, 3)
         self.metrics.append(row)
         return row
 
@@ -138,7 +162,8 @@ class Distiller:
         save_checkpoint(path, {
             "method": self.cfg.method, "config": self.cfg.to_dict(), "teacher": self.teacher.state_dict(),
             "optimizer": self.opt.state_dict(), "meta_step": self.step, "elapsed": self.elapsed,
-            "metrics": self.metrics, "complete": self.step >= self.cfg.meta_steps,
+            "metrics": self.metrics, "complete": self.step >= self.cfg.meta_steps and (self.calibration is not None or not self.calibrates),
+            "calibration": self.calibration or {},
         })
         write_csv(pd.DataFrame(self.metrics), metrics_path(path))
 
@@ -148,6 +173,7 @@ class Distiller:
         self.teacher.load_state_dict(ckpt["teacher"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step, self.elapsed, self.metrics = ckpt["meta_step"], ckpt["elapsed"], list(ckpt["metrics"])
+        self.calibration = ckpt.get("calibration") or None
         self.sched.last_epoch = self.step
         for g in self.opt.param_groups:
             g["lr"] = self.cfg.meta_lr * self.sched.lr_lambdas[0](self.step)
@@ -158,13 +184,33 @@ class Distiller:
                 for i, spec in enumerate(self.eval_specs)]
         return {"mean": sum(accs) / len(accs), "min": min(accs), "max": max(accs), "n": len(accs)}
 
+    def calibrate(self) -> dict:
+        """Set the teacher's inner lr scale and momentum by `calibrate.calibrate_teacher`."""
+        cfg = CalibrationConfig(seed=self.cfg.seed + 777)
+        specs = self.space.sample(cfg.students, seed=cfg.seed)
+        holdout = self.data.train.subset(cfg.holdout, seed=0)
+        start = time.perf_counter()
+        self.calibration = calibrate_teacher(self.teacher, specs, holdout, cfg, self.device)
+        self.calibration["seconds"] = time.perf_counter() - start
+        self.elapsed += self.calibration["seconds"]
+        return self.calibration
+
     def run(self, out: Path, on_step: Callable[[dict], None] | None = None) -> None:
+        """Meta-steps up to cfg.meta_steps (checkpointed, and on Ctrl-C too), then calibration."""
         while self.step < self.cfg.meta_steps:
-            row = self.meta_step()
+            try:
+                row = self.meta_step()
+            except KeyboardInterrupt:
+                if self.step > 0:
+                    self.save(out)  # the last completed meta-step; --resume continues from it
+                raise
             if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.meta_steps:
                 self.save(out)
             if on_step:
                 on_step(row)
+        if self.calibrates and self.calibration is None:
+            self.calibrate()
+            self.save(out)
 
 
 def metrics_path(ckpt: Path) -> Path:

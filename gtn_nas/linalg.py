@@ -34,3 +34,25 @@ def neumann_inverse(matvec: Callable[[Vec], Vec], v: Sequence[torch.Tensor], ter
 
 def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
     return sum((x * y).sum() for x, y in zip(a, b))
+
+
+def conjugate_gradient(matvec: Callable[[Vec], Vec], v: Sequence[torch.Tensor], iters: int) -> Vec:
+    """Approximate A⁻¹v by `iters` conjugate-gradient iterations from x₀ = 0 (A symmetric).
+
+    Exact after n iterations for an n×n symmetric positive-definite A; on an indefinite A (a
+    network's Hessian away from a minimum) it still minimises nothing in particular, so callers
+    damp A (A + δI) to keep it positive-definite. Stops early when the residual vanishes.
+    """
+    x = tuple(torch.zeros_like(t) for t in v)
+    r = tuple(t.detach().clone() for t in v)
+    p, rr = r, dot(r, r)
+    for _ in range(iters):
+        if rr <= 1e-30:
+            break
+        ap = matvec(p)
+        step = rr / dot(p, ap)
+        x = tuple(xi + step * pi for xi, pi in zip(x, p))
+        r = tuple(ri - step * ai for ri, ai in zip(r, ap))
+        rr_new = dot(r, r)
+        p, rr = tuple(ri + (rr_new / rr) * pi for ri, pi in zip(r, p)), rr_new
+    return x

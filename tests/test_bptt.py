@@ -57,3 +57,73 @@ def test_truncation_to_all_steps_is_exact_and_shorter_truncation_cuts_early_step
     last2 = _grads(ctx, BpttConfig(truncate=2))
     assert torch.count_nonzero(last2["pixels"][:2]) == 0 and torch.count_nonzero(last2["pixels"][2:]) > 0
     assert torch.count_nonzero(last2["raw_lr"][:2]) == 0
+
+
+def _fd_check(ctx, method, name="pixels", seed_gen=True, steps=None):
+    """Central finite differences of the method's meta-loss along a random direction of `name`
+    (restricted to inner steps `steps` of the parameter's first axis when given)."""
+    from helpers import fresh_gen
+
+    def meta():
+        ctx.teacher.zero_grad(set_to_none=True)
+        return method(fresh_gen(ctx) if seed_gen else ctx).meta_loss
+
+    meta()
+    param = getattr(ctx.teacher, name)
+    direction = torch.randn(param.shape, generator=torch.Generator().manual_seed(3), dtype=param.dtype)
+    if steps is not None:
+        mask = torch.zeros(param.shape[0], dtype=param.dtype)
+        mask[list(steps)] = 1
+        direction *= mask.view(-1, *[1] * (param.ndim - 1))
+    analytic = (param.grad * direction).sum().item()
+    eps = 1e-5
+    with torch.no_grad():
+        param += eps * direction
+        up = meta()
+        param -= 2 * eps * direction
+        down = meta()
+        param += eps * direction
+    assert analytic == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ["pixels", "raw_lr", "raw_momentum"])
+def test_intermediate_losses_match_finite_differences(name):
+    _fd_check(tiny_context(steps=4), Bptt(BpttConfig(meta_losses=3)), name)
+
+
+def test_intermediate_losses_are_the_mean_of_the_real_loss_at_each_point():
+    from gtn_nas.inner import InnerState, loss, train_steps
+    from gtn_nas.methods.bptt import loss_points
+
+    assert loss_points(0, 4, 2) == [2, 4] and loss_points(0, 4, 1) == [4] and loss_points(2, 4, 5) == [3, 4]
+    ctx = tiny_context(steps=4)
+    got = Bptt(BpttConfig(meta_losses=2)).__call__(ctx).meta_loss
+    with torch.no_grad():
+        s2 = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, None, range(2), create_graph=False)
+        s4 = train_steps(ctx.f, s2, ctx.teacher, None, range(2, 4), create_graph=False)
+        expected = (loss(ctx.f, s2.params, ctx.meta_x, ctx.meta_y) + loss(ctx.f, s4.params, ctx.meta_x, ctx.meta_y)) / 2
+    assert got == pytest.approx(expected.item(), rel=1e-10)
+
+
+def test_random_window_matches_finite_differences_and_reaches_only_its_steps():
+    """The window's steps get the exact gradient of the loss at the window's end (the steps before
+    it are constants of the unroll, so the check perturbs only the window's images)."""
+    ctx = tiny_context(steps=6)
+    method = Bptt(BpttConfig(window=2))
+    first, stop = method.span(6, torch.Generator().manual_seed(0))
+    assert stop - first == 2
+    _fd_check(ctx, method, "pixels", steps=range(first, stop))
+    g = ctx.teacher.pixels.grad
+    touched = [t for t in range(6) if torch.count_nonzero(g[t])]
+    assert touched == [first, first + 1]
+    starts = {method.span(6, torch.Generator().manual_seed(s))[0] for s in range(40)}
+    assert starts == set(range(5))  # every placement occurs
+
+
+def test_bad_bptt_options_are_config_errors():
+    from gtn_nas.errors import ConfigError
+
+    for bad in ({"truncate": -1}, {"checkpoint_every": -1}, {"window": -2}, {"meta_losses": 0},
+                {"checkpoint_every": 2, "meta_losses": 2}, {"window": 2, "truncate": 2}):
+        with pytest.raises(ConfigError):
+            BpttConfig(**bad)

@@ -17,14 +17,15 @@ CPU = torch.device("cpu")
 
 
 def _cfg(method="ift", kind="generator", steps=3, **kw):
+    kw = {"checkpoint_every": 1, **kw}
     return DistillConfig(method=method, teacher=TeacherConfig(kind=kind, inner_steps=3, batch_size=20), meta_steps=steps,
-                         space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, checkpoint_every=1, **kw)
+                         space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, **kw)
 
 
 @pytest.mark.parametrize("method", ["bptt", "ift", "gm"])
 @pytest.mark.parametrize("kind", ["generator", "pixels"])
 def test_every_method_trains_every_teacher_kind(small_mnist, tmp_path, method, kind):
-    d = distill(_cfg(method, kind, steps=2), small_mnist, CPU, tmp_path / "t.pt")
+    d = distill(_cfg(method, kind, steps=2, calibrate=False), small_mnist, CPU, tmp_path / "t.pt")
     assert d.step == 2 and len(d.metrics) == 2
     assert all(np.isfinite(r["meta_loss"]) for r in d.metrics)
     assert 0 <= d.metrics[-1]["val_acc"] <= 1
@@ -77,3 +78,74 @@ def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
     teacher, _ = load_teacher(tmp_path / "t.pt")
     expected = evaluate_teacher(teacher, [spec], small_mnist.val, seed=5, device=CPU)
     assert accuracy(net, None, small_mnist.val.x, small_mnist.val.y) == pytest.approx(expected, abs=2e-3)
+
+
+def test_calibration_is_written_to_the_checkpoint_and_the_export(small_mnist, tmp_path):
+    d = distill(_cfg("gm", steps=1), small_mnist, CPU, tmp_path / "t.pt")  # gm calibrates by default
+    cal = torch.load(tmp_path / "t.pt", weights_only=True)["calibration"]
+    assert cal["lr_scale"] == d.calibration["lr_scale"] and len(cal["table"]) == 6 * 3
+    best = max(cal["table"], key=lambda r: r["holdout_acc"])
+    assert (best["lr_scale"], best["momentum"]) == (cal["lr_scale"], cal["momentum"])
+    teacher, _ = load_teacher(tmp_path / "t.pt")
+    torch.testing.assert_close(teacher.lr(), torch.full((3,), 0.05 * cal["lr_scale"]))
+    export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
+    data = np.load(tmp_path / "t.npz")
+    np.testing.assert_allclose(data["lr"], 0.05 * cal["lr_scale"], rtol=1e-5)
+    expected_m = 0.5 if cal["momentum"] == "teacher" else max(float(cal["momentum"]), 1e-4)
+    np.testing.assert_allclose(data["momentum"], expected_m, rtol=1e-4)
+
+
+def test_bptt_does_not_calibrate_by_default_and_calibration_can_be_forced(small_mnist, tmp_path):
+    assert distill(_cfg("bptt", steps=1), small_mnist, CPU, tmp_path / "a.pt").calibration is None
+    assert distill(_cfg("bptt", steps=1, calibrate=True), small_mnist, CPU, tmp_path / "b.pt").calibration is not None
+
+
+def test_students_per_step_averages_the_students_meta_gradients(small_mnist):
+    cfg = _cfg("bptt", steps=1, students_per_step=2)
+    d = Distiller(cfg, small_mnist, CPU)
+    grads = []
+    for k in range(2):
+        d.opt.zero_grad(set_to_none=True)
+        d.method(d.context(0, k))
+        grads.append({n: p.grad.clone() for n, p in d.teacher.named_parameters()})
+    d.opt.zero_grad(set_to_none=True)
+    K = d.cfg.students_per_step
+    for k in range(K):
+        d.method(d.context(0, k))
+    for n, p in d.teacher.named_parameters():
+        torch.testing.assert_close(p.grad / K, (grads[0][n] + grads[1][n]) / 2)
+    assert d.context(0, 1).params0.keys() != d.context(0, 0).params0.keys() or not all(
+        torch.equal(a, b) for a, b in zip(d.context(0, 1).params0.values(), d.context(0, 0).params0.values()))
+
+
+def test_ctrl_c_writes_a_checkpoint_of_the_last_completed_meta_step(small_mnist, tmp_path):
+    d = Distiller(_cfg("gm", steps=5, checkpoint_every=100, calibrate=False), small_mnist, CPU)
+    real, calls = d.meta_step, []
+
+    def interrupted():
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real()
+
+    d.meta_step = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        d.run(tmp_path / "t.pt")
+    assert torch.load(tmp_path / "t.pt", weights_only=True)["meta_step"] == 3
+
+
+def test_gtn_nas_0_1_configs_load_with_their_generator():
+    cfg = _cfg("ift").to_dict()
+    for key in ("students_per_step", "calibrate"):
+        cfg.pop(key)
+    cfg["teacher"].pop("generator")
+    old = DistillConfig.from_dict(cfg)
+    assert old.teacher.generator == "upsample" and old.students_per_step == 1 and old.calibrate is False
+
+
+@pytest.mark.parametrize("bad", [{"eval_every": 0}, {"meta_lr": 0.0}, {"students_per_step": 0}, {"meta_batch": 0}])
+def test_bad_distill_options_are_config_errors(bad):
+    from gtn_nas.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        DistillConfig(**bad).validate()

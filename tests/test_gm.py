@@ -50,3 +50,51 @@ def test_gm_step_descends_its_matching_distance():
     after = method(fresh_gen(ctx)).meta_loss  # same student, same real batches
     assert after < before
     assert ctx.teacher.raw_lr.grad is None  # gm cannot learn the inner lr
+
+
+SPECS = [
+    {"family": "conv", "depth": 2, "width": 4, "activation": "tanh", "norm": "batch", "pooling": "max"},
+    {"family": "conv", "depth": 1, "width": 4, "activation": "elu", "norm": "instance", "pooling": "avg"},
+    {"family": "mlp", "depth": 2, "width": 8, "activation": "gelu", "norm": "layer"},
+    {"family": "mlp", "depth": 1, "width": 8, "activation": "tanh", "norm": "batch"},
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s['family']}-{s['norm']}")
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_batched_distance_and_gradient_equal_the_per_class_loop(spec, reduce):
+    """vmap over classes (unequal class sizes: batch 23) gives the loop's distance and meta-gradient."""
+    out = []
+    for batched in (False, True):
+        ctx = tiny_context(kind="generator", steps=2, batch=23, spec=spec)
+        r = Gm(GmConfig(real_per_class=5, layer_reduce=reduce, batched=batched))(fresh_gen(ctx))
+        out.append((r.meta_loss, {n: p.grad.clone() for n, p in ctx.teacher.named_parameters() if p.grad is not None}))
+    assert out[0][0] == pytest.approx(out[1][0], rel=1e-9)
+    assert out[0][1].keys() == out[1][1].keys() and out[0][1]
+    for k in out[0][1]:
+        torch.testing.assert_close(out[0][1][k], out[1][1][k], rtol=1e-7, atol=1e-9)
+
+
+def test_mean_reduce_is_the_mean_over_rows_and_weighs_layers_equally():
+    g = torch.Generator().manual_seed(4)
+    wide, narrow = torch.randn(64, 5, generator=g, dtype=DT), torch.randn(2, 5, generator=g, dtype=DT)
+    assert layer_distance(wide, -wide, "mean").item() == pytest.approx(2.0)
+    assert layer_distance(narrow, -narrow, "mean").item() == pytest.approx(2.0)
+    assert layer_distance(wide, -wide, "sum").item() == pytest.approx(128.0)
+    a, b = torch.randn(3, 4, generator=g, dtype=DT), torch.randn(3, 4, generator=g, dtype=DT)
+    torch.testing.assert_close(layer_distance(a, b, "mean"), layer_distance(a, b, "sum") / 3)
+
+
+def test_match_steps_matches_only_that_many_steps():
+    ctx = tiny_context(kind="pixels", steps=4, batch=20)
+    Gm(GmConfig(real_per_class=4, match_steps=2))(fresh_gen(ctx))
+    touched = [t for t in range(4) if torch.count_nonzero(ctx.teacher.pixels.grad[t])]
+    assert len(touched) == 2
+
+
+def test_bad_gm_options_are_config_errors():
+    from gtn_nas.errors import ConfigError
+
+    for bad in ({"real_per_class": 0}, {"layer_reduce": "max"}, {"match_steps": -1}):
+        with pytest.raises(ConfigError):
+            GmConfig(**bad)

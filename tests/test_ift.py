@@ -70,3 +70,61 @@ def test_few_terms_is_a_worse_but_aligned_approximation():
     assert errs[0] > errs[1] > errs[2]
     cos = torch.nn.functional.cosine_similarity(_ift_grad(X, y, Xv, yv, c, 5, 0.3).flatten(), exact, dim=0)
     assert cos > 0.9
+
+
+def test_ift_with_conjugate_gradient_matches_ridge_closed_form():
+    X, y, Xv, yv, c = _problem(seed=3)
+    n, d = X.shape
+    w_star = torch.linalg.solve(X.T @ X / n + c * torch.eye(d, dtype=DT), X.T @ y / n).requires_grad_()
+    (v,) = torch.autograd.grad(_val_loss(Xv, yv)(w_star), w_star)
+    lam = X.clone().requires_grad_()
+    ift_backward(_train_loss(lam, y, c), _train_loss(X, y, c), [w_star], (v,), d, 0.3, solver="cg")
+    torch.testing.assert_close(lam.grad, _closed_form_grad(X, y, Xv, yv, c), rtol=1e-6, atol=1e-9)
+
+
+def test_damping_solves_the_damped_system():
+    """(H + δI)⁻¹: the ridge closed form with c + δ in the Hessian but c in the mixed partial."""
+    X, y, Xv, yv, c = _problem(seed=4)
+    n, d = X.shape
+    delta = 0.7
+    w_star = torch.linalg.solve(X.T @ X / n + c * torch.eye(d, dtype=DT), X.T @ y / n)
+    H = X.T @ X / n + (c + delta) * torch.eye(d, dtype=DT)
+    v = torch.autograd.functional.jacobian(_val_loss(Xv, yv), w_star)
+    p = torch.linalg.solve(H, v)
+    lam, w = X.clone().requires_grad_(), w_star.clone().requires_grad_()
+    (g,) = torch.autograd.grad(_train_loss(lam, y, c)([w]), w, create_graph=True)
+    (-(g * p).sum()).backward()
+    lam2 = X.clone().requires_grad_()
+    w2 = w_star.clone().requires_grad_()
+    ift_backward(_train_loss(lam2, y, c), _train_loss(X, y, c), [w2], (v,), d, 0.3, solver="cg", damping=delta)
+    torch.testing.assert_close(lam2.grad, lam.grad, rtol=1e-6, atol=1e-9)
+
+
+def test_settling_lowers_the_ift_objective_gradient():
+    """Settling steps move the student towards a stationary point of L_syn (what the IFT assumes)."""
+    from gtn_nas.inner import loss
+    from gtn_nas.methods import Ift, IftConfig
+    from helpers import fresh_gen, tiny_context
+
+    norms = []
+    for settle in (0, 50):
+        ctx = tiny_context(steps=3, batch=20)
+        ift = Ift(IftConfig(batches=3, settle_steps=settle))
+        params = ift(fresh_gen(ctx)).params
+        with torch.no_grad():
+            batches = [ctx.teacher.batch(t) for t in range(3)]
+        w = {k: v.requires_grad_() for k, v in params.items()}
+        g = torch.autograd.grad(sum(loss(ctx.f, w, x, y) for x, y in batches) / 3, list(w.values()))
+        norms.append(sum((x ** 2).sum() for x in g).sqrt().item())
+    assert norms[1] < 0.5 * norms[0]
+
+
+def test_bad_ift_options_are_config_errors():
+    import pytest
+
+    from gtn_nas.errors import ConfigError
+    from gtn_nas.methods import IftConfig
+
+    for bad in ({"batches": 0}, {"neumann_terms": -1}, {"neumann_alpha": 0}, {"settle_steps": -1}, {"solver": "lu"}, {"damping": -1}):
+        with pytest.raises(ConfigError):
+            IftConfig(**bad)

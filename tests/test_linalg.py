@@ -32,3 +32,16 @@ def test_neumann_works_on_several_tensors():
     out = neumann_inverse(lambda u: (A1 @ u[0], A2 @ u[1]), v, 500, 0.2)
     torch.testing.assert_close(out[0], torch.linalg.solve(A1, v[0]))
     torch.testing.assert_close(out[1], torch.linalg.solve(A2, v[1]))
+
+
+def test_conjugate_gradient_solves_spd_systems_exactly_in_n_steps():
+    from gtn_nas.linalg import conjugate_gradient
+
+    A1, A2 = _spd(4, 5), _spd(3, 6)
+    v = (torch.randn(4, dtype=torch.float64), torch.randn(3, dtype=torch.float64))
+    # The block-diagonal system has 7 unknowns: 7 iterations are exact.
+    out = conjugate_gradient(lambda u: (A1 @ u[0], A2 @ u[1]), v, 7)
+    torch.testing.assert_close(out[0], torch.linalg.solve(A1, v[0]))
+    torch.testing.assert_close(out[1], torch.linalg.solve(A2, v[1]))
+    few = conjugate_gradient(lambda u: (A1 @ u[0], A2 @ u[1]), v, 2)
+    assert not torch.allclose(few[0], out[0])

@@ -63,3 +63,19 @@ def test_specs_from_csv(tmp_path):
     bad.write_text("arch_id,score\nx,1\n")
     with pytest.raises(SpaceError, match="'spec' column"):
         specs_from_csv(bad)
+
+
+def test_distill_space_spans_the_search_spaces_and_is_disjoint_from_ground_truth_and_heldout():
+    from pathlib import Path
+
+    distill = load_space("distill")
+    ids = set(distill.ids())
+    gt = set(s for s in (arch_id(x) for x in specs_from_csv(Path(__file__).parents[1] / "results/ground_truth/convnet.csv")))
+    assert len(gt) == 60
+    assert not ids & gt and not ids & set(load_space("heldout").ids())
+    conv = [a for a in distill.archs if a["family"] == "conv"]
+    mlp = [a for a in distill.archs if a["family"] == "mlp"]
+    convnet = load_space("convnet").archs
+    for key in ("depth", "activation", "norm", "pooling"):
+        assert {a[key] for a in conv} == {a[key] for a in convnet}, key
+    assert {a["norm"] for a in mlp} == {"none", "batch", "layer"} and {a["depth"] for a in mlp} == {1, 2, 3}

@@ -1,10 +1,18 @@
 """BPTT: backpropagation through the whole unrolled inner training (the original GTN).
 
-Exact meta-gradient of the final student's real-data loss w.r.t. the teacher, including the inner
-learning rates and momenta. Memory grows linearly with the number of differentiated steps; two
-options trade that away: `checkpoint_every` k recomputes the unroll in blocks of k steps during the
-backward pass (memory ~ T/k states + k steps of graph, compute ~ +1 forward), and `truncate` k
-differentiates only the last k steps (biased, memory ~ k).
+Exact meta-gradient of the students' real-data loss w.r.t. the teacher, including the inner
+learning rates and momenta. Memory grows linearly with the number of differentiated steps. Options:
+
+- `meta_losses` n: GTN's intermediate losses. The meta-loss is the mean real-data loss at n
+  evenly spaced points of the differentiated steps (the last point is the final step), so early
+  batches are trained to help at once, not only through the final weights.
+- `window` k: differentiate k consecutive steps placed at random (from the meta-step's stream):
+  the steps before the window run without a graph, the meta-loss is taken at the window's end and
+  the steps after it are skipped. Memory and compute ~ k, and every step of the curriculum is
+  reached over meta-steps, unlike `truncate`, which only ever reaches the last k.
+- `checkpoint_every` k: recompute the unroll in blocks of k steps during the backward pass
+  (memory ~ T/k states + k steps of graph, compute ~ +1 forward); exact.
+- `truncate` k: differentiate only the last k steps (biased, memory ~ k).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from ..errors import ConfigError
 from ..inner import InnerState, loss, train_steps
 from .base import MetaContext, MetaResult
 
@@ -22,6 +31,26 @@ from .base import MetaContext, MetaResult
 class BpttConfig:
     checkpoint_every: int = 0  # 0: keep the whole graph
     truncate: int = 0  # 0: differentiate all steps
+    meta_losses: int = 1  # real-data loss points (1: the final weights only)
+    window: int = 0  # 0: no random window
+
+    def __post_init__(self):
+        for name in ("checkpoint_every", "truncate", "window"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"bptt {name.replace('_', '-')} must be >= 0 (0 turns it off); got {getattr(self, name)}")
+        if self.meta_losses < 1:
+            raise ConfigError(f"bptt meta-losses must be >= 1; got {self.meta_losses}")
+        if self.checkpoint_every and self.meta_losses > 1:
+            raise ConfigError("bptt: checkpointing takes a single meta-loss (meta-losses 1)")
+        if self.window and self.truncate:
+            raise ConfigError("bptt: choose a random window or a truncation, not both")
+
+
+def loss_points(first: int, stop: int, n: int) -> list[int]:
+    """The inner-step counts (after how many steps) at which the real-data loss is taken."""
+    span = stop - first
+    n = min(n, span)
+    return sorted({first + round(span * (i + 1) / n) for i in range(n)})
 
 
 class Bptt:
@@ -31,16 +60,27 @@ class Bptt:
     def __init__(self, cfg: BpttConfig = BpttConfig()):
         self.cfg = cfg
 
+    def span(self, T: int, gen: torch.Generator) -> tuple[int, int]:
+        """[first, stop): the inner steps to differentiate."""
+        if self.cfg.window and self.cfg.window < T:
+            first = int(torch.randint(T - self.cfg.window + 1, (1,), generator=gen))
+            return first, first + self.cfg.window
+        return (T - min(self.cfg.truncate, T) if self.cfg.truncate else 0), T
+
     @torch.enable_grad()
     def __call__(self, ctx: MetaContext) -> MetaResult:
         T = ctx.teacher.cfg.inner_steps
-        first = T - min(self.cfg.truncate, T) if self.cfg.truncate else 0
+        first, stop = self.span(T, ctx.gen)
         state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(first), create_graph=False)
         if self.cfg.checkpoint_every:
-            state = self._checkpointed(ctx, state, first, T)
+            state = self._checkpointed(ctx, state, first, stop)
+            meta = loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y)
         else:
-            state = train_steps(ctx.f, state, ctx.teacher, ctx.noise, range(first, T), create_graph=True)
-        meta = loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y)
+            meta, at = 0.0, first
+            points = loss_points(first, stop, self.cfg.meta_losses)
+            for p in points:  # unroll up to each loss point, keeping one graph
+                state = train_steps(ctx.f, state, ctx.teacher, ctx.noise, range(at, p), create_graph=True)
+                meta, at = meta + loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y) / len(points), p
         meta.backward()
         return MetaResult(meta.item(), {k: v.detach() for k, v in state.params.items()})
 

@@ -3,38 +3,74 @@
 At every inner step t the student's parameter gradients on the teacher's batch and on a real batch
 of the same classes are compared, class by class, and the teacher is moved to make them agree; the
 student then takes its SGD step on the (detached) synthetic batch. Memory is that of one step; the
-inner learning rate and momentum get no meta-gradient.
+inner learning rate and momentum get no meta-gradient (see `calibrate`).
 
 Distance (per class, summed over layers): a weight gradient is reshaped to (out, rest) — conv
-(out, in·h·w), linear (out, in) — and contributes Σ_rows (1 − cos(g_syn_row, g_real_row)); 1-D
-gradients (biases, norm scales) are ignored. The real gradient is a constant.
+(out, in·h·w), linear (out, in) — and contributes Σ_rows (1 − cos(g_syn_row, g_real_row))
+(`layer_reduce="sum"`, Zhao et al.'s definition) or the mean over rows (`"mean"`: every layer
+weighs the same, so a 256-row MLP layer does not outweigh the 10-row classifier); 1-D gradients
+(biases, norm scales) are ignored. The real gradient is a constant.
+
+The ten per-class gradients are computed together (`batched`, torch.func.vmap over classes; each
+class keeps its own forward pass, so batch norm sees per-class statistics exactly as in the loop);
+`batched=False` keeps the loop, which the tests use as the reference.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.func import grad, vmap
 
-from ..inner import InnerState, grads, sgd_step
+from ..errors import ConfigError
+from ..inner import InnerState, grads, loss, sgd_step
 from .base import MetaContext, MetaResult
 
+REDUCE = ("sum", "mean")
 
-def layer_distance(g_syn: torch.Tensor, g_real: torch.Tensor) -> torch.Tensor:
+
+def layer_distance(g_syn: torch.Tensor, g_real: torch.Tensor, reduce: str = "sum") -> torch.Tensor:
+    """Distance of one layer's gradients; leading dims beyond (out, ...) are not allowed here."""
     if g_syn.ndim == 1:
         return g_syn.new_zeros(())
     a, b = g_syn.reshape(g_syn.shape[0], -1), g_real.reshape(g_real.shape[0], -1)
-    return (1 - F.cosine_similarity(a, b, dim=1, eps=1e-8)).sum()
+    d = 1 - F.cosine_similarity(a, b, dim=1, eps=1e-8)
+    return d.sum() if reduce == "sum" else d.mean()
 
 
-def match_distance(g_syn: dict, g_real: dict) -> torch.Tensor:
-    return sum(layer_distance(g_syn[k], g_real[k].detach()) for k in g_syn)
+def match_distance(g_syn: dict, g_real: dict, reduce: str = "sum") -> torch.Tensor:
+    return sum(layer_distance(g_syn[k], g_real[k].detach(), reduce) for k in g_syn)
+
+
+def batched_distance(g_syn: dict, g_real: dict, reduce: str = "sum") -> torch.Tensor:
+    """Σ over a leading class dimension of `match_distance` (gradients shaped (C, out, ...))."""
+    total = 0.0
+    for k, gs in g_syn.items():
+        if gs.ndim == 2:  # (C, n): a 1-D parameter per class
+            continue
+        a, b = gs.flatten(2), g_real[k].detach().flatten(2)
+        d = 1 - F.cosine_similarity(a, b, dim=2, eps=1e-8)  # (C, out)
+        total = total + (d.sum() if reduce == "sum" else d.mean(1).sum())
+    return total
 
 
 @dataclass(frozen=True)
 class GmConfig:
     real_per_class: int = 32
+    layer_reduce: str = "sum"
+    batched: bool = True
+    match_steps: int = 0  # match at this many inner steps drawn at random (0: at every step)
+
+    def __post_init__(self):
+        if self.match_steps < 0:
+            raise ConfigError(f"gm match-steps must be >= 0 (0: every step); got {self.match_steps}")
+        if self.real_per_class < 1:
+            raise ConfigError(f"gm real-per-class must be >= 1; got {self.real_per_class}")
+        if self.layer_reduce not in REDUCE:
+            raise ConfigError(f"gm layer-reduce must be one of {', '.join(REDUCE)}; got {self.layer_reduce!r}")
 
 
 class Gm:
@@ -48,23 +84,55 @@ class Gm:
     def __call__(self, ctx: MetaContext) -> MetaResult:
         T = ctx.teacher.cfg.inner_steps
         lr, mom = ctx.teacher.lr().detach(), ctx.teacher.momentum().detach()
+        k = self.cfg.match_steps if 0 < self.cfg.match_steps < T else T
+        matched = set(torch.randperm(T, generator=ctx.gen)[:k].tolist()) if k < T else set(range(T))
         state, total = InnerState.start(ctx.params0), 0.0
         for t in range(T):
-            x, y = ctx.teacher.batch(t, ctx.noise)
-            dist = self._distance(ctx, state.params, x, y)
-            (dist / T).backward()
-            total += dist.item()
-            step_grads = grads(ctx.f, state.params, x.detach(), y)
-            state = sgd_step(state, step_grads, lr[t], mom[t]).detached()
-        return MetaResult(total / T, state.params)
+            if t in matched:
+                x, y = ctx.teacher.batch(t, ctx.noise)
+                real = self._real_batches(ctx)
+                dist = (self._batched if self.cfg.batched else self._looped)(ctx, state.params, x, y, real)
+                (dist / k).backward()
+                total += dist.item()
+                x = x.detach()
+            else:
+                with torch.no_grad():
+                    x, y = ctx.teacher.batch(t, ctx.noise)
+            state = sgd_step(state, grads(ctx.f, state.params, x, y), lr[t], mom[t]).detached()
+        return MetaResult(total / k, state.params)
 
-    def _distance(self, ctx: MetaContext, params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        dist = x.new_zeros(())
+    def _real_batches(self, ctx: MetaContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """(10, n, 1, 28, 28) real images and (10, n) labels, n = real_per_class, class by class."""
+        idx = []
         for c in range(10):
             pool = ctx.class_index[c]
-            idx = pool[torch.randint(len(pool), (self.cfg.real_per_class,), generator=ctx.gen).to(pool.device)]
-            g_real = grads(ctx.f, params, ctx.real.x[idx], ctx.real.y[idx])
+            idx.append(pool[torch.randint(len(pool), (self.cfg.real_per_class,), generator=ctx.gen).to(pool.device)])
+        idx = torch.stack(idx)
+        return ctx.real.x[idx], ctx.real.y[idx]
+
+    def _looped(self, ctx, params, x, y, real) -> torch.Tensor:
+        dist = x.new_zeros(())
+        for c in range(10):
+            g_real = grads(ctx.f, params, real[0][c], real[1][c])
             mask = y == c
             g_syn = grads(ctx.f, params, x[mask], y[mask], create_graph=True)
-            dist = dist + match_distance(g_syn, g_real)
+            dist = dist + match_distance(g_syn, g_real, self.cfg.layer_reduce)
+        return dist
+
+    def _batched(self, ctx, params, x, y, real) -> torch.Tensor:
+        params = {k: v.detach() for k, v in params.items()}
+        per_class = vmap(grad(lambda p, xb, yb: loss(ctx.f, p, xb, yb)), in_dims=(None, 0, 0))
+        with torch.no_grad():
+            g_real = per_class(params, *real)
+        groups = defaultdict(list)  # classes with equally many synthetic images share one vmap call
+        for c in range(10):
+            groups[int((y == c).sum())].append(c)
+        dist = x.new_zeros(())
+        for n, classes in groups.items():
+            if n == 0:
+                continue
+            rows = torch.stack([torch.nonzero(y == c).squeeze(1) for c in classes])  # (C, n)
+            g_syn = per_class(params, x[rows], y[rows])
+            sel = torch.tensor(classes, device=x.device)
+            dist = dist + batched_distance(g_syn, {k: v[sel] for k, v in g_real.items()}, self.cfg.layer_reduce)
         return dist

@@ -1,4 +1,4 @@
-"""IFT: implicit-function-theorem meta-gradient with a Neumann-series inverse Hessian.
+"""IFT: implicit-function-theorem meta-gradient with a Neumann-series (or CG) inverse Hessian.
 
 The student is trained T steps on the teacher's data without building any graph; its final
 weights w are then treated as a minimiser of the *IFT inner objective*
@@ -8,12 +8,17 @@ weights w are then treated as a minimiser of the *IFT inner objective*
 
 and the meta-gradient of L_real(w) (cross-entropy on a real training batch) is
 
-    dL_real/dλ = − (∂²L_syn/∂λ∂w) · H⁻¹ ∂L_real/∂w,   H = ∂²L_syn/∂w²,
+    dL_real/dλ = − (∂²L_syn/∂λ∂w) · H⁻¹ ∂L_real/∂w,   H = ∂²L_syn/∂w² (+ δI with `damping`),
 
-with H⁻¹v from `linalg.neumann_inverse` (K terms, step α; Lorraine et al. 2019). Hessian-vector
-products are double-backward on L_syn with the images held fixed. Memory is that of J batches,
-whatever T is; the inner learning rate and momentum get no meta-gradient (w does not depend on them
-under the IFT assumption), so they stay at their initial values.
+with H⁻¹v from `linalg.neumann_inverse` (K terms, step α; Lorraine et al. 2019) or
+`linalg.conjugate_gradient` (K iterations). Memory is that of J batches, whatever T is; the inner
+learning rate and momentum get no meta-gradient (w does not depend on them under the IFT
+assumption), so they stay at their initial values until `calibrate` sets them.
+
+The assumption ∂L_syn/∂w = 0 does not hold after 32 SGD steps. `settle_steps` s takes s more
+full-batch gradient steps on L_syn (no graph, lr = the teacher's last inner lr) so that the
+implicit step is taken nearer a stationary point; `benchmarks/ift_alignment.py` measures how far
+each setting brings the IFT meta-gradient towards BPTT's.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ConfigError
 from ..inner import InnerState, loss, train_steps
-from ..linalg import dot, neumann_inverse
+from ..linalg import conjugate_gradient, dot, neumann_inverse
 from .base import MetaContext, MetaResult
 
+SOLVERS = ("neumann", "cg")
 
-def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alpha: float) -> None:
+
+def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alpha: float,
+                 solver: str = "neumann", damping: float = 0.0) -> None:
     """Accumulate the implicit meta-gradient −(∂²L/∂λ∂w)·H⁻¹v into the hyper-parameters λ.
 
     Args:
@@ -36,15 +45,21 @@ def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alp
         hvp_loss: w ↦ L(w, λ) with λ held constant (used for Hessian-vector products).
         w: the inner solution, leaf tensors with requires_grad.
         v: ∂L_outer/∂w at w.
-        terms, alpha: Neumann series for H⁻¹v (`linalg.neumann_inverse`).
+        terms, alpha: Neumann terms K and step α (`linalg.neumann_inverse`), or CG iterations.
+        solver: "neumann" or "cg".
+        damping: δ in H + δI.
     """
+    with torch.enable_grad():
+        # One first-order graph serves every Hessian-vector product (double backward through it).
+        g_fixed = torch.autograd.grad(hvp_loss(w), w, create_graph=True)
 
     def hvp(u):
         with torch.enable_grad():
-            g = torch.autograd.grad(hvp_loss(w), w, create_graph=True)
-            return torch.autograd.grad(dot(g, u), w)
+            hu = torch.autograd.grad(g_fixed, w, grad_outputs=u, retain_graph=True)
+        return tuple(h + damping * x for h, x in zip(hu, u)) if damping else hu
 
-    p = neumann_inverse(hvp, v, terms, alpha)
+    p = neumann_inverse(hvp, v, terms, alpha) if solver == "neumann" else conjugate_gradient(hvp, v, terms)
+    del g_fixed
     with torch.enable_grad():
         g = torch.autograd.grad(train_loss(w), w, create_graph=True)
         (-dot(g, p)).backward()
@@ -52,9 +67,24 @@ def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alp
 
 @dataclass(frozen=True)
 class IftConfig:
-    neumann_terms: int = 5
+    neumann_terms: int = 5  # K: Neumann terms or CG iterations
     neumann_alpha: float = 0.01  # small: Hessians of conv students reach eigenvalues > 40 (α=0.05 diverged)
     batches: int = 2  # J: synthetic batches in the IFT inner objective
+    settle_steps: int = 0  # extra gradient steps on L_syn before the implicit step
+    solver: str = "neumann"
+    damping: float = 0.0
+
+    def __post_init__(self):
+        if self.neumann_terms < 0:
+            raise ConfigError(f"ift neumann-terms must be >= 0; got {self.neumann_terms}")
+        if not self.neumann_alpha > 0:
+            raise ConfigError(f"ift neumann-alpha must be > 0; got {self.neumann_alpha}")
+        if self.batches < 1:
+            raise ConfigError(f"ift batches must be >= 1; got {self.batches}")
+        if self.settle_steps < 0 or self.damping < 0:
+            raise ConfigError("ift settle-steps and damping must be >= 0")
+        if self.solver not in SOLVERS:
+            raise ConfigError(f"ift solver must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
 
 
 class Ift:
@@ -68,14 +98,10 @@ class Ift:
     def __call__(self, ctx: MetaContext) -> MetaResult:
         T = ctx.teacher.cfg.inner_steps
         state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(T), create_graph=False)
-        w = {k: v.detach().requires_grad_() for k, v in state.params.items()}
-        keys = list(w)
-        with torch.enable_grad():
-            meta = loss(ctx.f, w, ctx.meta_x, ctx.meta_y)
-            v = torch.autograd.grad(meta, list(w.values()))
         chosen = torch.randperm(T, generator=ctx.gen)[: min(self.cfg.batches, T)].tolist()
         with torch.no_grad():
             fixed = [ctx.teacher.batch(t, ctx.noise) for t in chosen]
+        keys = list(state.params)
 
         def as_dict(ws):
             return dict(zip(keys, ws))
@@ -87,5 +113,20 @@ class Ift:
             # Rebuilt batch by batch inside one graph; J is small, so memory stays that of J batches.
             return sum(loss(ctx.f, as_dict(ws), *ctx.teacher.batch(t, ctx.noise)) for t in chosen) / len(chosen)
 
-        ift_backward(train_loss, hvp_loss, list(w.values()), v, self.cfg.neumann_terms, self.cfg.neumann_alpha)
-        return MetaResult(meta.item(), {k: x.detach() for k, x in w.items()})
+        w = self._settle(list(state.params.values()), hvp_loss, float(ctx.teacher.lr()[-1].detach()))
+        with torch.enable_grad():
+            meta = loss(ctx.f, as_dict(w), ctx.meta_x, ctx.meta_y)
+            v = torch.autograd.grad(meta, w)
+        ift_backward(train_loss, hvp_loss, w, v, self.cfg.neumann_terms, self.cfg.neumann_alpha,
+                     self.cfg.solver, self.cfg.damping)
+        return MetaResult(meta.item(), {k: x.detach() for k, x in zip(keys, w)})
+
+    def _settle(self, w: list[torch.Tensor], objective, lr: float) -> list[torch.Tensor]:
+        """`settle_steps` plain gradient steps on the IFT objective; leaves that require grad."""
+        w = [x.detach() for x in w]
+        for _ in range(self.cfg.settle_steps):
+            leaves = [x.requires_grad_() for x in w]
+            with torch.enable_grad():
+                g = torch.autograd.grad(objective(leaves), leaves)
+            w = [x.detach() - lr * gx for x, gx in zip(leaves, g)]
+        return [x.detach().requires_grad_() for x in w]

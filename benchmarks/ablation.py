@@ -1,0 +1,142 @@
+"""Ablation of the distillation changes: each variant trained for the same wall-clock budget
+(and seed), then scored on the held-out architectures.
+
+A variant is a method plus options. Its number of meta-steps is set so that it fits `--budget`
+seconds: a probe of `--probe` meta-steps measures its seconds per meta-step first (on the same
+machine, alongside whatever else runs; the probe's rate is recorded). The trained teacher is scored
+before and after calibration of its inner lr/momentum: students of every held-out architecture
+(search_spaces/heldout.toml) x `--seeds` seeds trained 32 steps on its data, MNIST test accuracy,
+`retained` = that / full-training test accuracy (results/teacher_quality/full_training.csv).
+
+    python benchmarks/ablation.py --variant bptt-base          # one variant -> results/teachers/ablation/<name>.json
+    python benchmarks/ablation.py --summarise                  # -> results/teachers/ablation.{csv,md}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.data import load_mnist
+from gtn_nas.distill import DistillConfig, Distiller
+from gtn_nas.quality import score_teacher
+from gtn_nas.report import markdown_table
+from gtn_nas.spaces import load_space
+from gtn_nas.teacher import TeacherConfig
+
+# name -> (method, method options, other DistillConfig/TeacherConfig fields, what it ablates)
+VARIANTS = {
+    "bptt-base": ("bptt", {}, {}, "new generator + new students, full unroll, final loss"),
+    "bptt-window8": ("bptt", {"window": 8}, {}, "random window of 8 steps"),
+    "bptt-losses4": ("bptt", {"meta_losses": 4}, {}, "intermediate losses at 4 points"),
+    "bptt-window8-losses2": ("bptt", {"window": 8, "meta_losses": 2}, {}, "window 8 + 2 loss points"),
+    "bptt-upsample": ("bptt", {}, {"generator": "upsample"}, "gtn-nas 0.1 generator"),
+    "bptt-students-v0": ("bptt", {}, {"space": "distill_v0"}, "gtn-nas 0.1 distillation students"),
+    "bptt-k2": ("bptt", {}, {"students_per_step": 2}, "2 students per meta-step"),
+    "ift-base": ("ift", {}, {}, "J=2, K=5 Neumann, no settling"),
+    "ift-settle20": ("ift", {"settle_steps": 20}, {}, "20 settling steps"),
+    "ift-j8": ("ift", {"batches": 8}, {}, "J=8 synthetic batches"),
+    "ift-cg20": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, {}, "CG 20 iterations, damping 1"),
+    "ift-students-v0": ("ift", {}, {"space": "distill_v0"}, "gtn-nas 0.1 distillation students"),
+    "gm-base": ("gm", {}, {}, "sum over rows, 32 real/class, every step"),
+    "gm-mean": ("gm", {"layer_reduce": "mean"}, {}, "mean over rows per layer"),
+    "gm-real128": ("gm", {"real_per_class": 128}, {}, "128 real images per class"),
+    "gm-match8": ("gm", {"match_steps": 8}, {}, "match at 8 random steps"),
+    "gm-students-v0": ("gm", {}, {"space": "distill_v0"}, "gtn-nas 0.1 distillation students"),
+}
+TEACHER_FIELDS = {"generator"}
+
+
+def config(name: str, meta_steps: int, seed: int) -> DistillConfig:
+    method, options, extra, _ = VARIANTS[name]
+    teacher = TeacherConfig(**{k: v for k, v in extra.items() if k in TEACHER_FIELDS})
+    rest = {k: v for k, v in extra.items() if k not in TEACHER_FIELDS}
+    return DistillConfig(method=method, method_options=options, teacher=teacher, meta_steps=meta_steps, seed=seed,
+                         eval_every=10**9, checkpoint_every=10**9, calibrate=False, **rest)
+
+
+def heldout(d: Distiller, data, seeds: int) -> dict:
+    rows = score_teacher(d.teacher, load_space("heldout").archs, data.test, range(seeds))
+    full = pd.read_csv(Path("results/teacher_quality/full_training.csv")).set_index("arch_id")["test_acc"]
+    frame = pd.DataFrame(rows).assign(retained=lambda f: f["acc"] / f["arch_id"].map(full))
+    per_seed = frame.groupby("seed")["retained"].mean()
+    return {"retained": frame["retained"].mean(), "retained_sd_seeds": float(per_seed.std()) if len(per_seed) > 1 else 0.0,
+            "test_acc": frame["acc"].mean(), "worst_retained": frame.groupby("arch_id")["retained"].mean().min()}
+
+
+def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out_dir: Path) -> dict:
+    data = load_mnist()
+    probe_d = Distiller(config(name, 10**6, seed), data, torch.device("cpu"))
+    t0 = time.perf_counter()
+    for _ in range(probe):
+        probe_d.meta_step()
+    sec = (time.perf_counter() - t0) / probe
+    steps = max(1, int(budget / sec))
+    d = Distiller(config(name, steps, seed), data, torch.device("cpu"))
+    t0 = time.perf_counter()
+    while d.step < steps:
+        d.meta_step()
+    train_s = time.perf_counter() - t0
+    before = heldout(d, data, seeds)
+    # Calibration is scored where it may be switched on: ift, gm, and bptt's base run.
+    calibrated = d.cfg.method != "bptt" or name == "bptt-base"
+    if calibrated:
+        d.calibrate()
+    after = heldout(d, data, seeds) if calibrated else {k: float("nan") for k in before}
+    method, options, extra, what = VARIANTS[name]
+    row = {"variant": name, "method": method, "what": what, "options": json.dumps({**options, **extra}), "seed": seed,
+           "budget_s": budget, "probe_s_per_step": sec, "meta_steps": steps, "train_s": train_s,
+           "meta_steps_per_min": 60 * steps / train_s, "final_meta_loss": statistics.mean(r["meta_loss"] for r in d.metrics[-10:]),
+           **{f"{k}_raw": v for k, v in before.items()}, **{f"{k}_calibrated": v for k, v in after.items()},
+           "calibration": json.dumps({k: d.calibration[k] for k in ("lr_scale", "momentum", "holdout_acc")}) if calibrated else "",
+           "threads": torch.get_num_threads(), "command": "python " + " ".join(sys.argv)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / f"{name}-seed{seed}.json", json.dumps(row, indent=1) + "\n")
+    return row
+
+
+def summarise(out_dir: Path) -> None:
+    rows = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
+    frame = pd.DataFrame(rows)
+    order = {n: i for i, n in enumerate(VARIANTS)}
+    frame = frame.sort_values(["method", "variant"], key=lambda c: c.map(order) if c.name == "variant" else c)
+    write_csv(frame, out_dir.parent / "ablation.csv")
+    cols = ["variant", "what", "seed", "meta_steps", "meta_steps_per_min", "final_meta_loss", "retained_raw",
+            "retained_sd_seeds_raw", "retained_calibrated", "worst_retained_calibrated", "calibration"]
+    md = ("# Ablation of the distillation changes\n\n"
+          "Each variant: same wall-clock budget and seed; held-out retained accuracy (10 architectures x seeds, "
+          "32 steps, test accuracy / full-training test accuracy), before (`raw`) and after calibration of the inner "
+          "lr/momentum. Commands: the `command` column of `ablation.csv`.\n\n" + markdown_table(frame[cols], ".3f"))
+    write_text(out_dir.parent / "ablation.md", md)
+    print(md)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", choices=list(VARIANTS))
+    ap.add_argument("--budget", type=float, default=180.0, help="seconds of meta-training per variant")
+    ap.add_argument("--probe", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=2, help="held-out seeds")
+    ap.add_argument("--seed", type=int, default=0, help="distillation seed")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out-dir", type=Path, default=Path("results/teachers/ablation"))
+    ap.add_argument("--summarise", action="store_true")
+    args = ap.parse_args()
+    if args.summarise:
+        summarise(args.out_dir)
+        return
+    torch.set_num_threads(args.threads)
+    row = run_variant(args.variant, args.budget, args.probe, args.seeds, args.seed, args.out_dir)
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
