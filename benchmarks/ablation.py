@@ -32,6 +32,8 @@ from gtn_nas.report import markdown_table
 from gtn_nas.spaces import load_space
 from gtn_nas.teacher import TeacherConfig
 
+HYPER = {"inner_lr": 0.1, "inner_momentum": 0.9}
+UPSAMPLE = {"generator": "upsample"}
 # name -> (method, method options, other DistillConfig/TeacherConfig fields, what it ablates)
 VARIANTS = {
     "bptt-base": ("bptt", {}, {}, "new generator + new students, full unroll, final loss"),
@@ -51,8 +53,15 @@ VARIANTS = {
     "gm-real128": ("gm", {"real_per_class": 128}, {}, "128 real images per class"),
     "gm-match8": ("gm", {"match_steps": 8}, {}, "match at 8 random steps"),
     "gm-students-v0": ("gm", {}, {"space": "distill_v0"}, "gtn-nas 0.1 distillation students"),
+    "bptt-window8-hyper": ("bptt", {"window": 8}, HYPER, "window 8, initial inner lr 0.1 / momentum 0.9"),
+    "ift-hyper": ("ift", {}, HYPER, "initial inner lr 0.1 / momentum 0.9"),
+    "gm-hyper": ("gm", {}, HYPER, "initial inner lr 0.1 / momentum 0.9"),
+    "bptt-window8-upsample": ("bptt", {"window": 8}, UPSAMPLE, "window 8, gtn-nas 0.1 generator"),
+    "ift-upsample": ("ift", {}, UPSAMPLE, "gtn-nas 0.1 generator"),
+    "gm-match8-upsample": ("gm", {"match_steps": 8}, UPSAMPLE, "match at 8 random steps, gtn-nas 0.1 generator"),
+    "gm-match8-hyper": ("gm", {"match_steps": 8}, HYPER, "match at 8 random steps, initial inner lr 0.1 / momentum 0.9"),
 }
-TEACHER_FIELDS = {"generator"}
+TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum"}
 
 
 def config(name: str, meta_steps: int, seed: int) -> DistillConfig:

@@ -47,7 +47,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--results", type=Path, default=Path("results"), help="Output folder (nas/, nas_correlation.*).")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--rerun", action="store_true",
+                    help="Rerun every search (default: keep an output CSV that already scores every ground-truth "
+                         "architecture and is newer than its teacher)")
     return ap.parse_args(argv)
+
+
+def is_done(cmd: list[str], ground_truth: Path) -> bool:
+    """Whether a search's output already holds every ground-truth architecture, made after its teacher."""
+    import pandas as pd
+
+    out = Path(cmd[-1])
+    if not out.is_file():
+        return False
+    # A teacher proxy depends on the checkpoint; `subset` only on its T and B, which do not change.
+    teacher = Path(cmd[cmd.index("--teacher") + 1]) if "--teacher" in cmd and "--proxy" not in cmd else None
+    if teacher is not None and teacher.stat().st_mtime > out.stat().st_mtime:
+        return False
+    return set(pd.read_csv(ground_truth)["arch_id"]) <= set(pd.read_csv(out)["arch_id"])
 
 
 def plan(args: argparse.Namespace) -> tuple[list[list[str]], list[str]]:
@@ -81,11 +98,23 @@ def scatter(run_csv: Path, ground_truth: Path, out: Path) -> None:
 
     from gtn_nas.rank import correlations, load_ground_truth
 
+    import json
+
     both = pd.read_csv(run_csv).merge(load_ground_truth(ground_truth)[["arch_id", "val_acc"]], on="arch_id")
     rho, tau = correlations(both["score"].to_numpy(float), both["val_acc"].to_numpy(float))
     name = both["proxy"].iloc[0] if len(both) else run_csv.stem
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.scatter(both["score"], both["val_acc"], s=14)
+    specs = [json.loads(s) for s in both["spec"]]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    # Colour by depth, marker by normalisation: the failure modes seen so far (deep or normalised
+    # nets scored low) show at a glance.
+    markers = {"none": "o", "batch": "s", "instance": "^", "layer": "D"}
+    for depth, colour in zip((1, 2, 3), ("tab:blue", "tab:orange", "tab:green")):
+        for norm, marker in markers.items():
+            sel = [i for i, sp in enumerate(specs) if sp.get("depth") == depth and sp.get("norm") == norm]
+            if sel:
+                ax.scatter(both["score"].iloc[sel], both["val_acc"].iloc[sel], s=16, c=colour, marker=marker,
+                           label=f"d{depth} {norm}")
+    ax.legend(fontsize=6, ncol=3, loc="lower right")
     if name == "params":
         ax.set_xscale("log")
     ax.set_xlabel(f"{name} score" if name != "params" else "parameters")
@@ -121,6 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n".join(lines)
     print(text)
     for cmd in searches:
+        if not args.rerun and is_done(cmd, args.ground_truth):
+            print(f"kept {cmd[-1]} (complete, newer than its teacher)", file=sys.stderr)
+            continue
         print("$ gtn-nas " + " ".join(shlex.quote(a) for a in cmd), file=sys.stderr)
         run_cli(cmd)
     run_cli(rank)

@@ -93,22 +93,22 @@ def distill(
     meta_lr: float = typer.Option(0.01, "--meta-lr"),
     space: str = typer.Option("distill", help="Space the training students are sampled from."),
     seed: int = typer.Option(0),
-    generator: str = typer.Option("convt", "--generator", help="Generator decoder: convt or upsample (gtn-nas 0.1's)."),
+    generator: Optional[str] = typer.Option(None, "--generator", help="Generator decoder: convt or upsample (default: bptt, ift upsample; gm convt)."),
     students_per_step: int = typer.Option(1, "--students-per-step", help="Students per meta-step (meta-gradients averaged)."),
-    calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help="Grid-search the inner lr scale and momentum after distillation (default: for ift and gm)."),
-    neumann_terms: int = typer.Option(5, "--neumann-terms", help="ift: Neumann-series terms (CG iterations with --ift-solver cg)."),
-    neumann_alpha: float = typer.Option(0.01, "--neumann-alpha", help="ift: Neumann step size."),
-    ift_batches: int = typer.Option(2, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."),
-    ift_settle: int = typer.Option(0, "--ift-settle", help="ift: extra gradient steps on the IFT objective before the implicit step."),
-    ift_solver: str = typer.Option("neumann", "--ift-solver", help="ift: neumann or cg."),
-    ift_damping: float = typer.Option(0.0, "--ift-damping", help="ift: solve (H + damping I) p = v."),
-    bptt_checkpoint: int = typer.Option(0, "--bptt-checkpoint", help="bptt: checkpoint the unroll in blocks of this many steps."),
-    bptt_truncate: int = typer.Option(0, "--bptt-truncate", help="bptt: differentiate only the last k steps."),
-    bptt_window: int = typer.Option(0, "--bptt-window", help="bptt: differentiate a randomly placed window of k steps."),
-    bptt_meta_losses: int = typer.Option(1, "--bptt-meta-losses", help="bptt: real-data loss at this many evenly spaced inner steps (GTN's intermediate losses)."),
-    gm_real_per_class: int = typer.Option(32, "--gm-real-per-class", help="gm: real examples per class per match."),
-    gm_match_steps: int = typer.Option(0, "--gm-match-steps", help="gm: match at this many random inner steps per meta-step (0: all)."),
-    gm_layer_reduce: str = typer.Option("sum", "--gm-layer-reduce", help="gm: sum (Zhao et al.) or mean of the row distances per layer."),
+    calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help="Grid-search the inner lr scale and momentum after distillation (default: gm only)."),
+    neumann_terms: Optional[int] = typer.Option(None, "--neumann-terms", help="ift: Neumann-series terms (CG iterations with --ift-solver cg)."),
+    neumann_alpha: Optional[float] = typer.Option(None, "--neumann-alpha", help="ift: Neumann step size."),
+    ift_batches: Optional[int] = typer.Option(None, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."),
+    ift_settle: Optional[int] = typer.Option(None, "--ift-settle", help="ift: extra gradient steps on the IFT objective before the implicit step."),
+    ift_solver: Optional[str] = typer.Option(None, "--ift-solver", help="ift: neumann or cg."),
+    ift_damping: Optional[float] = typer.Option(None, "--ift-damping", help="ift: solve (H + damping I) p = v."),
+    bptt_checkpoint: Optional[int] = typer.Option(None, "--bptt-checkpoint", help="bptt: checkpoint the unroll in blocks of this many steps."),
+    bptt_truncate: Optional[int] = typer.Option(None, "--bptt-truncate", help="bptt: differentiate only the last k steps."),
+    bptt_window: Optional[int] = typer.Option(None, "--bptt-window", help="bptt: differentiate a randomly placed window of k steps."),
+    bptt_meta_losses: Optional[int] = typer.Option(None, "--bptt-meta-losses", help="bptt: real-data loss at this many evenly spaced inner steps (GTN's intermediate losses)."),
+    gm_real_per_class: Optional[int] = typer.Option(None, "--gm-real-per-class", help="gm: real examples per class per match."),
+    gm_match_steps: Optional[int] = typer.Option(None, "--gm-match-steps", help="gm: match at this many random inner steps per meta-step (0: all)."),
+    gm_layer_reduce: Optional[str] = typer.Option(None, "--gm-layer-reduce", help="gm: sum (Zhao et al.) or mean of the row distances per layer."),
     eval_every: int = typer.Option(25, "--eval-every"),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint at --out."),
     data_dir: Optional[Path] = DataDir,
@@ -118,18 +118,30 @@ def distill(
     """Train a teacher (GTN generator or pixel set) with one meta-gradient method."""
     from .data import load_mnist
     from .device import resolve_device
-    from .distill import DEFAULT_META_STEPS, DistillConfig, Distiller, metrics_path
     from .checkpoint import load_checkpoint
+    from .distill import DEFAULT_META_STEPS, DistillConfig, Distiller, metrics_path
+    from .methods import resolve_options
     from .progress import progress_bar
     from .teacher import TeacherConfig
 
     _threads()
-    options = {
-        "ift": {"neumann_terms": neumann_terms, "neumann_alpha": neumann_alpha, "batches": ift_batches,
-                "settle_steps": ift_settle, "solver": ift_solver, "damping": ift_damping},
-        "bptt": {"checkpoint_every": bptt_checkpoint, "truncate": bptt_truncate, "window": bptt_window, "meta_losses": bptt_meta_losses},
-        "gm": {"real_per_class": gm_real_per_class, "layer_reduce": gm_layer_reduce, "match_steps": gm_match_steps},
-    }.get(method, {})
+    given = {
+        "ift": {"--neumann-terms": ("neumann_terms", neumann_terms), "--neumann-alpha": ("neumann_alpha", neumann_alpha),
+                "--ift-batches": ("batches", ift_batches), "--ift-settle": ("settle_steps", ift_settle),
+                "--ift-solver": ("solver", ift_solver), "--ift-damping": ("damping", ift_damping)},
+        "bptt": {"--bptt-checkpoint": ("checkpoint_every", bptt_checkpoint), "--bptt-truncate": ("truncate", bptt_truncate),
+                 "--bptt-window": ("window", bptt_window), "--bptt-meta-losses": ("meta_losses", bptt_meta_losses)},
+        "gm": {"--gm-real-per-class": ("real_per_class", gm_real_per_class), "--gm-layer-reduce": ("layer_reduce", gm_layer_reduce),
+               "--gm-match-steps": ("match_steps", gm_match_steps)},
+    }
+    for other, flags in given.items():
+        stray = [flag for flag, (_, value) in flags.items() if value is not None and other != method]
+        if stray:
+            raise ConfigError(f"{stray[0]} applies to --method {other} only")
+    chosen = {k: v for k, v in given.get(method, {}).values() if v is not None}
+    if method == "bptt" and chosen.get("truncate") and "window" not in chosen:
+        chosen["window"] = 0  # a truncation replaces the default random window
+    options = resolve_options(method, chosen)
     tcfg = TeacherConfig(kind=teacher_kind, inner_steps=inner_steps, batch_size=batch_size, curriculum=curriculum,
                          inner_lr=inner_lr, inner_momentum=inner_momentum, generator=generator)
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,

@@ -4,8 +4,8 @@ Each meta-step samples K fresh students (`students_per_step`; architecture from 
 space, random init), asks the method for each one's meta-gradient, averages them and takes an Adam
 step on the teacher (cosine decay to 0.1x, as in the GTN paper). Every random choice of meta-step s
 is drawn from generators seeded by (seed, s, k), so a resumed run continues exactly as an
-uninterrupted one would. After the last meta-step, teachers whose method cannot learn the inner
-lr/momentum are calibrated (`calibrate.py`).
+uninterrupted one would. After the last meta-step, a teacher may have its inner lr/momentum
+calibrated (`calibrate.py`; by default for gm, whose meta-gradient cannot reach them).
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ class DistillConfig:
     eval_examples: int = 2000
     checkpoint_every: int = 25
     students_per_step: int = 1
-    calibrate: bool | None = None  # None: calibrate when the method cannot learn the inner lr (ift, gm)
+    calibrate: bool | None = None  # None: the method's default (DEFAULT_CALIBRATE)
+
+    def __post_init__(self):
+        if self.teacher.generator is None and self.method in DEFAULT_GENERATOR:
+            object.__setattr__(self, "teacher", dataclasses.replace(self.teacher, generator=DEFAULT_GENERATOR[self.method]))
 
     def validate(self) -> "DistillConfig":
         if self.method not in METHODS:
@@ -75,6 +79,12 @@ class DistillConfig:
         return DistillConfig(**d)
 
 
+# Each method's generator decoder, chosen by results/teachers/ablation.md (equal wall-clock budgets).
+DEFAULT_GENERATOR = {"bptt": "upsample", "ift": "upsample", "gm": "convt"}
+# Calibration of the inner lr/momentum after distillation, where it measured better (ablation.md):
+# gm gained; for ift it was neutral on the default settings and worse on average over variants;
+# bptt learns its own.
+DEFAULT_CALIBRATE = {"bptt": False, "ift": False, "gm": True}
 # Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
 DEFAULT_META_STEPS = {"bptt": 100, "ift": 200, "gm": 80}
 
@@ -115,7 +125,7 @@ class Distiller:
 
     @property
     def calibrates(self) -> bool:
-        return (not self.method.learns_hyper) if self.cfg.calibrate is None else self.cfg.calibrate
+        return DEFAULT_CALIBRATE[self.cfg.method] if self.cfg.calibrate is None else self.cfg.calibrate
 
     # -- one meta-step -------------------------------------------------------------------
     def context(self, step: int, k: int = 0) -> MetaContext:

@@ -37,21 +37,26 @@ class TeacherConfig:
     curriculum: bool = True
     noise_dim: int = 32
     hidden: int = 128
-    generator: str = "convt"  # convt (transposed convolutions) | upsample (the 0.1 generator, 9x slower on CPU)
+    # convt (transposed convolutions) | upsample (nearest upsampling + conv); None: the distillation
+    # method's default (distill.DEFAULT_GENERATOR), "convt" for a teacher built on its own.
+    generator: str | None = None
     inner_lr: float = 0.05  # initial value; learned only by methods that can (bptt)
     inner_momentum: float = 0.5
 
     def validate(self) -> "TeacherConfig":
         if self.kind not in ("generator", "pixels"):
             raise ConfigError(f"--teacher-kind must be generator or pixels; got {self.kind!r}")
-        if self.generator not in GENERATORS:
+        if self.generator is not None and self.generator not in GENERATORS:
             raise ConfigError(f"--generator must be one of {', '.join(GENERATORS)}; got {self.generator!r}")
         if self.noise_dim < 1 or self.hidden < 1:
             raise ConfigError("noise_dim and hidden must be >= 1")
         if self.inner_steps < 1 or self.batch_size < 10:
             raise ConfigError("--inner-steps must be >= 1 and --batch-size >= 10 (one example per class)")
-        if not (self.inner_lr > 0 and 0 <= self.inner_momentum < 1):
-            raise ConfigError("inner lr must be > 0 and momentum in [0, 1)")
+        if not self.inner_lr > 0:
+            raise ConfigError(f"--inner-lr must be > 0; got {self.inner_lr}")
+        if not 1e-4 <= self.inner_momentum <= 1 - 1e-4:
+            # sigmoid-parametrised so that it stays valid when learned: 0 and 1 are out of reach
+            raise ConfigError(f"--inner-momentum must be in [0.0001, 0.9999]; got {self.inner_momentum}")
         return self
 
 
@@ -60,9 +65,10 @@ class Generator(nn.Module):
 
     Two decoders from the 32x7x7 feature map: `convt` (DCGAN-style stride-2 transposed
     convolutions, 32 -> 16 -> 1 channels) and `upsample` (nearest upsampling + 3x3 convolutions,
-    32 -> 32 -> 1; the generator of gtn-nas 0.1, kept to load its teachers). On CPU the `convt`
-    decoder's forward+backward over 32 batches of 128 takes 0.15 s against 1.4 s for `upsample`
-    (2 threads), and the generator was most of the cost of an ift or gm meta-step.
+    32 -> 32 -> 1; the generator of gtn-nas 0.1). On CPU the `convt` decoder's forward+backward
+    over 32 batches of 128 takes 0.15 s against 1.4 s for `upsample` (2 threads). Which one wins
+    depends on the method (results/teachers/ablation.md): `upsample` teaches bptt students far
+    better per second despite its cost; gm prefers the cheap `convt` and its extra meta-steps.
     """
 
     def __init__(self, noise_dim: int, hidden: int, kind: str = "convt"):
@@ -104,7 +110,7 @@ class Teacher(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if cfg.kind == "generator":
-                self.generator = Generator(cfg.noise_dim, cfg.hidden, cfg.generator)
+                self.generator = Generator(cfg.noise_dim, cfg.hidden, cfg.generator or "convt")
                 if cfg.curriculum:
                     self.noise = nn.Parameter(torch.randn(T, B, cfg.noise_dim))
             else:

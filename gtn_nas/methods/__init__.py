@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..errors import ConfigError
 from .base import MetaContext, MetaGradient, MetaResult
 from .bptt import Bptt, BpttConfig
@@ -16,8 +18,16 @@ def make_method(name: str, options: dict | None = None) -> MetaGradient:
     if name not in METHODS:
         raise ConfigError(f"--method must be one of {', '.join(METHODS)}; got {name!r}")
     cls, cfg_cls = METHODS[name]
-    return cls(cfg_cls(**(options or {})))
+    try:
+        return cls(cfg_cls(**(options or {})))
+    except TypeError as exc:  # an option the method does not have
+        raise ConfigError(f"--method {name}: {exc}") from None
 
 
-__all__ = ["METHODS", "MetaContext", "MetaGradient", "MetaResult", "make_method",
+def resolve_options(name: str, given: dict) -> dict:
+    """Every option of method `name`: the given ones, defaults for the rest (validated)."""
+    return dataclasses.asdict(make_method(name, given).cfg)
+
+
+__all__ = ["METHODS", "MetaContext", "MetaGradient", "MetaResult", "make_method", "resolve_options",
            "Bptt", "BpttConfig", "Ift", "IftConfig", "Gm", "GmConfig"]

@@ -32,7 +32,7 @@ class BpttConfig:
     checkpoint_every: int = 0  # 0: keep the whole graph
     truncate: int = 0  # 0: differentiate all steps
     meta_losses: int = 1  # real-data loss points (1: the final weights only)
-    window: int = 0  # 0: no random window
+    window: int = 8  # 0: no random window (8: ~3x more meta-steps per second, better teachers; ablation.md)
 
     def __post_init__(self):
         for name in ("checkpoint_every", "truncate", "window"):

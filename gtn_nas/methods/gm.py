@@ -62,7 +62,7 @@ class GmConfig:
     real_per_class: int = 32
     layer_reduce: str = "sum"
     batched: bool = True
-    match_steps: int = 0  # match at this many inner steps drawn at random (0: at every step)
+    match_steps: int = 8  # match at this many inner steps drawn at random (0: every step; 8 measured better per second)
 
     def __post_init__(self):
         if self.match_steps < 0:

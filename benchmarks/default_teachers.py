@@ -1,0 +1,60 @@
+"""Train the shipped teachers with the default `gtn-nas distill` command, one after another, and
+record each run's wall time (the budget: within 15 minutes alone on 2 cores).
+
+    python benchmarks/default_teachers.py --methods bptt,ift,gm --out-dir results/teachers
+    -> results/teachers/{M}.pt, {M}.csv, and wall_time.csv / wall_time.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.checkpoint import load_checkpoint
+from gtn_nas.report import markdown_table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", default="bptt,ift,gm")
+    ap.add_argument("--out-dir", type=Path, default=Path("results/teachers"))
+    ap.add_argument("--extra", default="", help="extra distill options, e.g. '--meta-steps 900' (then --suffix)")
+    ap.add_argument("--suffix", default="")
+    args = ap.parse_args()
+    table = args.out_dir / f"wall_time{args.suffix}.csv"
+    rows = pd.read_csv(table).to_dict("records") if table.exists() else []
+    for method in args.methods.split(","):
+        out = args.out_dir / f"{method}{args.suffix}.pt"
+        cmd = ["gtn-nas", "distill", "--method", method, "--out", str(out), "--quiet", *args.extra.split()]
+        if out.exists():
+            out.unlink()
+        t0 = time.perf_counter()
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if run.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {run.stderr.strip()}")
+        print(run.stdout.strip(), flush=True)
+        ckpt = load_checkpoint(out)
+        last = [m for m in ckpt["metrics"] if m["val_acc"] == m["val_acc"]][-1]
+        rows = [r for r in rows if r["method"] != method] + [{
+            "method": method, "command": " ".join(cmd), "wall_s": round(wall, 1), "meta_steps": ckpt["meta_step"],
+            "meta_training_s": round(sum(m.get("step_s", 0) for m in ckpt["metrics"]), 1), "val_acc_2k_3_students": last["val_acc"],
+            "calibration": "" if not ckpt.get("calibration") else f"lr x{ckpt['calibration']['lr_scale']}, momentum {ckpt['calibration']['momentum']}",
+            "final_line": run.stdout.strip().splitlines()[-1], "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "date": time.strftime("%Y-%m-%d %H:%M")}]
+        write_csv(pd.DataFrame(rows), table)
+    frame = pd.DataFrame(rows)
+    write_text(table.with_suffix(".md"), "# Default distillation runs\n\nCommand: `python " + " ".join(sys.argv) + "`\n\n"
+               + markdown_table(frame.drop(columns=["final_line"]), ".3f"))
+
+
+if __name__ == "__main__":
+    main()

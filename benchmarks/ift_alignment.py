@@ -1,0 +1,96 @@
+"""How close is the IFT meta-gradient to BPTT's? Cosine similarity on the same teacher, student,
+initialisation and real batch, per student family and normalisation, for several IFT settings.
+
+BPTT's meta-gradient (the exact one, through all T steps) is restricted to the teacher's data
+parameters (generator weights and curriculum noise): IFT does not reach the inner lr/momentum.
+
+    python benchmarks/ift_alignment.py --teacher results/teachers/bptt.pt --out results/ift_alignment.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.data import load_mnist
+from gtn_nas.distill import DistillConfig, Distiller, load_teacher
+from gtn_nas.methods import Bptt, Ift, IftConfig
+from gtn_nas.report import markdown_table
+from gtn_nas.spaces import Space, arch_id
+
+SETTINGS = {
+    "base (J=2, K=5)": IftConfig(),
+    "J=8": IftConfig(batches=8),
+    "J=32 (all batches)": IftConfig(batches=32),
+    "settle 20": IftConfig(settle_steps=20),
+    "settle 20, J=8": IftConfig(settle_steps=20, batches=8),
+    "Neumann K=20": IftConfig(neumann_terms=20),
+    "CG 20, damping 1": IftConfig(solver="cg", neumann_terms=20, damping=1.0),
+    "K=0 (identity inverse)": IftConfig(neumann_terms=0),
+}
+STUDENTS = [
+    {"family": "conv", "depth": 2, "width": 12, "activation": "relu", "norm": "none", "pooling": "max"},
+    {"family": "conv", "depth": 2, "width": 12, "activation": "elu", "norm": "batch", "pooling": "avg"},
+    {"family": "conv", "depth": 2, "width": 12, "activation": "gelu", "norm": "instance", "pooling": "max"},
+    {"family": "conv", "depth": 1, "width": 20, "activation": "tanh", "norm": "layer", "pooling": "avg"},
+    {"family": "mlp", "depth": 2, "width": 96, "activation": "relu", "norm": "none"},
+    {"family": "mlp", "depth": 2, "width": 96, "activation": "sigmoid", "norm": "batch"},
+    {"family": "mlp", "depth": 1, "width": 192, "activation": "gelu", "norm": "layer"},
+]
+
+
+def meta_grad(d: Distiller, method, step: int) -> torch.Tensor:
+    d.teacher.zero_grad(set_to_none=True)
+    method(d.context(step))
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in d.teacher.data_parameters()])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--teacher", type=Path, help="teacher checkpoint (default: an untrained generator)")
+    ap.add_argument("--draws", type=int, default=2, help="student inits / batches per architecture")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("results/ift_alignment.csv"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    command = "python " + " ".join(sys.argv)
+    d = Distiller(DistillConfig(method="bptt", meta_steps=10**6, eval_every=10**9), load_mnist(), torch.device("cpu"))
+    if args.teacher:
+        teacher, _ = load_teacher(args.teacher)
+        d.teacher.load_state_dict(teacher.state_dict())
+        d.teacher.requires_grad_(True)
+    rows = []
+    for spec in STUDENTS:
+        d.space = Space("one", "ift_alignment", (spec,))
+        for draw in range(args.draws):
+            exact = meta_grad(d, Bptt(), 10_000 + draw)
+            for name, cfg in SETTINGS.items():
+                t0 = time.perf_counter()
+                approx = meta_grad(d, Ift(cfg), 10_000 + draw)
+                cos = torch.nn.functional.cosine_similarity(exact, approx, dim=0).item()
+                rows.append({"student": arch_id(spec), "family": spec["family"], "norm": spec["norm"], "draw": draw, "setting": name,
+                             "cosine": cos, "norm_ratio": (approx.norm() / exact.norm()).item(), "seconds": time.perf_counter() - t0})
+            print(f"{arch_id(spec)} draw {draw}: " + ", ".join(f"{r['setting']} {r['cosine']:.2f}" for r in rows[-len(SETTINGS):]), flush=True)
+            write_csv(pd.DataFrame(rows), args.out)
+    frame = pd.DataFrame(rows)
+    table = frame.pivot_table(index="setting", columns="student", values="cosine", aggfunc="mean", sort=False)
+    table.insert(0, "mean", table.mean(axis=1))
+    table.insert(1, "seconds", frame.groupby("setting", sort=False)["seconds"].median())
+    md = (f"# IFT against BPTT meta-gradients\n\nCommand: `{command}`  \nTeacher: {args.teacher or 'untrained generator'}; "
+          f"cosine between ift's and bptt's meta-gradients on the teacher's data parameters, same student/init/batches, "
+          f"mean over {args.draws} draws; `seconds`: median time of one ift meta-gradient.\n\n"
+          + markdown_table(table.reset_index(), ".2f"))
+    write_text(args.out.with_suffix(".md"), md)
+    write_text(args.out.with_suffix(".json"), json.dumps({"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

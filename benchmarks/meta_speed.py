@@ -1,0 +1,139 @@
+"""Meta-steps per minute, old code against new, in one run on the same students and threads.
+
+The baseline is a git revision of gtn-nas (default: the last commit of 0.1, before the teacher
+work), unpacked into a temporary folder and imported from there in a subprocess; the current tree
+is imported the same way. Each (code, method, student set, threads) runs in its own process: real
+MNIST (a 10k training subset, as in meta_cost.py), the method's *default* settings of that code
+version (T=32, B=128, default generator), one warm-up meta-step, then `--repeats` meta-steps per
+student, each student in turn forced as the only architecture. Old and new alternate method by
+method so that drift in the machine's load hits both.
+
+    python benchmarks/meta_speed.py --out results/meta_speed.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE_REV = "3f07aca"
+
+
+def worker(method: str, specs: list[dict], repeats: int, threads: int) -> dict:
+    import torch
+
+    import gtn_nas
+    from gtn_nas.data import MNIST, load_mnist
+    from gtn_nas.distill import DistillConfig, Distiller
+
+    torch.set_num_threads(threads)
+    full = load_mnist()
+    data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0))
+    d = Distiller(DistillConfig(method=method, meta_steps=10**6, eval_every=10**9), data, torch.device("cpu"))
+    space_cls = type(d.space)
+    per_student = []
+    for i, spec in enumerate(specs):
+        d.space = space_cls(name="bench", source="meta_speed", archs=(spec,))
+        if i == 0:
+            d.meta_step()  # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            d.meta_step()
+            times.append(time.perf_counter() - t0)
+        per_student.append(statistics.median(times))
+    return {"package": str(Path(gtn_nas.__file__).parent), "options": d.cfg.method_options,
+            "generator": getattr(d.cfg.teacher, "generator", "upsample"), "sec_per_student": per_student}
+
+
+def unpack(rev: str, dest: Path) -> Path:
+    """The package at `rev`, importable from `dest` (search spaces where importlib finds them)."""
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "gtn_nas", "search_spaces"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, check=True)
+    (dest / "gtn_nas" / "search_spaces").mkdir(exist_ok=True)
+    for toml in (dest / "search_spaces").glob("*"):
+        (dest / "gtn_nas" / "search_spaces" / toml.name).write_bytes(toml.read_bytes())
+    return dest
+
+
+def run(path: Path, method: str, specs: list[dict], repeats: int, threads: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(path)}
+    cmd = [sys.executable, __file__, "--worker", method, "--specs", json.dumps(specs), "--repeats", str(repeats), "--threads", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
+    if out.returncode != 0:
+        raise SystemExit(f"{method} at {path}: {out.stderr.strip().splitlines()[-1]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def hardware() -> str:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+    return f"{cpu}, {os.cpu_count()} logical CPUs"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--worker")
+    ap.add_argument("--specs")
+    ap.add_argument("--baseline-rev", default=BASELINE_REV)
+    ap.add_argument("--methods", default="bptt,ift,gm")
+    ap.add_argument("--students", type=int, default=6, help="students drawn from each distillation space")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", default="2", help="comma-separated torch intra-op thread counts")
+    ap.add_argument("--out", type=Path, default=Path("results/meta_speed.csv"))
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, json.loads(args.specs), args.repeats, int(args.threads))))
+        return
+
+    import pandas as pd
+
+    from gtn_nas.atomic import write_csv, write_text
+    from gtn_nas.report import markdown_table
+    from gtn_nas.spaces import arch_id, load_space
+
+    command = "python " + " ".join(sys.argv)
+    sets = {"new students": load_space("distill").sample(args.students, seed=0),
+            "0.1 students": load_space("distill_v0").sample(args.students, seed=0)}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        codes = {"0.1 (" + args.baseline_rev + ")": unpack(args.baseline_rev, Path(tmp)), "new": ROOT}
+        for threads in map(int, args.threads.split(",")):
+            for method in args.methods.split(","):
+                for set_name, specs in sets.items():
+                    for code, path in codes.items():
+                        r = run(path, method, specs, args.repeats, threads)
+                        sec = statistics.mean(r["sec_per_student"])
+                        rows.append({"method": method, "code": code, "students": set_name, "threads": threads,
+                                     "sec_per_meta_step": sec, "meta_steps_per_min": 60 / sec, "options": json.dumps(r["options"]),
+                                     "generator": r["generator"], "per_student": json.dumps(dict(zip(map(arch_id, specs), r["sec_per_student"])))})
+                        print(f"{method:4s} {code:14s} {set_name:12s} threads={threads}: {sec:.2f} s/meta-step", flush=True)
+                        write_csv(pd.DataFrame(rows), args.out)
+    frame = pd.DataFrame(rows)
+    old = frame[frame["code"] != "new"].set_index(["method", "students", "threads"])["meta_steps_per_min"]
+    frame["speedup_vs_0.1_same_students"] = [r.meta_steps_per_min / old[(r.method, r.students, r.threads)] for r in frame.itertuples()]
+    base = old.xs("0.1 students", level="students")
+    frame["speedup_vs_0.1_as_shipped"] = [r.meta_steps_per_min / base[(r.method, r.threads)] for r in frame.itertuples()]
+    write_csv(frame, args.out)
+    meta = {"command": command, "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "T": 32, "batch_size": 128}
+    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+    cols = ["method", "code", "students", "threads", "sec_per_meta_step", "meta_steps_per_min", "speedup_vs_0.1_same_students",
+            "speedup_vs_0.1_as_shipped", "options"]
+    md = (f"# Meta-steps per minute: gtn-nas 0.1 against the current code\n\nCommand: `{command}`  \nHardware: {meta['hardware']}, "
+          f"T=32, B=128, each row its own process; mean over {args.students} students of the median of {args.repeats} meta-steps.\n"
+          "`speedup_vs_0.1_same_students`: against 0.1 on the same students and threads; `speedup_vs_0.1_as_shipped`: against 0.1 "
+          "on its own distillation students (what a default run costs).\n\n" + markdown_table(frame[cols], ".2f"))
+    write_text(args.out.with_suffix(".md"), md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
