@@ -4,7 +4,7 @@
     python benchmarks/nas_correlation.py --ground-truth GT.csv --teachers a.pt b.pt --results DIR
 
 For each teacher checkpoint (default: results/teachers/{bptt,ift,gm}.pt and results/teachers/pixels-*.pt,
-those that exist) and each baseline (real, subset, params), runs
+those that exist) and each baseline (real, subset, params, synflow, naswot), runs
 
     gtn-nas search --archs-from GT.csv ... --out RESULTS/nas/NAME.csv
 
@@ -38,7 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
     ap.add_argument("--teachers", type=Path, nargs="*", default=None,
                     help="Teacher checkpoints (default: results/teachers/{bptt,ift,gm}.pt, pixels-*.pt that exist).")
-    ap.add_argument("--baselines", default="real,subset,params", help="Comma-separated baseline proxies ('' for none).")
+    ap.add_argument("--baselines", default="real,subset,params,synflow,naswot", help="Comma-separated baseline proxies ('' for none).")
     ap.add_argument("--space", default="convnet", help="Space the real/subset lr-tuning architectures are drawn from.")
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=None, help="Baselines' batch size (default: the first teacher's, else 128).")
@@ -115,7 +115,7 @@ def scatter(run_csv: Path, ground_truth: Path, out: Path) -> None:
                 ax.scatter(both["score"].iloc[sel], both["val_acc"].iloc[sel], s=16, c=colour, marker=marker,
                            label=f"d{depth} {norm}")
     ax.legend(fontsize=6, ncol=3, loc="lower right")
-    if name == "params":
+    if name in ("params", "synflow"):
         ax.set_xscale("log")
     ax.set_xlabel(f"{name} score" if name != "params" else "parameters")
     ax.set_ylabel("ground-truth validation accuracy")

@@ -41,7 +41,7 @@ def _list_name(path: Path, specs: list[dict]) -> str:
 def search(
     out: Path = typer.Option(..., "--out", help="Output CSV: one row per architecture scored."),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher checkpoint (implies --proxy teacher)."),
-    proxy: Optional[str] = typer.Option(None, "--proxy", help="teacher, real, subset or params (default: teacher with --teacher)."),
+    proxy: Optional[str] = typer.Option(None, "--proxy", help="teacher, real, subset, params, synflow or naswot (default: teacher with --teacher)."),
     space: str = typer.Option("convnet", help="Built-in space name or .toml file (searched; draws lr-tuning architectures)."),
     archs_from: Optional[Path] = typer.Option(None, "--archs-from", help="Score exactly the architectures of this CSV instead of searching."),
     steps: int = typer.Option(32, "--steps", min=1, help="Training steps per architecture."),
@@ -76,7 +76,7 @@ def search(
 
     _threads()
     if proxy is None and teacher is None:
-        raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset or params")
+        raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
     settings = ProxySettings(kind=proxy or "teacher", steps=steps, batch_size=batch_size, momentum=momentum, lr=lr,
                              lr_grid=_floats(lr_grid, "--lr-grid"), seed=seed, teacher=str(teacher) if teacher else None).validate()
     make_sampler(sampler, seed)

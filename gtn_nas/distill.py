@@ -86,7 +86,7 @@ DEFAULT_GENERATOR = {"bptt": "upsample", "ift": "upsample", "gm": "convt"}
 # bptt learns its own.
 DEFAULT_CALIBRATE = {"bptt": False, "ift": False, "gm": True}
 # Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
-DEFAULT_META_STEPS = {"bptt": 100, "ift": 200, "gm": 80}
+DEFAULT_META_STEPS = {"bptt": 850, "ift": 330, "gm": 480}
 
 
 def step_seed(seed: int, step: int) -> int:

@@ -11,6 +11,8 @@ split. They differ only in the data they train on:
   (T x B images, row i labelled i mod 10 like the teacher's), trained the same number of steps in
   batches (reshuffled each pass), with its own tuned learning rate.
 - `params`: the parameter count; no training.
+- `synflow`, `naswot`: zero-cost scores of the untrained network (`zero_cost.py`); naswot reads
+  one batch of real training images (the pool below, drawn by seed).
 
 All architectures of a run see the same batches and the same initialisation seed, so differences in
 score come from the architectures, not from data order.
@@ -43,7 +45,8 @@ from .spaces import Space, arch_id
 from .students import accuracy, build_student, count_params
 from .training import real_batches, sgd_steps
 
-PROXIES = ("teacher", "real", "subset", "params")
+PROXIES = ("teacher", "real", "subset", "params", "synflow", "naswot")
+ZERO_COST = ("params", "synflow", "naswot")
 TUNE_HOLDOUT = 2000  # training images held out for lr tuning (never trained on by real/subset)
 HOLDOUT_SEED = 7
 
@@ -116,11 +119,24 @@ class Proxy:
 
     def score(self, spec: dict) -> dict:
         self.scored += 1
-        if self.settings.kind == "params":
-            start = time.perf_counter()
-            n = count_params(build_student(spec, self.settings.seed, "cpu"))
-            return {"score": float(n), "seconds": time.perf_counter() - start, "flops": 0, "params": n}
+        if self.settings.kind in ZERO_COST:
+            return self._zero_cost(spec)
         return train_and_score(spec, self.batches, self.val, self.settings.seed, self.device)
+
+    def _zero_cost(self, spec: dict) -> dict:
+        from .zero_cost import naswot, synflow
+
+        start, seed = time.perf_counter(), self.settings.seed
+        net = build_student(spec, seed, "cpu")
+        n, f = count_params(net), per_image_forward_flops(net)
+        if self.settings.kind == "params":
+            score, flops = float(n), 0
+        elif self.settings.kind == "synflow":
+            score, flops = synflow(spec, seed), int(3 * f)  # one image, forward and backward
+        else:
+            x = self.batches[0][0]
+            score, flops = naswot(spec, seed, x), int(f * len(x))
+        return {"score": score, "seconds": time.perf_counter() - start, "flops": flops, "params": n}
 
 
 # -- building proxies -------------------------------------------------------------------------
@@ -224,8 +240,12 @@ def make_proxy(settings: ProxySettings, data: MNIST, device: torch.device, space
                exclude: set[str] = frozenset(), teacher=None) -> Proxy:
     """Build a proxy; `teacher` is (Teacher, checkpoint dict) as returned by distill.load_teacher."""
     s = settings.validate()
-    if s.kind == "params":
-        return Proxy("params", s, data.val, device, setup={"setup_seconds": 0.0, "setup_flops": 0})
+    if s.kind in ("params", "synflow"):
+        return Proxy(s.kind, s, data.val, device, setup={"setup_seconds": 0.0, "setup_flops": 0})
+    if s.kind == "naswot":  # one real batch (Mellor et al. use 128 images) from the training pool
+        _, pool = split_pool(data.train)
+        batch = next(real_batches(pool, 1, s.batch_size or 128, 0.0, 0.0, s.seed))
+        return Proxy("naswot", s, data.val, device, [batch], {"setup_seconds": 0.0, "setup_flops": 0, "batch_size": len(batch[1])})
     if s.kind == "teacher":
         t, ckpt = teacher
         if s.batch_size not in (None, t.cfg.batch_size):
