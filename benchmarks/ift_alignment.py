@@ -55,7 +55,7 @@ def meta_grad(d: Distiller, method, step: int) -> torch.Tensor:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", type=Path, help="teacher checkpoint (default: an untrained generator)")
-    ap.add_argument("--draws", type=int, default=2, help="student inits / batches per architecture")
+    ap.add_argument("--draws", type=int, default=1, help="student inits / batches per architecture")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("results/ift_alignment.csv"))
     args = ap.parse_args()

@@ -7,6 +7,9 @@ setup); on GPU torch.cuda.max_memory_allocated. Time: median over the repeats af
 
     python benchmarks/meta_cost.py --out results/meta_cost.csv            # all methods, T = 8..128
     python benchmarks/meta_cost.py --one ift --steps 32                   # one measurement (JSON)
+
+`bptt-full` is BPTT through all T steps (`--bptt-window 0`); `bptt` is the default (a random
+window of 8 steps). Ratios (`mem_vs_bptt`, `time_vs_bptt`) are against `bptt-full` when measured.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+VARIANTS = {"bptt-full": ("bptt", {"window": 0})}  # name -> (method, options); other names: defaults
 STUDENT = {"family": "conv", "depth": 2, "width": 32, "activation": "relu", "norm": "instance", "pooling": "max"}
 
 
@@ -65,7 +69,8 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
     full = load_mnist()
     data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0)).to(device)
     del full
-    cfg = DistillConfig(method=method, teacher=TeacherConfig(inner_steps=steps), meta_steps=10**6, eval_every=10**9)
+    base, options = VARIANTS.get(method, (method, {}))
+    cfg = DistillConfig(method=base, method_options=options, teacher=TeacherConfig(inner_steps=steps), meta_steps=10**6, eval_every=10**9)
     d = Distiller(cfg, data, device)
     d.space = type(d.space)(name="bench", source="meta_cost", archs=(STUDENT,))
     times = []
@@ -102,7 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--one", help="measure one method in this process and print JSON")
     ap.add_argument("--steps", type=int, default=32)
-    ap.add_argument("--methods", default="bptt,ift,gm")
+    ap.add_argument("--methods", default="bptt-full,bptt,ift,gm")
     ap.add_argument("--T", default="8,16,32,64,128")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
@@ -154,7 +159,8 @@ def summarise(frame, out: Path) -> None:
     from gtn_nas.report import markdown_table, plot_meta_cost
 
     ok = frame.dropna(subset=["peak_mem_mb"]) if "peak_mem_mb" in frame else frame.iloc[0:0]
-    bptt = ok[ok["method"] == "bptt"].set_index("T")
+    ref = "bptt-full" if (ok["method"] == "bptt-full").any() else "bptt"
+    bptt = ok[ok["method"] == ref].set_index("T")
     table = ok.assign(
         mem_vs_bptt=lambda d: d.apply(lambda r: r["peak_mem_mb"] / bptt["peak_mem_mb"].get(r["T"], float("nan")), axis=1),
         time_vs_bptt=lambda d: d.apply(lambda r: r["sec_per_meta_step"] / bptt["sec_per_meta_step"].get(r["T"], float("nan")), axis=1),

@@ -27,8 +27,8 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MNIST, Split
 from .device import peak_memory_mb
 from .errors import CheckpointError, ConfigError
-from .inner import InnerState, grads, sgd_step
 from .methods import METHODS, MetaContext, make_method
+from .quality import teacher_batches, train_student
 from .spaces import load_space
 from .students import Functional, accuracy, build_student
 from .teacher import Teacher, TeacherConfig
@@ -94,17 +94,12 @@ def step_seed(seed: int, step: int) -> int:
 
 
 def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:
-    """Mean validation accuracy of students trained T steps on the teacher's data."""
-    data = teacher.dataset(noise_seed=seed)
-    B = teacher.cfg.batch_size
+    """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
+    batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)
     accs = []
     for i, spec in enumerate(specs):
-        f = Functional(build_student(spec, seed + i, device))
-        state = InnerState.start(f.init_params())
-        for t in range(teacher.cfg.inner_steps):
-            x, y = data["images"][t * B:(t + 1) * B], data["labels"][t * B:(t + 1) * B]
-            state = sgd_step(state, grads(f, state.params, x, y), data["lr"][t], data["momentum"][t]).detached()
-        accs.append(accuracy(f, state.params, val.x, val.y))
+        f, params = train_student(spec, seed + i, batches, lrs, moms, device)
+        accs.append(accuracy(f, params, val.x, val.y))
     return sum(accs) / len(accs)
 
 

@@ -59,7 +59,7 @@ def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alp
         return tuple(h + damping * x for h, x in zip(hu, u)) if damping else hu
 
     p = neumann_inverse(hvp, v, terms, alpha) if solver == "neumann" else conjugate_gradient(hvp, v, terms)
-    del g_fixed
+    g_fixed = None  # frees the first-order graph before the mixed second derivative is built
     with torch.enable_grad():
         g = torch.autograd.grad(train_loss(w), w, create_graph=True)
         (-dot(g, p)).backward()
