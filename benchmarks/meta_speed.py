@@ -51,7 +51,9 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int) -> dict:
             d.meta_step()
             times.append(time.perf_counter() - t0)
         per_student.append(statistics.median(times))
-    return {"package": str(Path(gtn_nas.__file__).parent), "options": d.cfg.method_options,
+    import dataclasses
+
+    return {"package": str(Path(gtn_nas.__file__).parent), "options": dataclasses.asdict(d.method.cfg),
             "generator": getattr(d.cfg.teacher, "generator", "upsample"), "sec_per_student": per_student}
 
 
