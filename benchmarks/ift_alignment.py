@@ -25,24 +25,21 @@ from gtn_nas.methods import Bptt, Ift, IftConfig
 from gtn_nas.report import markdown_table
 from gtn_nas.spaces import Space, arch_id
 
+NEUMANN = {"solver": "neumann", "damping": 0.0}  # gtn-nas 0.1's solver
 SETTINGS = {
-    "base (J=2, K=5)": IftConfig(),
-    "J=8": IftConfig(batches=8),
-    "J=32 (all batches)": IftConfig(batches=32),
-    "settle 20": IftConfig(settle_steps=20),
-    "settle 20, J=8": IftConfig(settle_steps=20, batches=8),
-    "Neumann K=20": IftConfig(neumann_terms=20),
-    "CG 20, damping 1": IftConfig(solver="cg", neumann_terms=20, damping=1.0),
-    "K=0 (identity inverse)": IftConfig(neumann_terms=0),
+    "0.1 default (Neumann K=5, J=2)": IftConfig(neumann_terms=5, **NEUMANN),
+    "Neumann K=5, J=8": IftConfig(neumann_terms=5, batches=8, **NEUMANN),
+    "Neumann K=5, J=32 (all batches)": IftConfig(neumann_terms=5, batches=32, **NEUMANN),
+    "Neumann K=5, settle 20": IftConfig(neumann_terms=5, settle_steps=20, **NEUMANN),
+    "identity inverse (Neumann K=0)": IftConfig(neumann_terms=0, **NEUMANN),
+    "new default (CG 20, damping 1, J=2)": IftConfig(),
 }
 STUDENTS = [
     {"family": "conv", "depth": 2, "width": 12, "activation": "relu", "norm": "none", "pooling": "max"},
     {"family": "conv", "depth": 2, "width": 12, "activation": "elu", "norm": "batch", "pooling": "avg"},
-    {"family": "conv", "depth": 2, "width": 12, "activation": "gelu", "norm": "instance", "pooling": "max"},
     {"family": "conv", "depth": 1, "width": 20, "activation": "tanh", "norm": "layer", "pooling": "avg"},
     {"family": "mlp", "depth": 2, "width": 96, "activation": "relu", "norm": "none"},
     {"family": "mlp", "depth": 2, "width": 96, "activation": "sigmoid", "norm": "batch"},
-    {"family": "mlp", "depth": 1, "width": 192, "activation": "gelu", "norm": "layer"},
 ]
 
 
