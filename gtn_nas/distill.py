@@ -22,15 +22,15 @@ import pandas as pd
 import torch
 
 from .atomic import write_csv
-from .calibrate import CalibrationConfig, calibrate_teacher
+from .calibrate import CalibrationConfig, calibrate_teacher, score_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MNIST, Split
 from .device import peak_memory_mb
 from .errors import CheckpointError, ConfigError
 from .methods import METHODS, MetaContext, make_method
-from .quality import teacher_batches, train_student
+from .quality import teacher_batches
 from .spaces import load_space
-from .students import Functional, accuracy, build_student
+from .students import Functional, build_student
 from .teacher import Teacher, TeacherConfig
 
 
@@ -96,11 +96,7 @@ def step_seed(seed: int, step: int) -> int:
 def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:
     """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
     batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)
-    accs = []
-    for i, spec in enumerate(specs):
-        f, params = train_student(spec, seed + i, batches, lrs, moms, device)
-        accs.append(accuracy(f, params, val.x, val.y))
-    return sum(accs) / len(accs)
+    return score_recipe(specs, batches, lrs, moms, val, seed, device)
 
 
 class Distiller:
