@@ -59,6 +59,11 @@ VARIANTS = {
     "bptt-window8-upsample": ("bptt", {"window": 8}, UPSAMPLE, "window 8, gtn-nas 0.1 generator"),
     "ift-upsample": ("ift", {}, UPSAMPLE, "gtn-nas 0.1 generator"),
     "gm-match8-upsample": ("gm", {"match_steps": 8}, UPSAMPLE, "match at 8 random steps, gtn-nas 0.1 generator"),
+    "gm-match8-upm": ("gm", {"match_steps": 8, "update_per_match": True}, {}, "match at 8 random steps, a teacher update after each match"),
+    "gm-match8-k2": ("gm", {"match_steps": 8}, {"students_per_step": 2}, "match at 8 random steps, 2 students per meta-step"),
+    "bptt-window8-upsample-k2": ("bptt", {"window": 8}, {**UPSAMPLE, "students_per_step": 2}, "window 8, gtn-nas 0.1 generator, 2 students per meta-step"),
+    "ift-cg20-upsample": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, UPSAMPLE, "CG 20 iterations, damping 1, gtn-nas 0.1 generator (the default)"),
+    "ift-cg20-upsample-k2": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, {**UPSAMPLE, "students_per_step": 2}, "the default with 2 students per meta-step"),
     "gm-match8-hyper": ("gm", {"match_steps": 8}, HYPER, "match at 8 random steps, initial inner lr 0.1 / momentum 0.9"),
 }
 TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum"}

@@ -109,6 +109,7 @@ def distill(
     gm_real_per_class: Optional[int] = typer.Option(None, "--gm-real-per-class", help="gm: real examples per class per match."),
     gm_match_steps: Optional[int] = typer.Option(None, "--gm-match-steps", help="gm: match at this many random inner steps per meta-step (0: all)."),
     gm_layer_reduce: Optional[str] = typer.Option(None, "--gm-layer-reduce", help="gm: sum (Zhao et al.) or mean of the row distances per layer."),
+    gm_update_per_match: Optional[bool] = typer.Option(None, "--gm-update-per-match/--gm-update-per-step", help="gm: a teacher update after every match (Zhao et al.) or one per meta-step."),
     eval_every: int = typer.Option(25, "--eval-every"),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint at --out."),
     data_dir: Optional[Path] = DataDir,
@@ -120,6 +121,7 @@ def distill(
     from .device import resolve_device
     from .checkpoint import load_checkpoint
     from .distill import DEFAULT_META_STEPS, DistillConfig, Distiller, metrics_path
+    from .distributed import device_for, process_group, world_from_env
     from .methods import resolve_options
     from .progress import progress_bar
     from .teacher import TeacherConfig
@@ -132,7 +134,7 @@ def distill(
         "bptt": {"--bptt-checkpoint": ("checkpoint_every", bptt_checkpoint), "--bptt-truncate": ("truncate", bptt_truncate),
                  "--bptt-window": ("window", bptt_window), "--bptt-meta-losses": ("meta_losses", bptt_meta_losses)},
         "gm": {"--gm-real-per-class": ("real_per_class", gm_real_per_class), "--gm-layer-reduce": ("layer_reduce", gm_layer_reduce),
-               "--gm-match-steps": ("match_steps", gm_match_steps)},
+               "--gm-match-steps": ("match_steps", gm_match_steps), "--gm-update-per-match": ("update_per_match", gm_update_per_match)},
     }
     for other, flags in given.items():
         stray = [flag for flag, (_, value) in flags.items() if value is not None and other != method]
@@ -149,23 +151,28 @@ def distill(
                         students_per_step=students_per_step, calibrate=calibrate).validate()
     if out.exists() and not resume:
         raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
-    dev = resolve_device(device)
-    d = Distiller(cfg, load_mnist(data_dir).to(dev), dev)
-    if resume and out.exists():
-        d.restore(load_checkpoint(out, map_location=dev), out)
-    with progress_bar(disable=quiet) as bar:
-        task = bar.add_task(f"distill {method}", total=cfg.meta_steps, completed=d.step, info="")
+    world = world_from_env()
+    dev = device_for(world, resolve_device(device))
+    with process_group(world, dev):
+        d = Distiller(cfg, load_mnist(data_dir).to(dev), dev, world)
+        if resume and out.exists():
+            d.restore(load_checkpoint(out, map_location=dev), out)
+        with progress_bar(disable=quiet or not world.is_main) as bar:
+            task = bar.add_task(f"distill {method}", total=cfg.meta_steps, completed=d.step, info="")
 
-        def show(row):
-            acc = "" if row["val_acc"] != row["val_acc"] else f" val {row['val_acc']:.3f}"
-            bar.update(task, completed=row["meta_step"], info=f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB")
+            def show(row):
+                acc = "" if row["val_acc"] != row["val_acc"] else f" val {row['val_acc']:.3f}"
+                bar.update(task, completed=row["meta_step"], info=f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB")
 
-        d.run(out, show)
+            d.run(out, show)
+    if not world.is_main:
+        return
     if d.calibration:
         c = d.calibration
         typer.echo(f"calibrated: inner lr x{c['lr_scale']}, momentum {c['momentum']} (training-split holdout accuracy {c['holdout_acc']:.4f})")
     final = d.final_summary()
-    typer.echo(f"teacher {out} ({method}, {d.step} meta-steps, {d.elapsed:.0f}s): students trained {inner_steps} steps on its data "
+    ranks = f", {world.size} processes" if world.size > 1 else ""
+    typer.echo(f"teacher {out} ({method}, {d.step} meta-steps{ranks}, {d.elapsed:.0f}s): students trained {inner_steps} steps on its data "
                f"reach {final['mean']:.4f} validation accuracy (mean of {final['n']} students; min {final['min']:.4f}, max {final['max']:.4f}); "
                f"metrics {metrics_path(out)}")
 

@@ -26,6 +26,7 @@ from .calibrate import CalibrationConfig, calibrate_teacher, score_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MNIST, Split
 from .device import peak_memory_mb
+from .distributed import RankFailure, World
 from .errors import CheckpointError, ConfigError
 from .methods import METHODS, MetaContext, make_method
 from .quality import teacher_batches
@@ -100,8 +101,12 @@ def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int,
 
 
 class Distiller:
-    def __init__(self, cfg: DistillConfig, data: MNIST, device: torch.device):
-        self.cfg, self.data, self.device = cfg.validate(), data, device
+    def __init__(self, cfg: DistillConfig, data: MNIST, device: torch.device, world: World = World()):
+        self.cfg, self.data, self.device, self.world = cfg.validate(), data, device, world
+        if world.size > cfg.students_per_step:
+            raise ConfigError(f"--students-per-step ({cfg.students_per_step}) must be at least the number of processes ({world.size})")
+        if world.size > 1 and cfg.method_options.get("update_per_match"):
+            raise ConfigError("--gm-update-per-match steps the teacher inside a student's unroll; it runs in one process only")
         self.space = load_space(cfg.space)
         self.method = make_method(cfg.method, cfg.method_options)
         self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
@@ -127,29 +132,39 @@ class Distiller:
         idx = torch.randint(len(self.data.train), (self.cfg.meta_batch,), generator=gen).to(self.device)
         noise = self.teacher.sample_noise(gen) if self.teacher.needs_noise else None
         return MetaContext(self.teacher, f, f.init_params(), noise, self.data.train.x[idx], self.data.train.y[idx],
-                           self.data.train, self.class_index, gen)
+                           self.data.train, self.class_index, gen, update=self._apply_update)
+
+    def _apply_update(self) -> float:
+        """Clip and apply the accumulated teacher gradient (the meta-step's schedule is not advanced)."""
+        norm = torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], self.cfg.grad_clip)
+        if not torch.isfinite(norm):
+            raise ConfigError(f"meta-step {self.step}: the meta-gradient diverged; lower --meta-lr")
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return float(norm)
 
     def meta_step(self) -> dict:
         start = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
         K = self.cfg.students_per_step
-        losses = [self.method(self.context(self.step, k)).meta_loss for k in range(K)]
+        loss = sum(self.method(self.context(self.step, k)).meta_loss for k in self.world.students(K))
+        params = [p for g in self.opt.param_groups for p in g["params"]]
+        meta_loss = self.world.sum_gradients(params, loss) / K
         if K > 1:
-            for p in self.teacher.parameters():
+            for p in params:
                 if p.grad is not None:
                     p.grad /= K
-        meta_loss = sum(losses) / K
-        norm = torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], self.cfg.grad_clip)
-        if not math.isfinite(meta_loss) or not torch.isfinite(norm):
+        if not math.isfinite(meta_loss):
             raise ConfigError(f"meta-step {self.step}: the meta-loss diverged ({meta_loss}); lower --meta-lr")
-        self.opt.step()
+        if any(p.grad is not None for g in self.opt.param_groups for p in g["params"]):
+            self._apply_update()  # nothing left when the method updated the teacher itself
         self.sched.step()
         self.step += 1
         self.elapsed += time.perf_counter() - start
         row = {"meta_step": self.step, "meta_loss": meta_loss, "val_acc": float("nan"),
                "elapsed_s": round(self.elapsed, 3), "peak_mem_mb": round(peak_memory_mb(self.device), 1),
                "step_s": round(time.perf_counter() - start, 4)}
-        if self.step % self.cfg.eval_every == 0 or self.step == self.cfg.meta_steps:
+        if self.world.is_main and (self.step % self.cfg.eval_every == 0 or self.step == self.cfg.meta_steps):
             # Monitoring only (students scored on validation, never used for a choice); its time
             # counts in elapsed_s, the wall clock, but not in step_s.
             row["val_acc"] = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
@@ -198,18 +213,20 @@ class Distiller:
 
     def run(self, out: Path, on_step: Callable[[dict], None] | None = None) -> None:
         """Meta-steps up to cfg.meta_steps (checkpointed, and on Ctrl-C too), then calibration."""
-        while self.step < self.cfg.meta_steps:
-            try:
+        try:
+            while self.step < self.cfg.meta_steps:
                 row = self.meta_step()
-            except KeyboardInterrupt:
-                if self.step > 0:
-                    self.save(out)  # the last completed meta-step; --resume continues from it
-                raise
-            if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.meta_steps:
-                self.save(out)
-            if on_step:
-                on_step(row)
-        if self.calibrates and self.calibration is None:
+                if self.world.is_main and (self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.meta_steps):
+                    self.save(out)
+                if on_step:
+                    on_step(row)
+        except (KeyboardInterrupt, RankFailure) as exc:
+            if self.step > 0 and self.world.is_main:
+                self.save(out)  # the last completed meta-step; --resume continues from it
+            if isinstance(exc, RankFailure):
+                raise RankFailure(f"{exc}; {out} holds meta-step {self.step}: rerun with --resume") from None
+            raise
+        if self.calibrates and self.calibration is None and self.world.is_main:
             self.calibrate()
             self.save(out)
 
@@ -218,9 +235,10 @@ def metrics_path(ckpt: Path) -> Path:
     return Path(ckpt).with_suffix(".csv")
 
 
-def distill(cfg: DistillConfig, data: MNIST, device, out: Path, resume: bool = False, on_step=None) -> Distiller:
+def distill(cfg: DistillConfig, data: MNIST, device, out: Path, resume: bool = False, on_step=None,
+            world: World = World()) -> Distiller:
     """Train (or, with `resume`, continue training) a teacher and save it at `out`."""
-    d = Distiller(cfg, data, device)
+    d = Distiller(cfg, data, device, world)
     if resume and Path(out).exists():
         d.restore(load_checkpoint(out, map_location=device), Path(out))
     d.run(Path(out), on_step)

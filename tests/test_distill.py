@@ -118,6 +118,17 @@ def test_students_per_step_averages_the_students_meta_gradients(small_mnist):
         torch.equal(a, b) for a, b in zip(d.context(0, 1).params0.values(), d.context(0, 0).params0.values()))
 
 
+@pytest.mark.parametrize("per_match", [False, True])
+def test_gm_update_per_match_steps_the_teacher_once_per_match(small_mnist, per_match):
+    d = Distiller(_cfg("gm", steps=2, calibrate=False, method_options={"match_steps": 2, "update_per_match": per_match}), small_mnist, CPU)
+    before = {k: v.clone() for k, v in d.teacher.state_dict().items()}
+    d.meta_step()
+    adam_steps = {int(s["step"]) for s in d.opt.state_dict()["state"].values()}
+    assert adam_steps == ({2} if per_match else {1})
+    assert any(not torch.equal(before[k], v) for k, v in d.teacher.state_dict().items())
+    assert all(p.grad is None for p in d.teacher.parameters())  # nothing leaks into the next meta-step
+
+
 def test_ctrl_c_writes_a_checkpoint_of_the_last_completed_meta_step(small_mnist, tmp_path):
     d = Distiller(_cfg("gm", steps=5, checkpoint_every=100, calibrate=False), small_mnist, CPU)
     real, calls = d.meta_step, []

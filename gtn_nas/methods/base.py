@@ -8,7 +8,7 @@ student parameters it ended with. The distillation loop owns the optimiser step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import torch
 
@@ -28,6 +28,9 @@ class MetaContext:
     real: Split  # the real training split (gm samples its per-class batches from it)
     class_index: list[torch.Tensor]  # indices of each class in `real`
     gen: torch.Generator  # this meta-step's random stream (CPU), for any sampling a method does
+    # Applies the teacher gradient accumulated so far (clip + optimiser step, then zero it), for
+    # methods that update the teacher several times in one meta-step (gm's update_per_match).
+    update: Callable[[], None] | None = None
 
 
 @dataclass

@@ -3,7 +3,9 @@
 At every inner step t the student's parameter gradients on the teacher's batch and on a real batch
 of the same classes are compared, class by class, and the teacher is moved to make them agree; the
 student then takes its SGD step on the (detached) synthetic batch. Memory is that of one step; the
-inner learning rate and momentum get no meta-gradient (see `calibrate`).
+inner learning rate and momentum get no meta-gradient (see `calibrate`). With `update_per_match`
+the teacher takes an optimiser step after every match, as Zhao et al. update their synthetic set
+(k updates per meta-step instead of one); the inner step after a match then uses the updated teacher.
 
 Distance (per class, summed over layers): a weight gradient is reshaped to (out, rest) — conv
 (out, in·h·w), linear (out, in) — and contributes Σ_rows (1 − cos(g_syn_row, g_real_row))
@@ -63,6 +65,9 @@ class GmConfig:
     layer_reduce: str = "sum"
     batched: bool = True
     match_steps: int = 8  # match at this many inner steps drawn at random (0: every step; 8 measured better per second)
+    # Zhao et al. update the synthetic set after every match; off: one teacher update per meta-step
+    # from the matches' mean distance.
+    update_per_match: bool = False
 
     def __post_init__(self):
         if self.match_steps < 0:
@@ -92,9 +97,15 @@ class Gm:
                 x, y = ctx.teacher.batch(t, ctx.noise)
                 real = self._real_batches(ctx)
                 dist = (self._batched if self.cfg.batched else self._looped)(ctx, state.params, x, y, real)
-                (dist / k).backward()
                 total += dist.item()
-                x = x.detach()
+                if self.cfg.update_per_match and ctx.update is not None:
+                    dist.backward()
+                    ctx.update()
+                    with torch.no_grad():  # the student trains on the updated teacher's batch
+                        x, y = ctx.teacher.batch(t, ctx.noise)
+                else:
+                    (dist / k).backward()
+                    x = x.detach()
             else:
                 with torch.no_grad():
                     x, y = ctx.teacher.batch(t, ctx.noise)

@@ -1,0 +1,101 @@
+"""Distillation over torch.distributed: two real gloo processes on loopback, started by torchrun."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_SPACE
+from gtn_nas.checkpoint import load_checkpoint
+from gtn_nas.distributed import World
+
+TINY = ["--method", "bptt", "--bptt-window", "2", "--space", TINY_SPACE, "--inner-steps", "3", "--batch-size", "20",
+        "--eval-every", "1000", "--no-calibrate", "--quiet", "--seed", "3"]
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "GTN_NAS_THREADS": "1"}
+
+
+def _distill(out: Path, *args: str, ranks: int = 1, **kw):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"] if ranks > 1 else [sys.executable]
+    cmd = [*launcher, "-m", "gtn_nas", "distill", *TINY, "--out", str(out), *args]
+    return subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _finish(proc, timeout=300):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-2000:]
+    return out
+
+
+def _teacher(path: Path) -> dict:
+    return load_checkpoint(path)["teacher"]
+
+
+def test_students_are_dealt_round_robin_over_ranks():
+    worlds = [World(r, 3) for r in range(3)]
+    dealt = sorted(k for w in worlds for k in w.students(7))
+    assert dealt == list(range(7))
+    assert list(worlds[1].students(7)) == [1, 4]
+    assert list(World().students(4)) == [0, 1, 2, 3]
+
+
+def test_one_process_world_leaves_gradients_alone():
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.full((3,), 2.0)
+    assert World().sum_gradients([p], 1.5) == 1.5 and torch.equal(p.grad, torch.full((3,), 2.0))
+
+
+def test_two_ranks_equal_one_process_with_the_same_students(tmp_path):
+    one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2")
+    two = _distill(tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", ranks=2)
+    _finish(one), _finish(two)
+    a, b = _teacher(tmp_path / "one.pt"), _teacher(tmp_path / "two.pt")
+    assert set(a) == set(b)
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6), k
+    rows = (tmp_path / "two.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 4  # rank 0 alone writes the metrics
+
+
+def _rank_pid(launcher_pid: int, rank: int) -> int | None:
+    """The pid of torchrun's worker with RANK=rank (Linux /proc)."""
+    for child in Path(f"/proc/{launcher_pid}/task/{launcher_pid}/children").read_text().split():
+        try:
+            env = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in env:
+            return int(child)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds torchrun's workers through /proc (Linux)")
+def test_a_killed_rank_ends_the_run_with_a_message_and_a_checkpoint_one_process_resumes(tmp_path):
+    steps = ["--meta-steps", "120", "--students-per-step", "2"]
+    out = tmp_path / "t.pt"
+    run = _distill(out, *steps, ranks=2)
+    deadline = time.time() + 240
+    while not out.exists():  # the first checkpoint (meta-step 25)
+        assert run.poll() is None and time.time() < deadline, run.communicate()[1][-2000:]
+        time.sleep(0.1)
+    pid = _rank_pid(run.pid, 1)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert "another process of this run failed" in err and "rerun with --resume" in err, err[-2000:]
+    ckpt = load_checkpoint(out)
+    assert 25 <= ckpt["meta_step"] < 120 and not ckpt["complete"]
+    # One process resumes what two started, and ends where an uninterrupted run ends.
+    _finish(_distill(out, *steps, "--resume"))
+    _finish(_distill(tmp_path / "ref.pt", *steps))
+    a, b = _teacher(out), _teacher(tmp_path / "ref.pt")
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
