@@ -1,7 +1,9 @@
-"""Train the shipped teachers with the default `gtn-nas distill` command, one after another, and
-record each run's wall time (the budget: within 15 minutes alone on 2 cores).
+"""Train teachers with the `gtn-nas distill` command, one after another, and record each run's
+wall time. `--scale 1` is the default command (its budget: within 15 minutes alone on 2 cores);
+`--scale 2` gives every method twice its default meta-steps (the shipped, longer-budget teachers;
+at most 45 minutes each alone).
 
-    python benchmarks/default_teachers.py --methods bptt,ift,gm --out-dir results/teachers
+    python benchmarks/default_teachers.py --methods bptt,ift,gm --out-dir results/teachers --scale 2
     -> results/teachers/{M}.pt, {M}.csv, and wall_time.csv / wall_time.md
 """
 
@@ -19,6 +21,7 @@ import pandas as pd
 
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.checkpoint import load_checkpoint
+from gtn_nas.distill import DEFAULT_META_STEPS
 from gtn_nas.report import markdown_table
 
 
@@ -28,12 +31,14 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("results/teachers"))
     ap.add_argument("--extra", default="", help="extra distill options, e.g. '--meta-steps 900' (then --suffix)")
     ap.add_argument("--suffix", default="")
+    ap.add_argument("--scale", type=float, default=1.0, help="meta-steps = scale x the method's default (1: the default command)")
     args = ap.parse_args()
     table = args.out_dir / f"wall_time{args.suffix}.csv"
     rows = pd.read_csv(table).to_dict("records") if table.exists() else []
     for method in args.methods.split(","):
         out = args.out_dir / f"{method}{args.suffix}.pt"
-        cmd = ["gtn-nas", "distill", "--method", method, "--out", str(out), "--quiet", *args.extra.split()]
+        steps = [] if args.scale == 1 else ["--meta-steps", str(round(args.scale * DEFAULT_META_STEPS[method]))]
+        cmd = ["gtn-nas", "distill", "--method", method, "--out", str(out), "--quiet", *steps, *args.extra.split()]
         if out.exists():
             out.unlink()
         t0 = time.perf_counter()
@@ -48,11 +53,12 @@ def main() -> None:
             "method": method, "command": " ".join(cmd), "wall_s": round(wall, 1), "meta_steps": ckpt["meta_step"],
             "meta_training_s": round(sum(m.get("step_s", 0) for m in ckpt["metrics"]), 1), "val_acc_2k_3_students": last["val_acc"],
             "calibration": "" if not ckpt.get("calibration") else f"lr x{ckpt['calibration']['lr_scale']}, momentum {ckpt['calibration']['momentum']}",
-            "final_line": run.stdout.strip().splitlines()[-1], "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
+            "final_line": run.stdout.strip().splitlines()[-1], "loadavg_1min_at_end": round(os.getloadavg()[0], 2), "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "date": time.strftime("%Y-%m-%d %H:%M")}]
         write_csv(pd.DataFrame(rows), table)
     frame = pd.DataFrame(rows)
-    write_text(table.with_suffix(".md"), "# Default distillation runs\n\nCommand: `python " + " ".join(sys.argv) + "`\n\n"
+    title = "Default distillation runs" if args.scale == 1 else f"Distillation runs at {args.scale:g}x the default meta-steps"
+    write_text(table.with_suffix(".md"), f"# {title}\n\nCommand: `python " + " ".join(sys.argv) + "`\n\n"
                + markdown_table(frame.drop(columns=["final_line"]), ".3f"))
 
 

@@ -1,0 +1,118 @@
+"""Students per meta-step and processes: meta-steps per minute, and how much a meta-batch of K
+students lowers the meta-gradient's variance.
+
+Speed: the real `gtn-nas distill` runs for `--steps` meta-steps per configuration, either one
+process with 2 threads or `torchrun` with 2 processes of 1 thread (gloo), at each K; the time of a
+meta-step is the median of the metrics CSV's `step_s` (rank 0, so it includes the all-reduce),
+first step dropped. Variance: per-student meta-gradients of a frozen teacher for `--draws` draws of
+4 students (the students a meta-step would draw), averaged over the first K of each draw;
+total variance = mean over draws of |g_K - mean(g_K)|^2, divided by |mean(g_K)|^2 to compare K.
+
+    python benchmarks/distributed.py --method gm --teacher results/teachers/default/gm-15min.pt
+    -> results/distributed.{csv,json,md}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.data import load_mnist
+from gtn_nas.distill import DistillConfig, Distiller, load_teacher
+from gtn_nas.report import markdown_table
+
+
+def timed_run(method: str, k: int, procs: int, threads: int, steps: int, workdir: Path) -> dict:
+    out = workdir / f"{method}-k{k}-p{procs}.pt"
+    launcher = ["gtn-nas"] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                f"--nproc-per-node={procs}", "-m", "gtn_nas"]
+    cmd = [*launcher, "distill", "--method", method, "--meta-steps", str(steps), "--students-per-step", str(k),
+           "--eval-every", "100000", "--no-calibrate", "--quiet", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "GTN_NAS_THREADS": str(threads)}
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {run.stderr.strip()[-2000:]}")
+    step_s = pd.read_csv(out.with_suffix(".csv"))["step_s"].iloc[1:]
+    med = float(step_s.median())
+    return {"method": method, "students_per_step": k, "processes": procs, "threads_per_process": threads,
+            "meta_steps_timed": len(step_s), "median_step_s": med, "iqr_step_s": float(step_s.quantile(0.75) - step_s.quantile(0.25)),
+            "meta_steps_per_min": 60 / med, "students_per_min": 60 * k / med,
+            "command": f"OMP_NUM_THREADS={threads} GTN_NAS_THREADS={threads} " + " ".join(cmd)}
+
+
+def gradient_variance(teacher_path: Path, draws: int, ks: list[int]) -> list[dict]:
+    _, ckpt = load_teacher(teacher_path)
+    cfg = DistillConfig.from_dict(ckpt["config"])
+    d = Distiller(cfg, load_mnist(), torch.device("cpu"))
+    d.teacher.load_state_dict(ckpt["teacher"])
+    params = [p for g in d.opt.param_groups for p in g["params"]]
+    per_student = torch.zeros(draws, max(ks), sum(p.numel() for p in params))
+    for i in range(draws):
+        for k in range(max(ks)):
+            d.opt.zero_grad(set_to_none=True)
+            d.method(d.context(10**6 + i, k))  # steps the teacher never trained on
+            per_student[i, k] = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+    rows = []
+    for k in ks:
+        g = per_student[:, :k].mean(1)
+        mean = g.mean(0)
+        var = float(((g - mean) ** 2).sum(1).mean())
+        rows.append({"method": cfg.method, "students_per_step": k, "draws": draws, "total_variance": var,
+                     "relative_variance": var / float((mean ** 2).sum()), "teacher": str(teacher_path)})
+    base = rows[0]["total_variance"]
+    for r in rows:
+        r["variance_vs_k1"] = r["total_variance"] / base
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--method", default="gm")
+    ap.add_argument("--teacher", type=Path, default=Path("results/teachers/default/gm-15min.pt"), help="frozen teacher for the variance")
+    ap.add_argument("--ks", default="1,2,4")
+    ap.add_argument("--steps", type=int, default=8, help="meta-steps per timed configuration")
+    ap.add_argument("--draws", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=Path("results/distributed"))
+    args = ap.parse_args()
+    ks = [int(k) for k in args.ks.split(",")]
+    speed = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in ks:
+            for procs, threads in ((1, 2), (2, 1)):
+                if procs <= k:  # every process needs a student
+                    speed.append(timed_run(args.method, k, procs, threads, args.steps, Path(tmp)))
+                    print(json.dumps(speed[-1]), flush=True)
+    torch.set_num_threads(2)
+    variance = gradient_variance(args.teacher, args.draws, ks)
+    print(json.dumps(variance), flush=True)
+    env = {"command": "python " + " ".join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
+           "torch": torch.__version__, "cuda": torch.cuda.is_available(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    write_csv(pd.DataFrame(speed), args.out.with_suffix(".csv"))
+    write_csv(pd.DataFrame(variance), args.out.parent / f"{args.out.name}_variance.csv")
+    write_text(args.out.with_suffix(".json"), json.dumps({**env, "speed": speed, "variance": variance}, indent=1) + "\n")
+    md = (f"# Students per meta-step and processes\n\nCommand: `{env['command']}` ({env['machine']}, torch {env['torch']}, "
+          f"CUDA {'yes' if env['cuda'] else 'no'}; {env['date']}). "
+          + ("The runs used the GPU (nccl for several processes).\n\n" if env["cuda"] else "No GPU here: the nccl path is not measured.\n\n")
+          + "## Speed (median seconds per meta-step, first step dropped)\n\n"
+          + markdown_table(pd.DataFrame(speed).drop(columns=["command"]), ".3f")
+          + "\n\n## Meta-gradient variance of the mean of K students\n\n"
+          + markdown_table(pd.DataFrame(variance).drop(columns=["teacher"]), ".4g")
+          + f"\n\nTeacher: `{args.teacher}`. Variance falls as 1/K if the students' meta-gradients are independent.\n")
+    write_text(args.out.with_suffix(".md"), md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
