@@ -90,21 +90,19 @@ def plan(args: argparse.Namespace) -> tuple[list[list[str]], list[str]]:
 
 def scatter(run_csv: Path, ground_truth: Path, out: Path) -> None:
     """Proxy score (x) against ground-truth validation accuracy (y), with Spearman/Kendall in the title."""
-    import matplotlib
+    import json
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
 
     from gtn_nas.rank import correlations, load_ground_truth
-
-    import json
+    from gtn_nas.report import figure
 
     both = pd.read_csv(run_csv).merge(load_ground_truth(ground_truth)[["arch_id", "val_acc"]], on="arch_id")
     rho, tau = correlations(both["score"].to_numpy(float), both["val_acc"].to_numpy(float))
     name = both["proxy"].iloc[0] if len(both) else run_csv.stem
     specs = [json.loads(s) for s in both["spec"]]
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = figure(figsize=(5, 4))
+    ax = fig.subplots()
     # Colour by depth, marker by normalisation: the failure modes seen so far (deep or normalised
     # nets scored low) show at a glance.
     markers = {"none": "o", "batch": "s", "instance": "^", "layer": "D"}
@@ -123,7 +121,6 @@ def scatter(run_csv: Path, ground_truth: Path, out: Path) -> None:
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
-    plt.close(fig)
 
 
 def run_cli(args: list[str]) -> None:

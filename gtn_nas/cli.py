@@ -59,9 +59,10 @@ def ground_truth(
     from .progress import progress_bar
     from .spaces import load_space, specs_from_csv
     from .training import FullTraining
-    from .workqueue import WorkQueue, open_storage, storage_url
+    from .workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
 
     _threads()
+    validate_stale_after(stale_after)
     dev = resolve_device(device)
     sp = load_space(space)
     specs = specs_from_csv(archs_from) if archs_from else sp.sample(n_archs, arch_seed)
@@ -194,6 +195,9 @@ def export(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every expected failure into one line on stderr."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI prints its own progress
     try:
         code = app(args=argv, standalone_mode=False)
     except GtnNasError as exc:

@@ -72,9 +72,10 @@ def search(
     from .search import (bind_settings, evaluate_queue, make_sampler, open_search_storage, open_search_study,
                          record_setup, run_search, search_summary, stored_lr)
     from .spaces import arch_id, load_space, specs_from_csv
-    from .workqueue import WorkQueue, storage_url
+    from .workqueue import WorkQueue, storage_url, validate_stale_after
 
     _threads()
+    validate_stale_after(stale_after)
     if proxy is None and teacher is None:
         raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
     settings = ProxySettings(kind=proxy or "teacher", steps=steps, batch_size=batch_size, momentum=momentum, lr=lr,

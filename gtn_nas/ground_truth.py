@@ -39,13 +39,13 @@ class GroundTruthConfig:
         return f"ground-truth-{space_name}-e{self.training.epochs}-s{len(self.seeds)}-n{n}"
 
 
-def evaluate_arch(spec: dict, data: MNIST, cfg: GroundTruthConfig, device, on_batch=None) -> dict:
+def evaluate_arch(spec: dict, data: MNIST, cfg: GroundTruthConfig, device) -> dict:
     """Train `spec` once per seed; mean and spread of validation and test accuracy."""
     train = data.train if cfg.train_examples is None else data.train.subset(cfg.train_examples, seed=0)
     vals, tests, start = [], [], time.perf_counter()
     for seed in cfg.seeds:
         net = build_student(spec, seed, device)
-        train_full(net, train, cfg.training, seed=seed, progress=on_batch)
+        train_full(net, train, cfg.training, seed=seed)
         net.eval()
         vals.append(accuracy(net, None, data.val.x, data.val.y))
         tests.append(accuracy(net, None, data.test.x, data.test.y))
@@ -76,28 +76,16 @@ def results_frame(queue: WorkQueue) -> pd.DataFrame:
 def run_ground_truth(queue: WorkQueue, data: MNIST, cfg: GroundTruthConfig, out: Path, device,
                      max_archs: int | None = None, progress=None) -> pd.DataFrame:
     """Work through the queue until it is empty (or `max_archs` are done by this worker)."""
-    done_here = 0
-    while max_archs is None or done_here < max_archs:
-        trial = queue.claim()
-        if trial is None:
-            break
-        last_beat = [time.time()]
+    def score(spec):
+        result = evaluate_arch(spec, data, cfg, device)
+        return result["val_acc"], result
 
-        def on_batch():
-            if time.time() - last_beat[0] > 20:  # keep the claim alive during long trainings
-                queue.heartbeat(trial)
-                last_beat[0] = time.time()
-
-        try:
-            result = evaluate_arch(spec_from_json(trial.user_attrs["spec"]), data, cfg, device, on_batch)
-        except BaseException:
-            queue.release(trial)
-            raise
-        queue.complete(trial, result["val_acc"], result)
-        done_here += 1
+    def done(aid, result):
         write_csv(results_frame(queue), out)
         if progress is not None:
-            progress(trial.user_attrs["arch_id"], result)
+            progress(aid, result)
+
+    queue.run(score, max_archs, done)
     frame = results_frame(queue)
     write_csv(frame, out)
     return frame

@@ -1,18 +1,23 @@
-"""Reports: Markdown tables and plots (matplotlib, headless)."""
+"""Reports: Markdown tables and plots.
+
+Figures are made with matplotlib's object API (`Figure`, no pyplot), so no backend is chosen and
+no global state is touched: the plots work headless and leave a notebook's backend alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+from .atomic import atomic_write
+from .data import MEAN, STD
 
-from .atomic import atomic_write  # noqa: E402
-from .data import MEAN, STD  # noqa: E402
+
+def figure(**kw) -> Figure:
+    return Figure(**kw)
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
@@ -27,12 +32,12 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
 
 def _save(fig, path: Path) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight"))
-    plt.close(fig)
 
 
 def plot_meta_cost(df: pd.DataFrame, path: Path) -> None:
     """Peak memory and seconds per meta-step versus T, one line per method (log-log)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for method, g in df.dropna(subset=["peak_mem_mb"]).groupby("method"):
         g = g.sort_values("T")
         axes[0].plot(g["T"], g["peak_mem_mb"], marker="o", label=method)
@@ -49,7 +54,8 @@ def plot_meta_cost(df: pd.DataFrame, path: Path) -> None:
 
 def plot_sample_grid(images: torch.Tensor, labels: torch.Tensor, title: str, path: Path, per_class: int = 8) -> None:
     """`per_class` images of each digit (rows = classes), shown as pixels (x * std + mean)."""
-    fig, axes = plt.subplots(10, per_class, figsize=(per_class * 0.8, 8))
+    fig = figure(figsize=(per_class * 0.8, 8))
+    axes = fig.subplots(10, per_class)
     for c in range(10):
         idx = torch.nonzero(labels == c).squeeze(1)[:per_class]
         for j in range(per_class):
@@ -62,7 +68,8 @@ def plot_sample_grid(images: torch.Tensor, labels: torch.Tensor, title: str, pat
 
 
 def plot_scatter(x, y, xlabel: str, ylabel: str, title: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    fig = figure(figsize=(4.5, 4))
+    ax = fig.subplots()
     ax.scatter(x, y, s=14, alpha=0.8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

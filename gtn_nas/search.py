@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from .atomic import write_csv
 from .errors import ConfigError
 from .proxies import Proxy, ProxySettings
-from .spaces import Space, arch_id, spec_from_json, spec_to_json, validate_spec
+from .spaces import Space, arch_id, spec_to_json, validate_spec
 from .workqueue import WorkQueue, open_storage
 
 COLUMNS = ["arch_id", "spec", "proxy", "score", "seconds", "flops", "params", "trial", "proposals", "steps",
@@ -223,21 +223,16 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
 def evaluate_queue(queue: WorkQueue, proxy: Proxy, out: Path, max_archs: int | None = None,
                    on_arch: Callable[[str, dict], None] | None = None) -> pd.DataFrame:
     """Score queued architectures until none is left (or `max_archs` by this worker)."""
-    done = 0
-    while max_archs is None or done < max_archs:
-        trial = queue.claim()
-        if trial is None:
-            break
-        try:
-            result = score_and_account(queue.study, proxy, spec_from_json(trial.user_attrs["spec"]))
-        except BaseException:
-            queue.release(trial)
-            raise
-        queue.complete(trial, result["score"], {**result, "worker": WORKER})
-        done += 1
+    def score(spec):
+        result = score_and_account(queue.study, proxy, spec)
+        return result["score"], {**result, "worker": WORKER}
+
+    def done(aid, result):
         write_csv(results_frame(queue.study, proxy.settings), out)
         if on_arch is not None:
-            on_arch(trial.user_attrs["arch_id"], result)
+            on_arch(aid, result)
+
+    queue.run(score, max_archs, done)
     frame = results_frame(queue.study, proxy.settings)
     write_csv(frame, out)
     return frame

@@ -1,29 +1,35 @@
 """A queue of architectures shared by any number of workers through an Optuna storage.
 
 Each architecture is an enqueued (WAITING) trial carrying its `arch_id` and `spec` as user
-attributes. A worker claims one by moving it WAITING -> RUNNING through the storage, which
-succeeds for exactly one worker; it then writes heartbeats while it works, and completes it with
-its result. A RUNNING trial whose heartbeat is older than `stale_after` seconds belonged to a
-worker that died: it is failed and re-enqueued, so an interrupted run continues where it stopped
-and no finished architecture is ever repeated.
+attributes. `run(score)` is the one worker loop (ground truth and search-evaluate both use it):
+claim an architecture (WAITING -> RUNNING, exclusive: on SQLite every transaction takes the write
+lock first, since SQLite ignores SELECT ... FOR UPDATE), heartbeat from a background thread while
+scoring, complete it with the result. A RUNNING trial whose heartbeat is older than `stale_after`
+seconds belonged to a worker that died: it is failed and its architecture re-enqueued.
 
-The queue is filled once, by the worker that creates the study (study creation is atomic in every
-Optuna storage); later workers wait until it is marked ready.
+Nothing is lost or recorded twice, whatever dies when:
+- completing a trial that another worker meanwhile failed records the result on the architecture's
+  live retry instead, unless the architecture is already complete (first finisher wins, no error);
+- a claimed architecture that is already complete is skipped (its trial pruned as a duplicate);
+- on open, and whenever the queue looks empty, any architecture with neither a COMPLETE nor a
+  WAITING/RUNNING trial is enqueued again, so a crash between "fail" and "re-enqueue" loses nothing.
+
+Heartbeats are user attributes, so they work the same on RDB and journal storages.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from .errors import ConfigError
-from .spaces import arch_id, spec_to_json
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+from .spaces import arch_id, spec_from_json, spec_to_json
 
 
 def storage_url(storage: str | None, default_file: Path) -> str:
@@ -86,15 +92,78 @@ def open_storage(url: str, heartbeat: bool = False, attempts: int = 5) -> optuna
     raise AssertionError("unreachable")
 
 
+LIVE = (TrialState.WAITING, TrialState.RUNNING)
+
+
+def exclusive_sqlite(storage: optuna.storages.BaseStorage) -> None:
+    """Make every SQLite transaction take the write lock at BEGIN (BEGIN IMMEDIATE).
+
+    Optuna checks a trial's state and then updates it in one transaction, relying on SELECT ...
+    FOR UPDATE, which SQLite ignores; with a deferred BEGIN two workers can both read WAITING and
+    both claim the trial. (SQLAlchemy's documented recipe for serialisable SQLite.)
+    """
+    engine = getattr(storage, "engine", None)
+    if engine is None or engine.dialect.name != "sqlite" or getattr(engine, "_gtn_exclusive", False):
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_conn, record):
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # pooled connections made before the listeners existed
+    engine._gtn_exclusive = True
+
+
+def validate_stale_after(seconds: float) -> float:
+    if not seconds >= 2 or seconds != seconds or seconds == float("inf"):
+        raise ConfigError(f"--stale-after must be a finite number of seconds >= 2 (heartbeats come every "
+                          f"min({HEARTBEAT_S}, stale_after/4) s); got {seconds}")
+    return seconds
+
+
+class Heartbeat:
+    """Beat for one trial from a daemon thread until stopped (a context manager)."""
+
+    def __init__(self, beat: Callable[[], None], every: float):
+        self.beat, self.every, self.stop = beat, every, threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                self.beat()
+            except Exception:  # a storage hiccup; the next beat retries, and a lost claim is handled at complete
+                pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
 class WorkQueue:
     def __init__(self, storage: optuna.storages.BaseStorage, study_name: str, specs: list[dict], stale_after: float = 120.0):
-        self.storage, self.stale_after = storage, stale_after
+        self.storage, self.stale_after, self.specs = storage, validate_stale_after(stale_after), specs
+        exclusive_sqlite(storage)
         try:
             self.study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
             self._fill(specs)
         except optuna.exceptions.DuplicatedStudyError:
             self.study = optuna.load_study(storage=storage, study_name=study_name)
             self._wait_ready(specs)
+            self.repair()
+
+    @property
+    def beat_every(self) -> float:
+        return min(HEARTBEAT_S, self.stale_after / 4)
 
     # -- filling ---------------------------------------------------------------------------
     def _fill(self, specs: list[dict]) -> None:
@@ -104,8 +173,10 @@ class WorkQueue:
                 self._enqueue(spec)
         self.study.set_user_attr("queue_ready", len(specs))
 
-    def _enqueue(self, spec: dict, **extra) -> None:
-        self.study.enqueue_trial({}, user_attrs={"arch_id": arch_id(spec), "spec": spec_to_json(spec), **extra})
+    def _enqueue(self, spec: dict | str, **extra) -> None:
+        spec_json = spec if isinstance(spec, str) else spec_to_json(spec)
+        aid = arch_id(spec_from_json(spec_json))
+        self.study.enqueue_trial({}, user_attrs={"arch_id": aid, "spec": spec_json, **extra})
 
     def _wait_ready(self, specs: list[dict], timeout: float = 60.0) -> None:
         deadline = time.time() + timeout
@@ -118,39 +189,81 @@ class WorkQueue:
         if not {arch_id(s) for s in specs} <= queued:
             raise ConfigError(f"study '{self.study.study_name}' already exists with other architectures; choose another --study-name")
 
+    def repair(self) -> int:
+        """Enqueue again every architecture with no COMPLETE and no WAITING/RUNNING trial; returns how many."""
+        trials = self.study.get_trials(deepcopy=False)
+        safe = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.COMPLETE or t.state in LIVE}
+        lost = [spec for spec in self.specs if arch_id(spec) not in safe]
+        for spec in lost:
+            self._enqueue(spec, repaired=True)
+        return len(lost)
+
     # -- claiming --------------------------------------------------------------------------
     def claim(self) -> FrozenTrial | None:
         """Take one waiting architecture, or None when none is left."""
         self.reclaim_stale()
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            try:
-                won = self.storage.set_trial_state_values(t._trial_id, TrialState.RUNNING)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue  # another worker claimed *and finished* it since we listed it
-            if won:
+        for attempt in range(2):
+            complete = self._complete_ids()
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                try:
+                    won = self.storage.set_trial_state_values(t._trial_id, TrialState.RUNNING)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue  # another worker claimed *and finished* it since we listed it
+                if not won:
+                    continue
+                if t.user_attrs.get("arch_id") in complete:  # a stale duplicate: never score twice
+                    self._finish(t._trial_id, TrialState.PRUNED, {"duplicate": True})
+                    continue
                 self.heartbeat(t)
                 return self.storage.get_trial(t._trial_id)
+            if attempt == 0 and not self.repair():
+                break
         return None
 
     def heartbeat(self, trial: FrozenTrial) -> None:
         self.storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
 
-    def complete(self, trial: FrozenTrial, value: float, attrs: dict) -> None:
-        for key, val in attrs.items():
-            self.storage.set_trial_user_attr(trial._trial_id, key, val)
-        self.storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, values=[value])
+    def _complete_ids(self) -> set[str]:
+        return {t.user_attrs.get("arch_id") for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+    def _finish(self, trial_id: int, state: TrialState, attrs: dict, value: float | None = None) -> bool:
+        """Set attributes and a final state; False if the trial was finished by someone else meanwhile."""
+        try:
+            for key, val in attrs.items():
+                self.storage.set_trial_user_attr(trial_id, key, val)
+            self.storage.set_trial_state_values(trial_id, state, values=None if value is None else [value])
+            return True
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            return False
+
+    def complete(self, trial: FrozenTrial, value: float, attrs: dict) -> bool:
+        """Record a result once per architecture. If this trial was reclaimed meanwhile, the result goes
+        to the architecture's live retry; if the architecture is complete already, it is dropped.
+        Returns whether this call recorded it."""
+        aid = trial.user_attrs["arch_id"]
+        if self._finish(trial._trial_id, TrialState.COMPLETE, attrs, value):
+            return True
+        for _ in range(10):
+            trials = [t for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get("arch_id") == aid]
+            if any(t.state == TrialState.COMPLETE for t in trials):
+                return False  # someone finished first
+            live = [t for t in trials if t.state in LIVE]
+            if not live:
+                self._enqueue(trial.user_attrs["spec"], retry_of=trial.number)
+                continue
+            if self._finish(live[0]._trial_id, TrialState.COMPLETE, {**attrs, "result_of": trial.number}, value):
+                return True
+        return False
 
     def release(self, trial: FrozenTrial) -> None:
         """Give an unfinished architecture back (on Ctrl-C or error) so that another run redoes it."""
         self._fail_and_requeue(trial)
 
     def _fail_and_requeue(self, trial: FrozenTrial) -> None:
-        try:
-            self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+        # Two writes; a crash between them is healed by repair() on the next open or empty claim.
+        if not self._finish(trial._trial_id, TrialState.FAIL, {}):
             return  # another worker got there first and re-enqueued it
-        attrs = trial.user_attrs
-        self.study.enqueue_trial({}, user_attrs={"arch_id": attrs["arch_id"], "spec": attrs["spec"], "retry_of": trial.number})
+        self._enqueue(trial.user_attrs["spec"], retry_of=trial.number)
 
     def reclaim_stale(self) -> None:
         now = time.time()
@@ -158,6 +271,29 @@ class WorkQueue:
             beat = t.user_attrs.get("heartbeat", t.datetime_start.timestamp() if t.datetime_start else now)
             if now - beat > self.stale_after:
                 self._fail_and_requeue(t)
+
+    # -- the worker loop -------------------------------------------------------------------
+    def run(self, score: Callable[[dict], tuple[float, dict]], max_archs: int | None = None,
+            on_done: Callable[[str, dict], None] | None = None) -> int:
+        """Claim, score (`score(spec) -> (value, attrs)`, heartbeating meanwhile) and complete
+        architectures until none is left or this worker has done `max_archs`; returns how many it
+        recorded. On any exception (Ctrl-C included) the claimed architecture is given back."""
+        done = 0
+        while max_archs is None or done < max_archs:
+            trial = self.claim()
+            if trial is None:
+                break
+            try:
+                with Heartbeat(lambda: self.heartbeat(trial), self.beat_every):
+                    value, attrs = score(spec_from_json(trial.user_attrs["spec"]))
+            except BaseException:
+                self.release(trial)
+                raise
+            if self.complete(trial, value, attrs):
+                done += 1
+                if on_done is not None:
+                    on_done(trial.user_attrs["arch_id"], attrs)
+        return done
 
     # -- results ---------------------------------------------------------------------------
     def completed(self) -> list[FrozenTrial]:
@@ -170,4 +306,4 @@ class WorkQueue:
         return out
 
     def remaining(self) -> int:
-        return len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)))
+        return len(self.study.get_trials(deepcopy=False, states=LIVE))

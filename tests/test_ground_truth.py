@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 
 import pandas as pd
 from optuna.trial import TrialState
@@ -44,7 +45,8 @@ def test_crashed_worker_architecture_is_redone(small_mnist, tmp_path):
     queue, specs = _queue(tmp_path)
     lost = queue.claim()  # a worker claims an architecture and dies without a word
     assert lost is not None
-    queue, _ = _queue(tmp_path, stale_after=0.0)
+    queue.storage.set_trial_user_attr(lost._trial_id, "heartbeat", time.time() - 1000)  # ... long ago
+    queue, _ = _queue(tmp_path, stale_after=2.0)
     final = run_ground_truth(queue, small_mnist, CFG, tmp_path / "gt.csv", "cpu")
     assert lost.user_attrs["arch_id"] in set(final["arch_id"])
     assert len(final) == len(specs) and sorted(_completions(queue)) == sorted(final["arch_id"])

@@ -1,0 +1,121 @@
+"""The work queue under races and crashes, on a real SQLite storage (PostgreSQL: test_postgres.py)."""
+
+import multiprocessing as mp
+import time
+
+import pytest
+from optuna.trial import TrialState
+
+from conftest import TINY_SPACE
+from gtn_nas.errors import ConfigError
+from gtn_nas.spaces import load_space
+from gtn_nas.workqueue import WorkQueue, open_storage, storage_url
+
+SPECS = list(load_space(TINY_SPACE).archs)
+
+
+def _open(path, stale_after=120.0, specs=SPECS):
+    return WorkQueue(open_storage(storage_url(None, path)), "q", specs, stale_after)
+
+
+def _states(queue, aid):
+    return [t.state for t in queue.study.get_trials() if t.user_attrs.get("arch_id") == aid]
+
+
+def _backdate(queue, trial):
+    queue.storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time() - 1000)
+
+
+def test_a_result_for_a_reclaimed_trial_goes_to_its_retry_once(tmp_path):
+    a = _open(tmp_path / "q.db", stale_after=2)
+    mine = a.claim()
+    _backdate(a, mine)
+    b = _open(tmp_path / "q.db", stale_after=2)
+    b.reclaim_stale()  # another worker thinks the first is dead: FAIL + a WAITING retry
+    aid = mine.user_attrs["arch_id"]
+    assert sorted(_states(b, aid), key=str) == sorted([TrialState.FAIL, TrialState.WAITING], key=str)
+    assert a.complete(mine, 0.5, {"score": 0.5})  # the first worker finishes after all: recorded, no error
+    assert _states(b, aid).count(TrialState.COMPLETE) == 1 and TrialState.WAITING not in _states(b, aid)
+    # ... so nobody trains it again.
+    claimed = {b.claim().user_attrs["arch_id"] for _ in range(len(SPECS) - 1)}
+    assert aid not in claimed and b.claim() is None
+
+
+def test_a_late_result_for_a_finished_architecture_is_dropped_without_error(tmp_path):
+    a = _open(tmp_path / "q.db", stale_after=2)
+    mine = a.claim()
+    _backdate(a, mine)
+    b = _open(tmp_path / "q.db", stale_after=2)
+    b.reclaim_stale()
+    retry = next(t for t in iter(b.claim, None) if t.user_attrs["arch_id"] == mine.user_attrs["arch_id"])
+    assert b.complete(retry, 0.7, {"score": 0.7})
+    assert not a.complete(mine, 0.1, {"score": 0.1})
+    done = [t for t in b.study.get_trials(states=(TrialState.COMPLETE,)) if t.user_attrs["arch_id"] == mine.user_attrs["arch_id"]]
+    assert len(done) == 1 and done[0].value == 0.7
+
+
+def test_a_crash_between_fail_and_enqueue_loses_nothing(tmp_path):
+    a = _open(tmp_path / "q.db")
+    lost = a.claim()
+    a.storage.set_trial_state_values(lost._trial_id, TrialState.FAIL)  # ... and died before re-enqueueing
+    b = _open(tmp_path / "q.db")  # opening repairs the queue
+    scored = []
+    b.run(lambda spec: (scored.append(spec) or 1.0, {}))
+    assert len(scored) == len(SPECS) and b.remaining() == 0
+    complete = [t.user_attrs["arch_id"] for t in b.study.get_trials(states=(TrialState.COMPLETE,))]
+    assert sorted(complete) == sorted(_aid(s) for s in SPECS)  # each exactly once
+
+
+def test_an_empty_looking_queue_repairs_itself_before_giving_up(tmp_path):
+    q = _open(tmp_path / "q.db")
+    t = q.claim()
+    q.storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    q.run(lambda spec: (1.0, {}))  # same process, no reopen
+    assert len(q.completed()) == len(SPECS)
+
+
+def test_heartbeats_keep_a_slow_architecture_claimed(tmp_path):
+    q = _open(tmp_path / "q.db", stale_after=2, specs=SPECS[:1])
+    other = _open(tmp_path / "q.db", stale_after=2, specs=SPECS[:1])
+    seen = []
+
+    def slow(spec):
+        time.sleep(3)  # longer than stale_after: only the background heartbeat keeps the claim
+        other.reclaim_stale()
+        seen.append(_states(other, _aid(spec)))
+        return 1.0, {}
+
+    assert q.run(slow) == 1
+    assert seen == [[TrialState.RUNNING]]
+    assert [t.state for t in q.study.get_trials()] == [TrialState.COMPLETE]
+
+
+def _aid(spec):
+    from gtn_nas.spaces import arch_id
+
+    return arch_id(spec)
+
+
+def _claim_all(path, out):
+    q = WorkQueue(open_storage(storage_url(None, path)), "race", [], 120)
+    out.put([t.number for t in iter(q.claim, None)])
+
+
+def test_claims_are_exclusive_on_sqlite(tmp_path):
+    specs = [{"family": "mlp", "depth": 1, "width": w, "activation": "relu", "norm": "none"} for w in range(1, 41)]
+    WorkQueue(open_storage(storage_url(None, tmp_path / "race.db")), "race", specs, 120)
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_claim_all, args=(tmp_path / "race.db", out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    claimed = [n for _ in procs for n in out.get(timeout=120)]
+    for p in procs:
+        p.join()
+    assert sorted(claimed) == list(range(40))  # every trial claimed, none twice
+
+
+@pytest.mark.parametrize("bad", [0, 1.9, -5, float("nan"), float("inf")])
+def test_stale_after_is_validated(tmp_path, bad):
+    with pytest.raises(ConfigError, match="--stale-after"):
+        _open(tmp_path / "q.db", stale_after=bad)
