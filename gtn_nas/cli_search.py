@@ -56,7 +56,7 @@ def search(
     study_name: Optional[str] = typer.Option(None, "--study-name", help="Default: derived from the proxy, space or CSV, steps and seed."),
     ground_truth: Optional[Path] = typer.Option(None, "--ground-truth", help="Ground-truth CSV to report the best architecture's accuracy (default: results/ground_truth/SPACE.csv if present)."),
     max_archs: Optional[int] = typer.Option(None, "--max-archs", min=1, help="--archs-from: stop after this many architectures (this worker)."),
-    stale_after: float = typer.Option(120.0, "--stale-after", help="--archs-from: seconds without heartbeat before a claimed architecture is redone."),
+    stale_after: float = typer.Option(120.0, "--stale-after", help="Seconds without heartbeat before a dead worker's architecture is redone (>= 2)."),
     data_dir: Optional[Path] = DataDir,
     device: str = Device,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -94,10 +94,10 @@ def search(
     mode, source = ("evaluate", _list_name(archs_from, specs)) if specs is not None else ("search", sp.name)
     name = study_name or _default_study(settings, mode, source, sampler)
     if specs is not None:
-        queue = WorkQueue(open_search_storage(url, heartbeat=False), name, specs, stale_after)
+        queue = WorkQueue(open_search_storage(url, stale_after=None), name, specs, stale_after)
         study = queue.study
     else:
-        study = open_search_study(open_search_storage(url), name, sampler, seed)
+        study = open_search_study(open_search_storage(url, stale_after), name, sampler, seed)
     bind_settings(study, settings, {"mode": mode, "space": sp.name})
     settings = dataclasses.replace(settings, lr=settings.lr or stored_lr(study))
     exclude = {arch_id(s) for s in specs} if specs else set()
@@ -115,7 +115,8 @@ def search(
             done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
             task = bar.add_task(f"search {scorer.name}", total=n_trials, completed=min(done(), n_trials), info="")
             frame = run_search(study, scorer, sp, n_trials, out,
-                               lambda t: bar.update(task, completed=min(done(), n_trials), info=t.user_attrs.get("arch_id", "")))
+                               lambda t: bar.update(task, completed=min(done(), n_trials), info=t.user_attrs.get("arch_id", "")),
+                               stale_after)
     if specs is not None:
         typer.echo(f"{len(frame)} of {len(specs)} architectures scored by {scorer.name}; wrote {out} (storage {url}, study {name})")
         return

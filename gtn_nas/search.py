@@ -6,8 +6,9 @@ Two modes share one output format (one row per architecture):
   proxy scores them. Several workers may share a study: the budget counts COMPLETE trials plus
   RUNNING ones ahead in trial order, so workers stop at exactly `n_trials` complete trials (a
   worker that loses a race records its extra trial as PRUNED with `over_budget`, never as a
-  result). RDB storages get heartbeats, so a trial of a worker that died is failed and re-enqueued
-  by the next worker instead of holding a slot forever.
+  result). A trial of a worker that died is failed and re-enqueued by the next worker once its
+  heartbeat is `stale_after` seconds old, instead of holding a slot forever (Optuna's heartbeat on
+  RDB storages; a user-attribute heartbeat and `fail_stale` on journal storages).
 - evaluate (`evaluate_queue`): the architectures of a CSV, enqueued in a `WorkQueue`, each scored
   exactly once by whichever worker claims it.
 
@@ -23,6 +24,7 @@ import json
 import math
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +37,7 @@ from .atomic import write_csv
 from .errors import ConfigError
 from .proxies import Proxy, ProxySettings
 from .spaces import Space, arch_id, spec_to_json, validate_spec
-from .workqueue import WorkQueue, open_storage
+from .workqueue import HEARTBEAT_S, Heartbeat, WorkQueue, open_storage
 
 COLUMNS = ["arch_id", "spec", "proxy", "score", "seconds", "flops", "params", "trial", "proposals", "steps",
            "batch_size", "lr", "seed", "setup_seconds", "setup_flops", "distill_seconds"]
@@ -46,9 +48,31 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"  # recorded on every trial this
 
 # -- storage and studies ---------------------------------------------------------------------
 
-def open_search_storage(url: str, heartbeat: bool = True) -> optuna.storages.BaseStorage:
-    """An Optuna storage for `url`; RDB storages get heartbeats (stale trials are failed and retried)."""
-    return open_storage(url, heartbeat=heartbeat and not url.startswith("journal://"))
+def open_search_storage(url: str, stale_after: float | None = 120.0) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`; RDB storages get Optuna's heartbeats (stale trials are failed and
+    retried); journal storages have none, and `run_search` heartbeats through a user attribute."""
+    return open_storage(url, stale_after=None if url.startswith("journal://") else stale_after)
+
+
+def is_journal(study: optuna.Study) -> bool:
+    return isinstance(study._storage, optuna.storages.JournalStorage)
+
+
+def fail_stale(study: optuna.Study, stale_after: float) -> int:
+    """What Optuna's heartbeat does for RDB storages, for journal storages: fail RUNNING trials whose
+    `heartbeat` attribute is older than `stale_after` and enqueue their architecture again."""
+    now, failed = time.time(), 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        beat = t.user_attrs.get("heartbeat", t.datetime_start.timestamp() if t.datetime_start else now)
+        if now - beat <= stale_after:
+            continue
+        try:
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        failed += 1
+    return failed
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -176,10 +200,13 @@ def slots_taken(study: optuna.Study, number: int | None = None) -> int:
 
 
 def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, out: Path,
-               on_trial: Callable[[FrozenTrial], None] | None = None) -> pd.DataFrame:
+               on_trial: Callable[[FrozenTrial], None] | None = None, stale_after: float = 120.0) -> pd.DataFrame:
     """Run trials until the study holds `n_trials` COMPLETE trials (shared with other workers)."""
     enc = ArchEncoding(space)
     space_ids = set(enc.ids)
+    journal = is_journal(study)
+    if journal:
+        fail_stale(study, stale_after)
 
     def objective(trial: optuna.Trial) -> float:
         spec = enc.suggest(trial)
@@ -195,7 +222,9 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
             raise optuna.TrialPruned("trial budget reached by other workers")
         prior = first_scored(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))).get(aid)
         if prior is None:
-            result = score_and_account(study, proxy, spec)
+            beat = lambda: study._storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
+            with Heartbeat(beat, min(HEARTBEAT_S, stale_after / 4)):
+                result = score_and_account(study, proxy, spec)
         else:  # already scored in this study: reuse, at no cost, and say so
             result = {**{k: prior.user_attrs[k] for k in RESULT_KEYS}, "seconds": 0.0, "flops": 0}
             trial.set_user_attr("reused_from", prior.number)
@@ -204,6 +233,8 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
         return result["score"]
 
     def after(st: optuna.Study, trial: FrozenTrial) -> None:
+        if journal:
+            fail_stale(st, stale_after)
         if slots_taken(st) >= n_trials:
             st.stop()
         if trial.state == TrialState.COMPLETE:

@@ -44,7 +44,7 @@ def storage_url(storage: str | None, default_file: Path) -> str:
 
 # Messages of a lost race between workers creating the same fresh storage's tables at once.
 CREATION_RACE = ("IntegrityError", "UniqueViolation", "duplicate key", "already exists", "database is locked")
-HEARTBEAT_S, GRACE_S = 10, 60
+HEARTBEAT_S = 10
 
 
 def driver_url(url: str) -> str:
@@ -60,7 +60,7 @@ def driver_url(url: str) -> str:
     return url
 
 
-def _open_once(url: str, heartbeat: bool) -> optuna.storages.BaseStorage:
+def _open_once(url: str, stale_after: float | None) -> optuna.storages.BaseStorage:
     if url.startswith("journal://"):
         from optuna.storages.journal import JournalFileBackend
 
@@ -70,20 +70,21 @@ def _open_once(url: str, heartbeat: bool) -> optuna.storages.BaseStorage:
     with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna: keep stderr to real messages
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         extra = {}
-        if heartbeat:  # a dead worker's trial is failed and retried by Optuna itself
-            extra = {"heartbeat_interval": HEARTBEAT_S, "grace_period": GRACE_S,
+        if stale_after is not None:  # a dead worker's trial is failed and retried by Optuna itself
+            extra = {"heartbeat_interval": max(1, int(min(HEARTBEAT_S, stale_after / 4))), "grace_period": int(stale_after),
                      "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)}
         return optuna.storages.RDBStorage(driver_url(url), engine_kwargs=engine, **extra)
 
 
-def open_storage(url: str, heartbeat: bool = False, attempts: int = 5) -> optuna.storages.BaseStorage:
-    """An Optuna storage for `url` (RDB or `journal://FILE`).
+def open_storage(url: str, stale_after: float | None = None, attempts: int = 5) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url` (RDB or `journal://FILE`); with `stale_after`, an RDB storage gets
+    Optuna's heartbeats (for `study.optimize`: a trial silent that long is failed and retried).
 
     Workers started together on a new database race to create its tables; the loser retries.
     """
     for attempt in range(attempts):
         try:
-            return _open_once(url, heartbeat)
+            return _open_once(url, stale_after)
         except Exception as exc:  # bad URL, missing driver, server down, lost creation race
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if attempt == attempts - 1 or not any(m in str(exc) for m in CREATION_RACE):

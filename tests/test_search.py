@@ -211,9 +211,8 @@ def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeyp
     import gtn_nas.workqueue as workqueue
 
     monkeypatch.setattr(workqueue, "HEARTBEAT_S", 1)
-    monkeypatch.setattr(workqueue, "GRACE_S", 1)
     space = load_space(TINY_SPACE)
-    storage = open_search_storage(f"sqlite:///{tmp_path / 'dead.db'}")
+    storage = open_search_storage(f"sqlite:///{tmp_path / 'dead.db'}", stale_after=2)
     study = open_search_study(storage, "dead", "random", seed=0)
     dead = study.ask()  # a worker that proposed an architecture, beat once, and died
     ArchEncoding(space).suggest(dead)
@@ -224,6 +223,23 @@ def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeyp
     trials = study.get_trials()
     assert trials[dead.number].state == TrialState.FAIL
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == trials[dead.number].params
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+
+
+def test_a_dead_workers_trial_is_retried_on_journal_storage_too(tmp_path, small_mnist):
+    import time
+
+    space = load_space(TINY_SPACE)
+    study = open_search_study(open_search_storage(f"journal://{tmp_path / 'dead.log'}"), "dead", "random", seed=0)
+    dead = study.ask()  # a worker that proposed an architecture, beat long ago, and died
+    ArchEncoding(space).suggest(dead)
+    study._storage.set_trial_user_attr(dead._trial_id, "heartbeat", time.time() - 100)
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    run_search(study, proxy, space, 3, tmp_path / "dead.csv", stale_after=2)
+    trials = study.get_trials()
+    assert trials[dead.number].state == TrialState.FAIL
+    retried = [t for t in trials if t.user_attrs.get("retry_of") == dead.number]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == trials[dead.number].params
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
 
