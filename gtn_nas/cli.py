@@ -48,9 +48,10 @@ def ground_truth(
     storage: Optional[str] = Storage,
     study_name: Optional[str] = typer.Option(None, "--study-name"),
     max_archs: Optional[int] = typer.Option(None, "--max-archs", min=1, help="Stop after this many architectures (this worker)."),
-    stale_after: float = typer.Option(120.0, "--stale-after", help="Seconds without heartbeat before a RUNNING architecture is redone."),
+    stale_after: float = typer.Option(120.0, "--stale-after", help="Seconds without heartbeat before a RUNNING architecture is redone (>= 2)."),
     data_dir: Optional[Path] = DataDir,
     device: str = Device,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Fully train architectures on real MNIST: the yardstick proxies are ranked against."""
     from .data import load_mnist
@@ -70,7 +71,7 @@ def ground_truth(
     url = storage_url(storage, out.with_suffix(".db"))
     queue = WorkQueue(open_storage(url), study_name or cfg.study_name(sp.name), specs, stale_after)
     data = load_mnist(data_dir).to(dev)
-    with progress_bar() as bar:
+    with progress_bar(disable=quiet) as bar:
         task = bar.add_task("ground truth", total=len(specs), completed=len(queue.completed()), info="")
 
         def report(aid, result):
@@ -111,7 +112,8 @@ def distill(
     gm_match_steps: Optional[int] = typer.Option(None, "--gm-match-steps", help="gm: match at this many random inner steps per meta-step (0: all)."),
     gm_layer_reduce: Optional[str] = typer.Option(None, "--gm-layer-reduce", help="gm: sum (Zhao et al.) or mean of the row distances per layer."),
     gm_update_per_match: Optional[bool] = typer.Option(None, "--gm-update-per-match/--gm-update-per-step", help="gm: a teacher update after every match (Zhao et al.) or one per meta-step."),
-    eval_every: int = typer.Option(25, "--eval-every"),
+    eval_every: int = typer.Option(25, "--eval-every", help="Score the teacher on validation every this many meta-steps (monitoring only)."),
+    checkpoint_every: int = typer.Option(25, "--checkpoint-every", help="Write the checkpoint every this many meta-steps (and on Ctrl-C)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint at --out."),
     data_dir: Optional[Path] = DataDir,
     device: str = Device,
@@ -149,7 +151,7 @@ def distill(
                          inner_lr=inner_lr, inner_momentum=inner_momentum, generator=generator)
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
                         meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every,
-                        students_per_step=students_per_step, calibrate=calibrate).validate()
+                        students_per_step=students_per_step, calibrate=calibrate, checkpoint_every=checkpoint_every).validate()
     if out.exists() and not resume:
         raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
     world = world_from_env()

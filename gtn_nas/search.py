@@ -26,6 +26,7 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -207,6 +208,12 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
     journal = is_journal(study)
     if journal:
         fail_stale(study, stale_after)
+    else:
+        # Optuna fails stale trials only when a trial starts; a dead worker's RUNNING trial would
+        # otherwise hold the last budget slot and keep optimize from starting at all.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a no-op without heartbeats
 
     def objective(trial: optuna.Trial) -> float:
         spec = enc.suggest(trial)

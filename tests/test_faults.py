@@ -1,0 +1,43 @@
+"""Kill -9, once per scenario: the fast half of benchmarks/faults.py (which repeats them)."""
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import faults  # noqa: E402
+
+
+def _urls(tmp_path):
+    urls = [f"sqlite:///{tmp_path / 'faults.db'}"]
+    if os.environ.get("GTN_NAS_TEST_POSTGRES"):
+        urls.append(os.environ["GTN_NAS_TEST_POSTGRES"])
+    return urls
+
+
+def test_distill_killed_three_times_resumes_to_the_uninterrupted_teacher(tmp_path):
+    r = faults.distill_scenario(tmp_path, random.Random(1), kills=3)
+    assert r["kills"] >= 1, "the runs ended before any kill; the test proves nothing"
+    assert r["identical_teacher"] and r["lost"] == 0 and r["duplicated"] == 0, r
+
+
+@pytest.mark.parametrize("kind", ["ground-truth", "evaluate"])
+def test_a_killed_queue_worker_loses_and_repeats_nothing(tmp_path, kind):
+    for i, url in enumerate(_urls(tmp_path)):
+        work = tmp_path / str(i)
+        work.mkdir()
+        r = faults.queue_scenario(kind, work, url, random.Random(2))
+        assert r["kills"] == 1, "the victim ended before the kill; the test proves nothing"
+        assert r["lost"] == 0 and r["duplicated"] == 0 and r["csv_rows_ok"], (url.split(":")[0], r)
+
+
+def test_a_killed_search_worker_still_ends_with_exactly_n_trials(tmp_path):
+    for i, url in enumerate(_urls(tmp_path)):
+        work = tmp_path / str(i)
+        work.mkdir()
+        r = faults.search_scenario(work, url, random.Random(3))
+        assert r["kills"] == 1, "the victim ended before the kill; the test proves nothing"
+        assert r["complete"] == r["n_trials"] and r["left_running"] == 0, (url.split(":")[0], r)
