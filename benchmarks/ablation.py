@@ -26,7 +26,7 @@ import torch
 
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.data import load_mnist
-from gtn_nas.distill import DistillConfig, Distiller
+from gtn_nas.distillation import DistillConfig, Distiller
 from gtn_nas.quality import score_teacher
 from gtn_nas.report import markdown_table
 from gtn_nas.spaces import load_space

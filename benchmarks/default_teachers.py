@@ -21,7 +21,7 @@ import pandas as pd
 
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.checkpoint import load_checkpoint
-from gtn_nas.distill import DEFAULT_META_STEPS
+from gtn_nas.distillation import DEFAULT_META_STEPS
 from gtn_nas.report import markdown_table
 
 

@@ -30,7 +30,7 @@ import torch
 
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.data import load_mnist
-from gtn_nas.distill import DistillConfig, Distiller, load_teacher
+from gtn_nas.distillation import DistillConfig, Distiller, load_teacher
 from gtn_nas.report import markdown_table
 
 

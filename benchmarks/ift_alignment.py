@@ -20,7 +20,7 @@ import torch
 
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.data import load_mnist
-from gtn_nas.distill import DistillConfig, Distiller, load_teacher
+from gtn_nas.distillation import DistillConfig, Distiller, load_teacher
 from gtn_nas.methods import Bptt, Ift, IftConfig
 from gtn_nas.report import markdown_table
 from gtn_nas.spaces import Space, arch_id

@@ -61,7 +61,7 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
 
     from gtn_nas.data import MNIST, load_mnist
     from gtn_nas.device import resolve_device
-    from gtn_nas.distill import DistillConfig, Distiller
+    from gtn_nas.distillation import DistillConfig, Distiller
     from gtn_nas.teacher import TeacherConfig
 
     torch.set_num_threads(threads)

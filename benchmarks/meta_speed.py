@@ -33,7 +33,11 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int) -> dict:
 
     import gtn_nas
     from gtn_nas.data import MNIST, load_mnist
-    from gtn_nas.distill import DistillConfig, Distiller
+
+    try:
+        from gtn_nas.distillation import DistillConfig, Distiller
+    except ImportError:  # revisions before the module was renamed (gtn-nas 0.1 included)
+        from gtn_nas.distill import DistillConfig, Distiller
 
     torch.set_num_threads(threads)
     full = load_mnist()

@@ -69,7 +69,7 @@ def is_done(cmd: list[str], ground_truth: Path) -> bool:
 
 def plan(args: argparse.Namespace) -> tuple[list[list[str]], list[str]]:
     """The `gtn-nas search` command lines (one per proxy) and the `gtn-nas rank` command line."""
-    from gtn_nas.distill import load_teacher
+    from gtn_nas.distillation import load_teacher
 
     teachers = args.teachers if args.teachers is not None else default_teachers(Path("results/teachers"))
     nas = args.results / "nas"
@@ -94,7 +94,7 @@ def scatter(run_csv: Path, ground_truth: Path, out: Path) -> None:
 
     import pandas as pd
 
-    from gtn_nas.rank import correlations, load_ground_truth
+    from gtn_nas.ranking import correlations, load_ground_truth
     from gtn_nas.report import figure
 
     both = pd.read_csv(run_csv).merge(load_ground_truth(ground_truth)[["arch_id", "val_acc"]], on="arch_id")

@@ -32,7 +32,7 @@ from scipy.stats import spearmanr
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.calibrate import CalibrationConfig, grid_search
 from gtn_nas.data import load_mnist
-from gtn_nas.distill import load_teacher
+from gtn_nas.distillation import load_teacher
 from gtn_nas.export import teacher_arrays
 from gtn_nas.report import markdown_table, plot_sample_grid
 from gtn_nas.spaces import arch_id, load_space

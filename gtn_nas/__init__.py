@@ -1,3 +1,24 @@
-"""gtn-nas: neural architecture search on learned synthetic data."""
+"""gtn-nas: neural architecture search on learned synthetic data.
+
+The Python API (see `gtn_nas.api`): `distill`, `load_teacher`, `ground_truth`, `evaluate`,
+`search`, `rank`, with their dataclass configs. Names are imported on first use, so that
+`import gtn_nas` (and the CLI's --help) stays fast.
+"""
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "distill": "api", "load_teacher": "api", "ground_truth": "api", "evaluate": "api", "search": "api", "rank": "api",
+    "Distilled": "api", "SearchRun": "api",
+    "DistillConfig": "distillation", "TeacherConfig": "teacher", "GroundTruthConfig": "groundtruth",
+    "FullTraining": "training", "ProxySettings": "proxies", "load_space": "spaces", "load_mnist": "data",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

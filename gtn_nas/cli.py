@@ -54,31 +54,26 @@ def ground_truth(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Fully train architectures on real MNIST: the yardstick proxies are ranked against."""
-    from .data import load_mnist
+    from . import api
     from .device import resolve_device
-    from .ground_truth import GroundTruthConfig, run_ground_truth
+    from .groundtruth import GroundTruthConfig
     from .progress import progress_bar
     from .spaces import load_space, specs_from_csv
     from .training import FullTraining
-    from .workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
+    from .workqueue import storage_url, validate_stale_after
 
     _threads()
     validate_stale_after(stale_after)
-    dev = resolve_device(device)
+    resolve_device(device)
     sp = load_space(space)
     specs = specs_from_csv(archs_from) if archs_from else sp.sample(n_archs, arch_seed)
     cfg = GroundTruthConfig(FullTraining(epochs=epochs), tuple(range(seeds)), train_examples)
-    url = storage_url(storage, out.with_suffix(".db"))
-    queue = WorkQueue(open_storage(url), study_name or cfg.study_name(sp.name), specs, stale_after)
-    data = load_mnist(data_dir).to(dev)
     with progress_bar(disable=quiet) as bar:
-        task = bar.add_task("ground truth", total=len(specs), completed=len(queue.completed()), info="")
-
-        def report(aid, result):
-            bar.update(task, completed=len(queue.completed()), info=f"{aid}: val {result['val_acc']:.4f}")
-
-        frame = run_ground_truth(queue, data, cfg, out, dev, max_archs, report)
-    typer.echo(f"{len(frame)} of {len(specs)} architectures done; wrote {out} (storage {url})")
+        task = bar.add_task("ground truth", total=len(specs), info="")
+        report = lambda aid, result: bar.update(task, advance=1, info=f"{aid}: val {result['val_acc']:.4f}")
+        frame = api.ground_truth(specs, cfg, out, storage=storage, study_name=study_name or cfg.study_name(sp.name),
+                                 max_archs=max_archs, stale_after=stale_after, data_dir=data_dir, device=device, on_arch=report)
+    typer.echo(f"{len(frame)} of {len(specs)} architectures done; wrote {out} (storage {storage_url(storage, out.with_suffix('.db'))})")
 
 
 @app.command()
@@ -120,11 +115,8 @@ def distill(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train a teacher (GTN generator or pixel set) with one meta-gradient method."""
-    from .data import load_mnist
-    from .device import resolve_device
-    from .checkpoint import load_checkpoint
-    from .distill import DEFAULT_META_STEPS, DistillConfig, Distiller, metrics_path
-    from .distributed import device_for, process_group, world_from_env
+    from . import api
+    from .distillation import DEFAULT_META_STEPS, DistillConfig, metrics_path
     from .methods import resolve_options
     from .progress import progress_bar
     from .teacher import TeacherConfig
@@ -152,30 +144,35 @@ def distill(
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
                         meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every,
                         students_per_step=students_per_step, calibrate=calibrate, checkpoint_every=checkpoint_every).validate()
+    import os
+
+    from .data import load_mnist
+    from .device import resolve_device
+    from .spaces import load_space
+
+    resolve_device(device)  # every option is checked before any work (and before the progress bar)
+    load_space(cfg.space)
     if out.exists() and not resume:
         raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
-    world = world_from_env()
-    dev = device_for(world, resolve_device(device))
-    with process_group(world, dev):
-        d = Distiller(cfg, load_mnist(data_dir).to(dev), dev, world)
-        if resume and out.exists():
-            d.restore(load_checkpoint(out, map_location=dev), out)
-        with progress_bar(disable=quiet or not world.is_main) as bar:
-            task = bar.add_task(f"distill {method}", total=cfg.meta_steps, completed=d.step, info="")
+    data = load_mnist(data_dir)
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    with progress_bar(disable=quiet or not main_rank) as bar:
+        task = bar.add_task(f"distill {method}", total=cfg.meta_steps, info="")
 
-            def show(row):
-                acc = "" if row["val_acc"] != row["val_acc"] else f" val {row['val_acc']:.3f}"
-                bar.update(task, completed=row["meta_step"], info=f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB")
+        def show(row):
+            acc = "" if row["val_acc"] != row["val_acc"] else f" val {row['val_acc']:.3f}"
+            bar.update(task, completed=row["meta_step"], info=f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB")
 
-            d.run(out, show)
-    if not world.is_main:
+        run = api.distill(cfg, out, resume=resume, score=True, data=data, device=device, on_step=show)
+    if not run.is_main:
         return
-    if d.calibration:
-        c = d.calibration
+    if run.calibration:
+        c = run.calibration
         typer.echo(f"calibrated: inner lr x{c['lr_scale']}, momentum {c['momentum']} (training-split holdout accuracy {c['holdout_acc']:.4f})")
-    final = d.final_summary()
-    ranks = f", {world.size} processes" if world.size > 1 else ""
-    typer.echo(f"teacher {out} ({method}, {d.step} meta-steps{ranks}, {d.elapsed:.0f}s): students trained {inner_steps} steps on its data "
+    final, steps = run.validation, int(run.metrics["meta_step"].iloc[-1]) if len(run.metrics) else 0
+    elapsed = float(run.metrics["elapsed_s"].iloc[-1]) if len(run.metrics) else 0.0
+    ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
+    typer.echo(f"teacher {out} ({method}, {steps} meta-steps{ranks}, {elapsed:.0f}s): students trained {inner_steps} steps on its data "
                f"reach {final['mean']:.4f} validation accuracy (mean of {final['n']} students; min {final['min']:.4f}, max {final['max']:.4f}); "
                f"metrics {metrics_path(out)}")
 

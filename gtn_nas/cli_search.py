@@ -21,22 +21,6 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
     return values
 
 
-def _default_study(settings, mode: str, source: str, sampler: str) -> str:
-    label = Path(settings.teacher).stem if settings.kind == "teacher" else settings.kind
-    tail = f"-{sampler}" if mode == "search" else ""
-    return f"{mode}-{label}-{source}-T{settings.steps}-seed{settings.seed}{tail}"
-
-
-def _list_name(path: Path, specs: list[dict]) -> str:
-    """CSV stem plus a digest of its architectures, so that a grown ground-truth file gets a new study."""
-    import hashlib
-
-    from .spaces import arch_id
-
-    digest = hashlib.sha1("\n".join(sorted(arch_id(s) for s in specs)).encode()).hexdigest()[:8]
-    return f"{path.stem}-n{len(specs)}-{digest}"
-
-
 @app.command()
 def search(
     out: Path = typer.Option(..., "--out", help="Output CSV: one row per architecture scored."),
@@ -62,67 +46,48 @@ def search(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Score architectures with a proxy: an Optuna search over a space, or exactly those of --archs-from."""
-    import dataclasses
+    from optuna.trial import TrialState
 
-    from .data import load_mnist
-    from .device import resolve_device
+    from . import api
     from .progress import progress_bar
-    from .proxies import ProxySettings, load_proxy_teacher, make_proxy
-    from .rank import load_ground_truth
-    from .search import (bind_settings, evaluate_queue, make_sampler, open_search_storage, open_search_study,
-                         record_setup, run_search, search_summary, stored_lr)
-    from .spaces import arch_id, load_space, specs_from_csv
-    from .workqueue import WorkQueue, storage_url, validate_stale_after
+    from .proxies import ProxySettings
+    from .ranking import load_ground_truth
+    from .searching import make_sampler, search_summary
+    from .spaces import load_space, specs_from_csv
+    from .workqueue import validate_stale_after
 
     _threads()
-    validate_stale_after(stale_after)
     if proxy is None and teacher is None:
         raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
     settings = ProxySettings(kind=proxy or "teacher", steps=steps, batch_size=batch_size, momentum=momentum, lr=lr,
                              lr_grid=_floats(lr_grid, "--lr-grid"), seed=seed, teacher=str(teacher) if teacher else None).validate()
     make_sampler(sampler, seed)
-    dev = resolve_device(device)
+    validate_stale_after(stale_after)
     sp = load_space(space)
     specs = specs_from_csv(archs_from) if archs_from else None
-    loaded = load_proxy_teacher(teacher, dev) if teacher else None
     if ground_truth is None and specs is None and Path(f"results/ground_truth/{sp.name}.csv").is_file():
         ground_truth = Path(f"results/ground_truth/{sp.name}.csv")
     gt = load_ground_truth(ground_truth) if ground_truth and specs is None else None
-    data = load_mnist(data_dir).to(dev)
-
-    url = storage_url(storage, out.with_suffix(".db"))
-    mode, source = ("evaluate", _list_name(archs_from, specs)) if specs is not None else ("search", sp.name)
-    name = study_name or _default_study(settings, mode, source, sampler)
-    if specs is not None:
-        queue = WorkQueue(open_search_storage(url, stale_after=None), name, specs, stale_after)
-        study = queue.study
-    else:
-        study = open_search_study(open_search_storage(url, stale_after), name, sampler, seed)
-    bind_settings(study, settings, {"mode": mode, "space": sp.name})
-    settings = dataclasses.replace(settings, lr=settings.lr or stored_lr(study))
-    exclude = {arch_id(s) for s in specs} if specs else set()
-    scorer = make_proxy(settings, data, dev, sp, exclude, loaded)
-    record_setup(study, scorer)
+    common = dict(storage=storage, study_name=study_name, stale_after=stale_after, data_dir=data_dir, device=device)
 
     with progress_bar(disable=quiet) as bar:
+        task = bar.add_task("search", total=len(specs) if specs is not None else n_trials, info="")
         if specs is not None:
-            task = bar.add_task(f"{scorer.name}", total=len(specs), completed=len(queue.completed()), info="")
-            frame = evaluate_queue(queue, scorer, out, max_archs,
-                                   lambda aid, r: bar.update(task, completed=len(queue.completed()), info=f"{aid}: {r['score']:.4f}"))
+            ticks = lambda aid, r: bar.update(task, advance=1, info=f"{aid}: {r['score']:.4f}")
+            run = api.evaluate(specs, settings, out, space=sp, source=archs_from.stem, max_archs=max_archs, on_arch=ticks, **common)
         else:
-            from optuna.trial import TrialState
+            def ticks(study, trial):  # all workers' complete trials, this one's last proposal
+                done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+                bar.update(task, completed=min(done, n_trials), info=trial.user_attrs.get("arch_id", ""))
 
-            done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            task = bar.add_task(f"search {scorer.name}", total=n_trials, completed=min(done(), n_trials), info="")
-            frame = run_search(study, scorer, sp, n_trials, out,
-                               lambda t: bar.update(task, completed=min(done(), n_trials), info=t.user_attrs.get("arch_id", "")),
-                               stale_after)
+            run = api.search(sp, settings, out, n_trials=n_trials, sampler=sampler, on_trial=ticks, **common)
     if specs is not None:
-        typer.echo(f"{len(frame)} of {len(specs)} architectures scored by {scorer.name}; wrote {out} (storage {url}, study {name})")
+        typer.echo(f"{len(run.frame)} of {len(specs)} architectures scored by {run.proxy_name}; wrote {out} "
+                   f"(storage {run.storage}, study {run.study_name})")
         return
-    for line in search_summary(frame, study, gt):
+    for line in search_summary(run.frame, run.study, gt):
         typer.echo(line)
-    typer.echo(f"wrote {out} (storage {url}, study {name})")
+    typer.echo(f"wrote {out} (storage {run.storage}, study {run.study_name})")
 
 
 @app.command()
@@ -135,10 +100,11 @@ def rank(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
     """Rank correlation, top-k overlap, regret and cost of each proxy against the ground truth."""
+    from . import api
     from .atomic import write_csv, write_text
-    from .rank import rank_all, to_markdown
+    from .ranking import to_markdown
 
-    table = rank_all(ground_truth, runs, n_boot, seed)
+    table = api.rank(ground_truth, runs, n_boot, seed)
     md = to_markdown(table, ground_truth, n_boot)
     if out_csv:
         write_csv(table, out_csv)

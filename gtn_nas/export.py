@@ -13,7 +13,7 @@ import numpy as np
 
 from .atomic import atomic_write
 from .data import MEAN, STD
-from .distill import load_teacher
+from .distillation import load_teacher
 
 KEYS = ("images", "labels", "lr", "momentum", "batch_size", "mean", "std")
 

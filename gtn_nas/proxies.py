@@ -146,7 +146,7 @@ def load_proxy_teacher(path: str | Path, device) -> tuple:
 
     (torch's weights-only unpickler raises KeyError/IndexError on some non-checkpoint files.)
     """
-    from .distill import load_teacher
+    from .distillation import load_teacher
 
     try:
         return load_teacher(path, device)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import TINY_SPACE
-from gtn_nas.distill import DistillConfig, Distiller, distill, load_teacher
+from gtn_nas.distillation import DistillConfig, Distiller, distill, load_teacher
 from gtn_nas.errors import CheckpointError
 from gtn_nas.export import KEYS, export_npz
 from gtn_nas.spaces import load_space
@@ -73,7 +73,7 @@ def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
     net = build_student(spec, 5)
     x, y = torch.from_numpy(data["images"]), torch.from_numpy(data["labels"])
     sgd_steps(net, [(x[t * B:(t + 1) * B], y[t * B:(t + 1) * B], data["lr"][t], data["momentum"][t]) for t in range(T)])
-    from gtn_nas.distill import evaluate_teacher
+    from gtn_nas.distillation import evaluate_teacher
 
     teacher, _ = load_teacher(tmp_path / "t.pt")
     expected = evaluate_teacher(teacher, [spec], small_mnist.val, seed=5, device=CPU)

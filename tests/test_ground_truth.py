@@ -8,7 +8,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from conftest import TINY_SPACE
-from gtn_nas.ground_truth import GroundTruthConfig, run_ground_truth
+from gtn_nas.groundtruth import GroundTruthConfig, run_ground_truth
 from gtn_nas.spaces import load_space
 from gtn_nas.training import FullTraining
 from gtn_nas.workqueue import WorkQueue, open_storage, storage_url

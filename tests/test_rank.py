@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from gtn_nas.cli import app
 from gtn_nas.errors import ConfigError
-from gtn_nas.rank import load_runs, rank_all, rank_proxy, top_k_overlap
+from gtn_nas.ranking import load_runs, rank_all, rank_proxy, top_k_overlap
 
 # Twelve architectures a01..a12 with ground truth val_acc = 0.80 + i/100 (so the true rank is i),
 # and a proxy whose ranks swap 4<->5 and 7<->12:  p = 1 2 3 5 4 6 12 8 9 10 11 7.

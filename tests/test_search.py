@@ -17,7 +17,7 @@ from conftest import TINY_SPACE
 from gtn_nas.errors import ConfigError
 from gtn_nas.proxies import ProxySettings, balanced_subset, load_proxy_teacher, make_proxy, per_image_forward_flops, split_pool
 from gtn_nas.workqueue import driver_url
-from gtn_nas.search import (ArchEncoding, bind_settings, open_search_storage, open_search_study, record_setup,
+from gtn_nas.searching import (ArchEncoding, bind_settings, open_search_storage, open_search_study, record_setup,
                             run_search)
 from gtn_nas.spaces import arch_id, load_space, parse_space, spec_to_json
 from gtn_nas.students import build_student, count_params
@@ -36,7 +36,7 @@ norm = ["none", "layer"]
 @pytest.fixture(scope="session")
 def tiny_teachers(tmp_path_factory, small_mnist):
     """A generator and a pixel teacher, one meta-step of gradient matching each (T=2, B=10)."""
-    from gtn_nas.distill import DistillConfig, Distiller
+    from gtn_nas.distillation import DistillConfig, Distiller
     from gtn_nas.teacher import TeacherConfig
 
     folder = tmp_path_factory.mktemp("teachers")

@@ -201,7 +201,7 @@ def slots_taken(study: optuna.Study, number: int | None = None) -> int:
 
 
 def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, out: Path,
-               on_trial: Callable[[FrozenTrial], None] | None = None, stale_after: float = 120.0) -> pd.DataFrame:
+               on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None, stale_after: float = 120.0) -> pd.DataFrame:
     """Run trials until the study holds `n_trials` COMPLETE trials (shared with other workers)."""
     enc = ArchEncoding(space)
     space_ids = set(enc.ids)
@@ -247,7 +247,7 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
         if trial.state == TrialState.COMPLETE:
             write_csv(results_frame(st, proxy.settings), out)
         if on_trial is not None:
-            on_trial(trial)
+            on_trial(st, trial)
 
     if slots_taken(study) < n_trials:
         study.optimize(objective, callbacks=[after], gc_after_trial=False)

@@ -1,0 +1,185 @@
+"""The Python API: what a notebook (or a benchmark) calls. Dataclass configs in, data out; nothing
+is printed. The CLI parses options, calls these functions and prints what they return.
+
+    import gtn_nas
+
+    run = gtn_nas.distill(gtn_nas.DistillConfig(method="gm", meta_steps=50), out="gm.pt")
+    specs = gtn_nas.load_space("convnet").sample(20, seed=0)
+    scores = gtn_nas.evaluate(specs, gtn_nas.ProxySettings(teacher="gm.pt"), out="gm.csv")
+    truth = gtn_nas.ground_truth(specs, gtn_nas.GroundTruthConfig(), out="gt.csv")
+    print(gtn_nas.rank("gt.csv", ["gm.csv"])[["proxy", "spearman", "kendall"]])
+
+Every function that trains takes `data` (an already loaded `MNIST`, e.g. to reuse it across calls)
+or `data_dir`, and `device` ("auto", "cpu", "cuda" or a torch.device). Work queues and studies
+live in an Optuna storage (`storage`: any Optuna URL or a file path; default: SQLite beside `out`),
+so every call resumes where an interrupted one stopped and several processes can share the work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import torch
+
+from .data import MNIST, load_mnist
+from .device import resolve_device
+from .distillation import DistillConfig, Distiller
+from .distributed import device_for, process_group, world_from_env
+from .errors import ConfigError
+from .groundtruth import GroundTruthConfig, run_ground_truth
+from .proxies import ProxySettings, load_proxy_teacher, make_proxy
+from .ranking import rank_all
+from .searching import (bind_settings, evaluate_queue, open_search_storage, open_search_study, record_setup, run_search,
+                        stored_lr)
+from .spaces import Space, arch_id, load_space
+from .teacher import Teacher
+from .workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
+
+
+def _device(device: str | torch.device) -> torch.device:
+    return device if isinstance(device, torch.device) else resolve_device(device)
+
+
+def _data(data: MNIST | None, data_dir, device: torch.device) -> MNIST:
+    return (data if data is not None else load_mnist(data_dir)).to(device)
+
+
+# -- teachers ------------------------------------------------------------------------------------
+
+@dataclass
+class Distilled:
+    teacher: Teacher
+    metrics: pd.DataFrame  # one row per meta-step (the CSV written beside the checkpoint)
+    calibration: dict  # chosen inner lr scale / momentum ({} when not calibrated)
+    path: Path
+    world_size: int = 1
+    is_main: bool = True  # False on the torchrun ranks that do not write
+    validation: dict | None = None  # with score=True: fresh students' validation accuracy
+
+
+def distill(config: DistillConfig, out: str | Path, *, resume: bool = False, score: bool = False,
+            data: MNIST | None = None, data_dir=None, device: str | torch.device = "auto",
+            on_step: Callable[[dict], None] | None = None) -> Distilled:
+    """Train a teacher (continue it with `resume`) and save it at `out`; under torchrun the students
+    of each meta-step are spread over the processes (see `distributed`)."""
+    out = Path(out)
+    config = config.validate()
+    if out.exists() and not resume:
+        raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
+    world = world_from_env()
+    dev = device_for(world, _device(device))
+    with process_group(world, dev):
+        d = Distiller(config, _data(data, data_dir, dev), dev, world)
+        if resume and out.exists():
+            from .checkpoint import load_checkpoint
+
+            d.restore(load_checkpoint(out, map_location=dev), out)
+        d.run(out, on_step)
+    return Distilled(d.teacher, pd.DataFrame(d.metrics), d.calibration or {}, out, world.size, world.is_main,
+                     d.final_summary() if score and world.is_main else None)
+
+
+def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teacher:
+    """A frozen teacher from a checkpoint (loaded with weights_only=True)."""
+    return load_proxy_teacher(path, _device(device))[0]
+
+
+# -- the yardstick -------------------------------------------------------------------------------
+
+def ground_truth(specs: list[dict], config: GroundTruthConfig = GroundTruthConfig(), out: str | Path = "ground_truth.csv", *,
+                 storage: str | None = None, study_name: str | None = None, max_archs: int | None = None,
+                 stale_after: float = 120.0, data: MNIST | None = None, data_dir=None,
+                 device: str | torch.device = "auto", on_arch: Callable[[str, dict], None] | None = None) -> pd.DataFrame:
+    """Fully train `specs` (each for every seed of `config`) through a shared, resumable work queue;
+    one row per architecture finished so far (by any worker), also written to `out`."""
+    validate_stale_after(stale_after)
+    dev = _device(device)
+    url = storage_url(storage, Path(out).with_suffix(".db"))
+    queue = WorkQueue(open_storage(url), study_name or config.study_name(_digest("specs", specs)), specs, stale_after)
+    return run_ground_truth(queue, _data(data, data_dir, dev), config, Path(out), dev, max_archs, on_arch)
+
+
+# -- proxies: evaluate given architectures, or search a space ------------------------------------
+
+@dataclass
+class SearchRun:
+    frame: pd.DataFrame  # one row per architecture scored (the output CSV)
+    study: optuna.Study
+    storage: str
+    study_name: str
+    proxy_name: str
+
+
+def evaluate(specs: list[dict], proxy: ProxySettings, out: str | Path, *, space: str | Space = "convnet",
+             source: str = "archs", storage: str | None = None, study_name: str | None = None,
+             max_archs: int | None = None, stale_after: float = 120.0, data: MNIST | None = None, data_dir=None,
+             device: str | torch.device = "auto", on_arch: Callable[[str, dict], None] | None = None) -> SearchRun:
+    """Score exactly `specs` with a proxy through a shared, resumable work queue (each architecture
+    once over all workers). `space` draws the lr-tuning architectures of real/subset; `source`
+    names the list in the default study name."""
+    validate_stale_after(stale_after)
+    settings, dev, sp = proxy.validate(), _device(device), _space(space)
+    loaded = load_proxy_teacher(settings.teacher, dev) if settings.teacher else None
+    url = storage_url(storage, Path(out).with_suffix(".db"))
+    name = study_name or default_study_name(settings, "evaluate", _digest(source, specs), "")
+    queue = WorkQueue(open_search_storage(url, stale_after=None), name, specs, stale_after)
+    scorer = _bound_proxy(queue.study, settings, {"mode": "evaluate", "space": sp.name}, data, data_dir, dev, sp,
+                          {arch_id(s) for s in specs}, loaded)
+    frame = evaluate_queue(queue, scorer, Path(out), max_archs, on_arch)
+    return SearchRun(frame, queue.study, url, name, scorer.name)
+
+
+def search(space: str | Space, proxy: ProxySettings, out: str | Path, *, n_trials: int = 100, sampler: str = "tpe",
+           storage: str | None = None, study_name: str | None = None, stale_after: float = 120.0,
+           data: MNIST | None = None, data_dir=None, device: str | torch.device = "auto",
+           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> SearchRun:
+    """An Optuna search (TPE or random) over `space`, scoring each proposal with the proxy, until the
+    study holds `n_trials` COMPLETE trials over all workers."""
+    validate_stale_after(stale_after)
+    if n_trials < 1:
+        raise ConfigError(f"--n-trials must be >= 1; got {n_trials}")
+    settings, dev, sp = proxy.validate(), _device(device), _space(space)
+    loaded = load_proxy_teacher(settings.teacher, dev) if settings.teacher else None
+    url = storage_url(storage, Path(out).with_suffix(".db"))
+    name = study_name or default_study_name(settings, "search", sp.name, f"-{sampler}")
+    study = open_search_study(open_search_storage(url, stale_after), name, sampler, settings.seed)
+    scorer = _bound_proxy(study, settings, {"mode": "search", "space": sp.name}, data, data_dir, dev, sp, set(), loaded)
+    frame = run_search(study, scorer, sp, n_trials, Path(out), on_trial, stale_after)
+    return SearchRun(frame, study, url, name, scorer.name)
+
+
+def rank(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Each proxy's rank correlations, top-k overlap, regret and cost against the ground truth."""
+    return rank_all(ground_truth, runs, n_boot, seed)
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+def _space(space: str | Space) -> Space:
+    return space if isinstance(space, Space) else load_space(space)
+
+
+def _bound_proxy(study, settings, extra, data, data_dir, dev, sp, exclude, loaded):
+    """The proxy, after the study has checked this worker's settings against its record."""
+    bind_settings(study, settings, extra)
+    settings = dataclasses.replace(settings, lr=settings.lr or stored_lr(study))
+    scorer = make_proxy(settings, _data(data, data_dir, dev), dev, sp, exclude, loaded)
+    record_setup(study, scorer)
+    return scorer
+
+
+def _digest(stem: str, specs: list[dict]) -> str:
+    """A list's name plus a digest of its architectures, so that a grown list gets a new study."""
+    digest = hashlib.sha1("\n".join(sorted(arch_id(s) for s in specs)).encode()).hexdigest()[:8]
+    return f"{stem}-n{len(specs)}-{digest}"
+
+
+def default_study_name(settings: ProxySettings, mode: str, source: str, tail: str) -> str:
+    label = Path(settings.teacher).stem if settings.kind == "teacher" else settings.kind
+    return f"{mode}-{label}-{source}-T{settings.steps}-seed{settings.seed}{tail}"
