@@ -2,9 +2,9 @@
 students lowers the meta-gradient's variance.
 
 Speed: the real `gtn-nas distill` runs for `--steps` meta-steps per configuration, either one
-process with 2 threads or `torchrun` with 2 processes of 1 thread (gloo), at each K; the time of a
-meta-step is the median of the metrics CSV's `step_s` (rank 0, so it includes the all-reduce),
-first step dropped. Variance: per-student meta-gradients of a frozen teacher for `--draws` draws of
+process with 2 threads or `torchrun` with 2 processes of 1 thread (gloo), at each K; throughput is
+meta-steps (and students) per minute over the metrics CSV's `step_s` (rank 0, so it includes the
+all-reduce), first step dropped. Runs with equal K train the same students. Variance: per-student meta-gradients of a frozen teacher for `--draws` draws of
 4 students (the students a meta-step would draw), averaged over the first K of each draw;
 total variance = mean over draws of |g_K - mean(g_K)|^2, divided by |mean(g_K)|^2 to compare K.
 
@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,10 +44,12 @@ def timed_run(method: str, k: int, procs: int, threads: int, steps: int, workdir
     if run.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {run.stderr.strip()[-2000:]}")
     step_s = pd.read_csv(out.with_suffix(".csv"))["step_s"].iloc[1:]
-    med = float(step_s.median())
+    # Each meta-step draws other architectures, so single steps vary several-fold; runs of equal K
+    # draw the same students, and the throughput is the total time over the same steps.
+    total = float(step_s.sum())
     return {"method": method, "students_per_step": k, "processes": procs, "threads_per_process": threads,
-            "meta_steps_timed": len(step_s), "median_step_s": med, "iqr_step_s": float(step_s.quantile(0.75) - step_s.quantile(0.25)),
-            "meta_steps_per_min": 60 / med, "students_per_min": 60 * k / med,
+            "meta_steps_timed": len(step_s), "median_step_s": float(step_s.median()), "total_s": total,
+            "meta_steps_per_min": 60 * len(step_s) / total, "students_per_min": 60 * k * len(step_s) / total,
             "command": f"OMP_NUM_THREADS={threads} GTN_NAS_THREADS={threads} " + " ".join(cmd)}
 
 
@@ -82,7 +83,7 @@ def main() -> None:
     ap.add_argument("--method", default="gm")
     ap.add_argument("--teacher", type=Path, default=Path("results/teachers/default/gm-15min.pt"), help="frozen teacher for the variance")
     ap.add_argument("--ks", default="1,2,4")
-    ap.add_argument("--steps", type=int, default=8, help="meta-steps per timed configuration")
+    ap.add_argument("--steps", type=int, default=13, help="meta-steps per timed configuration (the first is not timed)")
     ap.add_argument("--draws", type=int, default=8)
     ap.add_argument("--out", type=Path, default=Path("results/distributed"))
     args = ap.parse_args()
@@ -105,7 +106,7 @@ def main() -> None:
     md = (f"# Students per meta-step and processes\n\nCommand: `{env['command']}` ({env['machine']}, torch {env['torch']}, "
           f"CUDA {'yes' if env['cuda'] else 'no'}; {env['date']}). "
           + ("The runs used the GPU (nccl for several processes).\n\n" if env["cuda"] else "No GPU here: the nccl path is not measured.\n\n")
-          + "## Speed (median seconds per meta-step, first step dropped)\n\n"
+          + "## Speed (throughput over the timed meta-steps, first step dropped)\n\n"
           + markdown_table(pd.DataFrame(speed).drop(columns=["command"]), ".3f")
           + "\n\n## Meta-gradient variance of the mean of K students\n\n"
           + markdown_table(pd.DataFrame(variance).drop(columns=["teacher"]), ".4g")

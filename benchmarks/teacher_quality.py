@@ -38,7 +38,7 @@ from gtn_nas.report import markdown_table, plot_sample_grid
 from gtn_nas.spaces import arch_id, load_space
 from gtn_nas.students import accuracy, build_student
 from gtn_nas.teacher import Teacher, TeacherConfig
-from gtn_nas.training import FullTraining, real_batches, sgd_steps, train_full
+from gtn_nas.training import FullTraining, real_batches, train_full, train_student
 
 LR_GRID = (0.03, 0.1, 0.3)
 MOMENTUM_GRID = (0.5, 0.9)
@@ -51,9 +51,7 @@ def recipe(arrays: dict):
 
 
 def score(spec, seed, steps, split) -> float:
-    net = build_student(spec, seed)
-    sgd_steps(net, steps)
-    return accuracy(net, None, split.x, split.y)
+    return accuracy(train_student(spec, seed, steps), None, split.x, split.y)
 
 
 def tune_real(spec, data, steps: int, batch: int) -> tuple[float, float]:

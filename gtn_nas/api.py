@@ -30,10 +30,11 @@ import torch
 from .data import MNIST, load_mnist
 from .device import resolve_device
 from .distillation import DistillConfig, Distiller
+from .distillation import load_teacher as _load_teacher
 from .distributed import device_for, process_group, world_from_env
 from .errors import ConfigError
 from .groundtruth import GroundTruthConfig, run_ground_truth
-from .proxies import ProxySettings, load_proxy_teacher, make_proxy
+from .proxies import ProxySettings, make_proxy
 from .ranking import rank_all
 from .searching import (bind_settings, evaluate_queue, open_search_storage, open_search_study, record_setup, run_search,
                         stored_lr)
@@ -87,7 +88,7 @@ def distill(config: DistillConfig, out: str | Path, *, resume: bool = False, sco
 
 def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teacher:
     """A frozen teacher from a checkpoint (loaded with weights_only=True)."""
-    return load_proxy_teacher(path, _device(device))[0]
+    return _load_teacher(path, _device(device))[0]
 
 
 # -- the yardstick -------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def evaluate(specs: list[dict], proxy: ProxySettings, out: str | Path, *, space:
     names the list in the default study name."""
     validate_stale_after(stale_after)
     settings, dev, sp = proxy.validate(), _device(device), _space(space)
-    loaded = load_proxy_teacher(settings.teacher, dev) if settings.teacher else None
+    loaded = _load_teacher(settings.teacher, dev) if settings.teacher else None
     url = storage_url(storage, Path(out).with_suffix(".db"))
     name = study_name or default_study_name(settings, "evaluate", _digest(source, specs), "")
     queue = WorkQueue(open_search_storage(url, stale_after=None), name, specs, stale_after)
@@ -145,7 +146,7 @@ def search(space: str | Space, proxy: ProxySettings, out: str | Path, *, n_trial
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1; got {n_trials}")
     settings, dev, sp = proxy.validate(), _device(device), _space(space)
-    loaded = load_proxy_teacher(settings.teacher, dev) if settings.teacher else None
+    loaded = _load_teacher(settings.teacher, dev) if settings.teacher else None
     url = storage_url(storage, Path(out).with_suffix(".db"))
     name = study_name or default_study_name(settings, "search", sp.name, f"-{sampler}")
     study = open_search_study(open_search_storage(url, stale_after), name, sampler, settings.seed)

@@ -17,8 +17,8 @@ import torch
 
 from .data import Split
 from .errors import ConfigError
-from .inner import InnerState, grads, sgd_step
-from .students import Functional, accuracy, build_student
+from .students import accuracy
+from .training import train_student
 
 
 @dataclass(frozen=True)
@@ -38,20 +38,11 @@ class CalibrationConfig:
             raise ConfigError("calibration needs >= 1 student and >= 10 holdout images")
 
 
-def train_on_batches(f, params, batches, lrs, momenta) -> dict:
-    """Functional SGD with momentum over (x, y) batches; the recipe of `gtn-nas export`."""
-    state = InnerState.start(params)
-    for (x, y), lr, m in zip(batches, lrs, momenta):
-        state = sgd_step(state, grads(f, state.params, x, y), lr, m).detached()
-    return state.params
-
-
 def score_recipe(specs, batches, lrs, momenta, holdout: Split, seed: int, device) -> float:
-    """Mean holdout accuracy of `specs` trained on `batches` with per-step lrs and momenta."""
-    accs = []
-    for i, spec in enumerate(specs):
-        f = Functional(build_student(spec, seed + i, device))
-        accs.append(accuracy(f, train_on_batches(f, f.init_params(), batches, lrs, momenta), holdout.x, holdout.y))
+    """Mean holdout accuracy of `specs` (init seeds seed, seed+1, ...) trained on `batches` with
+    per-step lrs and momenta."""
+    steps = [(x, y, lr, m) for (x, y), lr, m in zip(batches, lrs, momenta)]
+    accs = [accuracy(train_student(spec, seed + i, steps, device), None, holdout.x, holdout.y) for i, spec in enumerate(specs)]
     return sum(accs) / len(accs)
 
 

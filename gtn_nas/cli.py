@@ -11,29 +11,8 @@ from typing import Optional
 
 import typer
 
+from .cli_app import DataDir, Device, Storage, app, threads_from_env
 from .errors import ConfigError, GtnNasError
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
-                  help="Neural architecture search on learned synthetic MNIST data.")
-
-DataDir = typer.Option(None, "--data-dir", help="Folder with the four MNIST IDX files (default: $GTN_NAS_DATA, else a cache folder; downloaded when missing).")
-Device = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-Storage = typer.Option(None, "--storage", help="Optuna storage URL (sqlite:///..., postgresql://..., journal://FILE) or a SQLite file path.")
-
-
-@app.callback()
-def _root() -> None:
-    """Neural architecture search on learned synthetic MNIST data."""
-
-
-def _threads() -> None:
-    import os
-
-    import torch
-
-    if "GTN_NAS_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["GTN_NAS_THREADS"]))
-
 
 @app.command("ground-truth")
 def ground_truth(
@@ -62,7 +41,7 @@ def ground_truth(
     from .training import FullTraining
     from .workqueue import storage_url, validate_stale_after
 
-    _threads()
+    threads_from_env()
     validate_stale_after(stale_after)
     resolve_device(device)
     sp = load_space(space)
@@ -121,7 +100,7 @@ def distill(
     from .progress import progress_bar
     from .teacher import TeacherConfig
 
-    _threads()
+    threads_from_env()
     given = {
         "ift": {"--neumann-terms": ("neumann_terms", neumann_terms), "--neumann-alpha": ("neumann_alpha", neumann_alpha),
                 "--ift-batches": ("batches", ift_batches), "--ift-settle": ("settle_steps", ift_settle),

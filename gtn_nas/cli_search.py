@@ -1,4 +1,4 @@
-"""CLI commands `search` and `rank` (registered on gtn_nas.cli.app)."""
+"""CLI commands `search` and `rank` (registered on the shared app; gtn_nas.cli imports this module)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .cli import DataDir, Device, Storage, _threads, app
+from .cli_app import DataDir, Device, Storage, app, threads_from_env
 from .errors import ConfigError
 
 
@@ -56,7 +56,7 @@ def search(
     from .spaces import load_space, specs_from_csv
     from .workqueue import validate_stale_after
 
-    _threads()
+    threads_from_env()
     if proxy is None and teacher is None:
         raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
     settings = ProxySettings(kind=proxy or "teacher", steps=steps, batch_size=batch_size, momentum=momentum, lr=lr,

@@ -27,7 +27,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MNIST, Split
 from .device import peak_memory_mb
 from .distributed import RankFailure, World
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, GtnNasError
 from .methods import METHODS, MetaContext, make_method
 from .quality import teacher_batches
 from .spaces import load_space
@@ -246,13 +246,20 @@ def distill(cfg: DistillConfig, data: MNIST, device, out: Path, resume: bool = F
 
 
 def load_teacher(path: str | Path, device="cpu") -> tuple[Teacher, dict]:
-    """A frozen teacher and its checkpoint dict."""
-    ckpt = load_checkpoint(path, map_location=device)
+    """A frozen teacher and its checkpoint dict; any file that is not one is a CheckpointError line.
+
+    (torch's weights-only unpickler raises KeyError/IndexError on some non-checkpoint files.)
+    """
     try:
+        ckpt = load_checkpoint(path, map_location=device)
         cfg = DistillConfig.from_dict(ckpt["config"])
         teacher = Teacher(cfg.teacher).to(device)
         teacher.load_state_dict(ckpt["teacher"])
+    except GtnNasError:
+        raise
     except (TypeError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: teacher checkpoint does not match this gtn-nas version ({str(exc).splitlines()[0][:120]})") from None
+    except Exception as exc:  # noqa: BLE001  (any other failure means: not a teacher we can read)
+        raise CheckpointError(f"{path}: not a gtn-nas teacher checkpoint ({type(exc).__name__} while unpickling)") from None
     teacher.requires_grad_(False)
     return teacher, ckpt

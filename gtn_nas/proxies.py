@@ -39,11 +39,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .data import MNIST, Split
-from .errors import CheckpointError, ConfigError, GtnNasError
+from .errors import ConfigError
 from .flops import forward_flops
 from .spaces import Space, arch_id
 from .students import accuracy, build_student, count_params
-from .training import real_batches, sgd_steps
+from .training import real_batches, train_student
 
 PROXIES = ("teacher", "real", "subset", "params", "synflow", "naswot")
 ZERO_COST = ("params", "synflow", "naswot")
@@ -95,9 +95,7 @@ Batch = tuple[torch.Tensor, torch.Tensor, float, float]
 def train_and_score(spec: dict, batches: list[Batch], val: Split, seed: int, device) -> dict:
     """Train a fresh student on `batches` (export recipe) and score it on `val`."""
     start = time.perf_counter()
-    net = build_student(spec, seed, device)
-    sgd_steps(net, batches)
-    net.eval()  # students keep no running statistics: eval uses batch statistics of 1,000 real images
+    net = train_student(spec, seed, batches, device)
     score = accuracy(net, None, val.x, val.y)
     seconds = time.perf_counter() - start
     examples = sum(len(b[1]) for b in batches)
@@ -140,21 +138,6 @@ class Proxy:
 
 
 # -- building proxies -------------------------------------------------------------------------
-
-def load_proxy_teacher(path: str | Path, device) -> tuple:
-    """distill.load_teacher, with any unreadable file reported as one CheckpointError line.
-
-    (torch's weights-only unpickler raises KeyError/IndexError on some non-checkpoint files.)
-    """
-    from .distillation import load_teacher
-
-    try:
-        return load_teacher(path, device)
-    except GtnNasError:
-        raise
-    except Exception as exc:  # noqa: BLE001  (any other failure means: not a teacher we can read)
-        raise CheckpointError(f"{path}: not a gtn-nas teacher checkpoint ({type(exc).__name__} while unpickling)") from None
-
 
 def teacher_name(ckpt: dict) -> str:
     """`teacher:<method>`, or `teacher:pixels-<method>` for a pixel-set teacher."""
@@ -238,7 +221,7 @@ def tuning_archs(space: Space | None, exclude: set[str], n: int, seed: int) -> l
 
 def make_proxy(settings: ProxySettings, data: MNIST, device: torch.device, space: Space | None = None,
                exclude: set[str] = frozenset(), teacher=None) -> Proxy:
-    """Build a proxy; `teacher` is (Teacher, checkpoint dict) as returned by distill.load_teacher."""
+    """Build a proxy; `teacher` is (Teacher, checkpoint dict) as returned by distillation.load_teacher."""
     s = settings.validate()
     if s.kind in ("params", "synflow"):
         return Proxy(s.kind, s, data.val, device, setup={"setup_seconds": 0.0, "setup_flops": 0})

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import Split
+from .students import build_student
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,23 @@ def sgd_steps(net: nn.Module, steps: Iterable[tuple[torch.Tensor, torch.Tensor, 
     """
     opt = torch.optim.SGD(net.parameters(), lr=0.0, momentum=0.0)
     net.train()
-    for x, y, lr, momentum in steps:
-        for group in opt.param_groups:
-            group["lr"], group["momentum"] = float(lr), float(momentum)
-        loss = F.cross_entropy(net(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    with torch.enable_grad():
+        for x, y, lr, momentum in steps:
+            for group in opt.param_groups:
+                group["lr"], group["momentum"] = float(lr), float(momentum)
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+
+def train_student(spec: dict, seed: int, steps: Iterable[tuple[torch.Tensor, torch.Tensor, float, float]], device="cpu") -> nn.Module:
+    """The one way a student learns from a recipe (a teacher's data or real batches): a fresh
+    `spec`, initialised from `seed`, trained by `sgd_steps`, returned in eval mode (students keep
+    no running statistics, so eval uses the statistics of the batch it scores)."""
+    net = build_student(spec, seed, device)
+    sgd_steps(net, steps)
+    return net.eval()
 
 
 def real_batches(train: Split, steps: int, batch_size: int, lr: float, momentum: float, seed: int):

@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 
 from conftest import TINY_SPACE
 from gtn_nas.errors import ConfigError
-from gtn_nas.proxies import ProxySettings, balanced_subset, load_proxy_teacher, make_proxy, per_image_forward_flops, split_pool
+from gtn_nas.distillation import load_teacher
+from gtn_nas.proxies import ProxySettings, balanced_subset, make_proxy, per_image_forward_flops, split_pool
 from gtn_nas.workqueue import driver_url
 from gtn_nas.searching import (ArchEncoding, bind_settings, open_search_storage, open_search_study, record_setup,
                             run_search)
@@ -132,7 +133,7 @@ def test_two_archs_from_workers_score_each_architecture_once(tmp_path, tiny_teac
 def test_teacher_proxies_are_named_deterministic_and_costed(tiny_teachers, small_mnist):
     spec = load_space(TINY_SPACE).archs[-1]
     for kind, name in (("generator", "teacher:gm"), ("pixels", "teacher:pixels-gm")):
-        teacher = load_proxy_teacher(tiny_teachers[kind], "cpu")
+        teacher = load_teacher(tiny_teachers[kind], "cpu")
         settings = ProxySettings(kind="teacher", steps=3, teacher=str(tiny_teachers[kind]))
         proxy = make_proxy(settings, small_mnist, torch.device("cpu"), teacher=teacher)
         a, b = proxy.score(spec), proxy.score(spec)
@@ -160,7 +161,7 @@ def test_subset_proxy_is_class_balanced_and_teacher_sized(small_mnist, tiny_teac
     assert len(holdout) == 500 and len(pool) == 1500
     sub = balanced_subset(pool, 40, 10, seed=0)
     assert torch.equal(sub.y, torch.arange(40) % 10)
-    teacher = load_proxy_teacher(tiny_teacher, "cpu")
+    teacher = load_teacher(tiny_teacher, "cpu")
     proxy = make_proxy(ProxySettings(kind="subset", steps=4, lr=0.1, teacher=str(tiny_teacher)), small_mnist,
                        torch.device("cpu"), teacher=teacher)
     # 2 teacher steps x 10 = a 20-image subset, trained 4 steps: two passes.
