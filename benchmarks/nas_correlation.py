@@ -67,22 +67,25 @@ def is_done(cmd: list[str], ground_truth: Path) -> bool:
     return set(pd.read_csv(ground_truth)["arch_id"]) <= set(pd.read_csv(out)["arch_id"])
 
 
-def plan(args: argparse.Namespace) -> tuple[list[list[str]], list[str]]:
-    """The `gtn-nas search` command lines (one per proxy) and the `gtn-nas rank` command line."""
+def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[str]]:
+    """Per proxy: its `gtn-nas search` command line and the same as `ProxySettings` fields (the
+    benchmark calls the API; the command lines are what a user would type); and the rank command."""
     from gtn_nas.distillation import load_teacher
 
     teachers = args.teachers if args.teachers is not None else default_teachers(Path("results/teachers"))
     nas = args.results / "nas"
     common = ["--archs-from", str(args.ground_truth), "--steps", str(args.steps), "--seed", str(args.seed),
               "--space", args.space, "--device", args.device, "--quiet"] + (["--data-dir", args.data_dir] if args.data_dir else [])
-    searches = [["search", "--teacher", str(t), *common, "--out", str(nas / f"{t.stem}.csv")] for t in teachers]
+    base = {"steps": args.steps, "seed": args.seed}
+    searches = [(["search", "--teacher", str(t), *common, "--out", str(nas / f"{t.stem}.csv")], {**base, "kind": "teacher", "teacher": str(t)})
+                for t in teachers]
     batch = args.batch_size or (load_teacher(teachers[0])[0].cfg.batch_size if teachers else 128)
     for name in [b for b in args.baselines.split(",") if b]:
-        extra = ["--batch-size", str(batch)] if name in ("real", "subset") else []
+        extra, fields = (["--batch-size", str(batch)], {"batch_size": batch}) if name in ("real", "subset") else ([], {})
         if name == "subset" and teachers:  # the subset is as large as the first teacher's synthetic set
-            extra = ["--teacher", str(teachers[0])]
-        searches.append(["search", "--proxy", name, *common, *extra, "--out", str(nas / f"{name}.csv")])
-    outs = [s[-1] for s in searches]
+            extra, fields = ["--teacher", str(teachers[0])], {"teacher": str(teachers[0])}
+        searches.append((["search", "--proxy", name, *common, *extra, "--out", str(nas / f"{name}.csv")], {**base, "kind": name, **fields}))
+    outs = [cmd[-1] for cmd, _ in searches]
     rank = ["rank", "--ground-truth", str(args.ground_truth), *outs, "--bootstrap", str(args.bootstrap), "--seed", str(args.seed),
             "--out-csv", str(args.results / "nas_correlation.csv"), "--out-md", str(args.results / "nas_correlation.md")]
     return searches, rank
@@ -123,37 +126,49 @@ def scatter(run_csv: Path, ground_truth: Path, out: Path) -> None:
     fig.savefig(out, dpi=120)
 
 
-def run_cli(args: list[str]) -> None:
-    """Run one gtn-nas command in this process, turning gtn-nas errors into one line and exit 2."""
-    from gtn_nas.cli import app
-    from gtn_nas.errors import GtnNasError
+def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
+    """What `gtn-nas search --archs-from GT ...` does, through the Python API."""
+    import gtn_nas
+    from gtn_nas.spaces import specs_from_csv
 
-    try:
-        app(args, standalone_mode=False)
-    except GtnNasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    gtn_nas.evaluate(specs_from_csv(args.ground_truth), gtn_nas.ProxySettings(**fields), out, space=args.space,
+                     source=args.ground_truth.stem, data=data, device=args.device)
+
+
+def rank(args: argparse.Namespace, outs: list[str]) -> None:
+    import gtn_nas
+    from gtn_nas.atomic import write_csv, write_text
+    from gtn_nas.ranking import to_markdown
+
+    table = gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed)
+    write_csv(table, args.results / "nas_correlation.csv")
+    write_text(args.results / "nas_correlation.md", to_markdown(table, args.ground_truth, args.bootstrap))
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    searches, rank = plan(args)
+    searches, rank_cmd = plan(args)
     if not searches:
         sys.exit("error: no teacher checkpoints and no baselines: nothing to rank")
     this = "python benchmarks/nas_correlation.py " + " ".join(shlex.quote(a) for a in argv)
     lines = ["# Commands that made results/nas_correlation.*", "", "```", this, "```", "", "which ran:", "", "```"]
-    lines += ["gtn-nas " + " ".join(shlex.quote(a) for a in c) for c in searches + [rank]] + ["```", ""]
+    lines += ["gtn-nas " + " ".join(shlex.quote(a) for a in c) for c in [cmd for cmd, _ in searches] + [rank_cmd]] + ["```", ""]
     text = "\n".join(lines)
     print(text)
-    for cmd in searches:
+    data = None
+    for cmd, fields in searches:
         if not args.rerun and is_done(cmd, args.ground_truth):
             print(f"kept {cmd[-1]} (complete, newer than its teacher)", file=sys.stderr)
             continue
         print("$ gtn-nas " + " ".join(shlex.quote(a) for a in cmd), file=sys.stderr)
-        run_cli(cmd)
-    run_cli(rank)
-    for cmd in searches:
+        if data is None:
+            from gtn_nas.data import load_mnist
+
+            data = load_mnist(args.data_dir)
+        evaluate(fields, Path(cmd[-1]), args, data)
+    rank(args, [cmd[-1] for cmd, _ in searches])
+    for cmd, _ in searches:
         scatter(Path(cmd[-1]), args.ground_truth, args.results / "nas" / "plots" / f"{Path(cmd[-1]).stem}.png")
     from gtn_nas.atomic import write_text
 
@@ -161,4 +176,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from gtn_nas.errors import GtnNasError
+
+    try:
+        main()
+    except GtnNasError as exc:
+        sys.exit(f"error: {exc}")

@@ -64,7 +64,7 @@ def evaluate_arch(spec: dict, data: MNIST, cfg: GroundTruthConfig, device) -> di
     }
 
 
-def results_frame(queue: WorkQueue) -> pd.DataFrame:
+def ground_truth_frame(queue: WorkQueue) -> pd.DataFrame:
     rows = []
     for t in queue.completed():
         spec = spec_from_json(t.user_attrs["spec"])
@@ -81,11 +81,11 @@ def run_ground_truth(queue: WorkQueue, data: MNIST, cfg: GroundTruthConfig, out:
         return result["val_acc"], result
 
     def done(aid, result):
-        write_csv(results_frame(queue), out)
+        write_csv(ground_truth_frame(queue), out)
         if progress is not None:
             progress(aid, result)
 
     queue.run(score, max_archs, done)
-    frame = results_frame(queue)
+    frame = ground_truth_frame(queue)
     write_csv(frame, out)
     return frame

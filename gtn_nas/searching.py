@@ -182,7 +182,7 @@ def first_scored(trials: list[FrozenTrial]) -> dict[str, FrozenTrial]:
     return out
 
 
-def results_frame(study: optuna.Study, settings: ProxySettings) -> pd.DataFrame:
+def scores_frame(study: optuna.Study, settings: ProxySettings) -> pd.DataFrame:
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     proposals = pd.Series([t.user_attrs.get("arch_id") for t in trials]).value_counts().to_dict()
     setup, name = setup_costs(study), study.user_attrs.get("setup", {}).get("proxy", settings.kind)
@@ -245,13 +245,13 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
         if slots_taken(st) >= n_trials:
             st.stop()
         if trial.state == TrialState.COMPLETE:
-            write_csv(results_frame(st, proxy.settings), out)
+            write_csv(scores_frame(st, proxy.settings), out)
         if on_trial is not None:
             on_trial(st, trial)
 
     if slots_taken(study) < n_trials:
         study.optimize(objective, callbacks=[after], gc_after_trial=False)
-    frame = results_frame(study, proxy.settings)
+    frame = scores_frame(study, proxy.settings)
     write_csv(frame, out)
     return frame
 
@@ -266,12 +266,12 @@ def evaluate_queue(queue: WorkQueue, proxy: Proxy, out: Path, max_archs: int | N
         return result["score"], {**result, "worker": WORKER}
 
     def done(aid, result):
-        write_csv(results_frame(queue.study, proxy.settings), out)
+        write_csv(scores_frame(queue.study, proxy.settings), out)
         if on_arch is not None:
             on_arch(aid, result)
 
     queue.run(score, max_archs, done)
-    frame = results_frame(queue.study, proxy.settings)
+    frame = scores_frame(queue.study, proxy.settings)
     write_csv(frame, out)
     return frame
 
