@@ -122,7 +122,7 @@ def queue_scenario(kind: str, workdir: Path, url: str, rng: random.Random) -> di
     victim, other = start(*cmd(0)), start(*cmd(1))
     killed = kill_once_working(victim, workdir / ("gt0.csv" if kind == "ground-truth" else "ev0.csv"), rng)
     finish(other)
-    time.sleep(2.5)  # the victim's claim goes stale
+    time.sleep(3.5)  # the victim's claim goes stale (RDB heartbeats: 1-second resolution)
     finish(start(*cmd(2)))
     frame = pd.read_csv(workdir / ("gt2.csv" if kind == "ground-truth" else "ev2.csv"))
     counts = _queue_counts(url, name, ids)
@@ -141,7 +141,7 @@ def search_scenario(workdir: Path, url: str, rng: random.Random, n_trials: int =
     victim, other = start(*cmd(0)), start(*cmd(1))
     killed = kill_once_working(victim, workdir / "s0.csv", rng)
     finish(other)
-    time.sleep(2.5)
+    time.sleep(3.5)
     finish(start(*cmd(2)))
     study = optuna.load_study(study_name=name, storage=url)
     complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

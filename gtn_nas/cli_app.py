@@ -23,5 +23,11 @@ def threads_from_env() -> None:
 
     import torch
 
-    if "GTN_NAS_THREADS" in os.environ:
-        torch.set_num_threads(int(os.environ["GTN_NAS_THREADS"]))
+    from .errors import ConfigError
+
+    value = os.environ.get("GTN_NAS_THREADS")
+    if value is None:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"GTN_NAS_THREADS must be a positive integer; got {value!r}")
+    torch.set_num_threads(int(value))

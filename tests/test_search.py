@@ -218,7 +218,7 @@ def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeyp
     dead = study.ask()  # a worker that proposed an architecture, beat once, and died
     ArchEncoding(space).suggest(dead)
     storage.record_heartbeat(dead._trial_id)
-    time.sleep(2.5)
+    time.sleep(3.5)  # Optuna compares RDB heartbeats at 1-second resolution
     proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
     run_search(study, proxy, space, 3, tmp_path / "dead.csv")
     trials = study.get_trials()
