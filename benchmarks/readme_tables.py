@@ -65,12 +65,33 @@ def ablation() -> str:
     return md(f[list(cols)].rename(columns=cols), ".3f").replace("| nan |", "| – |")
 
 
-def default_teachers() -> str:
-    f = pd.read_csv(RESULTS / "teachers" / "wall_time.csv")
+def wall_times(path: Path) -> str:
+    f = pd.read_csv(path)
     cols = {"method": "method", "meta_steps": "meta-steps", "wall_s": "wall time (s)", "meta_training_s": "meta-training (s)",
-            "val_acc_2k_3_students": "val. acc. (3 distillation students)", "calibration": "calibration"}
+            "val_acc_2k_3_students": "val. acc. (3 distillation students)", "calibration": "calibration",
+            "loadavg_1min_at_end": "load avg. at end"}
+    cols = {k: v for k, v in cols.items() if k in f}
     f = f.assign(wall_s=f["wall_s"].round().astype(int), meta_training_s=f["meta_training_s"].round().astype(int))
     return md(f[list(cols)].rename(columns=cols).fillna(""), ".3f")
+
+
+def default_teachers() -> str:
+    return wall_times(RESULTS / "teachers" / "default" / "wall_time.csv")
+
+
+def long_teachers() -> str:
+    return wall_times(RESULTS / "teachers" / "wall_time.csv")
+
+
+def distributed() -> str:
+    f = pd.read_csv(RESULTS / "distributed.csv")
+    cols = {"students_per_step": "K", "processes": "processes", "threads_per_process": "threads each",
+            "meta_steps_per_min": "meta-steps / min", "students_per_min": "students / min"}
+    v = pd.read_csv(RESULTS / "distributed_variance.csv")
+    speed = md(f[list(cols)].rename(columns=cols), ".2f")
+    var = md(v[["students_per_step", "relative_variance", "variance_vs_k1"]].rename(
+        columns={"students_per_step": "K", "relative_variance": "variance ÷ |mean|²", "variance_vs_k1": "variance ÷ K=1's"}), ".3f")
+    return speed + "\n\n" + var
 
 
 def quality() -> str:
@@ -97,6 +118,7 @@ def ift_alignment() -> str:
 
 
 BLOCKS = {"speed": speed, "memory": memory, "ablation": ablation, "default-teachers": default_teachers,
+          "long-teachers": long_teachers, "distributed": distributed,
           "quality": quality, "nas": nas, "ift-alignment": ift_alignment}
 
 
