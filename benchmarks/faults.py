@@ -68,24 +68,35 @@ def kill_once_working(proc: subprocess.Popen, output: Path, rng: random.Random, 
     return kill_after(proc, rng.uniform(0, 0.5))
 
 
-def distill_scenario(workdir: Path, rng: random.Random, kills: int = 3, steps: int = 60) -> dict:
+def kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, rng: random.Random, timeout: float = 300) -> bool:
+    """SIGKILL a distillation a random moment (0-1 s) after it wrote a new checkpoint (so that every
+    kill lands mid-run, some meta-steps past the checkpoint); whether it was still running."""
+    before = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
+    deadline = time.time() + timeout
+    while (not ckpt.exists() or ckpt.stat().st_mtime_ns == before) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    return kill_after(proc, rng.uniform(0, 1))
+
+
+def distill_scenario(workdir: Path, rng: random.Random, kills: int = 3, steps: int = 300) -> dict:
     import torch
 
     from gtn_nas.checkpoint import load_checkpoint
 
     run = ["distill", *DISTILL, "--meta-steps", str(steps)]
     out, ref = workdir / "killed.pt", workdir / "ref.pt"
-    done = 0
+    done, at = 0, []
     for i in range(kills):
-        done += kill_after(start(*run, "--out", str(out), *(["--resume"] if out.exists() else [])), rng.uniform(3, 9))
+        done += kill_after_checkpoint(start(*run, "--out", str(out), *(["--resume"] if out.exists() else [])), out, rng)
+        at.append(load_checkpoint(out)["meta_step"] if out.exists() else 0)
     finish(start(*run, "--out", str(out), *(["--resume"] if out.exists() else [])))
     finish(start(*run, "--out", str(ref)))
     a, b = load_checkpoint(out), load_checkpoint(ref)
     diff = max(float((a["teacher"][k] - b["teacher"][k]).abs().max()) for k in b["teacher"])
     steps_logged = pd.read_csv(out.with_suffix(".csv"))["meta_step"]
     identical = all(torch.equal(a["teacher"][k], b["teacher"][k]) for k in b["teacher"])
-    return {"scenario": "distill", "kills": done, "identical_teacher": identical, "max_abs_diff": diff,
-            "lost": int(steps - steps_logged.nunique()), "duplicated": int(len(steps_logged) - steps_logged.nunique())}
+    return {"scenario": "distill", "kills": done, "checkpoints_at_kills": " ".join(map(str, at)), "identical_teacher": identical,
+            "max_abs_diff": diff, "lost": int(steps - steps_logged.nunique()), "duplicated": int(len(steps_logged) - steps_logged.nunique())}
 
 
 def _queue_counts(url: str, study_name: str | None, expected: list[str]) -> dict:
@@ -167,19 +178,23 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/faults"))
+    ap.add_argument("--scenarios", default="distill,ground-truth,evaluate,search")
     args = ap.parse_args()
     rng, rows = random.Random(args.seed), []
     for rep in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            (work / "d").mkdir()
-            rows.append({"storage": "-", "repeat": rep, **distill_scenario(work / "d", rng)})
+            wanted = args.scenarios.split(",")
+            if "distill" in wanted:
+                (work / "d").mkdir()
+                rows.append({"storage": "-", "repeat": rep, **distill_scenario(work / "d", rng)})
             for storage, url in storages(work).items():
-                for kind in ("ground-truth", "evaluate"):
+                for kind in [k for k in ("ground-truth", "evaluate") if k in wanted]:
                     (work / kind).mkdir(exist_ok=True)
                     rows.append({"storage": storage, "repeat": rep, **queue_scenario(kind, work / kind, url, rng)})
-                (work / "search").mkdir(exist_ok=True)
-                rows.append({"storage": storage, "repeat": rep, **search_scenario(work / "search", url, rng)})
+                if "search" in wanted:
+                    (work / "search").mkdir(exist_ok=True)
+                    rows.append({"storage": storage, "repeat": rep, **search_scenario(work / "search", url, rng)})
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     write_csv(frame, args.out.with_suffix(".csv"))
