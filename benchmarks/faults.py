@@ -171,15 +171,18 @@ def storages(workdir: Path) -> dict[str, str]:
 def main() -> None:
     import tempfile
 
-    from gtn_nas.atomic import write_csv, write_text
-    from gtn_nas.report import markdown_table
+    from gtn_nas.atomic import write_csv
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/faults"))
     ap.add_argument("--scenarios", default="distill,ground-truth,evaluate,search")
+    ap.add_argument("--summarise", action="store_true", help="rewrite OUT.md from OUT.csv (no runs)")
     args = ap.parse_args()
+    if args.summarise:
+        summarise(pd.read_csv(args.out.with_suffix(".csv")), args.out, f"python {' '.join(sys.argv)}", args.seed)
+        return
     rng, rows = random.Random(args.seed), []
     for rep in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
@@ -198,18 +201,24 @@ def main() -> None:
             print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     write_csv(frame, args.out.with_suffix(".csv"))
+    summarise(frame, args.out, f"python {' '.join(sys.argv)}", args.seed)
+
+
+def summarise(frame: pd.DataFrame, out: Path, command: str, seed: int) -> None:
+    from gtn_nas.atomic import write_text
+    from gtn_nas.report import markdown_table
+
     summary = frame.groupby(["scenario", "storage"], sort=False).agg(
         runs=("kills", "size"), kills=("kills", "sum"), lost=("lost", "sum"), duplicated=("duplicated", "sum")).reset_index()
     if "identical_teacher" in frame:
         d = frame[frame["scenario"] == "distill"]
         summary["identical_teacher"] = summary["scenario"].map({"distill": f"{int(d['identical_teacher'].sum())} of {len(d)}"}).fillna("")
-    md = (f"# Kill -9 suite\n\nCommand: `python {' '.join(sys.argv)}` (seed {args.seed}; {time.strftime('%Y-%m-%d %H:%M')}).\n"
+    md = (f"# Kill -9 suite\n\nCommand: `{command}` (seed {seed}; {time.strftime('%Y-%m-%d %H:%M')}).\n"
           "Each run SIGKILLs real `gtn-nas` processes at random moments (see `benchmarks/faults.py`); `kills` counts the "
           "processes that were still running when killed.\n\n" + markdown_table(summary, ".3f")
-          + "\n\nPer run: `results/faults.csv`.\n")
-    write_text(args.out.with_suffix(".md"), md)
+          + f"\n\nPer run: `{out.with_suffix('.csv')}`.\n")
+    write_text(out.with_suffix(".md"), md)
     print(md)
-
 
 if __name__ == "__main__":
     main()
