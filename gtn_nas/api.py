@@ -183,4 +183,5 @@ def _digest(stem: str, specs: list[dict]) -> str:
 
 def default_study_name(settings: ProxySettings, mode: str, source: str, tail: str) -> str:
     label = Path(settings.teacher).stem if settings.kind == "teacher" else settings.kind
-    return f"{mode}-{label}-{source}-T{settings.steps}-seed{settings.seed}{tail}"
+    extra = (f"-v{settings.val_examples}" if settings.val_examples else "") + (f"-k{settings.seeds}" if settings.seeds > 1 else "")
+    return f"{mode}-{label}-{source}-T{settings.steps}-seed{settings.seed}{extra}{tail}"

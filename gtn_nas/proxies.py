@@ -64,8 +64,14 @@ class ProxySettings:
     tune_archs: int = 2
     seed: int = 0
     teacher: str | None = None  # checkpoint path
+    val_examples: int | None = None  # score on this many validation images (a subset fixed by seed); None: all 10k
+    seeds: int = 1  # mean score over this many student initialisations (seed, seed+1, ...) on the same data
 
     def validate(self) -> "ProxySettings":
+        if self.val_examples is not None and not 1 <= self.val_examples <= 10_000:
+            raise ConfigError(f"--val-examples must be in [1, 10000]; got {self.val_examples}")
+        if self.seeds < 1:
+            raise ConfigError(f"--proxy-seeds must be >= 1; got {self.seeds}")
         if self.kind not in PROXIES:
             raise ConfigError(f"--proxy must be one of {', '.join(PROXIES)}; got {self.kind!r}")
         if self.kind == "teacher" and not self.teacher:
@@ -81,6 +87,9 @@ class ProxySettings:
         d = asdict(self)
         d["teacher"] = str(Path(self.teacher).resolve()) if self.teacher else None
         d["lr_grid"] = list(self.lr_grid)
+        for name, default in (("val_examples", None), ("seeds", 1)):
+            if d[name] == default:  # studies made before these options existed keep their key
+                del d[name]
         return d
 
 
@@ -116,15 +125,21 @@ class Proxy:
     scored: int = 0  # architectures scored by this process
 
     def score(self, spec: dict) -> dict:
+        """The mean over `settings.seeds` student initialisations (same data); cost summed."""
         self.scored += 1
-        if self.settings.kind in ZERO_COST:
-            return self._zero_cost(spec)
-        return train_and_score(spec, self.batches, self.val, self.settings.seed, self.device)
+        runs = [self._score_once(spec, self.settings.seed + i) for i in range(self.settings.seeds)]
+        return {"score": sum(r["score"] for r in runs) / len(runs), "seconds": sum(r["seconds"] for r in runs),
+                "flops": sum(r["flops"] for r in runs), "params": runs[0]["params"]}
 
-    def _zero_cost(self, spec: dict) -> dict:
+    def _score_once(self, spec: dict, seed: int) -> dict:
+        if self.settings.kind in ZERO_COST:
+            return self._zero_cost(spec, seed)
+        return train_and_score(spec, self.batches, self.val, seed, self.device)
+
+    def _zero_cost(self, spec: dict, seed: int) -> dict:
         from .zero_cost import naswot, synflow
 
-        start, seed = time.perf_counter(), self.settings.seed
+        start = time.perf_counter()
         net = build_student(spec, seed, "cpu")
         n, f = count_params(net), per_image_forward_flops(net)
         if self.settings.kind == "params":
@@ -223,6 +238,8 @@ def make_proxy(settings: ProxySettings, data: MNIST, device: torch.device, space
                exclude: set[str] = frozenset(), teacher=None) -> Proxy:
     """Build a proxy; `teacher` is (Teacher, checkpoint dict) as returned by distillation.load_teacher."""
     s = settings.validate()
+    if s.val_examples is not None:  # a cheaper score: the same images for every architecture
+        data = MNIST(data.train, data.val.subset(s.val_examples, seed=s.seed), data.test)
     if s.kind in ("params", "synflow"):
         return Proxy(s.kind, s, data.val, device, setup={"setup_seconds": 0.0, "setup_flops": 0})
     if s.kind == "naswot":  # one real batch (Mellor et al. use 128 images) from the training pool

@@ -169,6 +169,29 @@ def test_subset_proxy_is_class_balanced_and_teacher_sized(small_mnist, tiny_teac
     assert images.shape[0] == 40 and len({tuple(x.flatten()[:20].tolist()) for x in images}) <= 20
 
 
+def test_proxy_seeds_score_is_the_mean_of_separate_initialisations(small_mnist, tiny_teacher):
+    from gtn_nas.proxies import train_and_score
+
+    spec = load_space(TINY_SPACE).archs[-1]
+    teacher = load_teacher(tiny_teacher, "cpu")
+    proxy = make_proxy(ProxySettings(teacher=str(tiny_teacher), steps=3, seed=5, seeds=3), small_mnist, torch.device("cpu"), teacher=teacher)
+    separate = [train_and_score(spec, proxy.batches, proxy.val, 5 + i, "cpu")["score"] for i in range(3)]
+    assert len(set(separate)) > 1  # the initialisations differ
+    assert proxy.score(spec)["score"] == pytest.approx(sum(separate) / 3, abs=1e-12)
+
+
+def test_val_examples_subset_is_fixed_by_seed(small_mnist):
+    make = lambda seed, n=100: make_proxy(ProxySettings(kind="params", seed=seed, val_examples=n), small_mnist, torch.device("cpu"))
+    a, b, c = make(0), make(0), make(1)
+    assert len(a.val) == 100 and torch.equal(a.val.x, b.val.x) and not torch.equal(a.val.x, c.val.x)
+    assert len(make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu")).val) == len(small_mnist.val)
+    with pytest.raises(ConfigError, match="--val-examples"):
+        make(0, 0)
+    with pytest.raises(ConfigError, match="--proxy-seeds"):
+        ProxySettings(kind="params", seeds=0).validate()
+    assert "seeds" not in ProxySettings().key() and ProxySettings(seeds=2).key()["seeds"] == 2  # old studies keep their key
+
+
 def test_params_proxy_and_unknown_proxy(small_mnist):
     spec = load_space(TINY_SPACE).archs[0]
     proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
