@@ -242,6 +242,9 @@ class WorkQueue:
         to the architecture's live retry; if the architecture is complete already, it is dropped.
         Returns whether this call recorded it."""
         aid = trial.user_attrs["arch_id"]
+        if aid in self._complete_ids():  # two live copies (repaired twice at once): the first result stands
+            self._finish(trial._trial_id, TrialState.PRUNED, {"duplicate": True})
+            return False
         if self._finish(trial._trial_id, TrialState.COMPLETE, attrs, value):
             return True
         for _ in range(10):

@@ -119,3 +119,13 @@ def test_claims_are_exclusive_on_sqlite(tmp_path):
 def test_stale_after_is_validated(tmp_path, bad):
     with pytest.raises(ConfigError, match="--stale-after"):
         _open(tmp_path / "q.db", stale_after=bad)
+
+
+def test_two_live_copies_of_an_architecture_record_one_result(tmp_path):
+    q = _open(tmp_path / "q.db", specs=SPECS[:1])
+    q._enqueue(SPECS[0], repaired=True)  # two workers repaired the same loss at once
+    first, second = q.claim(), q.claim()
+    assert first.user_attrs["arch_id"] == second.user_attrs["arch_id"]
+    assert q.complete(first, 0.9, {"score": 0.9}) and not q.complete(second, 0.1, {"score": 0.1})
+    states = sorted(t.state.name for t in q.study.get_trials())
+    assert states == ["COMPLETE", "PRUNED"] and q.completed()[0].value == 0.9
