@@ -38,7 +38,7 @@ from .atomic import write_csv
 from .errors import ConfigError
 from .proxies import Proxy, ProxySettings
 from .spaces import Space, arch_id, spec_to_json, validate_spec
-from .workqueue import HEARTBEAT_S, Heartbeat, WorkQueue, open_storage
+from .workqueue import HEARTBEAT_S, Heartbeat, WorkQueue, is_stale, open_storage
 
 COLUMNS = ["arch_id", "spec", "proxy", "score", "seconds", "flops", "params", "trial", "proposals", "steps",
            "batch_size", "lr", "seed", "setup_seconds", "setup_flops", "distill_seconds"]
@@ -64,8 +64,7 @@ def fail_stale(study: optuna.Study, stale_after: float) -> int:
     `heartbeat` attribute is older than `stale_after` and enqueue their architecture again."""
     now, failed = time.time(), 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        beat = t.user_attrs.get("heartbeat", t.datetime_start.timestamp() if t.datetime_start else now)
-        if now - beat <= stale_after:
+        if not is_stale(t, now, stale_after):
             continue
         try:
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)

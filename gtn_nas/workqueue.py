@@ -127,6 +127,12 @@ def validate_stale_after(seconds: float) -> float:
     return seconds
 
 
+def is_stale(trial: FrozenTrial, now: float, stale_after: float) -> bool:
+    """Whether a RUNNING trial's `heartbeat` attribute (else its start) is older than `stale_after`."""
+    beat = trial.user_attrs.get("heartbeat", trial.datetime_start.timestamp() if trial.datetime_start else now)
+    return now - beat > stale_after
+
+
 class Heartbeat:
     """Beat for one trial from a daemon thread until stopped (a context manager)."""
 
@@ -174,9 +180,10 @@ class WorkQueue:
                 self._enqueue(spec)
         self.study.set_user_attr("queue_ready", len(specs))
 
-    def _enqueue(self, spec: dict | str, **extra) -> None:
-        spec_json = spec if isinstance(spec, str) else spec_to_json(spec)
-        aid = arch_id(spec_from_json(spec_json))
+    def _enqueue(self, spec: dict, **extra) -> None:
+        self._enqueue_json(arch_id(spec), spec_to_json(spec), **extra)
+
+    def _enqueue_json(self, aid: str, spec_json: str, **extra) -> None:
         self.study.enqueue_trial({}, user_attrs={"arch_id": aid, "spec": spec_json, **extra})
 
     def _wait_ready(self, specs: list[dict], timeout: float = 60.0) -> None:
@@ -253,7 +260,7 @@ class WorkQueue:
                 return False  # someone finished first
             live = [t for t in trials if t.state in LIVE]
             if not live:
-                self._enqueue(trial.user_attrs["spec"], retry_of=trial.number)
+                self._enqueue_json(aid, trial.user_attrs["spec"], retry_of=trial.number)
                 continue
             if self._finish(live[0]._trial_id, TrialState.COMPLETE, {**attrs, "result_of": trial.number}, value):
                 return True
@@ -267,13 +274,12 @@ class WorkQueue:
         # Two writes; a crash between them is healed by repair() on the next open or empty claim.
         if not self._finish(trial._trial_id, TrialState.FAIL, {}):
             return  # another worker got there first and re-enqueued it
-        self._enqueue(trial.user_attrs["spec"], retry_of=trial.number)
+        self._enqueue_json(trial.user_attrs["arch_id"], trial.user_attrs["spec"], retry_of=trial.number)
 
     def reclaim_stale(self) -> None:
         now = time.time()
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            beat = t.user_attrs.get("heartbeat", t.datetime_start.timestamp() if t.datetime_start else now)
-            if now - beat > self.stale_after:
+            if is_stale(t, now, self.stale_after):
                 self._fail_and_requeue(t)
 
     # -- the worker loop -------------------------------------------------------------------
