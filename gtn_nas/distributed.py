@@ -28,6 +28,17 @@ class RankFailure(GtnNasError):
     """Another process of a distributed run died or stopped this one."""
 
 
+def _failure(message: str) -> RankFailure:
+    """A RankFailure, with torchrun's SIGTERM ignored from now on.
+
+    Once a rank knows the run is over it must still save its checkpoint and say why; a SIGTERM
+    landing in that save (torchrun sends one whether or not gloo noticed first) would replace the
+    message and cut the save short.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return RankFailure(message)
+
+
 @dataclass(frozen=True)
 class World:
     rank: int = 0
@@ -59,7 +70,7 @@ class World:
             dist.all_reduce(flat)
         except RuntimeError as exc:  # gloo/nccl: a peer closed the connection or timed out
             reason = re.sub(r"^\[.*?\] ", "", str(exc).splitlines()[0]).split(". ")[0]  # gloo: "[file:line] Connection ..."
-            raise RankFailure(f"another process of this run failed ({reason})") from None
+            raise _failure(f"another process of this run failed ({reason})") from None
         offset = 0
         for p, n in zip(params, flat[-len(params) - 1:-1].tolist()):
             g = flat[offset:offset + p.numel()].view_as(p)
@@ -99,11 +110,16 @@ def process_group(world: World, device: torch.device):
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=world.rank, world_size=world.size)
 
     def stopped(signum, frame):
-        raise RankFailure("stopped by torchrun (another process of this run failed)")
+        raise _failure("stopped by torchrun (another process of this run failed)")
 
     previous = signal.signal(signal.SIGTERM, stopped)
+    failed = False
     try:
         yield
+    except RankFailure:
+        failed = True  # SIGTERM stays ignored: the process is ending and must get its message out
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not failed:
+            signal.signal(signal.SIGTERM, previous)
         dist.destroy_process_group()

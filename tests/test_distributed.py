@@ -52,6 +52,14 @@ def test_one_process_world_leaves_gradients_alone():
     assert World().sum_gradients([p], 1.5) == 1.5 and torch.equal(p.grad, torch.full((3,), 2.0))
 
 
+def test_a_failing_rank_ignores_further_sigterms_so_its_save_and_message_finish():
+    # torchrun's SIGTERM can land while rank 0 saves after gloo already reported the failure.
+    code = ("import os, signal, time; from gtn_nas.distributed import _failure; "
+            "e = _failure('x'); os.kill(os.getpid(), signal.SIGTERM); time.sleep(0.2); print('alive', type(e).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "alive RankFailure", out.stderr
+
+
 def test_two_ranks_equal_one_process_with_the_same_students(tmp_path):
     one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2")
     two = _distill(tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", ranks=2)
