@@ -65,8 +65,10 @@ VARIANTS = {
     "ift-cg20-upsample": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, UPSAMPLE, "CG 20 iterations, damping 1, gtn-nas 0.1 generator (the default)"),
     "ift-cg20-upsample-k2": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, {**UPSAMPLE, "students_per_step": 2}, "the default with 2 students per meta-step"),
     "gm-match8-hyper": ("gm", {"match_steps": 8}, HYPER, "match at 8 random steps, initial inner lr 0.1 / momentum 0.9"),
+    "bptt-window8-upsample-soft": ("bptt", {"window": 8}, {**UPSAMPLE, "soft_labels": True}, "window 8, gtn-nas 0.1 generator, learned soft labels"),
+    "ift-cg20-upsample-soft": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, {**UPSAMPLE, "soft_labels": True}, "the ift default with learned soft labels"),
 }
-TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum"}
+TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum", "soft_labels"}
 
 
 def config(name: str, meta_steps: int, seed: int) -> DistillConfig:

@@ -46,7 +46,7 @@ MOMENTUM_GRID = (0.5, 0.9)
 
 def recipe(arrays: dict):
     B, T = int(arrays["batch_size"]), len(arrays["lr"])
-    x, y = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays["labels"])
+    x, y = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays.get("soft_labels", arrays["labels"]))
     return [(x[t * B:(t + 1) * B], y[t * B:(t + 1) * B], float(arrays["lr"][t]), float(arrays["momentum"][t])) for t in range(T)]
 
 

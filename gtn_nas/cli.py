@@ -64,6 +64,7 @@ def distill(
     inner_steps: int = typer.Option(32, "--inner-steps"),
     batch_size: int = typer.Option(128, "--batch-size"),
     curriculum: bool = typer.Option(True, "--curriculum/--no-curriculum", help="Learned noise per inner step (generator only)."),
+    soft_labels: bool = typer.Option(False, "--soft-labels/--hard-labels", help="Learn a label distribution per synthetic image (bptt, ift)."),
     inner_lr: float = typer.Option(0.05, "--inner-lr", help="Inner SGD learning rate (initial value; bptt learns it)."),
     inner_momentum: float = typer.Option(0.5, "--inner-momentum"),
     meta_lr: float = typer.Option(0.01, "--meta-lr"),
@@ -119,7 +120,7 @@ def distill(
         chosen["window"] = 0  # a truncation replaces the default random window
     options = resolve_options(method, chosen)
     tcfg = TeacherConfig(kind=teacher_kind, inner_steps=inner_steps, batch_size=batch_size, curriculum=curriculum,
-                         inner_lr=inner_lr, inner_momentum=inner_momentum, generator=generator)
+                         inner_lr=inner_lr, inner_momentum=inner_momentum, generator=generator, soft_labels=soft_labels)
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
                         meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every,
                         students_per_step=students_per_step, calibrate=calibrate, checkpoint_every=checkpoint_every).validate()

@@ -66,6 +66,8 @@ class DistillConfig:
         if not self.meta_lr > 0 or not self.grad_clip > 0:
             raise ConfigError("--meta-lr and the gradient clip must be > 0")
         self.teacher.validate()
+        if self.teacher.soft_labels and self.method == "gm":
+            raise ConfigError("--soft-labels needs a method whose meta-gradient reaches the labels (bptt or ift); gm matches class by class")
         make_method(self.method, self.method_options)  # fails early on bad options
         return self
 

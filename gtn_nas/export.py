@@ -3,6 +3,8 @@
 Keys: images float32 [T*B,1,28,28] (student input space), labels int64 [T*B], lr float32 [T],
 momentum float32 [T], batch_size int, mean/std floats (a real pixel p in [0,1] enters a student as
 (p - mean) / std). Recipe: step t trains on rows [t*B, (t+1)*B) with plain SGD(lr[t], momentum[t]).
+A soft-label teacher adds soft_labels float32 [T*B,10]: the cross-entropy targets (labels is then
+their argmax, for readers that want one class per image).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ KEYS = ("images", "labels", "lr", "momentum", "batch_size", "mean", "std")
 
 def teacher_arrays(teacher, noise_seed: int = 0) -> dict[str, np.ndarray]:
     d = teacher.dataset(noise_seed)
+    soft = d["labels"].dim() == 2
+    extra = {"soft_labels": d["labels"].cpu().numpy().astype(np.float32)} if soft else {}
     return {
         "images": d["images"].cpu().numpy().astype(np.float32),
-        "labels": d["labels"].cpu().numpy().astype(np.int64),
+        "labels": (d["labels"].argmax(1) if soft else d["labels"]).cpu().numpy().astype(np.int64),
+        **extra,
         "lr": d["lr"].cpu().numpy().astype(np.float32),
         "momentum": d["momentum"].cpu().numpy().astype(np.float32),
         "batch_size": np.int64(teacher.cfg.batch_size),

@@ -8,6 +8,10 @@ A teacher produces, for each inner step t = 0..T-1, a batch of B images with fix
   without it, noise is drawn afresh each meta-step (and from a fixed seed at export).
 - `pixels` (dataset distillation): the T*B images themselves are the parameters.
 
+With `soft_labels`, every synthetic image also carries learned label logits (initialised near its
+one-hot class), and students train on the softmax of those as cross-entropy targets: learned labels
+carry more per image than a class index (Bohdal et al. 2020, "Flexible Dataset Distillation").
+
 Images live in the students' input space (normalised MNIST units, where real data has mean 0 and
 standard deviation 1). Every synthetic batch is standardised to that mean and deviation: without it
 a teacher raises the students' effective learning rate by raising contrast (an easy direction for
@@ -42,6 +46,7 @@ class TeacherConfig:
     generator: str | None = None
     inner_lr: float = 0.05  # initial value; learned only by methods that can (bptt)
     inner_momentum: float = 0.5
+    soft_labels: bool = False
 
     def validate(self) -> "TeacherConfig":
         if self.kind not in ("generator", "pixels"):
@@ -118,6 +123,10 @@ class Teacher(nn.Module):
         self.raw_lr = nn.Parameter(torch.full((T,), _inv_softplus(cfg.inner_lr)))
         self.raw_momentum = nn.Parameter(torch.full((T,), _logit(cfg.inner_momentum)))
         self.register_buffer("labels", torch.arange(B) % 10, persistent=False)
+        if cfg.soft_labels:
+            # softmax of the initial logits puts 0.9 on the image's class: nearer one-hot, the softmax
+            # saturates and Adam's meta-lr-sized steps would take hundreds of meta-steps to move it
+            self.label_logits = nn.Parameter(F.one_hot(self.labels, 10).float().repeat(T, 1, 1) * math.log(0.9 * 9 / 0.1))
 
     @property
     def needs_noise(self) -> bool:
@@ -130,12 +139,14 @@ class Teacher(nn.Module):
         return torch.randn(shape, generator=gen).to(self.raw_lr.device)
 
     def batch(self, t: int, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, 1, 28, 28) and labels (B,) of inner step t, differentiable w.r.t. the teacher."""
+        """Images (B, 1, 28, 28) and targets of inner step t, differentiable w.r.t. the teacher:
+        class indices (B,), or with soft labels class probabilities (B, 10)."""
         if self.cfg.kind == "pixels":
             x = self.pixels[t]
         else:
             x = self.generator(self.noise[t] if self.cfg.curriculum else noise[t], self.labels)
-        return (x - x.mean()) / (x.std() + 1e-6), self.labels
+        y = F.softmax(self.label_logits[t], dim=1) if self.cfg.soft_labels else self.labels
+        return (x - x.mean()) / (x.std() + 1e-6), y
 
     def lr(self) -> torch.Tensor:
         """(T,) inner learning rates."""
@@ -154,7 +165,8 @@ class Teacher(nn.Module):
 
     @torch.no_grad()
     def dataset(self, noise_seed: int = 0) -> dict[str, torch.Tensor]:
-        """The whole synthetic dataset: images (T*B,1,28,28), labels (T*B,), lr (T,), momentum (T,)."""
+        """The whole synthetic dataset: images (T*B,1,28,28), labels (T*B,) or with soft labels
+        (T*B, 10) probabilities, lr (T,), momentum (T,)."""
         noise = self.sample_noise(torch.Generator().manual_seed(noise_seed)) if self.needs_noise else None
         xs, ys = zip(*(self.batch(t, noise) for t in range(self.cfg.inner_steps)))
         return {"images": torch.cat(xs), "labels": torch.cat(ys), "lr": self.lr().clone(), "momentum": self.momentum().clone()}
