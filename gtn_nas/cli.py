@@ -21,6 +21,7 @@ def ground_truth(
     arch_seed: int = typer.Option(0, "--arch-seed", help="Seed of the architecture draw."),
     archs_from: Optional[Path] = typer.Option(None, "--archs-from", help="Use the architectures of this CSV instead of drawing."),
     epochs: int = typer.Option(1, min=1),
+    schedule: str = typer.Option("constant", "--schedule", help="Adam's lr over training: constant or cosine (annealed to 0)."),
     seeds: int = typer.Option(2, "--seeds", min=1, help="Training seeds per architecture (mean and spread)."),
     train_examples: Optional[int] = typer.Option(None, "--train-examples", min=100, help="Train on this many examples only (smoke tests)."),
     out: Path = typer.Option(..., "--out", help="Output CSV."),
@@ -46,7 +47,7 @@ def ground_truth(
     resolve_device(device)
     sp = load_space(space)
     specs = specs_from_csv(archs_from) if archs_from else sp.sample(n_archs, arch_seed)
-    cfg = GroundTruthConfig(FullTraining(epochs=epochs), tuple(range(seeds)), train_examples)
+    cfg = GroundTruthConfig(FullTraining(epochs=epochs, schedule=schedule), tuple(range(seeds)), train_examples)
     with progress_bar(disable=quiet) as bar:
         task = bar.add_task("ground truth", total=len(specs), info="")
         report = lambda aid, result: bar.update(task, advance=1, info=f"{aid}: val {result['val_acc']:.4f}")

@@ -36,7 +36,8 @@ class GroundTruthConfig:
 
     def study_name(self, space_name: str) -> str:
         n = self.train_examples or "all"
-        return f"ground-truth-{space_name}-e{self.training.epochs}-s{len(self.seeds)}-n{n}"
+        sched = "" if self.training.schedule == "constant" else f"-{self.training.schedule}"  # older studies keep their names
+        return f"ground-truth-{space_name}-e{self.training.epochs}{sched}-s{len(self.seeds)}-n{n}"
 
 
 def evaluate_arch(spec: dict, data: MNIST, cfg: GroundTruthConfig, device) -> dict:

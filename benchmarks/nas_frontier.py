@@ -1,0 +1,221 @@
+"""The cost-correlation frontier: how well each proxy ranks the ground-truth ConvNets for what it costs.
+
+Every training proxy (each teacher, `real`, `subset`) trains each ground-truth architecture once
+per initialisation seed for the largest budget (default 128 steps; a teacher's T batches are
+cycled beyond T, exactly as `gtn-nas search --steps` does) and is scored along that one trajectory
+after 8, 16, 32, 64 and 128 steps, on a fixed 1,000-image subset of the validation split and on
+all 10,000 (the subset's predictions are a part of the full split's, timed on their own). Scores
+at budget s equal those of a separate s-step run: SGD's momentum buffers carry over exactly as in
+one run, and nothing is scored before the student is trained. `--seeds k` adds initialisations:
+the frontier reports the mean over the first 1..k as the `--proxy-seeds` setting of that cost.
+
+Learning rates: `real` and `subset` use the lr tuned by `gtn_nas.proxies.make_proxy` at 32 steps
+(the correlation table's setting; training-split holdout, never validation), at every budget.
+Teachers bring their own per-step lr and momentum. Zero-cost proxies (params, synflow, naswot) are
+read from their `gtn-nas search` outputs in results/nas/ and appear as one point each.
+
+Cost: FLOPs as in `proxies.py` (3 F per trained image + F per scored image, over the same
+architectures) ÷ the ground truth's training FLOPs; seconds likewise (wall time, noisy on a shared
+machine: FLOPs are the comparison to trust). One-off costs (lr tuning, teacher data generation,
+distillation) are excluded here; `results/nas_correlation.md` reports them.
+
+    python benchmarks/nas_frontier.py --workers 2                 # resumable: rerun to continue
+    python benchmarks/nas_frontier.py --summarise                 # only rebuild the summary CSV
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.data import load_mnist
+from gtn_nas.distillation import load_teacher
+from gtn_nas.proxies import (ProxySettings, balanced_subset, make_proxy, per_image_forward_flops, split_pool,
+                             subset_batches, teacher_batches)
+from gtn_nas.ranking import load_ground_truth, rank_proxy
+from gtn_nas.spaces import arch_id, load_space
+from gtn_nas.students import build_student, count_params
+from gtn_nas.training import real_batches, sgd_steps
+
+RAW_COLUMNS = ["proxy", "arch_id", "init_seed", "steps", "val_examples", "score", "train_seconds", "eval_seconds",
+               "flops", "params"]
+ZERO_COST = ("params", "synflow", "naswot")
+
+
+# -- per-architecture work (runs in worker processes) ---------------------------------------------
+
+_STATE: dict = {}
+
+
+def _init_worker(plans: dict, budgets: tuple[int, ...], val_small: int, threads: int) -> None:
+    torch.set_num_threads(threads)
+    data = load_mnist()
+    idx = torch.randperm(len(data.val), generator=torch.Generator().manual_seed(0))  # Split.subset's order
+    _STATE.update(data=data, budgets=budgets, small=idx[:val_small], rest=idx[val_small:],
+                  batches={name: _batches(plan, data, max(budgets)) for name, plan in plans.items()})
+
+
+def _batches(plan: dict, data, steps: int):
+    if plan["kind"] == "teacher":
+        batches, _ = teacher_batches(load_teacher(plan["teacher"])[0], steps, seed=0)
+        return batches
+    _, pool = split_pool(data.train)
+    if plan["kind"] == "real":
+        return list(real_batches(pool, steps, plan["batch_size"], plan["lr"], plan["momentum"], seed=0))
+    subset = balanced_subset(pool, plan["subset_size"], plan["batch_size"], seed=0)
+    return subset_batches(subset, steps, plan["batch_size"], plan["lr"], plan["momentum"], seed=0)
+
+
+def _correct(net, x, y) -> tuple[torch.Tensor, float]:
+    start = time.perf_counter()
+    with torch.no_grad():
+        hits = torch.cat([net(x[i:i + 1000]).argmax(1) == y[i:i + 1000] for i in range(0, len(y), 1000)])
+    return hits, time.perf_counter() - start
+
+
+def score_arch(task: tuple[str, dict, int]) -> list[dict]:
+    """One architecture, one proxy, one initialisation: a row per (budget, validation size)."""
+    name, spec, seed = task
+    val, small, rest, budgets = _STATE["data"].val, _STATE["small"], _STATE["rest"], set(_STATE["budgets"])
+    batches = _STATE["batches"][name][:max(budgets)]
+    net = build_student(spec, seed)
+    f, n_params = per_image_forward_flops(net), count_params(net)
+    rows, clock = [], {"train": 0.0, "mark": time.perf_counter()}
+
+    def after(t: int) -> None:
+        if t not in budgets:
+            return
+        clock["train"] += time.perf_counter() - clock["mark"]
+        net.eval()
+        hit_small, s_small = _correct(net, val.x[small], val.y[small])
+        hit_rest, s_rest = _correct(net, val.x[rest], val.y[rest])
+        images = sum(len(b[1]) for b in batches[:t])
+        for n, hits, secs in ((len(small), hit_small, s_small), (len(val), torch.cat([hit_small, hit_rest]), s_small + s_rest)):
+            rows.append({"proxy": name, "arch_id": arch_id(spec), "init_seed": seed, "steps": t, "val_examples": n,
+                         "score": hits.float().mean().item(), "train_seconds": clock["train"], "eval_seconds": secs,
+                         "flops": int(3 * f * images + f * n), "params": n_params})
+        clock["mark"] = time.perf_counter()
+
+    sgd_steps(net, batches, after)
+    return rows
+
+
+# -- planning, running, summarising ----------------------------------------------------------------
+
+def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str]) -> dict:
+    """name -> how to rebuild its batches; tunes real/subset lrs once, as `gtn-nas search` does."""
+    data, space = load_mnist(), load_space("convnet")
+    plans = {}
+    for path in teachers:
+        teacher, ckpt = load_teacher(path)
+        plans[f"teacher:{path.stem}"] = {"kind": "teacher", "teacher": str(path), "distill_seconds": float(ckpt.get("elapsed", 0.0))}
+    for kind in kinds:
+        ref = load_teacher(teachers[0])[0] if teachers else None
+        s = ProxySettings(kind=kind, steps=32, seed=0)
+        proxy = make_proxy(s, data, torch.device("cpu"), space, gt_ids, (ref, {}) if ref is not None else None)
+        B = proxy.setup["batch_size"]
+        plans[kind] = {"kind": kind, "lr": proxy.setup["lr"], "momentum": s.momentum, "batch_size": B,
+                       "subset_size": (ref.cfg.inner_steps if ref is not None else 32) * B,
+                       "setup_seconds": proxy.setup.get("setup_seconds", 0.0)}
+        print(f"{kind}: lr {proxy.setup['lr']} (tuned at 32 steps)", flush=True)
+    return plans
+
+
+def run(args, gt: pd.DataFrame, raw_path: Path) -> None:
+    raw = pd.read_csv(raw_path) if raw_path.exists() else pd.DataFrame(columns=RAW_COLUMNS)
+    done = set(zip(raw["proxy"], raw["arch_id"], raw["init_seed"]))
+    plans_path = raw_path.with_name("plans.json")
+    if plans_path.exists():  # a resumed run keeps its tuned lrs
+        plans = json.loads(plans_path.read_text())
+    else:
+        plans = plan_proxies(args.teachers, args.real, set(gt["arch_id"]))
+        write_text(plans_path, json.dumps(plans, indent=1) + "\n")
+    specs = [json.loads(s) for s in gt["spec"]]
+    tasks = [(name, spec, seed) for seed in range(args.seeds) for name in plans for spec in specs
+             if (name, arch_id(spec), seed) not in done]
+    print(f"{len(tasks)} trainings to go ({len(done)} done)", flush=True)
+    frames, start = [raw], time.perf_counter()
+    with ProcessPoolExecutor(args.workers, initializer=_init_worker,
+                             initargs=(plans, tuple(args.steps), args.val_small, args.threads)) as pool:
+        for i, rows in enumerate(pool.map(score_arch, tasks, chunksize=1), start=1):
+            frames.append(pd.DataFrame(rows))
+            if i % 10 == 0 or i == len(tasks):
+                write_csv(pd.concat(frames, ignore_index=True), raw_path)
+                print(f"{i}/{len(tasks)} ({time.perf_counter() - start:.0f}s)", flush=True)
+
+
+def zero_cost_rows(nas_dir: Path) -> pd.DataFrame:
+    """The zero-cost proxies' `gtn-nas search` outputs, as one budget-less point each."""
+    frames = []
+    for kind in ZERO_COST:
+        path = nas_dir / f"{kind}.csv"
+        if path.exists():
+            f = pd.read_csv(path)
+            frames.append(f.assign(proxy=kind, steps=0, val_examples=0, init_seed=0)[
+                ["proxy", "arch_id", "init_seed", "steps", "val_examples", "score", "seconds", "flops"]])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def summarise(raw: pd.DataFrame, zero: pd.DataFrame, gt: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    raw = raw.assign(seconds=raw["train_seconds"] + raw["eval_seconds"])
+    out = []
+    for (proxy, steps, n_val), g in raw.groupby(["proxy", "steps", "val_examples"], sort=False):
+        for k in range(1, int(g["init_seed"].max()) + 2):
+            rows = g[g["init_seed"] < k].groupby("arch_id", as_index=False).agg(
+                score=("score", "mean"), seconds=("seconds", "sum"), flops=("flops", "sum"), n=("score", "size"))
+            if (rows["n"] < k).any():  # a seed not finished for every architecture
+                continue
+            out.append(_point(proxy, steps, n_val, k, rows, gt, n_boot))
+    for proxy, g in zero.groupby("proxy", sort=False) if len(zero) else []:
+        out.append(_point(proxy, 0, 0, 1, g, gt, n_boot))
+    return pd.DataFrame(out)
+
+
+def _point(proxy, steps, n_val, seeds, rows, gt, n_boot) -> dict:
+    r = rank_proxy(rows, gt, n_boot=n_boot, seed=0)
+    return {"proxy": proxy, "steps": int(steps), "val_examples": int(n_val), "seeds": seeds, "n": r["n"],
+            "spearman": r["spearman"], "spearman_lo": r["spearman_lo"], "spearman_hi": r["spearman_hi"],
+            "kendall": r["kendall"], "top10": r["top10_overlap"], "regret": r["regret"],
+            "flops_ratio": r["flops_ratio"], "seconds_ratio": r["cost_ratio"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
+    ap.add_argument("--teachers", type=Path, nargs="*",
+                    default=[Path(f"results/teachers/{m}.pt") for m in ("gm", "bptt", "ift")])
+    ap.add_argument("--real", nargs="*", default=["real", "subset"], help="real-data proxies (real, subset)")
+    ap.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32, 64, 128])
+    ap.add_argument("--val-small", type=int, default=1000, help="the smaller validation subset (the other is all 10k)")
+    ap.add_argument("--seeds", type=int, default=1, help="initialisations per architecture (proxy seeds 1..k)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="threads per worker")
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--nas-dir", type=Path, default=Path("results/nas"), help="zero-cost proxies' search outputs")
+    ap.add_argument("--out", type=Path, default=Path("results/nas_frontier"), help="writes OUT.csv, OUT.json, OUT/scores.csv")
+    ap.add_argument("--summarise", action="store_true", help="only rebuild OUT.csv from OUT/scores.csv")
+    args = ap.parse_args()
+    gt = load_ground_truth(args.ground_truth)
+    raw_path = args.out / "scores.csv"
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.summarise:
+        run(args, gt, raw_path)
+    summary = summarise(pd.read_csv(raw_path), zero_cost_rows(args.nas_dir), gt, args.bootstrap)
+    write_csv(summary, args.out.with_suffix(".csv"))
+    meta = {"command": "python " + " ".join(sys.argv), "ground_truth": str(args.ground_truth), "n_archs": len(gt),
+            "hardware": "2 logical CPUs, no GPU", "date": time.strftime("%Y-%m-%d"),
+            "plans": json.loads((args.out / "plans.json").read_text())}
+    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    print(summary.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
