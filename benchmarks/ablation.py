@@ -28,7 +28,7 @@ from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.data import load_mnist
 from gtn_nas.distillation import DistillConfig, Distiller
 from gtn_nas.quality import score_teacher
-from gtn_nas.report import markdown_table
+from gtn_nas.reporting import ablation_md, read_csv
 from gtn_nas.spaces import load_space
 from gtn_nas.teacher import TeacherConfig
 
@@ -125,12 +125,8 @@ def summarise(out_dir: Path) -> None:
     order = {n: i for i, n in enumerate(VARIANTS)}
     frame = frame.sort_values(["method", "variant"], key=lambda c: c.map(order) if c.name == "variant" else c)
     write_csv(frame, out_dir.parent / "ablation.csv")
-    cols = ["variant", "what", "seed", "meta_steps", "meta_steps_per_min", "final_meta_loss", "retained_raw",
-            "retained_sd_seeds_raw", "retained_calibrated", "worst_retained_calibrated", "calibration"]
-    md = ("# Ablation of the distillation changes\n\n"
-          "Each variant: same wall-clock budget and seed; held-out retained accuracy (10 architectures x seeds, "
-          "32 steps, test accuracy / full-training test accuracy), before (`raw`) and after calibration of the inner "
-          "lr/momentum. Commands: the `command` column of `ablation.csv`.\n\n" + markdown_table(frame[cols], ".3f"))
+    # Rendered from the file just written, exactly as `gtn-nas report` renders it.
+    md = ablation_md(read_csv(out_dir.parent / "ablation.csv"))
     write_text(out_dir.parent / "ablation.md", md)
     print(md)
 

@@ -10,6 +10,7 @@ at most 45 minutes each alone).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -22,7 +23,7 @@ import pandas as pd
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.checkpoint import load_checkpoint
 from gtn_nas.distillation import DEFAULT_META_STEPS
-from gtn_nas.report import markdown_table
+from gtn_nas.reporting import read_csv, wall_time_md
 
 
 def main() -> None:
@@ -33,6 +34,7 @@ def main() -> None:
     ap.add_argument("--suffix", default="")
     ap.add_argument("--scale", type=float, default=1.0, help="meta-steps = scale x the method's default (1: the default command)")
     args = ap.parse_args()
+    command = "python " + " ".join(sys.argv)
     table = args.out_dir / f"wall_time{args.suffix}.csv"
     rows = pd.read_csv(table).to_dict("records") if table.exists() else []
     for method in args.methods.split(","):
@@ -56,10 +58,9 @@ def main() -> None:
             "final_line": run.stdout.strip().splitlines()[-1], "loadavg_1min_at_end": round(os.getloadavg()[0], 2), "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "date": time.strftime("%Y-%m-%d %H:%M")}]
         write_csv(pd.DataFrame(rows), table)
-    frame = pd.DataFrame(rows)
-    title = "Default distillation runs" if args.scale == 1 else f"Distillation runs at {args.scale:g}x the default meta-steps"
-    write_text(table.with_suffix(".md"), f"# {title}\n\nCommand: `python " + " ".join(sys.argv) + "`\n\n"
-               + markdown_table(frame.drop(columns=["final_line"]), ".3f"))
+    meta = {"command": command, "scale": args.scale, "date": time.strftime("%Y-%m-%d %H:%M")}
+    write_text(table.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    write_text(table.with_suffix(".md"), wall_time_md(read_csv(table), meta))  # as `gtn-nas report` renders it
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import torch
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.data import load_mnist
 from gtn_nas.distillation import DistillConfig, Distiller, load_teacher
-from gtn_nas.report import markdown_table
+from gtn_nas.reporting import distributed_md, read_csv
 
 
 def timed_run(method: str, k: int, procs: int, threads: int, steps: int, workdir: Path) -> dict:
@@ -103,14 +103,8 @@ def main() -> None:
     write_csv(pd.DataFrame(speed), args.out.with_suffix(".csv"))
     write_csv(pd.DataFrame(variance), args.out.parent / f"{args.out.name}_variance.csv")
     write_text(args.out.with_suffix(".json"), json.dumps({**env, "speed": speed, "variance": variance}, indent=1) + "\n")
-    md = (f"# Students per meta-step and processes\n\nCommand: `{env['command']}` ({env['machine']}, torch {env['torch']}, "
-          f"CUDA {'yes' if env['cuda'] else 'no'}; {env['date']}). "
-          + ("The runs used the GPU (nccl for several processes).\n\n" if env["cuda"] else "No GPU here: the nccl path is not measured.\n\n")
-          + "## Speed (throughput over the timed meta-steps, first step dropped)\n\n"
-          + markdown_table(pd.DataFrame(speed).drop(columns=["command"]), ".3f")
-          + "\n\n## Meta-gradient variance of the mean of K students\n\n"
-          + markdown_table(pd.DataFrame(variance).drop(columns=["teacher"]), ".4g")
-          + f"\n\nTeacher: `{args.teacher}`. Variance falls as 1/K if the students' meta-gradients are independent.\n")
+    # From the files just written, exactly as `gtn-nas report` renders them.
+    md = distributed_md(read_csv(args.out.with_suffix(".csv")), read_csv(args.out.parent / f"{args.out.name}_variance.csv"), env)
     write_text(args.out.with_suffix(".md"), md)
     print(md)
 

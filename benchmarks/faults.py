@@ -10,12 +10,13 @@ Scenarios (each a function, also run once by tests/test_faults.py):
   end the study with exactly `--n-trials` COMPLETE trials.
 Storages: SQLite, and PostgreSQL when GTN_NAS_TEST_POSTGRES holds a URL.
 
-    python benchmarks/faults.py --repeats 5          -> results/faults.{csv,md}
+    python benchmarks/faults.py --repeats 5          -> results/faults.{csv,json,md}
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import subprocess
@@ -178,10 +179,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results/faults"))
     ap.add_argument("--scenarios", default="distill,ground-truth,evaluate,search")
-    ap.add_argument("--summarise", action="store_true", help="rewrite OUT.md from OUT.csv (no runs)")
+    ap.add_argument("--summarise", action="store_true", help="rewrite OUT.md from OUT.csv and OUT.json (no runs)")
     args = ap.parse_args()
     if args.summarise:
-        summarise(pd.read_csv(args.out.with_suffix(".csv")), args.out, f"python {' '.join(sys.argv)}", args.seed)
+        summarise(args.out)
         return
     rng, rows = random.Random(args.seed), []
     for rep in range(args.repeats):
@@ -199,24 +200,21 @@ def main() -> None:
                     (work / "search").mkdir(exist_ok=True)
                     rows.append({"storage": storage, "repeat": rep, **search_scenario(work / "search", url, rng)})
             print(rows[-1], flush=True)
-    frame = pd.DataFrame(rows)
-    write_csv(frame, args.out.with_suffix(".csv"))
-    summarise(frame, args.out, f"python {' '.join(sys.argv)}", args.seed)
-
-
-def summarise(frame: pd.DataFrame, out: Path, command: str, seed: int) -> None:
     from gtn_nas.atomic import write_text
-    from gtn_nas.report import markdown_table
 
-    summary = frame.groupby(["scenario", "storage"], sort=False).agg(
-        runs=("kills", "size"), kills=("kills", "sum"), lost=("lost", "sum"), duplicated=("duplicated", "sum")).reset_index()
-    if "identical_teacher" in frame:
-        d = frame[frame["scenario"] == "distill"]
-        summary["identical_teacher"] = summary["scenario"].map({"distill": f"{int(d['identical_teacher'].sum())} of {len(d)}"}).fillna("")
-    md = (f"# Kill -9 suite\n\nCommand: `{command}` (seed {seed}; {time.strftime('%Y-%m-%d %H:%M')}).\n"
-          "Each run SIGKILLs real `gtn-nas` processes at random moments (see `benchmarks/faults.py`); `kills` counts the "
-          "processes that were still running when killed.\n\n" + markdown_table(summary, ".3f")
-          + f"\n\nPer run: `{out.with_suffix('.csv')}`.\n")
+    write_csv(pd.DataFrame(rows), args.out.with_suffix(".csv"))
+    meta = {"command": f"python {' '.join(sys.argv)}", "seed": args.seed, "date": time.strftime("%Y-%m-%d %H:%M")}
+    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    summarise(args.out)
+
+
+def summarise(out: Path) -> None:
+    """OUT.md from OUT.csv and OUT.json, exactly as `gtn-nas report` renders it."""
+    from gtn_nas.atomic import write_text
+    from gtn_nas.reporting import faults_md, read_csv, read_json
+
+    frame = read_csv(out.with_suffix(".csv"), ("scenario", "storage"), ("kills", "lost", "duplicated"))
+    md = faults_md(frame, read_json(out.with_suffix(".json"), ("command",)), out.with_suffix(".csv").name)
     write_text(out.with_suffix(".md"), md)
     print(md)
 

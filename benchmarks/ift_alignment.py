@@ -22,7 +22,7 @@ from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.data import load_mnist
 from gtn_nas.distillation import DistillConfig, Distiller, load_teacher
 from gtn_nas.methods import Bptt, Ift, IftConfig
-from gtn_nas.report import markdown_table
+from gtn_nas.reporting import ift_alignment_md, read_csv
 from gtn_nas.spaces import Space, arch_id
 
 NEUMANN = {"solver": "neumann", "damping": 0.0}  # gtn-nas 0.1's solver
@@ -76,16 +76,10 @@ def main() -> None:
                              "cosine": cos, "norm_ratio": (approx.norm() / exact.norm()).item(), "seconds": time.perf_counter() - t0})
             print(f"{arch_id(spec)} draw {draw}: " + ", ".join(f"{r['setting']} {r['cosine']:.2f}" for r in rows[-len(SETTINGS):]), flush=True)
             write_csv(pd.DataFrame(rows), args.out)
-    frame = pd.DataFrame(rows)
-    table = frame.pivot_table(index="setting", columns="student", values="cosine", aggfunc="mean", sort=False)
-    table.insert(0, "mean", table.mean(axis=1))
-    table.insert(1, "seconds", frame.groupby("setting", sort=False)["seconds"].median())
-    md = (f"# IFT against BPTT meta-gradients\n\nCommand: `{command}`  \nTeacher: {args.teacher or 'untrained generator'}; "
-          f"cosine between ift's and bptt's meta-gradients on the teacher's data parameters, same student/init/batches, "
-          f"mean over {args.draws} draws; `seconds`: median time of one ift meta-gradient.\n\n"
-          + markdown_table(table.reset_index(), ".2f"))
+    meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    write_text(args.out.with_suffix(".json"), json.dumps(meta) + "\n")
+    md = ift_alignment_md(read_csv(args.out), meta)  # from the file just written, as `gtn-nas report` renders it
     write_text(args.out.with_suffix(".md"), md)
-    write_text(args.out.with_suffix(".json"), json.dumps({"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
     print(md)
 
 

@@ -116,9 +116,7 @@ def main() -> None:
     ap.add_argument("--summarise-only", action="store_true", help="redo the table and plot from an existing --out CSV")
     args = ap.parse_args()
     if args.summarise_only:
-        import pandas as pd
-
-        summarise(pd.read_csv(args.out), args.out)
+        summarise(args.out)
         return
     if args.one:
         print(json.dumps(measure_one(args.one, args.steps, args.repeats, args.device, args.threads)))
@@ -144,33 +142,25 @@ def main() -> None:
             print(f"{method:5s} T={T:4d}: {row['sec_per_meta_step']:.2f} s/meta-step, peak {row['peak_mem_mb']:.0f} MB "
                   f"(+{row['increment_mb']:.0f} MB over baseline)", flush=True)
             rows.append(row)
-            frame = pd.DataFrame(rows)
-            write_csv(frame, args.out)
+            write_csv(pd.DataFrame(rows), args.out)
+    write_csv(pd.DataFrame(rows), args.out)  # with the failed measurements
     meta = {"command": command, "hardware": hardware(), "student": STUDENT, "batch_size": 128,
             "teacher": "generator + learned curriculum", "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
-    summarise(pd.DataFrame(rows), args.out)
+    summarise(args.out)
     print(f"wrote {args.out}, {args.out.with_suffix('.json')}, {args.out.with_suffix('.md')} and {args.out.with_suffix('.png')}")
 
 
-def summarise(frame, out: Path) -> None:
-    """Markdown table (with ratios to BPTT at the same T) and the memory/time plot."""
+def summarise(out: Path) -> None:
+    """Markdown table (with ratios to BPTT at the same T) and the memory/time plot, from the CSV and
+    JSON at `out`, exactly as `gtn-nas report` renders them."""
     from gtn_nas.atomic import write_text
-    from gtn_nas.report import markdown_table, plot_meta_cost
+    from gtn_nas.report import meta_cost_figure, save_figure
+    from gtn_nas.reporting import meta_cost_md, meta_cost_table, read_csv, read_json
 
-    ok = frame.dropna(subset=["peak_mem_mb"]) if "peak_mem_mb" in frame else frame.iloc[0:0]
-    ref = "bptt-full" if (ok["method"] == "bptt-full").any() else "bptt"
-    bptt = ok[ok["method"] == ref].set_index("T")
-    table = ok.assign(
-        mem_vs_bptt=lambda d: d.apply(lambda r: r["peak_mem_mb"] / bptt["peak_mem_mb"].get(r["T"], float("nan")), axis=1),
-        time_vs_bptt=lambda d: d.apply(lambda r: r["sec_per_meta_step"] / bptt["sec_per_meta_step"].get(r["T"], float("nan")), axis=1),
-    )[["method", "T", "sec_per_meta_step", "peak_mem_mb", "increment_mb", "mem_vs_bptt", "time_vs_bptt"]]
-    failed = frame[frame["peak_mem_mb"].isna()] if "peak_mem_mb" in frame else frame
-    text = markdown_table(table.sort_values(["method", "T"]), ".2f")
-    if len(failed):
-        text += "\nFailed measurements:\n\n" + markdown_table(failed[["method", "T", "error"]])
-    write_text(out.with_suffix(".md"), text)
-    plot_meta_cost(ok, out.with_suffix(".png"))
+    frame, meta = read_csv(out, ("method",), ("T",)), read_json(out.with_suffix(".json"), ("command",))
+    write_text(out.with_suffix(".md"), meta_cost_md(frame, meta, png=out.with_suffix(".png").name))
+    save_figure(meta_cost_figure(meta_cost_table(frame)[0]), out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

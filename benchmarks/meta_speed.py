@@ -103,7 +103,7 @@ def main() -> None:
     import pandas as pd
 
     from gtn_nas.atomic import write_csv, write_text
-    from gtn_nas.report import markdown_table
+    from gtn_nas.reporting import meta_speed_md, read_csv
     from gtn_nas.spaces import arch_id, load_space
 
     command = "python " + " ".join(sys.argv)
@@ -131,14 +131,10 @@ def main() -> None:
     base = old.xs("0.1 students", level="students")
     frame["speedup_vs_0.1_as_shipped"] = [r.meta_steps_per_min / base[(r.method, r.threads)] for r in frame.itertuples()]
     write_csv(frame, args.out)
-    meta = {"command": command, "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "T": 32, "batch_size": 128}
+    meta = {"command": command, "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "T": 32, "batch_size": 128,
+            "students": args.students, "repeats": args.repeats}
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
-    cols = ["method", "code", "students", "threads", "sec_per_meta_step", "meta_steps_per_min", "speedup_vs_0.1_same_students",
-            "speedup_vs_0.1_as_shipped", "options"]
-    md = (f"# Meta-steps per minute: gtn-nas 0.1 against the current code\n\nCommand: `{command}`  \nHardware: {meta['hardware']}, "
-          f"T=32, B=128, each row its own process; mean over {args.students} students of the median of {args.repeats} meta-steps.\n"
-          "`speedup_vs_0.1_same_students`: against 0.1 on the same students and threads; `speedup_vs_0.1_as_shipped`: against 0.1 "
-          "on its own distillation students (what a default run costs).\n\n" + markdown_table(frame[cols], ".2f"))
+    md = meta_speed_md(read_csv(args.out), meta)  # from the file just written, as `gtn-nas report` renders it
     write_text(args.out.with_suffix(".md"), md)
     print(md)
 

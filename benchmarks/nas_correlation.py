@@ -15,12 +15,15 @@ those that exist) and each baseline (real, subset, params, synflow, naswot), run
 and draws one scatter plot per proxy (proxy score vs ground-truth validation accuracy) under
 RESULTS/nas/plots/. Baselines train with the first teacher's batch size, and `subset` uses its
 synthetic-set size (T x B), so that they are compared at the same number of steps and images.
-The exact commands are printed and saved to RESULTS/nas/COMMANDS.md.
+The exact commands are printed and saved to RESULTS/nas/commands.json; `gtn-nas report` (called
+at the end for this section) renders them as RESULTS/nas/COMMANDS.md, and draws the plots and
+RESULTS/nas_correlation.md from the files.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -91,41 +94,6 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[s
     return searches, rank
 
 
-def scatter(run_csv: Path, ground_truth: Path, out: Path) -> None:
-    """Proxy score (x) against ground-truth validation accuracy (y), with Spearman/Kendall in the title."""
-    import json
-
-    import pandas as pd
-
-    from gtn_nas.ranking import correlations, load_ground_truth
-    from gtn_nas.report import figure
-
-    both = pd.read_csv(run_csv).merge(load_ground_truth(ground_truth)[["arch_id", "val_acc"]], on="arch_id")
-    rho, tau = correlations(both["score"].to_numpy(float), both["val_acc"].to_numpy(float))
-    name = both["proxy"].iloc[0] if len(both) else run_csv.stem
-    specs = [json.loads(s) for s in both["spec"]]
-    fig = figure(figsize=(5, 4))
-    ax = fig.subplots()
-    # Colour by depth, marker by normalisation: the failure modes seen so far (deep or normalised
-    # nets scored low) show at a glance.
-    markers = {"none": "o", "batch": "s", "instance": "^", "layer": "D"}
-    for depth, colour in zip((1, 2, 3), ("tab:blue", "tab:orange", "tab:green")):
-        for norm, marker in markers.items():
-            sel = [i for i, sp in enumerate(specs) if sp.get("depth") == depth and sp.get("norm") == norm]
-            if sel:
-                ax.scatter(both["score"].iloc[sel], both["val_acc"].iloc[sel], s=16, c=colour, marker=marker,
-                           label=f"d{depth} {norm}")
-    ax.legend(fontsize=6, ncol=3, loc="lower right")
-    if name in ("params", "synflow"):
-        ax.set_xscale("log")
-    ax.set_xlabel(f"{name} score" if name != "params" else "parameters")
-    ax.set_ylabel("ground-truth validation accuracy")
-    ax.set_title(f"{name}: ρ = {rho:.2f}, τ = {tau:.2f} (n = {len(both)})", fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-
-
 def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
     """What `gtn-nas search --archs-from GT ...` does, through the Python API."""
     import gtn_nas
@@ -137,12 +105,9 @@ def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
 
 def rank(args: argparse.Namespace, outs: list[str]) -> None:
     import gtn_nas
-    from gtn_nas.atomic import write_csv, write_text
-    from gtn_nas.ranking import to_markdown
+    from gtn_nas.atomic import write_csv
 
-    table = gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed)
-    write_csv(table, args.results / "nas_correlation.csv")
-    write_text(args.results / "nas_correlation.md", to_markdown(table, args.ground_truth, args.bootstrap))
+    write_csv(gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed), args.results / "nas_correlation.csv")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,11 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     searches, rank_cmd = plan(args)
     if not searches:
         sys.exit("error: no teacher checkpoints and no baselines: nothing to rank")
-    this = "python benchmarks/nas_correlation.py " + " ".join(shlex.quote(a) for a in argv)
-    lines = ["# Commands that made results/nas_correlation.*", "", "```", this, "```", "", "which ran:", "", "```"]
-    lines += ["gtn-nas " + " ".join(shlex.quote(a) for a in c) for c in [cmd for cmd, _ in searches] + [rank_cmd]] + ["```", ""]
-    text = "\n".join(lines)
-    print(text)
+    from gtn_nas.reporting import nas_commands_md
+
+    line = lambda c: "gtn-nas " + " ".join(shlex.quote(a) for a in c)
+    meta = {"command": " ".join(["python benchmarks/nas_correlation.py", *map(shlex.quote, argv)]),
+            "searches": [line(cmd) for cmd, _ in searches], "rank": line(rank_cmd), "ground_truth": str(args.ground_truth),
+            "bootstrap": args.bootstrap, "results": str(args.results)}
+    print(nas_commands_md(meta))
     data = None
     for cmd, fields in searches:
         if not args.rerun and is_done(cmd, args.ground_truth):
@@ -168,11 +135,11 @@ def main(argv: list[str] | None = None) -> None:
             data = load_mnist(args.data_dir)
         evaluate(fields, Path(cmd[-1]), args, data)
     rank(args, [cmd[-1] for cmd, _ in searches])
-    for cmd, _ in searches:
-        scatter(Path(cmd[-1]), args.ground_truth, args.results / "nas" / "plots" / f"{Path(cmd[-1]).stem}.png")
     from gtn_nas.atomic import write_text
+    from gtn_nas.reporting import write_section
 
-    write_text(args.results / "nas" / "COMMANDS.md", text)
+    write_text(args.results / "nas" / "commands.json", json.dumps(meta, indent=1) + "\n")
+    write_section("nas", args.results)  # nas_correlation.md, nas/COMMANDS.md, nas/plots/, as `gtn-nas report` draws them
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ from gtn_nas.calibrate import CalibrationConfig, grid_search
 from gtn_nas.data import load_mnist
 from gtn_nas.distillation import load_teacher
 from gtn_nas.export import teacher_arrays
-from gtn_nas.report import markdown_table, plot_sample_grid
+from gtn_nas.report import save_figure
+from gtn_nas.reporting import read_csv, teacher_quality_md, teacher_samples_figure
 from gtn_nas.spaces import arch_id, load_space
 from gtn_nas.students import accuracy, build_student
 from gtn_nas.teacher import Teacher, TeacherConfig
@@ -145,15 +146,13 @@ def main() -> None:
     summary = summarise(frame, full)
     write_csv(summary, args.out_dir / "summary.csv")
     for name, (_, teacher) in sources.items():
-        d = teacher.dataset()
-        plot_sample_grid(d["images"], d["labels"], name, args.out_dir / f"samples_{name.replace(':', '_').replace(' ', '_')}.png")
-    md = (f"# Teacher quality on held-out architectures\n\nCommand: `{command}`\n\n"
-          f"{len(specs)} held-out architectures x {args.seeds} seeds, {T} steps of batch {B}; MNIST test accuracy. "
-          f"`retained` = accuracy after 32 steps / accuracy after full training ({args.full_epochs} epochs of Adam).\n\n"
-          + markdown_table(summary) + "\nFull-training yardstick per architecture:\n\n"
-          + markdown_table(pd.DataFrame([{"arch_id": k, "full_test_acc": v} for k, v in full.items()])))
+        save_figure(teacher_samples_figure(teacher, name), args.out_dir / f"samples_{name.replace(':', '_').replace(' ', '_')}.png")
+    meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "inner_steps": T, "batch_size": B,
+            "full_epochs": args.full_epochs, "seeds": args.seeds}
+    write_text(args.out_dir / "command.json", json.dumps(meta) + "\n")
+    # Rendered from the files just written, exactly as `gtn-nas report` renders them.
+    md = teacher_quality_md(read_csv(args.out_dir / "summary.csv"), read_csv(args.out_dir / "full_training.csv"), meta)
     write_text(args.out_dir / "summary.md", md)
-    write_text(args.out_dir / "command.json", json.dumps({"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
     print(md)
 
 

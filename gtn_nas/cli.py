@@ -173,6 +173,36 @@ def export(
     typer.echo(f"wrote {out}: {n} images")
 
 
+@app.command("report")
+def report_cmd(
+    results: Path = typer.Option(Path("results"), "--results", help="Folder of raw results (CSV, JSON, checkpoints)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write the Markdown and plots to (default: --results)."),
+    readme: Optional[Path] = typer.Option(None, "--readme", help="README whose <!-- results:NAME --> blocks to refill (default: README.md beside --out, if it has such blocks)."),
+    no_readme: bool = typer.Option(False, "--no-readme", help="Leave every README alone."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if a Markdown file or README block is out of date."),
+) -> None:
+    """Rebuild every Markdown table and plot under results/ from the raw files there (trains nothing)."""
+    from .reporting import build_report, find_readme, stale, write_report
+
+    threads_from_env()
+    out = results if out is None else out
+    if readme is not None and not readme.is_file():
+        raise ConfigError(f"--readme {readme}: no such file")
+    target = None if no_readme else (readme or find_readme(out))
+    rep = build_report(results, target)
+    for section, paths in rep.missing:
+        typer.echo(f"missing: {section}: {', '.join(paths)}")
+    if check:
+        old = stale(rep, out)
+        for path in old:
+            typer.echo(f"out of date: {path}")
+        raise typer.Exit(1 if old else 0)
+    written, unchanged = write_report(rep, out)
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"{len(written)} written, {len(unchanged)} unchanged, {len(rep.missing)} section(s) skipped for missing inputs")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning every expected failure into one line on stderr."""
     import optuna

@@ -1,19 +1,27 @@
-"""Reports: Markdown tables and plots.
+"""Drawing results: Markdown tables and figures (no file reading; `gtn_nas.reporting` decides what
+is drawn from which results file).
 
 Figures are made with matplotlib's object API (`Figure`, no pyplot), so no backend is chosen and
-no global state is touched: the plots work headless and leave a notebook's backend alone.
+no global state is touched: the plots work headless and leave a notebook's backend alone. PNGs are
+written without the `Software` (matplotlib version) text chunk, so the same data gives the same bytes.
 """
 
 from __future__ import annotations
 
+import io
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
 from .atomic import atomic_write
 from .data import MEAN, STD
+
+DEPTH_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}
+NORM_MARKERS = {"none": "o", "batch": "s", "instance": "^", "layer": "D"}
 
 
 def figure(**kw) -> Figure:
@@ -30,11 +38,19 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _save(fig, path: Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight"))
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as PNG bytes; deterministic for the same figure (no version or date metadata)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
 
 
-def plot_meta_cost(df: pd.DataFrame, path: Path) -> None:
+def save_figure(fig: Figure, path: str | Path) -> None:
+    data = png_bytes(fig)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def meta_cost_figure(df: pd.DataFrame) -> Figure:
     """Peak memory and seconds per meta-step versus T, one line per method (log-log)."""
     fig = figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)
@@ -49,30 +65,168 @@ def plot_meta_cost(df: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    _save(fig, path)
+    return fig
 
 
-def plot_sample_grid(images: torch.Tensor, labels: torch.Tensor, title: str, path: Path, per_class: int = 8) -> None:
-    """`per_class` images of each digit (rows = classes), shown as pixels (x * std + mean)."""
-    fig = figure(figsize=(per_class * 0.8, 8))
-    axes = fig.subplots(10, per_class)
+def sample_grid_figure(images: torch.Tensor, labels: torch.Tensor, title: str, per_class: int = 8) -> Figure:
+    """`per_class` images of each digit (rows = classes 0-9), shown as pixels (x * std + mean).
+
+    `labels` are class indices, or per-image label distributions (soft labels: the most likely class).
+    The tiles are one mosaic in one axes: 80 small axes would take seconds to draw.
+    """
+    if labels.ndim == 2:
+        labels = labels.argmax(1)
+    size, pad = images.shape[-1], 2
+    mosaic = np.ones((10 * (size + pad), per_class * (size + pad)))
     for c in range(10):
         idx = torch.nonzero(labels == c).squeeze(1)[:per_class]
-        for j in range(per_class):
-            ax = axes[c, j]
-            ax.axis("off")
-            if j < len(idx):
-                ax.imshow((images[idx[j], 0] * STD + MEAN).clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
-    fig.suptitle(title)
-    _save(fig, path)
+        for j, i in enumerate(idx.tolist()):
+            tile = (images[i, 0] * STD + MEAN).clamp(0, 1).cpu().numpy()
+            mosaic[c * (size + pad):c * (size + pad) + size, j * (size + pad):j * (size + pad) + size] = tile
+    fig = figure(figsize=(per_class * 0.6 + 0.6, 6.6))
+    ax = fig.subplots()
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([c * (size + pad) + size / 2 for c in range(10)], [str(c) for c in range(10)])
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(title, fontsize=10)
+    return fig
 
 
-def plot_scatter(x, y, xlabel: str, ylabel: str, title: str, path: Path) -> None:
-    fig = figure(figsize=(4.5, 4))
+def proxy_scatter(ax, frame: pd.DataFrame, title: str, log_x: bool = False) -> None:
+    """Proxy score (x) against ground-truth accuracy (y) of the rows of `frame` (score, val_acc and
+    the spec's depth and norm). Colour: depth; marker: normalisation, where the failure modes show
+    (deep or unnormalised nets a proxy scores low)."""
+    for depth, colour in DEPTH_COLOURS.items():
+        for norm, marker in NORM_MARKERS.items():
+            sel = frame[(frame["depth"] == depth) & (frame["norm"] == norm)]
+            if len(sel):
+                ax.scatter(sel["score"], sel["val_acc"], s=16, c=colour, marker=marker, label=f"d{depth} {norm}")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+
+
+def proxy_scatter_figure(frame: pd.DataFrame, name: str, title: str) -> Figure:
+    fig = figure(figsize=(5, 4))
+    ax = fig.subplots()
+    proxy_scatter(ax, frame, title, log_x=name in ("params", "synflow"))
+    ax.legend(fontsize=6, ncol=3, loc="lower right")
+    ax.set_xlabel(f"{name} score" if name != "params" else "parameters")
+    ax.set_ylabel("ground-truth validation accuracy")
+    fig.tight_layout()
+    return fig
+
+
+def proxy_panels_figure(panels: list[tuple[str, str, pd.DataFrame]]) -> Figure:
+    """One `proxy_scatter` panel per (name, title, frame), four to a row, one shared legend."""
+    cols = min(4, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = figure(figsize=(3.6 * cols, 3.2 * rows + 0.6))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (name, title, frame) in zip(axes, panels):
+        proxy_scatter(ax, frame, title, log_x=name in ("params", "synflow"))
+        ax.set_xlabel(f"{name} score", fontsize=8)
+        ax.set_ylabel("ground-truth val. acc.", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    handles = {}
+    for ax in axes[:len(panels)]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    order = sorted(handles, key=lambda s: (s[1], list(NORM_MARKERS).index(s.split()[1])))
+    fig.legend([handles[k] for k in order], order, loc="lower center", ncol=min(len(order), 8), fontsize=7)
+    fig.tight_layout(rect=(0, 0.06 if rows == 1 else 0.04, 1, 1))
+    return fig
+
+
+def pareto_front(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Boolean mask of the points no other point dominates (cost no higher and quality no lower,
+    one of them strictly); NaN points are never on the front."""
+    ok = ~(np.isnan(cost) | np.isnan(quality))
+    front = np.zeros(len(cost), dtype=bool)
+    for i in np.flatnonzero(ok):
+        dominated = ok & (cost <= cost[i]) & (quality >= quality[i]) & ((cost < cost[i]) | (quality > quality[i]))
+        front[i] = not dominated.any()
+    return front
+
+
+def frontier_figure(df: pd.DataFrame) -> Figure:
+    """Spearman ρ against FLOPs ÷ ground truth (log x): one line per proxy through its settings in
+    order of cost, marker by number of validation examples, 95% intervals as bars, Pareto front ringed."""
+    fig = figure(figsize=(7.5, 5))
+    ax = fig.subplots()
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    sizes = sorted(df["val_examples"].dropna().unique())
+    marker_of = {v: markers[i % len(markers)] for i, v in enumerate(sizes)}
+    colours = [f"C{i}" for i in range(10)]
+    for i, (proxy, g) in enumerate(df.groupby("proxy", sort=True)):
+        g = g.sort_values(["flops_ratio", "val_examples"])
+        colour = colours[i % len(colours)]
+        ax.plot(g["flops_ratio"], g["spearman"], color=colour, alpha=0.6, lw=1, label=proxy)
+        if {"spearman_lo", "spearman_hi"} <= set(g.columns):
+            ax.vlines(g["flops_ratio"], g["spearman_lo"], g["spearman_hi"], color=colour, alpha=0.25, lw=1)
+        for v, h in g.groupby("val_examples", sort=True):
+            ax.scatter(h["flops_ratio"], h["spearman"], color=colour, marker=marker_of[v], s=24, zorder=3)
+    front = df[pareto_front(df["flops_ratio"].to_numpy(float), df["spearman"].to_numpy(float))].sort_values("flops_ratio")
+    ax.step(front["flops_ratio"], front["spearman"], where="post", color="black", ls="--", lw=0.8, zorder=2)
+    ax.scatter(front["flops_ratio"], front["spearman"], s=110, facecolors="none", edgecolors="black", zorder=4,
+               label="Pareto front")
+    for v in sizes:  # marker legend entries
+        ax.scatter([], [], color="grey", marker=marker_of[v], label=f"{int(v):,} val. examples")
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs ÷ ground truth (log)")
+    ax.set_ylabel("Spearman ρ with ground truth")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def curves_figure(df: pd.DataFrame) -> Figure:
+    """Test accuracy against inner step per source: mean over architectures and seeds, shaded ± s.d."""
+    fig = figure(figsize=(6.5, 4.2))
+    ax = fig.subplots()
+    for i, (source, g) in enumerate(df.groupby("source", sort=False)):
+        stats = g.groupby("step")["test_acc"].agg(["mean", "std"]).fillna(0.0)
+        real = source.startswith("real")
+        colour = "black" if real else f"C{i}"
+        ax.plot(stats.index, stats["mean"], marker="o", ms=3, color=colour, ls="--" if real else "-", label=source)
+        ax.fill_between(stats.index, stats["mean"] - stats["std"], stats["mean"] + stats["std"], color=colour, alpha=0.15, lw=0)
+    ax.set_xlabel("inner step")
+    ax.set_ylabel("test accuracy (mean ± s.d. over architectures)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def history_figure(df: pd.DataFrame, title: str) -> Figure:
+    """Optuna-style optimisation history: each trial's score and the best score so far."""
+    fig = figure(figsize=(6, 3.8))
+    ax = fig.subplots()
+    ax.scatter(df["trial"], df["score"], s=12, color="C0", alpha=0.7, label="trial score")
+    ax.step(df["trial"], df["best_so_far"], where="post", color="C3", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("score")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def agreement_figure(x: pd.Series, y: pd.Series, xlabel: str, ylabel: str, title: str) -> Figure:
+    """Scatter of two measurements of the same architectures, with the line y = x."""
+    fig = figure(figsize=(4.5, 4.2))
     ax = fig.subplots()
     ax.scatter(x, y, s=14, alpha=0.8)
+    lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    return fig

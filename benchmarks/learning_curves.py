@@ -1,0 +1,131 @@
+"""Learning curves: test accuracy of the held-out students every few inner steps, on each teacher's
+data and on real data.
+
+For every held-out architecture (search_spaces/heldout.toml) and seed, a fresh student (initialised
+from the seed) is trained by the export recipe (`gtn_nas.training.sgd_steps`, one SGD step per
+batch, momentum buffers kept) on
+- each teacher's data: its 32 synthetic batches with its learned lr and momentum per step;
+- real data: 32 random training batches of 128 (drawn by the seed) with one lr and momentum:
+  by default the `real (calibrated like teachers)` values that benchmarks/teacher_quality.py chose
+  (read from its per_arch.csv), else `--real-lr` / `--real-momentum`.
+The student's accuracy on a fixed subset of the test split (`--test-examples`, drawn with seed 0)
+is recorded before training (step 0) and after every `--every` steps up to the last one.
+
+    python benchmarks/learning_curves.py results/teachers/bptt.pt results/teachers/ift.pt results/teachers/gm.pt --seeds 1
+    -> results/teacher_quality/curves.csv (source, arch_id, seed, step, test_acc), curves.json (the
+       command and settings), and from them curves.md and curves.png (as `gtn-nas report` draws them)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.data import Split, load_mnist
+from gtn_nas.distillation import load_teacher
+from gtn_nas.quality import teacher_batches
+from gtn_nas.report import curves_figure, save_figure
+from gtn_nas.reporting import curves_md, read_csv
+from gtn_nas.spaces import arch_id, load_space
+from gtn_nas.students import accuracy, build_student
+from gtn_nas.training import real_batches, sgd_steps
+
+REAL_SOURCE = "real (calibrated like teachers)"
+
+
+def curve(spec: dict, seed: int, steps: list, test: Split, every: int) -> list[tuple[int, float]]:
+    """(step, test accuracy) at steps 0, every, 2*every, ... and after the last step."""
+    net = build_student(spec, seed)
+    points = []
+
+    def score(t: int) -> None:
+        net.eval()  # as train_student scores (students keep no running statistics)
+        with torch.no_grad():
+            points.append((t, accuracy(net, None, test.x, test.y)))
+        net.train()
+
+    def recipe():
+        # sgd_steps is the one training recipe; scoring between its steps keeps its optimizer
+        # (and momentum buffers) intact, so the last point equals a train_student score.
+        for t, step in enumerate(steps):
+            if t % every == 0:
+                score(t)
+            yield step
+
+    sgd_steps(net, recipe())
+    score(len(steps))
+    return points
+
+
+def real_setting(per_arch: Path, lr: float | None, momentum: float | None) -> tuple[str, float, float]:
+    """(source name, lr, momentum) for real data: given values, else teacher_quality's calibrated ones."""
+    if lr is not None and momentum is not None:
+        return f"real (lr {lr:g}, momentum {momentum:g})", lr, momentum
+    rows = pd.read_csv(per_arch)
+    rows = rows[rows["source"] == REAL_SOURCE]
+    if rows.empty:
+        raise SystemExit(f"{per_arch} has no '{REAL_SOURCE}' rows; pass --real-lr and --real-momentum")
+    return REAL_SOURCE, float(rows["lr"].iloc[0]), float(rows["momentum"].iloc[0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("teachers", nargs="*", type=Path)
+    ap.add_argument("--space", default="heldout")
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--every", type=int, default=4, help="score after every this many steps")
+    ap.add_argument("--test-examples", type=int, default=2000)
+    ap.add_argument("--real-per-arch", type=Path, default=Path("results/teacher_quality/per_arch.csv"),
+                    help="teacher_quality.py's per-architecture CSV (for the calibrated real-data lr/momentum)")
+    ap.add_argument("--real-lr", type=float)
+    ap.add_argument("--real-momentum", type=float)
+    ap.add_argument("--no-real", action="store_true", help="teachers only")
+    ap.add_argument("--out", type=Path, default=Path("results/teacher_quality/curves.csv"))
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    command = "python " + " ".join(sys.argv)
+    data = load_mnist()
+    test = data.test.subset(args.test_examples, seed=0)
+    specs = list(load_space(args.space).archs)
+    sources = {}  # name -> seed -> the steps [(x, y, lr, momentum)]
+    for path in args.teachers:
+        teacher, _ = load_teacher(path)
+        batches, lrs, moms = teacher_batches(teacher)
+        sources[f"teacher:{path.stem}"] = lambda seed, b=batches, l=lrs, m=moms: [(x, y, lr, mo) for (x, y), lr, mo in zip(b, l, m)]
+    real = None
+    if not args.no_real:
+        name, lr, mom = real_setting(args.real_per_arch, args.real_lr, args.real_momentum)
+        real = {"source": name, "lr": lr, "momentum": mom}
+        sources[name] = lambda seed: list(real_batches(data.train, 32, 128, lr, mom, seed=seed))
+    rows = []
+    for name, steps_for in sources.items():
+        t0 = time.perf_counter()
+        for spec in specs:
+            for seed in range(args.seeds):
+                for step, acc in curve(spec, seed, steps_for(seed), test, args.every):
+                    rows.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "step": step, "test_acc": acc})
+        write_csv(pd.DataFrame(rows), args.out)
+        last = pd.DataFrame(rows).query("source == @name")
+        print(f"{name}: {time.perf_counter() - t0:.0f}s, mean test acc after step "
+              f"{last['step'].max()}: {last[last['step'] == last['step'].max()]['test_acc'].mean():.4f}", flush=True)
+    meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "space": args.space, "seeds": args.seeds,
+            "every": args.every, "test_examples": args.test_examples, "test_subset_seed": 0, "real": real,
+            "threads": args.threads}
+    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    # From the file just written, exactly as `gtn-nas report` renders them.
+    frame = read_csv(args.out)
+    write_text(args.out.with_suffix(".md"), curves_md(frame, meta, png=args.out.with_suffix(".png").name))
+    save_figure(curves_figure(frame), args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and its .json, .md and .png")
+
+
+if __name__ == "__main__":
+    main()
