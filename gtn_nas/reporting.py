@@ -539,20 +539,22 @@ HISTORY_NUMERIC = ("trial", "score", "best_so_far")
 
 
 def search_md(summary: pd.DataFrame, meta: dict, histories: list[str]) -> str:
-    plots = "".join(f"\n- `{h}`: `plots/{h}.png`" for h in histories)
-    return (f"# Search runs\n\nCommand: `{meta['command']}`\n\n" + markdown_table(_blank_na(summary))
-            + (f"\nOptimisation history of each run (every trial's score and the best so far):\n{plots}\n" if histories else ""))
+    plots = "".join(f"\n- `{h}.csv`: `plots/{h}.png`" for h in histories)
+    when = "; ".join(str(meta[k]) for k in ("hardware", "date") if meta.get(k))
+    return (f"# Search runs\n\nCommand: `{meta['command']}`{f' ({when})' if when else ''}\n\n" + markdown_table(_blank_na(summary))
+            + (f"\nOptimisation history of each search (every trial's score and the best so far):\n{plots}\n" if histories else ""))
 
 
 def _search(inputs: Inputs) -> dict:
     summary = inputs.csv("search/summary.csv")
     meta = inputs.json("search/summary.json", ("command",))
-    runs = [r for r in sorted(str(p.relative_to(inputs.root)) for p in (inputs.root / "search").glob("*.csv")) if r != "search/summary.csv"]
+    # The searches the summary names (other CSVs in search/, e.g. the picks' ground truth, are not histories).
+    names = [str(s) for s in summary["search"]] if "search" in summary else []
     out = {}
-    for rel in runs:
-        stem = Path(rel).stem
-        out[f"search/plots/{stem}.png"] = draw.history_figure(inputs.csv(rel, (), HISTORY_NUMERIC).sort_values("trial"), stem)
-    out["search/summary.md"] = search_md(summary, meta, [Path(r).stem for r in runs])
+    for name in names:
+        frame = inputs.csv(f"search/{name}.csv", (), HISTORY_NUMERIC).sort_values("trial", kind="stable")
+        out[f"search/plots/{name}.png"] = draw.history_figure(frame, name)
+    out["search/summary.md"] = search_md(summary, meta, names)
     return out
 
 
