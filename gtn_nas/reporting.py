@@ -30,6 +30,7 @@ from .atomic import atomic_write
 from .errors import ConfigError, GtnNasError
 from .report import markdown_table
 
+
 class ReportInputError(GtnNasError):
     """A results file the report reads is unreadable or lacks what its section needs."""
 
