@@ -218,11 +218,14 @@ def yardstick_md(frame: pd.DataFrame, meta: dict, png: str = "yardstick.png") ->
     table = table.assign(rank_1ep=table["val_acc_1ep"].rank(ascending=False, method="min").astype(int),
                          rank_3ep=table["val_acc_3ep"].rank(ascending=False, method="min").astype(int))
     table.columns = ["arch_id", "val. acc. 1 epoch", "val. acc. 3 epochs", "rank, 1 epoch", "rank, 3 epochs"]
+    kendall = (f"; Kendall τ {_num(meta['kendall'], '.3f')} [{_num(meta.get('kendall_lo'), '.2f')}, {_num(meta.get('kendall_hi'), '.2f')}]"
+               if "kendall" in meta else "")
+    trained = f"The 3-epoch training: `{meta['long_command']}`.\n\n" if meta.get("long_command") else ""
     return ("# Yardstick: does 1 epoch of full training rank like 3?\n\n"
-            f"Command: `{meta['command']}`\n\n"
-            f"Spearman ρ between the validation accuracies after 1 and after 3 epochs over {int(meta['n'])} architectures: "
-            f"**{_num(meta['spearman'], '.3f')}** [{_num(meta['spearman_lo'], '.2f')}, {_num(meta['spearman_hi'], '.2f')}] "
-            f"(95% interval). Plot: `{png}`.\n\n" + markdown_table(table, ".4f"))
+            f"Command: `{meta['command']}`\n\n{trained}"
+            f"Between the validation accuracies after 1 and after 3 epochs over {int(meta['n'])} architectures: Spearman ρ "
+            f"**{_num(meta['spearman'], '.3f')}** [{_num(meta['spearman_lo'], '.2f')}, {_num(meta['spearman_hi'], '.2f')}]{kendall} "
+            f"(95% bootstrap intervals). Plot: `{png}`.\n\n" + markdown_table(table, ".4f"))
 
 
 def _yardstick(inputs: Inputs) -> dict:
@@ -506,28 +509,48 @@ FRONTIER_NUMERIC = ("steps", "val_examples", "seeds", "spearman", "spearman_lo",
                     "flops_ratio", "seconds_ratio")
 
 
+def frontier_groups(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The points per ground truth they were ranked against (a frontier compares like with like)."""
+    if "ground_truth" not in frame:
+        return [("", frame)]
+    return [(str(gt), g) for gt, g in frame.groupby("ground_truth", sort=False)]
+
+
+def _setting(v, fmt: str) -> str:
+    return "–" if v == 0 else _num(v, fmt)  # zero-cost proxies: no training steps, no validation images
+
+
 def frontier_table(frame: pd.DataFrame, compact: bool = False) -> pd.DataFrame:
-    """Every proxy setting, by proxy then cost, with its 95% interval and whether it is on the Pareto front."""
-    front = draw.pareto_front(frame["flops_ratio"].to_numpy(float), frame["spearman"].to_numpy(float))
-    f = frame.assign(pareto=["yes" if p else "" for p in front]).sort_values(["proxy", "flops_ratio", "val_examples", "steps"])
+    """Every proxy setting, by proxy then cost, with its 95% interval and whether it is on the Pareto
+    front of its ground truth (no other point as cheap in FLOPs or cheaper is as good in ρ or better);
+    `compact`: the Pareto points only, fewer columns (the README's block)."""
+    parts = []
+    for gt, g in frontier_groups(frame):
+        front = draw.pareto_front(g["flops_ratio"].to_numpy(float), g["spearman"].to_numpy(float))
+        parts.append(g.assign(pareto=["yes" if p else "" for p in front], gt=gt).sort_values(["proxy", "flops_ratio", "val_examples", "steps"]))
+    f = pd.concat(parts)
     out = pd.DataFrame({
-        "proxy": f["proxy"], "steps": f["steps"].map(lambda v: _num(v, ".0f")), "val. examples": f["val_examples"].map(lambda v: _num(v, ",.0f")),
-        "seeds": f["seeds"].map(lambda v: _num(v, ".0f")),
+        "ground truth": f["gt"], "proxy": f["proxy"], "steps": f["steps"].map(lambda v: _setting(v, ".0f")),
+        "val. examples": f["val_examples"].map(lambda v: _setting(v, ",.0f")), "seeds": f["seeds"].map(lambda v: _num(v, ".0f")),
         "Spearman ρ [95% CI]": [f"{_num(r.spearman, '.3f')} [{_num(r.spearman_lo, '.2f')}, {_num(r.spearman_hi, '.2f')}]" for r in f.itertuples()],
         "Kendall τ": f["kendall"].map(lambda v: _num(v, ".3f")), "top-10": f["top10"].map(lambda v: _num(v, ".1f")),
         "FLOPs ÷ GT": f["flops_ratio"].map(lambda v: _num(v, ".2e")), "seconds ÷ GT": f["seconds_ratio"].map(lambda v: _num(v, ".2e")),
         "Pareto": f["pareto"]})
-    return out.drop(columns=["Kendall τ", "top-10", "seconds ÷ GT"]) if compact else out
+    if compact:  # the frontier itself: the settings worth paying for
+        out = out[out["Pareto"] == "yes"].drop(columns=["Kendall τ", "top-10", "seconds ÷ GT", "Pareto"])
+    return out if "ground_truth" in frame else out.drop(columns=["ground truth"])
 
 
 def frontier_md(frame: pd.DataFrame, meta: dict, png: str = "nas_frontier.png") -> str:
     gt = f" Ground truth: `{meta['ground_truth']}`." if meta.get("ground_truth") else ""
+    tables = [(f"## Against the ground truth: {name}\n\n" if name else "") + markdown_table(frontier_table(g).drop(columns=["ground truth"], errors="ignore"))
+              for name, g in frontier_groups(frame)]
     return ("# What does a better ranking cost? Proxy settings against their rank correlation\n\n"
             f"Command: `{meta['command']}`\n\n"
-            "One row per proxy setting (training steps, validation examples scored, seeds averaged): Spearman ρ and Kendall τ "
-            "with the ground truth (95% bootstrap interval), overlap of the top-10, and the proxy's cost ÷ the ground truth's "
-            f"over the same architectures. `Pareto`: no other setting is both cheaper in FLOPs and better in ρ.{gt} "
-            f"Plot: `{png}`.\n\n" + markdown_table(frontier_table(frame)))
+            "One row per proxy setting (training steps, validation examples scored, seeds averaged; `–`: a zero-cost proxy, "
+            "which trains nothing): Spearman ρ and Kendall τ with the ground truth (95% bootstrap interval), overlap of the "
+            "top-10, and the proxy's cost ÷ the ground truth's over the same architectures. `Pareto`: no other setting is "
+            f"both at most as costly in FLOPs and at least as good in ρ.{gt} Plot: `{png}`.\n\n" + "\n".join(tables))
 
 
 def _frontier(inputs: Inputs) -> dict:
