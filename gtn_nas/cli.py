@@ -189,7 +189,7 @@ def report_cmd(
     if readme is not None and not readme.is_file():
         raise ConfigError(f"--readme {readme}: no such file")
     target = None if no_readme else (readme or find_readme(out))
-    rep = build_report(results, target)
+    rep = build_report(results, target, figures=not check)
     for section, paths in rep.missing:
         typer.echo(f"missing: {section}: {', '.join(paths)}")
     if check:

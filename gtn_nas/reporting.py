@@ -766,8 +766,10 @@ def _absent(inputs: Inputs, patterns: tuple[str, ...]) -> list[str]:
     return [p for p in patterns if not (any(inputs.root.glob(p)) if any(ch in p for ch in "*?[") else inputs.exists(p))]
 
 
-def build_report(results: str | Path, readme: str | Path | None = None, sections: tuple[Section, ...] = SECTIONS) -> Report:
-    """Render every section whose inputs exist (in memory; nothing is written)."""
+def build_report(results: str | Path, readme: str | Path | None = None, sections: tuple[Section, ...] = SECTIONS,
+                 figures: bool = True) -> Report:
+    """Render every section whose inputs exist (in memory; nothing is written). Without `figures`,
+    PNGs are left out (drawing them is most of the time; `stale` does not compare them)."""
     results = Path(results)
     if not results.is_dir():
         raise ConfigError(f"{results}: no such results folder")
@@ -780,7 +782,8 @@ def build_report(results: str | Path, readme: str | Path | None = None, sections
         inputs.read = []
         try:
             outputs = _guarded(lambda: section.build(inputs), inputs, f"section {section.name}")
-            rendered = {rel: _guarded(lambda o=out: to_bytes(o), inputs, rel) for rel, out in outputs.items()}
+            rendered = {rel: _guarded(lambda o=out: to_bytes(o), inputs, rel) for rel, out in outputs.items()
+                        if figures or not isinstance(out, Figure)}
         except MissingInput as exc:
             rep.missing.append((section.name, exc.paths))
             continue

@@ -19,7 +19,7 @@ from gtn_nas.checkpoint import save_checkpoint
 from gtn_nas.cli import main
 from gtn_nas.distillation import DistillConfig
 from gtn_nas.report import pareto_front
-from gtn_nas.reporting import SECTIONS, render_readme
+from gtn_nas.reporting import SECTIONS, render_readme, write_section
 from gtn_nas.teacher import Teacher, TeacherConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +91,7 @@ def test_fixture_writes_every_file_and_the_same_bytes_again(results, tmp_path, c
 
 
 def test_numbers_and_commands_come_from_the_raw_files(results, tmp_path, capsys):
+    (results / "teachers" / "tiny.pt").unlink()  # no sample grids: quicker
     cost = pd.read_csv(results / "meta_cost.csv")
     cost.loc[0, "peak_mem_mb"] = 1234.5678
     cost.to_csv(results / "meta_cost.csv", index=False)
@@ -165,14 +166,21 @@ def test_committed_readme_tables_match_the_committed_results():
 def test_benchmarks_write_what_the_report_writes(results, tmp_path, capsys):
     import faults
 
+    (results / "teachers" / "tiny.pt").unlink()  # no sample grids: quicker
     bench = tmp_path / "bench"
     bench.mkdir()
     for suffix in (".csv", ".json"):
         shutil.copy(results / f"faults{suffix}", bench / f"faults{suffix}")
-    faults.summarise(bench / "faults")
+    faults.summarise(bench / "faults")  # what benchmarks/faults.py writes after its runs
+    alone = tmp_path / "alone"
+    written = write_section("nas", results, alone)  # what benchmarks/nas_correlation.py writes after its runs
+    assert sorted(str(p.relative_to(alone)) for p in written) == [
+        "nas/COMMANDS.md", "nas/plots/all.png", "nas/plots/gm.png", "nas/plots/real.png", "nas_correlation.md"]
     capsys.readouterr()
     assert cli(capsys, "--results", results)[0] == 0
     assert (bench / "faults.md").read_bytes() == (results / "faults.md").read_bytes()
+    for path in written:
+        assert path.read_bytes() == (results / path.relative_to(alone)).read_bytes()
 
 
 def test_pareto_front():
