@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
 from . import report as draw
@@ -298,7 +299,14 @@ def _teacher_quality(inputs: Inputs) -> dict:
 
 
 def teacher_samples_figure(teacher, title: str) -> Figure:
-    d = teacher.dataset()
+    # One thread: the generator's convolutions sum in a thread-count-dependent order, and a last-bit
+    # difference can flip a pixel of the PNG; the report's bytes must not depend on GTN_NAS_THREADS.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        d = teacher.dataset()
+    finally:
+        torch.set_num_threads(threads)
     return draw.sample_grid_figure(d["images"], d["labels"], title)
 
 
