@@ -140,7 +140,8 @@ def run(args, gt: pd.DataFrame, raw_path: Path) -> None:
         plans = plan_proxies(args.teachers, args.real, set(gt["arch_id"]))
         write_text(plans_path, json.dumps(plans, indent=1) + "\n")
     specs = [json.loads(s) for s in gt["spec"]]
-    tasks = [(name, spec, seed) for seed in range(args.seeds) for name in plans for spec in specs
+    names = [n for n in plans if not args.only or n in args.only]
+    tasks = [(name, spec, seed) for seed in range(args.seeds) for name in names for spec in specs
              if (name, arch_id(spec), seed) not in done]
     print(f"{len(tasks)} trainings to go ({len(done)} done)", flush=True)
     frames, start = [raw], time.perf_counter()
@@ -212,6 +213,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     ap.add_argument("--val-small", type=int, default=1000, help="the smaller validation subset (the other is all 10k)")
     ap.add_argument("--seeds", type=int, default=1, help="initialisations per architecture (proxy seeds 1..k)")
+    ap.add_argument("--only", nargs="*", help="train only these proxies (e.g. extra seeds for teacher:gm real)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="threads per worker")
     ap.add_argument("--bootstrap", type=int, default=1000)
