@@ -124,9 +124,11 @@ def main(argv: list[str] | None = None) -> None:
             "bootstrap": args.bootstrap, "results": str(args.results)}
     print(nas_commands_md(meta))
     data = None
+    kept = []
     for cmd, fields in searches:
         if not args.rerun and is_done(cmd, args.ground_truth):
             print(f"kept {cmd[-1]} (complete, newer than its teacher)", file=sys.stderr)
+            kept.append(cmd[-1])
             continue
         print("$ gtn-nas " + " ".join(shlex.quote(a) for a in cmd), file=sys.stderr)
         if data is None:
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     from gtn_nas.atomic import write_text
     from gtn_nas.reporting import write_section
 
+    if kept:  # say which outputs this run reused, so the commands below are not all read as run now
+        meta["note"] = (f"This run reused {', '.join(f'`{k}`' for k in kept)} (complete outputs of the same command, newer "
+                        "than their teacher; `--rerun` redoes them) and ran the other searches.")
     write_text(args.results / "nas" / "commands.json", json.dumps(meta, indent=1) + "\n")
     write_section("nas", args.results)  # nas_correlation.md, nas/COMMANDS.md, nas/plots/, as `gtn-nas report` draws them
 
