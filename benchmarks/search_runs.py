@@ -20,9 +20,11 @@ import argparse
 import json
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from gtn_nas import api
 from gtn_nas.atomic import write_csv, write_text
@@ -58,6 +60,24 @@ def judge(picks: dict[str, dict], gt_csv: Path, data, out: Path, train_examples:
     return out
 
 
+def run_one(job) -> tuple[dict, dict]:
+    """One search, start to end (in its own process, one thread): its summary row and its pick."""
+    name, sampler, proxy, n_trials, out = job
+    start = time.perf_counter()
+    run = api.search("convnet", proxy, out / f"{name}.csv", n_trials=n_trials, sampler=sampler, data=load_mnist(), device="cpu")
+    frame = with_history(run.frame)
+    write_csv(frame, out / f"{name}.csv")
+    best = frame.loc[frame["score"].idxmax()]
+    setup = float(frame["setup_seconds"].iloc[0]) if "setup_seconds" in frame else 0.0
+    row = {"search": name, "sampler": sampler, "proxy": run.proxy_name, "trials": int(frame["trial"].nunique()),
+           "archs": int(frame["arch_id"].nunique()), "pick": best["arch_id"], "pick_score": float(best["score"]),
+           "proxy_seconds": float(frame["seconds"].sum()), "setup_seconds": setup,
+           "distill_seconds": float(frame["distill_seconds"].iloc[0]) if "distill_seconds" in frame else 0.0,
+           "proxy_tflops": float(frame["flops"].sum()) / 1e12, "wall_seconds": time.perf_counter() - start}
+    print(row, flush=True)
+    return row, {"arch_id": best["arch_id"], "spec": json.loads(best["spec"])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", default="results/teachers/gm.pt")
@@ -65,28 +85,18 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="run only these searches (names as in the summary)")
     ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
     ap.add_argument("--out", type=Path, default=Path("results/search"))
+    ap.add_argument("--workers", type=int, default=2, help="searches run side by side, one thread each")
     ap.add_argument("--gt-train-examples", type=int, help="smoke tests only: ground-truth the picks on this many images")
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    todo = [(name, sampler, proxy, args.n_trials, out) for name, (sampler, proxy) in searches(args.teacher).items()
+            if not args.only or name in args.only]
+    with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        done = list(pool.map(run_one, todo))  # each search is resumable: its study lives in NAME.db
+    rows = [row for row, _ in done]
+    picks = {row["search"]: pick for row, pick in done}
     data = load_mnist()
-    rows, picks = [], {}
-    for name, (sampler, proxy) in searches(args.teacher).items():
-        if args.only and name not in args.only:
-            continue
-        start = time.perf_counter()
-        run = api.search("convnet", proxy, out / f"{name}.csv", n_trials=args.n_trials, sampler=sampler, data=data, device="cpu")
-        frame = with_history(run.frame)
-        write_csv(frame, out / f"{name}.csv")
-        best = frame.loc[frame["score"].idxmax()]
-        picks[name] = {"arch_id": best["arch_id"], "spec": json.loads(best["spec"])}
-        setup = float(frame["setup_seconds"].iloc[0]) if "setup_seconds" in frame else 0.0
-        rows.append({"search": name, "sampler": sampler, "proxy": run.proxy_name, "trials": int(frame["trial"].nunique()),
-                     "archs": int(frame["arch_id"].nunique()), "pick": best["arch_id"], "pick_score": float(best["score"]),
-                     "proxy_seconds": float(frame["seconds"].sum()), "setup_seconds": setup,
-                     "distill_seconds": float(frame["distill_seconds"].iloc[0]) if "distill_seconds" in frame else 0.0,
-                     "proxy_tflops": float(frame["flops"].sum()) / 1e12, "wall_seconds": time.perf_counter() - start})
-        print(rows[-1], flush=True)
     judged = judge(picks, args.ground_truth, data, out, args.gt_train_examples)
     summary = pd.DataFrame([{**r, **judged[r["search"]]} for r in rows])
     gt = pd.read_csv(args.ground_truth)
