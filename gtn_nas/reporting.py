@@ -711,11 +711,25 @@ def _readme_frontier(inputs: Inputs) -> str:
     return markdown_table(frontier_table(inputs.csv("nas_frontier.csv", FRONTIER_COLUMNS, FRONTIER_NUMERIC), compact=True))
 
 
+def _readme_frontier_steps(inputs: Inputs) -> str:
+    """Spearman ρ of every training proxy at each budget (1,000 validation images, one seed, the
+    first ground truth): where each proxy stands at equal cost, the teachers included."""
+    f = inputs.csv("nas_frontier.csv", FRONTIER_COLUMNS, FRONTIER_NUMERIC)
+    first = f["ground_truth"].iloc[0] if "ground_truth" in f else None
+    f = f[(f["steps"] > 0) & (f["val_examples"] == f.loc[f["steps"] > 0, "val_examples"].min()) & (f["seeds"] == 1)]
+    if first is not None:
+        f = f[f["ground_truth"] == first]
+    table = f.pivot_table(index="proxy", columns="steps", values="spearman", sort=False)
+    flops = f.groupby("steps")["flops_ratio"].first()
+    table.columns = [f"{c} steps (FLOPs ÷ GT {flops[c]:.3f})" for c in table.columns]
+    return markdown_table(table.reset_index(), ".2f")
+
+
 README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "speed": _readme_speed, "memory": _readme_memory, "ablation": _readme_ablation,
     "default-teachers": _readme_wall_times("teachers/default/wall_time.csv"), "long-teachers": _readme_wall_times("teachers/wall_time.csv"),
     "distributed": _readme_distributed, "quality": _readme_quality, "nas": _readme_nas, "ift-alignment": _readme_ift_alignment,
-    "frontier": _readme_frontier,
+    "frontier": _readme_frontier, "frontier-steps": _readme_frontier_steps,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 
