@@ -69,7 +69,7 @@ def run_one(job) -> tuple[dict, dict]:
     write_csv(frame, out / f"{name}.csv")
     best = frame.loc[frame["score"].idxmax()]
     setup = float(frame["setup_seconds"].iloc[0]) if "setup_seconds" in frame else 0.0
-    row = {"search": name, "sampler": sampler, "proxy": run.proxy_name, "trials": int(frame["trial"].nunique()),
+    row = {"search": name, "sampler": sampler, "proxy": run.proxy_name, "trials": sum(t.state.name == "COMPLETE" for t in run.study.trials),
            "archs": int(frame["arch_id"].nunique()), "pick": best["arch_id"], "pick_score": float(best["score"]),
            "proxy_seconds": float(frame["seconds"].sum()), "setup_seconds": setup,
            "distill_seconds": float(frame["distill_seconds"].iloc[0]) if "distill_seconds" in frame else 0.0,
