@@ -725,11 +725,23 @@ def _readme_frontier_steps(inputs: Inputs) -> str:
     return markdown_table(table.reset_index(), ".2f")
 
 
+def _readme_search(inputs: Inputs) -> str:
+    f = inputs.csv("search/summary.csv", ("search", "proxy", "pick"),
+                   ("trials", "archs", "pick_val_acc", "proxy_seconds", "setup_seconds", "distill_seconds"))
+    table = pd.DataFrame({
+        "search": f["search"], "proxy": f["proxy"], "trials": f["trials"].astype(int), "distinct nets trained": f["archs"].astype(int),
+        "pick": f["pick"], "pick's ground truth (val. acc.)": f["pick_val_acc"].map(lambda v: f"{v:.4f}"),
+        "proxy s": f["proxy_seconds"].round().astype(int), "one-off s (lr tuning or data)": f["setup_seconds"].map(lambda v: f"{v:.1f}"),
+        "distillation s": f["distill_seconds"].round().astype(int)})
+    return markdown_table(table)
+
+
 README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "speed": _readme_speed, "memory": _readme_memory, "ablation": _readme_ablation,
     "default-teachers": _readme_wall_times("teachers/default/wall_time.csv"), "long-teachers": _readme_wall_times("teachers/wall_time.csv"),
     "distributed": _readme_distributed, "quality": _readme_quality, "nas": _readme_nas, "ift-alignment": _readme_ift_alignment,
     "frontier": _readme_frontier, "frontier-steps": _readme_frontier_steps,
+    "search": _readme_search,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 
