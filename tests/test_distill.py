@@ -160,3 +160,28 @@ def test_bad_distill_options_are_config_errors(bad):
 
     with pytest.raises(ConfigError):
         DistillConfig(**bad).validate()
+
+
+@pytest.mark.parametrize("method", ["bptt", "ift"])
+def test_soft_labels_are_learned_and_exported_as_the_recipe_trains(small_mnist, tmp_path, method):
+    cfg = DistillConfig(method=method, teacher=TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True), meta_steps=2,
+                        space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, checkpoint_every=1, calibrate=False)
+    d = distill(cfg, small_mnist, CPU, tmp_path / "t.pt")
+    start = TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True)
+    from gtn_nas.teacher import Teacher
+    assert not torch.allclose(d.teacher.label_logits, Teacher(start, seed=0).label_logits)  # the meta-gradient reached them
+    export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
+    data = np.load(tmp_path / "t.npz")
+    soft = data["soft_labels"]
+    assert soft.shape == (60, 10) and np.allclose(soft.sum(1), 1, atol=1e-5)
+    assert (soft.argmax(1) == data["labels"]).all() and (data["labels"] == np.arange(60) % 20 % 10).all()
+    # The exported targets are the teacher's own: the recipe on the .npz equals training on teacher.dataset().
+    teacher, _ = load_teacher(tmp_path / "t.pt")
+    ds = teacher.dataset()
+    assert torch.allclose(ds["labels"], torch.from_numpy(soft))
+
+
+def test_gm_refuses_soft_labels():
+    from gtn_nas.errors import ConfigError
+    with pytest.raises(ConfigError, match="soft-labels"):
+        DistillConfig(method="gm", teacher=TeacherConfig(soft_labels=True)).validate()
