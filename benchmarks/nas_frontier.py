@@ -231,7 +231,10 @@ def main() -> None:
     long = load_ground_truth(args.long_ground_truth) if args.long_ground_truth.exists() else None
     summary = summarise(pd.read_csv(raw_path), zero_cost_rows(args.nas_dir), gt, args.bootstrap, long)
     write_csv(summary, args.out.with_suffix(".csv"))
-    meta = {"command": "python " + " ".join(sys.argv), "ground_truth": str(args.ground_truth), "n_archs": len(gt),
+    command = "python " + " ".join(sys.argv)
+    old = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").exists() else {}
+    runs = old.get("runs", []) + ([] if args.summarise else [command])  # every run that added scores
+    meta = {"command": command, "runs": runs, "ground_truth": str(args.ground_truth), "n_archs": len(gt),
             "hardware": "2 logical CPUs, no GPU", "date": time.strftime("%Y-%m-%d"),
             "plans": json.loads((args.out / "plans.json").read_text())}
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")

@@ -554,7 +554,9 @@ def frontier_md(frame: pd.DataFrame, meta: dict, png: str = "nas_frontier.png") 
     tables = [(f"## Against the ground truth: {name}\n\n" if name else "") + markdown_table(frontier_table(g).drop(columns=["ground truth"], errors="ignore"))
               for name, g in frontier_groups(frame)]
     return ("# What does a better ranking cost? Proxy settings against their rank correlation\n\n"
-            f"Command: `{meta['command']}`\n\n"
+            + ("Runs that trained the scores (resumable, in this order):\n\n" + _command_block(*meta["runs"]) + "\n"
+               if meta.get("runs") else "") +
+            f"Command (the summary): `{meta['command']}`\n\n"
             "One row per proxy setting (training steps, validation examples scored, seeds averaged; `–`: a zero-cost proxy, "
             "which trains nothing): Spearman ρ and Kendall τ with the ground truth (95% bootstrap interval), overlap of the "
             "top-10, and the proxy's cost ÷ the ground truth's over the same architectures. `Pareto`: no other setting is "
