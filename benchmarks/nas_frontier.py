@@ -43,7 +43,7 @@ from gtn_nas.proxies import (ProxySettings, balanced_subset, make_proxy, per_ima
                              subset_batches, teacher_batches)
 from gtn_nas.ranking import load_ground_truth, rank_proxy
 from gtn_nas.spaces import arch_id, load_space
-from gtn_nas.students import build_student, count_params
+from gtn_nas.students import build_student, correct, count_params
 from gtn_nas.training import real_batches, sgd_steps
 
 RAW_COLUMNS = ["proxy", "arch_id", "init_seed", "steps", "val_examples", "score", "train_seconds", "eval_seconds",
@@ -77,8 +77,7 @@ def _batches(plan: dict, data, steps: int):
 
 def _correct(net, x, y) -> tuple[torch.Tensor, float]:
     start = time.perf_counter()
-    with torch.no_grad():
-        hits = torch.cat([net(x[i:i + 1000]).argmax(1) == y[i:i + 1000] for i in range(0, len(y), 1000)])
+    hits = correct(net, None, x, y)
     return hits, time.perf_counter() - start
 
 
@@ -116,10 +115,10 @@ def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str]) -> di
     data, space = load_mnist(), load_space("convnet")
     plans = {}
     for path in teachers:
-        teacher, ckpt = load_teacher(path)
+        _, ckpt = load_teacher(path)
         plans[f"teacher:{path.stem}"] = {"kind": "teacher", "teacher": str(path), "distill_seconds": float(ckpt.get("elapsed", 0.0))}
+    ref = load_teacher(teachers[0])[0] if teachers else None  # real/subset take its batch size, subset its T x B
     for kind in kinds:
-        ref = load_teacher(teachers[0])[0] if teachers else None
         s = ProxySettings(kind=kind, steps=32, seed=0)
         proxy = make_proxy(s, data, torch.device("cpu"), space, gt_ids, (ref, {}) if ref is not None else None)
         B = proxy.setup["batch_size"]

@@ -96,11 +96,17 @@ class Functional:
 
 
 @torch.no_grad()
-def accuracy(f, params: dict[str, torch.Tensor] | None, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
-    """Accuracy of `f(params, x)` (or of an nn.Module `f` when params is None), in batches of real data."""
-    correct = 0
+def correct(f, params: dict[str, torch.Tensor] | None, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """Per example, whether `f(params, x)` (or an nn.Module `f` when params is None) classifies it
+    right; in batches of real data."""
+    hits = []
     for i in range(0, len(y), batch):
         xb = x[i: i + batch]
         logits = f(xb) if params is None else f(params, xb)
-        correct += (logits.argmax(1) == y[i: i + batch]).sum().item()
-    return correct / max(len(y), 1)
+        hits.append(logits.argmax(1) == y[i: i + batch])
+    return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool)
+
+
+def accuracy(f, params: dict[str, torch.Tensor] | None, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
+    """Accuracy of `f(params, x)` (or of an nn.Module `f` when params is None)."""
+    return correct(f, params, x, y, batch).sum().item() / max(len(y), 1)
