@@ -149,7 +149,8 @@ def distill(
         return
     if run.calibration:
         c = run.calibration
-        typer.echo(f"calibrated: inner lr x{c['lr_scale']}, momentum {c['momentum']} (training-split holdout accuracy {c['holdout_acc']:.4f})")
+        clip = f", gradient norm clipped at {c['max_grad_norm']}" if c.get("max_grad_norm") is not None else ""
+        typer.echo(f"calibrated: inner lr x{c['lr_scale']}, momentum {c['momentum']}{clip} (training-split holdout accuracy {c['holdout_acc']:.4f})")
     final, steps = run.validation, int(run.metrics["meta_step"].iloc[-1]) if len(run.metrics) else 0
     elapsed = float(run.metrics["elapsed_s"].iloc[-1]) if len(run.metrics) else 0.0
     ranks = f", {run.world_size} processes" if run.world_size > 1 else ""

@@ -38,6 +38,7 @@ def search(
     seed: int = typer.Option(0, "--seed", help="Sampler, student-initialisation and data seed."),
     val_examples: Optional[int] = typer.Option(None, "--val-examples", help="Score on this many validation images (a subset fixed by --seed; default all 10,000)."),
     proxy_seeds: int = typer.Option(1, "--proxy-seeds", help="Mean score over this many student initialisations on the same data."),
+    max_grad_norm: Optional[float] = typer.Option(None, "--max-grad-norm", help="real/subset: clip each step's gradient to this global norm (a teacher brings its calibrated clip)."),
     storage: Optional[str] = Storage,
     study_name: Optional[str] = typer.Option(None, "--study-name", help="Default: derived from the proxy, space or CSV, steps and seed."),
     ground_truth: Optional[Path] = typer.Option(None, "--ground-truth", help="Ground-truth CSV to report the best architecture's accuracy (default: results/ground_truth/SPACE.csv if present)."),
@@ -63,7 +64,7 @@ def search(
         raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
     settings = ProxySettings(kind=proxy or "teacher", steps=steps, batch_size=batch_size, momentum=momentum, lr=lr,
                              lr_grid=_floats(lr_grid, "--lr-grid"), seed=seed, teacher=str(teacher) if teacher else None,
-                             val_examples=val_examples, seeds=proxy_seeds).validate()
+                             val_examples=val_examples, seeds=proxy_seeds, max_grad_norm=max_grad_norm).validate()
     make_sampler(sampler, seed)
     validate_stale_after(stale_after)
     sp = load_space(space)

@@ -99,7 +99,7 @@ def step_seed(seed: int, step: int) -> int:
 def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:
     """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
     batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)
-    return score_recipe(specs, batches, lrs, moms, val, seed, device)
+    return score_recipe(specs, batches, lrs, moms, val, seed, device, teacher.max_grad_norm)
 
 
 class Distiller:
@@ -192,6 +192,7 @@ class Distiller:
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step, self.elapsed, self.metrics = ckpt["meta_step"], ckpt["elapsed"], list(ckpt["metrics"])
         self.calibration = ckpt.get("calibration") or None
+        self.teacher.max_grad_norm = (self.calibration or {}).get("max_grad_norm")
         self.sched.last_epoch = self.step
         for g in self.opt.param_groups:
             g["lr"] = self.cfg.meta_lr * self.sched.lr_lambdas[0](self.step)
@@ -257,6 +258,7 @@ def load_teacher(path: str | Path, device="cpu") -> tuple[Teacher, dict]:
         cfg = DistillConfig.from_dict(ckpt["config"])
         teacher = Teacher(cfg.teacher).to(device)
         teacher.load_state_dict(ckpt["teacher"])
+        teacher.max_grad_norm = (ckpt.get("calibration") or {}).get("max_grad_norm")
     except GtnNasError:
         raise
     except (TypeError, KeyError, RuntimeError) as exc:

@@ -4,7 +4,9 @@ Keys: images float32 [T*B,1,28,28] (student input space), labels int64 [T*B], lr
 momentum float32 [T], batch_size int, mean/std floats (a real pixel p in [0,1] enters a student as
 (p - mean) / std). Recipe: step t trains on rows [t*B, (t+1)*B) with plain SGD(lr[t], momentum[t]).
 A soft-label teacher adds soft_labels float32 [T*B,10]: the cross-entropy targets (labels is then
-their argmax, for readers that want one class per image).
+their argmax, for readers that want one class per image). A teacher whose calibration chose to
+clip the students' gradients adds max_grad_norm float: before each step, scale the gradient to at
+most that global L2 norm (torch.nn.utils.clip_grad_norm_).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def teacher_arrays(teacher, noise_seed: int = 0) -> dict[str, np.ndarray]:
     d = teacher.dataset(noise_seed)
     soft = d["labels"].dim() == 2
     extra = {"soft_labels": d["labels"].cpu().numpy().astype(np.float32)} if soft else {}
+    if teacher.max_grad_norm is not None:
+        extra["max_grad_norm"] = np.float64(teacher.max_grad_norm)
     return {
         "images": d["images"].cpu().numpy().astype(np.float32),
         "labels": (d["labels"].argmax(1) if soft else d["labels"]).cpu().numpy().astype(np.int64),

@@ -4,8 +4,9 @@ Every training proxy builds the student from a fixed seed, takes `steps` plain S
 export recipe (`training.sgd_steps`), and scores the student's accuracy on the real 10k validation
 split. They differ only in the data they train on:
 
-- `teacher`: the teacher's synthetic batches with its learned lr[t] and momentum[t]. The data is
-  generated once per run; step t uses batch t mod T, so `steps > T` makes further passes over it.
+- `teacher`: the teacher's synthetic batches with its learned lr[t] and momentum[t] (and the
+  gradient clip its calibration chose, if any). The data is generated once per run; step t uses
+  batch t mod T, so `steps > T` makes further passes over it.
 - `real`: random real training batches of the same batch size, with one learning rate tuned per run.
 - `subset`: a fixed, class-balanced random real subset of the same size as the synthetic set
   (T x B images, row i labelled i mod 10 like the teacher's), trained the same number of steps in
@@ -21,6 +22,8 @@ Learning-rate tuning (`real`, `subset`): each lr of a small grid trains `tune_ar
 drawn by seed from the space (excluding the ones to be ranked when they are known), scored on a
 2,000-image holdout of the *training* split that no proxy trains on, so the validation split that
 proxies are ranked on never chooses the lr. The chosen lr and the tuning cost are recorded.
+`max_grad_norm` clips the real/subset students' gradients (in tuning and scoring alike), so real
+data can be given the same recipe a calibrated teacher uses.
 
 Cost: `seconds` is the proxy's wall time for one architecture; `flops` counts it with
 torch.utils.flop_counter:  flops = 3 F (steps B) + F N_val,  F = forward FLOPs of one image
@@ -66,6 +69,7 @@ class ProxySettings:
     teacher: str | None = None  # checkpoint path
     val_examples: int | None = None  # score on this many validation images (a subset fixed by seed); None: all 10k
     seeds: int = 1  # mean score over this many student initialisations (seed, seed+1, ...) on the same data
+    max_grad_norm: float | None = None  # real/subset: clip each step's gradient norm (the teacher brings its own)
 
     def validate(self) -> "ProxySettings":
         if self.val_examples is not None and not 1 <= self.val_examples <= 10_000:
@@ -80,6 +84,10 @@ class ProxySettings:
             raise ConfigError("--steps and --batch-size must be >= 1")
         if not 0 <= self.momentum < 1 or (self.lr is not None and self.lr <= 0) or not self.lr_grid:
             raise ConfigError("--momentum must be in [0, 1), --lr > 0 and --lr-grid non-empty")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ConfigError(f"--max-grad-norm must be > 0; got {self.max_grad_norm}")
+        if self.max_grad_norm is not None and self.kind not in ("real", "subset"):
+            raise ConfigError("--max-grad-norm applies to --proxy real or subset (a teacher brings its calibrated clip)")
         return self
 
     def key(self) -> dict:
@@ -87,7 +95,7 @@ class ProxySettings:
         d = asdict(self)
         d["teacher"] = str(Path(self.teacher).resolve()) if self.teacher else None
         d["lr_grid"] = list(self.lr_grid)
-        for name, default in (("val_examples", None), ("seeds", 1)):
+        for name, default in (("val_examples", None), ("seeds", 1), ("max_grad_norm", None)):
             if d[name] == default:  # studies made before these options existed keep their key
                 del d[name]
         return d
@@ -101,10 +109,10 @@ def per_image_forward_flops(net: torch.nn.Module) -> float:
 Batch = tuple[torch.Tensor, torch.Tensor, float, float]
 
 
-def train_and_score(spec: dict, batches: list[Batch], val: Split, seed: int, device) -> dict:
-    """Train a fresh student on `batches` (export recipe) and score it on `val`."""
+def train_and_score(spec: dict, batches: list[Batch], val: Split, seed: int, device, max_grad_norm: float | None = None) -> dict:
+    """Train a fresh student on `batches` (export recipe, gradients clipped to `max_grad_norm`) and score it on `val`."""
     start = time.perf_counter()
-    net = train_student(spec, seed, batches, device)
+    net = train_student(spec, seed, batches, device, max_grad_norm)
     score = accuracy(net, None, val.x, val.y)
     seconds = time.perf_counter() - start
     examples = sum(len(b[1]) for b in batches)
@@ -122,6 +130,7 @@ class Proxy:
     device: torch.device
     batches: list[Batch] = field(default_factory=list)
     setup: dict = field(default_factory=dict)  # one-off costs and choices (lr, seconds, flops, ...)
+    max_grad_norm: float | None = None  # the recipe's gradient clip (None: none)
     scored: int = 0  # architectures scored by this process
 
     def score(self, spec: dict) -> dict:
@@ -134,7 +143,7 @@ class Proxy:
     def _score_once(self, spec: dict, seed: int) -> dict:
         if self.settings.kind in ZERO_COST:
             return self._zero_cost(spec, seed)
-        return train_and_score(spec, self.batches, self.val, seed, self.device)
+        return train_and_score(spec, self.batches, self.val, seed, self.device, self.max_grad_norm)
 
     def _zero_cost(self, spec: dict, seed: int) -> dict:
         from .zero_cost import naswot, synflow
@@ -217,7 +226,7 @@ def tune_lr(make_batches, specs: list[dict], holdout: Split, settings: ProxySett
     start, flops, table = time.perf_counter(), 0, {}
     for lr in sorted(settings.lr_grid):
         batches = make_batches(lr)
-        results = [train_and_score(s, batches, holdout, settings.seed, device) for s in specs]
+        results = [train_and_score(s, batches, holdout, settings.seed, device, settings.max_grad_norm) for s in specs]
         accs = [r["score"] for r in results]
         table[lr] = sum(accs) / len(accs) if all(map(math.isfinite, accs)) else -1.0
         flops += sum(r["flops"] for r in results)
@@ -252,8 +261,9 @@ def make_proxy(settings: ProxySettings, data: MNIST, device: torch.device, space
             raise ConfigError(f"--batch-size {s.batch_size}: a teacher proxy trains on the teacher's batches of {t.cfg.batch_size}")
         batches, cost = teacher_batches(t, s.steps, s.seed)
         setup = {**cost, "distill_seconds": float(ckpt.get("elapsed", float("nan"))), "batch_size": t.cfg.batch_size,
-                 "teacher_steps": t.cfg.inner_steps, "lr": sum(b[2] for b in batches) / len(batches)}
-        return Proxy(teacher_name(ckpt), s, data.val, device, batches, setup)
+                 "teacher_steps": t.cfg.inner_steps, "lr": sum(b[2] for b in batches) / len(batches),
+                 "max_grad_norm": t.max_grad_norm}
+        return Proxy(teacher_name(ckpt), s, data.val, device, batches, setup, max_grad_norm=t.max_grad_norm)
     B = s.batch_size or (teacher[0].cfg.batch_size if teacher else 128)
     holdout, pool = split_pool(data.train)
     if s.kind == "real":
@@ -268,4 +278,6 @@ def make_proxy(settings: ProxySettings, data: MNIST, device: torch.device, space
     else:
         setup = tune_lr(make, tuning_archs(space, set(exclude), s.tune_archs, s.seed), holdout, s, device)
     setup["batch_size"] = B
-    return Proxy(s.kind, s, data.val, device, make(setup["lr"]), setup)
+    if s.max_grad_norm is not None:
+        setup["max_grad_norm"] = s.max_grad_norm
+    return Proxy(s.kind, s, data.val, device, make(setup["lr"]), setup, max_grad_norm=s.max_grad_norm)

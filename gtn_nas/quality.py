@@ -27,6 +27,6 @@ def score_teacher(teacher, specs, split: Split, seeds, device="cpu") -> list[dic
     rows = []
     for spec in specs:
         for seed in seeds:
-            net = train_student(spec, seed, [(x, y, lr, m) for (x, y), lr, m in zip(batches, lrs, moms)], device)
+            net = train_student(spec, seed, [(x, y, lr, m) for (x, y), lr, m in zip(batches, lrs, moms)], device, teacher.max_grad_norm)
             rows.append({"arch_id": arch_id(spec), "seed": seed, "acc": accuracy(net, None, split.x, split.y)})
     return rows

@@ -123,6 +123,9 @@ class Teacher(nn.Module):
         self.raw_lr = nn.Parameter(torch.full((T,), _inv_softplus(cfg.inner_lr)))
         self.raw_momentum = nn.Parameter(torch.full((T,), _logit(cfg.inner_momentum)))
         self.register_buffer("labels", torch.arange(B) % 10, persistent=False)
+        # Part of the recipe, not learned: calibration may choose to clip the students' gradients
+        # (`training.sgd_steps`); kept in the checkpoint's `calibration`, not in the state dict.
+        self.max_grad_norm: float | None = None
         if cfg.soft_labels:
             # softmax of the initial logits puts 0.9 on the image's class: nearer one-hot, the softmax
             # saturates and Adam's meta-lr-sized steps would take hundreds of meta-steps to move it

@@ -56,14 +56,17 @@ def train_full(net: nn.Module, train: Split, cfg: FullTraining, seed: int, progr
 
 
 def sgd_steps(net: nn.Module, steps: Iterable[tuple[torch.Tensor, torch.Tensor, float, float]],
-              after: Callable[[int], None] | None = None) -> None:
+              after: Callable[[int], None] | None = None, max_grad_norm: float | None = None) -> None:
     """The export recipe: one plain SGD step (no Nesterov, no weight decay) per (x, y, lr, momentum).
 
     Momentum buffers persist across steps, as in torch.optim.SGD with per-step lr and momentum.
     (torch.optim.SGD creates no buffer on a step whose momentum is exactly 0; teachers' momenta
     are sigmoids, never 0, so exported recipes are unaffected.) `after(t)` runs after step t
     (1-based), e.g. to score the student at several budgets along one trajectory; it may switch
-    the net to eval mode, and training resumes in train mode.
+    the net to eval mode, and training resumes in train mode. `max_grad_norm` (a recipe may carry
+    one) rescales each step's gradient to at most that global L2 norm before the update, as
+    torch.nn.utils.clip_grad_norm_ does: it keeps nets with a huge fan-in head (no pooling) or no
+    normalisation from diverging at a learning rate the others need.
     """
     opt = torch.optim.SGD(net.parameters(), lr=0.0, momentum=0.0)
     net.train()
@@ -74,18 +77,21 @@ def sgd_steps(net: nn.Module, steps: Iterable[tuple[torch.Tensor, torch.Tensor, 
             loss = F.cross_entropy(net(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), max_grad_norm)
         opt.step()
         if after is not None:
             after(t)
             net.train()
 
 
-def train_student(spec: dict, seed: int, steps: Iterable[tuple[torch.Tensor, torch.Tensor, float, float]], device="cpu") -> nn.Module:
+def train_student(spec: dict, seed: int, steps: Iterable[tuple[torch.Tensor, torch.Tensor, float, float]], device="cpu",
+                  max_grad_norm: float | None = None) -> nn.Module:
     """The one way a student learns from a recipe (a teacher's data or real batches): a fresh
     `spec`, initialised from `seed`, trained by `sgd_steps`, returned in eval mode (students keep
     no running statistics, so eval uses the statistics of the batch it scores)."""
     net = build_student(spec, seed, device)
-    sgd_steps(net, steps)
+    sgd_steps(net, steps, max_grad_norm=max_grad_norm)
     return net.eval()
 
 
