@@ -12,6 +12,7 @@ The same grid and scoring tune the real-data baselines (`real_grid`), so both ge
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -84,3 +85,45 @@ def calibrate_teacher(teacher, specs, holdout: Split, cfg: CalibrationConfig, de
     teacher.max_grad_norm = best["max_grad_norm"]
     return {"lr_scale": best["lr_scale"], "momentum": best["momentum"], "max_grad_norm": best["max_grad_norm"],
             "holdout_acc": best["holdout_acc"], "table": table}
+
+
+# Methods whose meta-gradient reaches the inner momentum: a calibrated constant replaced what they
+# learned, so it cannot be undone.
+_LEARNS_MOMENTUM = ("bptt",)
+
+
+@torch.no_grad()
+def recalibrate(path, out, data, cfg: CalibrationConfig | None = None, device="cpu") -> dict:
+    """Calibrate a trained teacher afresh (e.g. with a grid that has gradient clips) and save it to `out`.
+
+    Calibration never feeds back into distillation, so undoing the checkpoint's calibration and
+    running `cfg` gives the teacher a fresh run with that grid would have given; the students,
+    seed and holdout are the ones `Distiller.calibrate` draws. The previous choice is kept under
+    `calibration["previous"]`.
+    """
+    from .checkpoint import load_checkpoint, save_checkpoint
+    from .distillation import DistillConfig, load_teacher
+    from .spaces import load_space
+
+    ckpt, (teacher, _) = load_checkpoint(path), load_teacher(path, device)
+    dcfg = DistillConfig.from_dict(ckpt["config"])
+    old = {k: v for k, v in (ckpt.get("calibration") or {}).items() if k != "table"}
+    if old:
+        if old["momentum"] != "teacher" and dcfg.method in _LEARNS_MOMENTUM:
+            raise ConfigError(f"{path}: its calibration replaced the learned momentum; recalibrate the uncalibrated teacher")
+        teacher.raw_lr.copy_(_inv_softplus(teacher.lr() / old["lr_scale"]))
+        if old["momentum"] != "teacher":
+            teacher.raw_momentum.fill_(math.log(dcfg.teacher.inner_momentum / (1 - dcfg.teacher.inner_momentum)))
+        teacher.max_grad_norm = None
+    cfg = cfg or CalibrationConfig(seed=dcfg.seed + 777)
+    specs = load_space(dcfg.space).sample(cfg.students, seed=cfg.seed)
+    start = time.perf_counter()
+    result = calibrate_teacher(teacher, specs, data.train.subset(cfg.holdout, seed=0), cfg, device)
+    result["seconds"] = time.perf_counter() - start
+    if old:
+        result["previous"] = old
+    # The teacher's cost counts the calibration it ships with, not the one it replaced.
+    elapsed = ckpt["elapsed"] - old.get("seconds", 0.0) + result["seconds"]
+    save_checkpoint(out, {**{k: v for k, v in ckpt.items() if k not in ("format", "format_version", "versions")},
+                          "teacher": teacher.state_dict(), "calibration": result, "elapsed": elapsed})
+    return result
