@@ -2,20 +2,46 @@
 
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from conftest import TINY_SPACE
+from gtn_nas.cli import main
 
 
-def gtn(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "gtn_nas", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
 
 
-def assert_one_line_error(run, *needles):
-    assert run.returncode != 0
+def gtn(*args, timeout=300) -> Run:
+    """`python -m gtn_nas ARGS` in a fresh process (the real entry point)."""
+    run = subprocess.run([sys.executable, "-m", "gtn_nas", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return Run(run.returncode, run.stdout, run.stderr)
+
+
+def cli(*args) -> Run:
+    """`gtn-nas ARGS` in this process, through `main` as the console script runs it: a GtnNasError
+    becomes exit status 2 there, not in the Typer app, so CliRunner only isolates the streams."""
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return Run(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+def assert_one_line_error(run: Run, *needles):
+    assert run.exit_code == 2, (run.exit_code, run.stderr)
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
     for needle in needles:
@@ -28,13 +54,13 @@ TINY = ["--inner-steps", 2, "--batch-size", 20, "--space", TINY_SPACE, "--eval-e
 def test_distill_export_roundtrip(tmp_path):
     ckpt = tmp_path / "t.pt"
     run = gtn("distill", "--method", "gm", "--meta-steps", 2, "--out", ckpt, *TINY)
-    assert run.returncode == 0, run.stderr
+    assert run.exit_code == 0, run.stderr
     assert "validation accuracy" in run.stdout
     assert_one_line_error(gtn("distill", "--method", "gm", "--meta-steps", 2, "--out", ckpt, *TINY), "exists", "--resume")
     more = gtn("distill", "--method", "gm", "--meta-steps", 3, "--out", ckpt, "--resume", *TINY)
-    assert more.returncode == 0 and "3 meta-steps" in more.stdout
+    assert more.exit_code == 0 and "3 meta-steps" in more.stdout
     run = gtn("export", "--teacher", ckpt, "--out", tmp_path / "d.npz")
-    assert run.returncode == 0, run.stderr
+    assert run.exit_code == 0, run.stderr
     data = np.load(tmp_path / "d.npz")
     assert data["images"].shape == (40, 1, 28, 28) and int(data["batch_size"]) == 20
     assert torch.load(ckpt, weights_only=True)["meta_step"] == 3
@@ -66,8 +92,9 @@ def test_distill_export_roundtrip(tmp_path):
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.npz"], ["not a gtn-nas teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.txt"], [".npz"]),
 ])
-def test_bad_input_is_one_line(tmp_path, args, needles):
+def test_bad_input_is_one_line(tmp_path, monkeypatch, args, needles):
+    monkeypatch.chdir(tmp_path)  # relative outputs (x.pt) land where the test looks for them
     torch.save({"weights": torch.zeros(2)}, tmp_path / "fake.pt")
-    run = gtn(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    run = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert_one_line_error(run, *needles)
     assert not (tmp_path / "d.npz").exists() and not (tmp_path / "x.pt").exists()
