@@ -63,8 +63,11 @@ class DistillConfig:
         for name in ("meta_steps", "meta_batch", "eval_every", "eval_students", "eval_examples", "checkpoint_every", "students_per_step"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
-        if not self.meta_lr > 0 or not self.grad_clip > 0:
-            raise ConfigError("--meta-lr and the gradient clip must be > 0")
+        # math.isfinite: an infinite meta-lr is "> 0" yet turns the teacher to NaN on its first step
+        if not (math.isfinite(self.meta_lr) and self.meta_lr > 0):
+            raise ConfigError(f"--meta-lr must be a finite number > 0; got {self.meta_lr}")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ConfigError(f"the meta-gradient clip must be a finite number > 0; got {self.grad_clip}")
         self.teacher.validate()
         if self.teacher.soft_labels and self.method == "gm":
             raise ConfigError("--soft-labels needs a method whose meta-gradient reaches the labels (bptt or ift); gm matches class by class")

@@ -31,6 +31,9 @@ from torch import nn
 from .errors import ConfigError
 
 GENERATORS = ("convt", "upsample")
+# The softplus parametrisation of the inner lr overflows (math.expm1) above ~709; no SGD recipe
+# here comes near 100, so larger values are typos, refused before they crash the teacher's build.
+MAX_INNER_LR = 100.0
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,8 @@ class TeacherConfig:
             raise ConfigError("noise_dim and hidden must be >= 1")
         if self.inner_steps < 1 or self.batch_size < 10:
             raise ConfigError("--inner-steps must be >= 1 and --batch-size >= 10 (one example per class)")
-        if not self.inner_lr > 0:
-            raise ConfigError(f"--inner-lr must be > 0; got {self.inner_lr}")
+        if not (math.isfinite(self.inner_lr) and 0 < self.inner_lr <= MAX_INNER_LR):
+            raise ConfigError(f"--inner-lr must be a finite number in (0, {MAX_INNER_LR:g}]; got {self.inner_lr}")
         if not 1e-4 <= self.inner_momentum <= 1 - 1e-4:
             # sigmoid-parametrised so that it stays valid when learned: 0 and 1 are out of reach
             raise ConfigError(f"--inner-momentum must be in [0.0001, 0.9999]; got {self.inner_momentum}")

@@ -88,6 +88,16 @@ def test_distill_export_roundtrip(tmp_path):
     (["distill", "--out", "x.pt", "--students-per-step", "0"], ["--students-per-step"]),
     (["distill", "--out", "x.pt", "--generator", "vae"], ["--generator"]),
     (["distill", "--out", "x.pt", "--inner-momentum", "0"], ["momentum"]),
+    # non-finite floats: inf passed "> 0" (a NaN teacher, exit 0), NaN failed later as "lower --meta-lr"
+    (["distill", "--out", "x.pt", "--meta-lr", "inf"], ["--meta-lr", "finite"]),
+    (["distill", "--out", "x.pt", "--meta-lr", "nan"], ["--meta-lr", "finite"]),
+    (["distill", "--out", "x.pt", "--inner-lr", "inf"], ["--inner-lr", "finite"]),
+    (["distill", "--out", "x.pt", "--inner-lr", "nan"], ["--inner-lr", "finite"]),
+    (["distill", "--out", "x.pt", "--inner-lr", "1000"], ["--inner-lr"]),  # overflowed the softplus parametrisation
+    (["distill", "--out", "x.pt", "--inner-momentum", "nan"], ["momentum"]),
+    (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "nan"], ["damping", "finite"]),
+    (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "inf"], ["damping", "finite"]),
+    (["distill", "--out", "x.pt", "--method", "ift", "--neumann-alpha", "inf"], ["neumann-alpha", "finite"]),
     (["export", "--teacher", "{tmp}/missing.pt", "--out", "{tmp}/d.npz"], ["no such teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.npz"], ["not a gtn-nas teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.txt"], [".npz"]),

@@ -154,7 +154,9 @@ def test_gtn_nas_0_1_configs_load_with_their_generator():
     assert old.teacher.generator == "upsample" and old.students_per_step == 1 and old.calibrate is False
 
 
-@pytest.mark.parametrize("bad", [{"eval_every": 0}, {"meta_lr": 0.0}, {"students_per_step": 0}, {"meta_batch": 0}])
+@pytest.mark.parametrize("bad", [{"eval_every": 0}, {"meta_lr": 0.0}, {"students_per_step": 0}, {"meta_batch": 0},
+                                 {"meta_lr": float("inf")}, {"meta_lr": float("nan")}, {"grad_clip": float("inf")},
+                                 {"teacher": TeacherConfig(inner_lr=float("inf"))}, {"teacher": TeacherConfig(inner_lr=float("nan"))}])
 def test_bad_distill_options_are_config_errors(bad):
     from gtn_nas.errors import ConfigError
 

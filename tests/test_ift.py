@@ -125,6 +125,7 @@ def test_bad_ift_options_are_config_errors():
     from gtn_nas.errors import ConfigError
     from gtn_nas.methods import IftConfig
 
-    for bad in ({"batches": 0}, {"neumann_terms": -1}, {"neumann_alpha": 0}, {"settle_steps": -1}, {"solver": "lu"}, {"damping": -1}):
+    for bad in ({"batches": 0}, {"neumann_terms": -1}, {"neumann_alpha": 0}, {"settle_steps": -1}, {"solver": "lu"}, {"damping": -1},
+                {"damping": float("nan")}, {"damping": float("inf")}, {"neumann_alpha": float("inf")}, {"neumann_alpha": float("nan")}):
         with pytest.raises(ConfigError):
             IftConfig(**bad)

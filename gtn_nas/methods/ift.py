@@ -23,6 +23,7 @@ each setting brings the IFT meta-gradient towards BPTT's.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -77,12 +78,15 @@ class IftConfig:
     def __post_init__(self):
         if self.neumann_terms < 0:
             raise ConfigError(f"ift neumann-terms must be >= 0; got {self.neumann_terms}")
-        if not self.neumann_alpha > 0:
-            raise ConfigError(f"ift neumann-alpha must be > 0; got {self.neumann_alpha}")
+        # math.isfinite: NaN fails no `< 0` test, and would surface meta-steps later as a "diverged" meta-loss
+        if not (math.isfinite(self.neumann_alpha) and self.neumann_alpha > 0):
+            raise ConfigError(f"ift neumann-alpha must be a finite number > 0; got {self.neumann_alpha}")
         if self.batches < 1:
             raise ConfigError(f"ift batches must be >= 1; got {self.batches}")
-        if self.settle_steps < 0 or self.damping < 0:
-            raise ConfigError("ift settle-steps and damping must be >= 0")
+        if self.settle_steps < 0:
+            raise ConfigError(f"ift settle-steps must be >= 0; got {self.settle_steps}")
+        if not (math.isfinite(self.damping) and self.damping >= 0):
+            raise ConfigError(f"ift damping must be a finite number >= 0; got {self.damping}")
         if self.solver not in SOLVERS:
             raise ConfigError(f"ift solver must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
 
