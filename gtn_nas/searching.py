@@ -8,7 +8,8 @@ Two modes share one output format (one row per architecture):
   worker that loses a race records its extra trial as PRUNED with `over_budget`, never as a
   result). A trial of a worker that died is failed and re-enqueued by the next worker once its
   heartbeat is `stale_after` seconds old, instead of holding a slot forever (Optuna's heartbeat on
-  RDB storages; a user-attribute heartbeat and `fail_stale` on journal storages).
+  RDB storages; a user-attribute heartbeat and `fail_stale` on journal storages, and on RDB ones
+  for a trial whose worker died before Optuna recorded its first heartbeat).
 - evaluate (`evaluate_queue`): the architectures of a CSV, enqueued in a `WorkQueue`, each scored
   exactly once by whichever worker claims it.
 
@@ -60,19 +61,38 @@ def is_journal(study: optuna.Study) -> bool:
 
 
 def fail_stale(study: optuna.Study, stale_after: float) -> int:
-    """What Optuna's heartbeat does for RDB storages, for journal storages: fail RUNNING trials whose
-    `heartbeat` attribute is older than `stale_after` and enqueue their architecture again."""
+    """Fail RUNNING trials that `is_stale` (no `heartbeat` attribute for `stale_after` seconds, or
+    none since their start) and enqueue their architecture again; returns how many.
+
+    On journal storages this is what Optuna's heartbeat does for RDB ones. On RDB storages it covers
+    what Optuna's heartbeat cannot see: a trial with no heartbeat row yet (its worker was killed
+    between `ask()` and its first beat), which Optuna skips forever while `slots_taken` counts it.
+    """
     now, failed = time.time(), 0
+    beating = _optuna_beating(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_stale(t, now, stale_after):
+        if t._trial_id in beating or not is_stale(t, now, stale_after):
             continue
         try:
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        if t.params:  # killed before proposing anything: freeing the slot is all there is to do
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
         failed += 1
     return failed
+
+
+def _optuna_beating(study: optuna.Study) -> set[int]:
+    """Ids of the trials that have an Optuna heartbeat row (those are Optuna's to fail when stale)."""
+    storage = study._storage
+    if not isinstance(storage, optuna.storages.RDBStorage) or storage.get_heartbeat_interval() is None:
+        return set()
+    import sqlalchemy
+    from optuna.storages._rdb.models import TrialHeartbeatModel
+
+    with storage.engine.connect() as conn:
+        return set(conn.execute(sqlalchemy.select(TrialHeartbeatModel.trial_id)).scalars())
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -205,14 +225,13 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
     enc = ArchEncoding(space)
     space_ids = set(enc.ids)
     journal = is_journal(study)
-    if journal:
-        fail_stale(study, stale_after)
-    else:
+    if not journal:
         # Optuna fails stale trials only when a trial starts; a dead worker's RUNNING trial would
         # otherwise hold the last budget slot and keep optimize from starting at all.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # a no-op without heartbeats
+    fail_stale(study, stale_after)  # journal trials, and RDB trials killed before their first beat
 
     def objective(trial: optuna.Trial) -> float:
         spec = enc.suggest(trial)

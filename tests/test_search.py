@@ -251,6 +251,25 @@ def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeyp
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_worker_killed_before_its_first_heartbeat_frees_its_slot(tmp_path, small_mnist):
+    import time
+
+    space = load_space(TINY_SPACE)
+    storage = open_search_storage(f"sqlite:///{tmp_path / 'early.db'}", stale_after=2)
+    study = open_search_study(storage, "early", "random", seed=0)
+    dead = study.ask()  # proposed an architecture and died before Optuna recorded any heartbeat
+    ArchEncoding(space).suggest(dead)
+    time.sleep(2.5)
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    run_search(study, proxy, space, 3, tmp_path / "early.csv", stale_after=2)
+    trials = study.get_trials()
+    assert trials[dead.number].state == TrialState.FAIL and not study.get_trials(states=(TrialState.RUNNING,))
+    retried = [t for t in trials if t.user_attrs.get("retry_of") == dead.number]
+    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == trials[dead.number].params
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
+
+
 def test_a_dead_workers_trial_is_retried_on_journal_storage_too(tmp_path, small_mnist):
     import time
 
