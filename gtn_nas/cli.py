@@ -97,7 +97,7 @@ def distill(
 ) -> None:
     """Train a teacher (GTN generator or pixel set) with one meta-gradient method."""
     from . import api
-    from .distillation import DEFAULT_META_STEPS, DistillConfig, metrics_path
+    from .distillation import DEFAULT_META_STEPS, DistillConfig, check_step_options, metrics_path
     from .methods import resolve_options
     from .progress import progress_bar
     from .teacher import TeacherConfig
@@ -125,6 +125,7 @@ def distill(
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
                         meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every,
                         students_per_step=students_per_step, calibrate=calibrate, checkpoint_every=checkpoint_every).validate()
+    check_step_options(method, chosen, inner_steps)  # flags given explicitly, even at their default value
     import os
 
     from .data import load_mnist

@@ -72,6 +72,12 @@ class DistillConfig:
         if self.teacher.soft_labels and self.method == "gm":
             raise ConfigError("--soft-labels needs a method whose meta-gradient reaches the labels (bptt or ift); gm matches class by class")
         make_method(self.method, self.method_options)  # fails early on bad options
+        # The method configs cannot see the unroll length. Their defaults (bptt's window 8, gm's 8
+        # matches) are exempt: larger than a short unroll, they mean "every step" (a CLI flag that
+        # merely repeats a default is checked by the CLI, which knows what was given).
+        defaults = dataclasses.asdict(METHODS[self.method][1]())
+        changed = {k: v for k, v in self.method_options.items() if v != defaults.get(k)}
+        check_step_options(self.method, changed, self.teacher.inner_steps)
         return self
 
     def to_dict(self) -> dict:
@@ -93,6 +99,19 @@ DEFAULT_GENERATOR = {"bptt": "upsample", "ift": "upsample", "gm": "convt"}
 DEFAULT_CALIBRATE = {"bptt": False, "ift": False, "gm": True}
 # Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
 DEFAULT_META_STEPS = {"bptt": 850, "ift": 330, "gm": 480}
+
+
+# Method options counted in inner steps (by method: field -> CLI flag); none may exceed --inner-steps.
+STEP_OPTIONS = {"bptt": {"window": "--bptt-window", "truncate": "--bptt-truncate", "checkpoint_every": "--bptt-checkpoint"},
+                "gm": {"match_steps": "--gm-match-steps"}}
+
+
+def check_step_options(method: str, options: dict, inner_steps: int) -> None:
+    """A window, truncation, checkpoint block or match count longer than the unroll is a mistake
+    (it silently meant "all steps"): one line naming the flag."""
+    for name, flag in STEP_OPTIONS.get(method, {}).items():
+        if name in options and options[name] > inner_steps:
+            raise ConfigError(f"{flag} ({options[name]}) must be at most --inner-steps ({inner_steps})")
 
 
 def step_seed(seed: int, step: int) -> int:

@@ -98,6 +98,13 @@ def test_distill_export_roundtrip(tmp_path):
     (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "nan"], ["damping", "finite"]),
     (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "inf"], ["damping", "finite"]),
     (["distill", "--out", "x.pt", "--method", "ift", "--neumann-alpha", "inf"], ["neumann-alpha", "finite"]),
+    # counted in inner steps: longer than the unroll was silently "all steps"
+    (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "5"], ["--bptt-window", "--inner-steps (4)"]),
+    (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "8"], ["--bptt-window", "--inner-steps (4)"]),
+    (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-truncate", "5"], ["--bptt-truncate"]),
+    (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "0", "--bptt-checkpoint", "5"],
+     ["--bptt-checkpoint"]),
+    (["distill", "--out", "x.pt", "--method", "gm", "--inner-steps", "4", "--gm-match-steps", "5"], ["--gm-match-steps"]),
     (["export", "--teacher", "{tmp}/missing.pt", "--out", "{tmp}/d.npz"], ["no such teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.npz"], ["not a gtn-nas teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.txt"], [".npz"]),

@@ -187,3 +187,22 @@ def test_gm_refuses_soft_labels():
     from gtn_nas.errors import ConfigError
     with pytest.raises(ConfigError, match="soft-labels"):
         DistillConfig(method="gm", teacher=TeacherConfig(soft_labels=True)).validate()
+
+
+@pytest.mark.parametrize("method, options, flag", [
+    ("bptt", {"window": 5}, "--bptt-window"),
+    ("bptt", {"window": 0, "truncate": 5}, "--bptt-truncate"),
+    ("bptt", {"window": 0, "checkpoint_every": 5}, "--bptt-checkpoint"),
+    ("gm", {"match_steps": 5}, "--gm-match-steps"),
+])
+def test_options_counted_in_inner_steps_cannot_exceed_them(method, options, flag):
+    from gtn_nas.errors import ConfigError
+    from gtn_nas.methods import resolve_options
+
+    teacher = TeacherConfig(inner_steps=4)
+    for given in (options, resolve_options(method, options)):  # as an API user and as the CLI pass them
+        with pytest.raises(ConfigError, match=f"{flag} \\(5\\) must be at most --inner-steps \\(4\\)"):
+            DistillConfig(method=method, teacher=teacher, method_options=given).validate()
+    DistillConfig(method=method, teacher=TeacherConfig(inner_steps=5), method_options=options).validate()  # equal is fine
+    # the methods' defaults (window 8, 8 matches) mean "every step" on a shorter unroll
+    DistillConfig(method=method, teacher=TeacherConfig(inner_steps=3), method_options=resolve_options(method, {})).validate()
