@@ -82,10 +82,16 @@ class ProxySettings:
             raise ConfigError("--proxy teacher needs --teacher CHECKPOINT")
         if self.steps < 1 or (self.batch_size is not None and self.batch_size < 1):
             raise ConfigError("--steps and --batch-size must be >= 1")
-        if not 0 <= self.momentum < 1 or (self.lr is not None and self.lr <= 0) or not self.lr_grid:
-            raise ConfigError("--momentum must be in [0, 1), --lr > 0 and --lr-grid non-empty")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ConfigError(f"--max-grad-norm must be > 0; got {self.max_grad_norm}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"--momentum must be in [0, 1); got {self.momentum}")
+        # A NaN or non-positive lr trains nothing yet scores chance (0.1) or 0.0 without a word
+        positive = lambda x: math.isfinite(x) and x > 0  # noqa: E731
+        if self.lr is not None and not positive(self.lr):
+            raise ConfigError(f"--lr must be a finite number > 0; got {self.lr}")
+        if not self.lr_grid or not all(positive(x) for x in self.lr_grid):
+            raise ConfigError(f"--lr-grid must list finite numbers > 0; got {','.join(map(str, self.lr_grid)) or 'none'}")
+        if self.max_grad_norm is not None and not positive(self.max_grad_norm):
+            raise ConfigError(f"--max-grad-norm must be a finite number > 0; got {self.max_grad_norm}")
         if self.max_grad_norm is not None and self.kind not in ("real", "subset"):
             raise ConfigError("--max-grad-norm applies to --proxy real or subset (a teacher brings its calibrated clip)")
         return self

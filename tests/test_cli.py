@@ -105,6 +105,12 @@ def test_distill_export_roundtrip(tmp_path):
     (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "0", "--bptt-checkpoint", "5"],
      ["--bptt-checkpoint"]),
     (["distill", "--out", "x.pt", "--method", "gm", "--inner-steps", "4", "--gm-match-steps", "5"], ["--gm-match-steps"]),
+    # real/subset learning rates: NaN or <= 0 trained nothing and scored 0.1 or 0.0 with exit 0
+    (["search", "--proxy", "real", "--lr", "nan", "--out", "x.csv"], ["--lr", "finite"]),
+    (["search", "--proxy", "real", "--lr", "inf", "--out", "x.csv"], ["--lr", "finite"]),
+    (["search", "--proxy", "real", "--lr-grid=-1,0", "--out", "x.csv"], ["--lr-grid", "-1.0,0.0"]),
+    (["search", "--proxy", "real", "--lr-grid", "0.1,nan", "--out", "x.csv"], ["--lr-grid"]),
+    (["search", "--proxy", "real", "--max-grad-norm", "inf", "--out", "x.csv"], ["--max-grad-norm", "finite"]),
     (["export", "--teacher", "{tmp}/missing.pt", "--out", "{tmp}/d.npz"], ["no such teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.npz"], ["not a gtn-nas teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.txt"], [".npz"]),
@@ -114,4 +120,4 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, args, needles):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "fake.pt")
     run = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert_one_line_error(run, *needles)
-    assert not (tmp_path / "d.npz").exists() and not (tmp_path / "x.pt").exists()
+    assert not any(tmp_path.glob("[dx].*"))  # nothing written, not even a half-made study (x.db)
