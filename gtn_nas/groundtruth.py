@@ -17,12 +17,15 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import write_csv
-from .data import MNIST
+from .data import MNIST, N_VAL
+from .errors import ConfigError
 from .flops import training_flops
 from .spaces import spec_from_json
 from .students import accuracy, build_student, count_params
 from .training import FullTraining, train_full
 from .workqueue import WorkQueue
+
+TRAIN_SPLIT = 60_000 - N_VAL  # examples in data.load_mnist's training split (the rest is validation)
 
 COLUMNS = ["arch_id", "spec", "family", "params", "val_acc", "val_acc_sd", "test_acc", "test_acc_sd",
            "seconds", "train_flops", "epochs", "n_seeds", "val_accs"]
@@ -33,6 +36,12 @@ class GroundTruthConfig:
     training: FullTraining = FullTraining()
     seeds: tuple[int, ...] = (0, 1)
     train_examples: int | None = None  # None: the whole 50k split
+
+    def __post_init__(self):
+        # A subset larger than the split silently trained on all of it under a name that says otherwise
+        n = self.train_examples
+        if n is not None and not 1 <= n <= TRAIN_SPLIT:
+            raise ConfigError(f"--train-examples must be in [1, {TRAIN_SPLIT}] (the training split); got {n}")
 
     def study_name(self, space_name: str) -> str:
         n = self.train_examples or "all"
@@ -77,6 +86,8 @@ def ground_truth_frame(queue: WorkQueue) -> pd.DataFrame:
 def run_ground_truth(queue: WorkQueue, data: MNIST, cfg: GroundTruthConfig, out: Path, device,
                      max_archs: int | None = None, progress=None) -> pd.DataFrame:
     """Work through the queue until it is empty (or `max_archs` are done by this worker)."""
+    if cfg.train_examples is not None and cfg.train_examples > len(data.train):  # `data` may be a cut-down MNIST
+        raise ConfigError(f"--train-examples {cfg.train_examples} exceeds the {len(data.train)} training examples loaded")
     def score(spec):
         result = evaluate_arch(spec, data, cfg, device)
         return result["val_acc"], result

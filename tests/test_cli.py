@@ -111,6 +111,7 @@ def test_distill_export_roundtrip(tmp_path):
     (["search", "--proxy", "real", "--lr-grid=-1,0", "--out", "x.csv"], ["--lr-grid", "-1.0,0.0"]),
     (["search", "--proxy", "real", "--lr-grid", "0.1,nan", "--out", "x.csv"], ["--lr-grid"]),
     (["search", "--proxy", "real", "--max-grad-norm", "inf", "--out", "x.csv"], ["--max-grad-norm", "finite"]),
+    (["ground-truth", "--train-examples", "60000", "--out", "x.csv"], ["--train-examples", "50000"]),
     (["export", "--teacher", "{tmp}/missing.pt", "--out", "{tmp}/d.npz"], ["no such teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.npz"], ["not a gtn-nas teacher"]),
     (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.txt"], [".npz"]),

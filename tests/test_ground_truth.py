@@ -63,3 +63,20 @@ def test_ground_truth_cli(tmp_path):
     assert len(frame) == 2 and (frame["n_seeds"] == 2).all()
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # nothing left to do
     assert again.returncode == 0 and pd.read_csv(out).equals(frame)
+
+
+def test_train_examples_beyond_the_training_split_are_refused(small_mnist, tmp_path):
+    import pytest
+
+    from gtn_nas.errors import ConfigError
+    from gtn_nas.groundtruth import TRAIN_SPLIT
+
+    assert TRAIN_SPLIT == 50_000
+    for n in (TRAIN_SPLIT + 1, 60_000, 0):  # 60000 trained on 50k under a study named n60000
+        with pytest.raises(ConfigError, match="--train-examples"):
+            GroundTruthConfig(train_examples=n)
+    GroundTruthConfig(train_examples=TRAIN_SPLIT)
+    queue, _ = _queue(tmp_path)
+    with pytest.raises(ConfigError, match="exceeds the 2000 training examples"):  # a cut-down MNIST
+        run_ground_truth(queue, small_mnist, GroundTruthConfig(train_examples=2001), tmp_path / "gt.csv", "cpu")
+    assert not (tmp_path / "gt.csv").exists()
