@@ -38,6 +38,8 @@ class GroundTruthConfig:
     train_examples: int | None = None  # None: the whole 50k split
 
     def __post_init__(self):
+        if not self.seeds:  # no seed trained nothing and failed inside evaluate_arch
+            raise ConfigError("ground truth needs at least one seed (--seeds >= 1)")
         # A subset larger than the split silently trained on all of it under a name that says otherwise
         n = self.train_examples
         if n is not None and not 1 <= n <= TRAIN_SPLIT:

@@ -31,6 +31,11 @@ class FullTraining:
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}; got {self.schedule!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):  # Adam accepts NaN and trains to chance
+            raise ConfigError(f"the full-training lr must be a finite number > 0; got {self.lr}")
 
 
 def train_full(net: nn.Module, train: Split, cfg: FullTraining, seed: int, progress=None) -> None:

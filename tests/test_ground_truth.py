@@ -80,3 +80,16 @@ def test_train_examples_beyond_the_training_split_are_refused(small_mnist, tmp_p
     with pytest.raises(ConfigError, match="exceeds the 2000 training examples"):  # a cut-down MNIST
         run_ground_truth(queue, small_mnist, GroundTruthConfig(train_examples=2001), tmp_path / "gt.csv", "cpu")
     assert not (tmp_path / "gt.csv").exists()
+
+
+def test_configs_validate_every_field():
+    import pytest
+
+    from gtn_nas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="seed"):
+        GroundTruthConfig(seeds=())  # was an UnboundLocalError in evaluate_arch
+    for bad in ({"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"lr": -1e-3}, {"lr": float("nan")}, {"lr": float("inf")},
+                {"schedule": "step"}):
+        with pytest.raises(ConfigError):
+            FullTraining(**bad)
