@@ -21,6 +21,7 @@ different settings is refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -54,10 +55,6 @@ def open_search_storage(url: str, stale_after: float | None = 120.0) -> optuna.s
     """An Optuna storage for `url`; RDB storages get Optuna's heartbeats (stale trials are failed and
     retried); journal storages have none, and `run_search` heartbeats through a user attribute."""
     return open_storage(url, stale_after=None if url.startswith("journal://") else stale_after)
-
-
-def is_journal(study: optuna.Study) -> bool:
-    return isinstance(study._storage, optuna.storages.JournalStorage)
 
 
 def fail_stale(study: optuna.Study, stale_after: float) -> int:
@@ -221,17 +218,14 @@ def slots_taken(study: optuna.Study, number: int | None = None) -> int:
 
 def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, out: Path,
                on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None, stale_after: float = 120.0) -> pd.DataFrame:
-    """Run trials until the study holds `n_trials` COMPLETE trials (shared with other workers)."""
+    """Run trials until the study holds `n_trials` COMPLETE trials (shared with other workers).
+
+    An ask/tell loop rather than `study.optimize`, whose tell raises on a trial that another worker
+    failed meanwhile (taking this one for dead): here that late result is dropped without an error,
+    since the other worker enqueued the architecture again and its retry records it once.
+    """
     enc = ArchEncoding(space)
     space_ids = set(enc.ids)
-    journal = is_journal(study)
-    if not journal:
-        # Optuna fails stale trials only when a trial starts; a dead worker's RUNNING trial would
-        # otherwise hold the last budget slot and keep optimize from starting at all.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # a no-op without heartbeats
-    fail_stale(study, stale_after)  # journal trials, and RDB trials killed before their first beat
 
     def objective(trial: optuna.Trial) -> float:
         spec = enc.suggest(trial)
@@ -243,7 +237,6 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
         trial.set_user_attr("worker", WORKER)
         if slots_taken(study, trial.number) >= n_trials:  # another worker filled the budget meanwhile
             trial.set_user_attr("over_budget", True)
-            study.stop()
             raise optuna.TrialPruned("trial budget reached by other workers")
         prior = first_scored(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))).get(aid)
         if prior is None:
@@ -257,21 +250,67 @@ def run_search(study: optuna.Study, proxy: Proxy, space: Space, n_trials: int, o
             trial.set_user_attr(k, result[k])
         return result["score"]
 
-    def after(st: optuna.Study, trial: FrozenTrial) -> None:
-        if journal:
-            fail_stale(st, stale_after)
-        if slots_taken(st) >= n_trials:
-            st.stop()
-        if trial.state == TrialState.COMPLETE:
-            write_csv(scores_frame(st, proxy.settings), out)
+    while True:
+        # Before every trial, not only at start: a dead worker's RUNNING trial would otherwise hold
+        # the last budget slot.
+        reclaim_stale(study, stale_after)
+        if slots_taken(study) >= n_trials:
+            break
+        trial = ask(study)
+        try:
+            with optuna_heartbeat(study, trial):
+                value, state = objective(trial), TrialState.COMPLETE
+        except optuna.TrialPruned:
+            value, state = None, TrialState.PRUNED
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # reclaimed while scoring (writing its result failed): the retry records it
+        except BaseException:  # Ctrl-C or a real error: free the slot, then stop
+            tell(study, trial, None, TrialState.FAIL)
+            raise
+        if not tell(study, trial, value, state):
+            continue
+        if state == TrialState.COMPLETE:
+            write_csv(scores_frame(study, proxy.settings), out)
         if on_trial is not None:
-            on_trial(st, trial)
-
-    if slots_taken(study) < n_trials:
-        study.optimize(objective, callbacks=[after], gc_after_trial=False)
+            on_trial(study, study._storage.get_trial(trial._trial_id))
+        if state == TrialState.PRUNED:
+            break  # over budget
     frame = scores_frame(study, proxy.settings)
     write_csv(frame, out)
     return frame
+
+
+def reclaim_stale(study: optuna.Study, stale_after: float) -> None:
+    """Fail dead workers' trials and enqueue their architectures again (Optuna's heartbeat check on
+    RDB storages, then `fail_stale` for what it does not cover)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # a no-op without Optuna heartbeats (journal storages)
+    fail_stale(study, stale_after)
+
+
+def ask(study: optuna.Study) -> optuna.Trial:
+    with warnings.catch_warnings():  # Optuna warns about heartbeats outside `optimize`; this loop beats itself
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        return study.ask()
+
+
+def optuna_heartbeat(study: optuna.Study, trial: optuna.Trial):
+    """The heartbeat `optimize` would run for an RDB storage with heartbeats (else nothing)."""
+    storage = study._storage
+    every = storage.get_heartbeat_interval() if isinstance(storage, optuna.storages.RDBStorage) else None
+    if every is None:
+        return contextlib.nullcontext()
+    storage.record_heartbeat(trial._trial_id)  # at once: until then only fail_stale can see a dead worker
+    return Heartbeat(lambda: storage.record_heartbeat(trial._trial_id), every)
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, value: float | None, state: TrialState) -> bool:
+    """Finish a trial; False, without an error, if another worker failed it meanwhile."""
+    try:
+        return study.tell(trial, value, state=state, skip_if_finished=True).state == state
+    except optuna.exceptions.UpdateFinishedTrialError:  # failed between tell's read and its write
+        return False
 
 
 # -- evaluation of given architectures -----------------------------------------------------------

@@ -270,6 +270,30 @@ def test_a_worker_killed_before_its_first_heartbeat_frees_its_slot(tmp_path, sma
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
 
 
+def test_a_result_for_a_reclaimed_search_trial_is_dropped_without_error(tmp_path, small_mnist):
+    space = load_space(TINY_SPACE)
+    storage = open_search_storage(f"sqlite:///{tmp_path / 'late.db'}")
+    study = open_search_study(storage, "late", "random", seed=0)
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    score, reclaimed = proxy.score, []
+
+    def slow_score(spec):  # while the first trial scores, another worker takes its worker for dead
+        if not reclaimed:
+            [mine] = study.get_trials(states=(TrialState.RUNNING,))
+            storage.set_trial_state_values(mine._trial_id, TrialState.FAIL)
+            study.enqueue_trial(mine.params, user_attrs={"retry_of": mine.number})
+            reclaimed.append(mine.number)
+        return score(spec)
+
+    proxy.score = slow_score
+    run_search(study, proxy, space, 3, tmp_path / "late.csv")  # no "Cannot tell a FAIL trial"
+    trials = study.get_trials()
+    assert trials[reclaimed[0]].state == TrialState.FAIL
+    retry = [t for t in trials if t.user_attrs.get("retry_of") == reclaimed[0]]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == trials[reclaimed[0]].params
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3 and not study.get_trials(states=(TrialState.RUNNING,))
+
+
 def test_a_dead_workers_trial_is_retried_on_journal_storage_too(tmp_path, small_mnist):
     import time
 
