@@ -13,8 +13,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +117,25 @@ def check_step_options(method: str, options: dict, inner_steps: int) -> None:
             raise ConfigError(f"{flag} ({options[name]}) must be at most --inner-steps ({inner_steps})")
 
 
+@contextmanager
+def interrupts_deferred():
+    """Hold a Ctrl-C (SIGINT) until the block has run, then deliver it: the block's state changes
+    are never half made when the interrupt handler writes its checkpoint. (Signal handlers can only
+    be set in the main thread; elsewhere the block runs unprotected.)"""
+    previous = signal.getsignal(signal.SIGINT)  # None: set outside Python, and could not be put back
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    held = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held and callable(previous):
+        previous(*held[0])  # Python's default handler raises KeyboardInterrupt
+
+
 def step_seed(seed: int, step: int) -> int:
     return seed * 1_000_003 + step
 
@@ -180,21 +202,23 @@ class Distiller:
                     p.grad /= K
         if not math.isfinite(meta_loss):
             raise ConfigError(f"meta-step {self.step}: the meta-loss diverged ({meta_loss}); lower --meta-lr")
-        if any(p.grad is not None for g in self.opt.param_groups for p in g["params"]):
-            self._apply_update()  # nothing left when the method updated the teacher itself
-        self.sched.step()
-        self.step += 1
-        self.elapsed += time.perf_counter() - start
-        row = {"meta_step": self.step, "meta_loss": meta_loss, "val_acc": float("nan"),
-               "elapsed_s": round(self.elapsed, 3), "peak_mem_mb": round(peak_memory_mb(self.device), 1),
-               "step_s": round(time.perf_counter() - start, 4)}
+        with interrupts_deferred():  # the update, the counter and the row change together or not at all
+            if any(p.grad is not None for g in self.opt.param_groups for p in g["params"]):
+                self._apply_update()  # nothing left when the method updated the teacher itself
+            self.sched.step()
+            self.step += 1
+            self.elapsed += time.perf_counter() - start
+            row = {"meta_step": self.step, "meta_loss": meta_loss, "val_acc": float("nan"),
+                   "elapsed_s": round(self.elapsed, 3), "peak_mem_mb": round(peak_memory_mb(self.device), 1),
+                   "step_s": round(time.perf_counter() - start, 4)}
+            self.metrics.append(row)
         if self.world.is_main and (self.step % self.cfg.eval_every == 0 or self.step == self.cfg.meta_steps):
-            # Monitoring only (students scored on validation, never used for a choice); its time
+            # Monitoring only (students scored on validation, never used for a choice), so it runs
+            # after the step is recorded: a Ctrl-C here loses the score (NaN), not the row. Its time
             # counts in elapsed_s, the wall clock, but not in step_s.
-            row["val_acc"] = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
+            val_acc = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
             self.elapsed += time.perf_counter() - start - row["step_s"]
-            row["elapsed_s"] = round(self.elapsed, 3)
-        self.metrics.append(row)
+            row.update(val_acc=val_acc, elapsed_s=round(self.elapsed, 3))
         return row
 
     # -- persistence ---------------------------------------------------------------------

@@ -206,3 +206,42 @@ def test_options_counted_in_inner_steps_cannot_exceed_them(method, options, flag
     DistillConfig(method=method, teacher=TeacherConfig(inner_steps=5), method_options=options).validate()  # equal is fine
     # the methods' defaults (window 8, 8 matches) mean "every step" on a shorter unroll
     DistillConfig(method=method, teacher=TeacherConfig(inner_steps=3), method_options=resolve_options(method, {})).validate()
+
+
+def test_ctrl_c_during_monitoring_keeps_the_completed_step_and_its_row(small_mnist, tmp_path, monkeypatch):
+    """The step counter, the teacher and the metrics row change together: an interrupt in the
+    evaluation (after the step was taken) used to leave meta_step 2 with one row, for good."""
+    import gtn_nas.distillation as distillation
+
+    full = distill(_cfg("gm", steps=3, calibrate=False), small_mnist, CPU, tmp_path / "full.pt")
+    real = distillation.evaluate_teacher
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(distillation, "evaluate_teacher", interrupted)  # eval_every=2: in step 2's monitoring
+    with pytest.raises(KeyboardInterrupt):
+        distill(_cfg("gm", steps=3, calibrate=False, checkpoint_every=100), small_mnist, CPU, tmp_path / "t.pt")
+    ckpt = torch.load(tmp_path / "t.pt", weights_only=True)
+    assert ckpt["meta_step"] == 2 and [r["meta_step"] for r in ckpt["metrics"]] == [1, 2]
+    assert np.isnan(ckpt["metrics"][1]["val_acc"])  # the score was lost, not the step
+    monkeypatch.setattr(distillation, "evaluate_teacher", real)
+    resumed = distill(_cfg("gm", steps=3, calibrate=False, checkpoint_every=100), small_mnist, CPU, tmp_path / "t.pt", resume=True)
+    assert [r["meta_step"] for r in resumed.metrics] == [1, 2, 3]
+    a, b = full.teacher.state_dict(), resumed.teacher.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_interrupts_deferred_delivers_ctrl_c_after_the_block():
+    import os
+    import signal
+
+    from gtn_nas.distillation import interrupts_deferred
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("rest of the block")
+    assert done == ["rest of the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
