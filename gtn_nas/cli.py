@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from .cli_app import DataDir, Device, Storage, app, threads_from_env
+from .cli_app import DataDir, Device, Storage, app, check_output_dir, check_output_file, check_storage_file, threads_from_env
 from .errors import ConfigError, GtnNasError
 
 @app.command("ground-truth")
@@ -24,7 +24,7 @@ def ground_truth(
     schedule: str = typer.Option("constant", "--schedule", help="Adam's lr over training: constant or cosine (annealed to 0)."),
     seeds: int = typer.Option(2, "--seeds", min=1, help="Training seeds per architecture (mean and spread)."),
     train_examples: Optional[int] = typer.Option(None, "--train-examples", min=100, help="Train on this many examples only (smoke tests)."),
-    out: Path = typer.Option(..., "--out", help="Output CSV."),
+    out: Path = typer.Option(..., "--out", help="Output CSV (missing folders are created; the study's SQLite file goes beside it)."),
     storage: Optional[str] = Storage,
     study_name: Optional[str] = typer.Option(None, "--study-name"),
     max_archs: Optional[int] = typer.Option(None, "--max-archs", min=1, help="Stop after this many architectures (this worker)."),
@@ -43,6 +43,8 @@ def ground_truth(
     from .workqueue import storage_url, validate_stale_after
 
     threads_from_env()
+    check_output_file(out)
+    check_storage_file(storage, out)
     validate_stale_after(stale_after)
     resolve_device(device)
     sp = load_space(space)
@@ -59,7 +61,7 @@ def ground_truth(
 @app.command()
 def distill(
     method: str = typer.Option("ift", help="Meta-gradient: bptt, ift or gm."),
-    out: Path = typer.Option(..., "--out", help="Teacher checkpoint to write (metrics CSV goes beside it)."),
+    out: Path = typer.Option(..., "--out", help="Teacher checkpoint to write (metrics CSV goes beside it; missing folders are created)."),
     teacher_kind: str = typer.Option("generator", "--teacher-kind", help="generator (GTN) or pixels (dataset distillation)."),
     meta_steps: Optional[int] = typer.Option(None, "--meta-steps", help="Meta-steps (default: the method's laptop budget, see README)."),
     inner_steps: int = typer.Option(32, "--inner-steps"),
@@ -103,6 +105,8 @@ def distill(
     from .teacher import TeacherConfig
 
     threads_from_env()
+    check_output_file(out)
+    check_output_file(metrics_path(out), "--out (its metrics CSV)")
     given = {
         "ift": {"--neumann-terms": ("neumann_terms", neumann_terms), "--neumann-alpha": ("neumann_alpha", neumann_alpha),
                 "--ift-batches": ("batches", ift_batches), "--ift-settle": ("settle_steps", ift_settle),
@@ -163,7 +167,7 @@ def distill(
 @app.command()
 def export(
     teacher: Path = typer.Option(..., "--teacher", help="Teacher checkpoint."),
-    out: Path = typer.Option(..., "--out", help="Output .npz file."),
+    out: Path = typer.Option(..., "--out", help="Output .npz file (missing folders are created)."),
     noise_seed: int = typer.Option(0, "--noise-seed", help="Noise seed for teachers without a learned curriculum."),
 ) -> None:
     """Write the teacher's synthetic dataset as a .npz that any framework can train on."""
@@ -171,6 +175,7 @@ def export(
 
     if out.suffix != ".npz":
         raise ConfigError(f"--out must end in .npz; got {out}")
+    check_output_file(out)
     n = export_npz(teacher, out, noise_seed)
     typer.echo(f"wrote {out}: {n} images")
 
@@ -188,6 +193,7 @@ def report_cmd(
 
     threads_from_env()
     out = results if out is None else out
+    check_output_dir(out)
     if readme is not None and not readme.is_file():
         raise ConfigError(f"--readme {readme}: no such file")
     target = None if no_readme else (readme or find_readme(out))

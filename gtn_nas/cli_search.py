@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .cli_app import DataDir, Device, Storage, app, threads_from_env
+from .cli_app import DataDir, Device, Storage, app, check_output_file, check_storage_file, threads_from_env
 from .errors import ConfigError
 
 
@@ -23,7 +23,7 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 
 @app.command()
 def search(
-    out: Path = typer.Option(..., "--out", help="Output CSV: one row per architecture scored."),
+    out: Path = typer.Option(..., "--out", help="Output CSV: one row per architecture scored (missing folders are created; the study's SQLite file goes beside it)."),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher checkpoint (implies --proxy teacher)."),
     proxy: Optional[str] = typer.Option(None, "--proxy", help="teacher, real, subset, params, synflow or naswot (default: teacher with --teacher)."),
     space: str = typer.Option("convnet", help="Built-in space name or .toml file (searched; draws lr-tuning architectures)."),
@@ -60,6 +60,8 @@ def search(
     from .workqueue import validate_stale_after
 
     threads_from_env()
+    check_output_file(out)
+    check_storage_file(storage, out)
     if proxy is None and teacher is None:
         raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
     settings = ProxySettings(kind=proxy or "teacher", steps=steps, batch_size=batch_size, momentum=momentum, lr=lr,
@@ -108,6 +110,9 @@ def rank(
     from .atomic import write_csv, write_text
     from .ranking import to_markdown
 
+    for path, option in ((out_csv, "--out-csv"), (out_md, "--out-md")):
+        if path is not None:
+            check_output_file(path, option)
     table = api.rank(ground_truth, runs, n_boot, seed)
     md = to_markdown(table, ground_truth, n_boot)
     if out_csv:

@@ -1,8 +1,10 @@
 """The command line: a full distill -> export round trip, and one-line errors for bad input."""
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,7 +54,7 @@ TINY = ["--inner-steps", 2, "--batch-size", 20, "--space", TINY_SPACE, "--eval-e
 
 
 def test_distill_export_roundtrip(tmp_path):
-    ckpt = tmp_path / "t.pt"
+    ckpt = tmp_path / "new" / "folder" / "t.pt"  # missing folders are created (documented in --out)
     run = gtn("distill", "--method", "gm", "--meta-steps", 2, "--out", ckpt, *TINY)
     assert run.exit_code == 0, run.stderr
     assert "validation accuracy" in run.stdout
@@ -122,3 +124,36 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, args, needles):
     run = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert_one_line_error(run, *needles)
     assert not any(tmp_path.glob("[dx].*"))  # nothing written, not even a half-made study (x.db)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["search", "--proxy", "params", "--out", "adir"], ["--out adir is a folder"]),  # scored everything, then failed
+    (["search", "--proxy", "params", "--out", "afile/x.csv"], ["afile is not a folder"]),
+    (["search", "--proxy", "params", "--out", "x.csv", "--storage", "adir"], ["--storage adir is a folder"]),
+    (["ground-truth", "--out", "adir"], ["--out adir is a folder"]),
+    (["ground-truth", "--out", "afile/sub/gt.csv"], ["afile is not a folder"]),
+    (["distill", "--out", "adir"], ["--out adir is a folder"]),
+    (["distill", "--out", "afile/sub/t.pt"], ["afile is not a folder"]),
+    (["distill", "--out", "m.pt"], ["metrics CSV", "m.csv is a folder"]),  # failed at the first checkpoint
+    (["export", "--teacher", "afile", "--out", "d.npz"], ["--out d.npz is a folder"]),
+    (["report", "--results", ".", "--out", "afile"], ["--out afile is a file"]),
+    (["rank", "r.csv", "--ground-truth", "gt.csv", "--out-md", "adir"], ["--out-md adir is a folder"]),
+])
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, monkeypatch, args, needles):
+    monkeypatch.chdir(tmp_path)
+    for folder in ("adir", "m.csv", "d.npz"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "afile").write_text("not a folder")
+    before = sorted(tmp_path.rglob("*"))
+    assert_one_line_error(cli(*args), *needles)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, no folder made
+
+
+def test_output_in_a_read_only_folder_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ro").mkdir(mode=0o555)
+    if os.geteuid() == 0:  # root writes anywhere: let the folder answer as it would to a user
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path).name != "ro" and real(path, mode, **kw))
+    assert_one_line_error(cli("distill", "--out", "ro/sub/t.pt"), "ro/sub/t.pt: cannot write in", "/ro")
+    assert not (tmp_path / "ro" / "sub").exists()
