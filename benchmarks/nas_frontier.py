@@ -11,7 +11,9 @@ the frontier reports the mean over the first 1..k as the `--proxy-seeds` setting
 
 Learning rates: `real` and `subset` use the lr tuned by `gtn_nas.proxies.make_proxy` at 32 steps
 (the correlation table's setting; training-split holdout, never validation), at every budget.
-Teachers bring their own per-step lr and momentum. Zero-cost proxies (params, synflow, naswot) are
+Teachers bring their own per-step lr and momentum, and the gradient clip their calibration chose.
+`--real real-clip1` adds real data trained with its gradient norm clipped at 1 (lr tuned under the
+clip), the recipe a clipping teacher uses. Zero-cost proxies (params, synflow, naswot) are
 read from their `gtn-nas search` outputs in results/nas/ and appear as one point each.
 
 Cost: FLOPs as in `proxies.py` (3 F per trained image + F per scored image, over the same
@@ -61,7 +63,8 @@ def _init_worker(plans: dict, budgets: tuple[int, ...], val_small: int, threads:
     data = load_mnist()
     idx = torch.randperm(len(data.val), generator=torch.Generator().manual_seed(0))  # Split.subset's order
     _STATE.update(data=data, budgets=budgets, small=idx[:val_small], rest=idx[val_small:],
-                  batches={name: _batches(plan, data, max(budgets)) for name, plan in plans.items()})
+                  batches={name: _batches(plan, data, max(budgets)) for name, plan in plans.items()},
+                  clips={name: plan.get("max_grad_norm") for name, plan in plans.items()})
 
 
 def _batches(plan: dict, data, steps: int):
@@ -104,28 +107,35 @@ def score_arch(task: tuple[str, dict, int]) -> list[dict]:
                          "flops": int(3 * f * images + f * n), "params": n_params})
         clock["mark"] = time.perf_counter()
 
-    sgd_steps(net, batches, after)
+    sgd_steps(net, batches, after, max_grad_norm=_STATE["clips"][name])
     return rows
 
 
 # -- planning, running, summarising ----------------------------------------------------------------
 
-def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str]) -> dict:
-    """name -> how to rebuild its batches; tunes real/subset lrs once, as `gtn-nas search` does."""
+def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str], skip: set[str] = frozenset()) -> dict:
+    """name -> how to rebuild its batches; tunes real/subset lrs once, as `gtn-nas search` does.
+    A real-data name may end in `-clipC`: gradients clipped at norm C (lr tuned under the clip)."""
     data, space = load_mnist(), load_space("convnet")
     plans = {}
     for path in teachers:
-        _, ckpt = load_teacher(path)
-        plans[f"teacher:{path.stem}"] = {"kind": "teacher", "teacher": str(path), "distill_seconds": float(ckpt.get("elapsed", 0.0))}
+        if f"teacher:{path.stem}" in skip:
+            continue
+        teacher, ckpt = load_teacher(path)
+        plans[f"teacher:{path.stem}"] = {"kind": "teacher", "teacher": str(path), "distill_seconds": float(ckpt.get("elapsed", 0.0)),
+                                         "max_grad_norm": teacher.max_grad_norm}
     ref = load_teacher(teachers[0])[0] if teachers else None  # real/subset take its batch size, subset its T x B
-    for kind in kinds:
-        s = ProxySettings(kind=kind, steps=32, seed=0)
+    for name in kinds:
+        if name in skip:
+            continue
+        kind, _, clip = name.partition("-clip")
+        s = ProxySettings(kind=kind, steps=32, seed=0, max_grad_norm=float(clip) if clip else None)
         proxy = make_proxy(s, data, torch.device("cpu"), space, gt_ids, (ref, {}) if ref is not None else None)
         B = proxy.setup["batch_size"]
-        plans[kind] = {"kind": kind, "lr": proxy.setup["lr"], "momentum": s.momentum, "batch_size": B,
+        plans[name] = {"kind": kind, "lr": proxy.setup["lr"], "momentum": s.momentum, "batch_size": B,
                        "subset_size": (ref.cfg.inner_steps if ref is not None else 32) * B,
-                       "setup_seconds": proxy.setup.get("setup_seconds", 0.0)}
-        print(f"{kind}: lr {proxy.setup['lr']} (tuned at 32 steps)", flush=True)
+                       "setup_seconds": proxy.setup.get("setup_seconds", 0.0), "max_grad_norm": s.max_grad_norm}
+        print(f"{name}: lr {proxy.setup['lr']} (tuned at 32 steps)", flush=True)
     return plans
 
 
@@ -133,11 +143,10 @@ def run(args, gt: pd.DataFrame, raw_path: Path) -> None:
     raw = pd.read_csv(raw_path) if raw_path.exists() else pd.DataFrame(columns=RAW_COLUMNS)
     done = set(zip(raw["proxy"], raw["arch_id"], raw["init_seed"]))
     plans_path = raw_path.with_name("plans.json")
-    if plans_path.exists():  # a resumed run keeps its tuned lrs
-        plans = json.loads(plans_path.read_text())
-    else:
-        plans = plan_proxies(args.teachers, args.real, set(gt["arch_id"]))
-        write_text(plans_path, json.dumps(plans, indent=1) + "\n")
+    # A resumed run keeps its tuned lrs; proxies it has no plan for are planned and added.
+    plans = json.loads(plans_path.read_text()) if plans_path.exists() else {}
+    plans.update(plan_proxies(args.teachers, args.real, set(gt["arch_id"]), skip=set(plans)))
+    write_text(plans_path, json.dumps(plans, indent=1) + "\n")
     specs = [json.loads(s) for s in gt["spec"]]
     names = [n for n in plans if not args.only or n in args.only]
     tasks = [(name, spec, seed) for seed in range(args.seeds) for name in names for spec in specs

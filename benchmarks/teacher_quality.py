@@ -4,13 +4,14 @@ teacher's exported data, beside two baselines and the full-training yardstick.
 For every held-out architecture (search_spaces/heldout.toml: none of them is ever sampled during
 distillation) and seed:
 - each teacher: the exported .npz recipe (step t: rows [tB, (t+1)B), SGD(lr[t], momentum[t]));
-- `real (tuned lr)`: 32 steps of real batches of the same size; lr and momentum tuned per
-  architecture on the validation split (grid below, tuning seed 100), then scored on test — a
-  generous baseline: it is tuned per architecture, on validation, which no teacher is;
+- `real (tuned lr)`: 32 steps of real batches of the same size; lr, momentum and gradient clip
+  tuned per architecture on the validation split (grid below, tuning seed 100), then scored on
+  test — a generous baseline: it is tuned per architecture, on validation, which no teacher is
+  (unless `--tune` names it: `teacher:NAME (tuned)` gets the same grid, its lrs scaled by 0.3/1/3);
 - `real (calibrated like teachers)`: the same real batches with one global lr and momentum chosen
   exactly as teachers are calibrated (`gtn_nas.calibrate`: the same grid, lr scales of the
-  teachers' initial 0.05, on distillation-space students and a training-split holdout) — the
-  equal-budget baseline;
+  teachers' initial 0.05, gradient clips, on distillation-space students and a training-split
+  holdout) — the equal-budget baseline;
 - `untrained generator`: a default teacher with no meta-training (its initial lr/momentum);
 - the yardstick: full training (Adam, `--full-epochs` epochs on the 50k split, seed 0), cached.
 
@@ -43,25 +44,45 @@ from gtn_nas.training import FullTraining, real_batches, train_full, train_stude
 
 LR_GRID = (0.03, 0.1, 0.3)
 MOMENTUM_GRID = (0.5, 0.9)
+CLIP_GRID = (None, 1.0)  # the clips teachers' calibration may choose
+TEACHER_LR_SCALES = (0.3, 1.0, 3.0)  # `--tune`: a teacher's lrs scaled as the real grid spans 0.1 x 0.3/1/3
 
 
 def recipe(arrays: dict):
+    """(steps, max_grad_norm) of an exported teacher."""
     B, T = int(arrays["batch_size"]), len(arrays["lr"])
     x, y = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays.get("soft_labels", arrays["labels"]))
-    return [(x[t * B:(t + 1) * B], y[t * B:(t + 1) * B], float(arrays["lr"][t]), float(arrays["momentum"][t])) for t in range(T)]
+    steps = [(x[t * B:(t + 1) * B], y[t * B:(t + 1) * B], float(arrays["lr"][t]), float(arrays["momentum"][t])) for t in range(T)]
+    clip = arrays.get("max_grad_norm")
+    return steps, None if clip is None else float(clip)
 
 
-def score(spec, seed, steps, split) -> float:
-    return accuracy(train_student(spec, seed, steps), None, split.x, split.y)
+def score(spec, seed, steps, split, clip=None) -> float:
+    return accuracy(train_student(spec, seed, steps, max_grad_norm=clip), None, split.x, split.y)
 
 
-def tune_real(spec, data, steps: int, batch: int) -> tuple[float, float]:
-    grid = [(lr, m) for lr in LR_GRID for m in MOMENTUM_GRID]
-    accs = [score(spec, 100, list(real_batches(data.train, steps, batch, lr, m, seed=100)), data.val) for lr, m in grid]
+def _best(grid, accs):
     return grid[max(range(len(grid)), key=accs.__getitem__)]
 
 
-def calibrate_real(data, T: int, B: int) -> tuple[float, float, dict]:
+def tune_real(spec, data, steps: int, batch: int) -> tuple[float, float, float | None]:
+    grid = [(lr, m, c) for c in CLIP_GRID for lr in LR_GRID for m in MOMENTUM_GRID]
+    accs = [score(spec, 100, list(real_batches(data.train, steps, batch, lr, m, seed=100)), data.val, c) for lr, m, c in grid]
+    return _best(grid, accs)
+
+
+def tune_teacher(spec, steps, data) -> tuple[float, float, float | None]:
+    """The real grid's budget for a teacher: its lrs scaled, momentum and clip replaced."""
+    grid = [(k, m, c) for c in CLIP_GRID for k in TEACHER_LR_SCALES for m in MOMENTUM_GRID]
+    accs = [score(spec, 100, rescale(steps, k, m), data.val, c) for k, m, c in grid]
+    return _best(grid, accs)
+
+
+def rescale(steps, k: float, m: float):
+    return [(x, y, lr * k, m) for x, y, lr, _ in steps]
+
+
+def calibrate_real(data, T: int, B: int) -> tuple[float, float, float | None, dict]:
     """One global (lr, momentum) for real batches, chosen as `Distiller.calibrate` chooses a teacher's."""
     cfg = CalibrationConfig(seed=777)
     specs = load_space("distill").sample(cfg.students, seed=cfg.seed)
@@ -69,7 +90,7 @@ def calibrate_real(data, T: int, B: int) -> tuple[float, float, dict]:
     base = torch.full((T,), 0.05)
     best, _ = grid_search(specs, batches, base, torch.full((T,), 0.5), data.train.subset(cfg.holdout, seed=0), cfg, "cpu")
     m = 0.5 if best["momentum"] == "teacher" else float(best["momentum"])
-    return 0.05 * best["lr_scale"], m, best
+    return 0.05 * best["lr_scale"], m, best["max_grad_norm"], best
 
 
 def full_training(specs, data, epochs: int, cache: Path) -> dict[str, float]:
@@ -112,6 +133,7 @@ def main() -> None:
     ap.add_argument("--full-epochs", type=int, default=2)
     ap.add_argument("--out-dir", type=Path, default=Path("results/teacher_quality"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tune", nargs="*", default=[], help="teachers (file stems) also tuned per architecture like real (tuned lr)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     command = "python " + " ".join(sys.argv)
@@ -120,35 +142,41 @@ def main() -> None:
     for path in args.teachers:
         teacher, ckpt = load_teacher(path)
         name = path.stem
-        sources[f"teacher:{name}"] = (recipe(teacher_arrays(teacher)), teacher)
+        sources[f"teacher:{name}"] = (*recipe(teacher_arrays(teacher)), teacher)
     default = Teacher(TeacherConfig(), seed=0)
-    sources["untrained generator"] = (recipe(teacher_arrays(default)), default)
+    sources["untrained generator"] = (*recipe(teacher_arrays(default)), default)
     T, B = 32, 128
-    cal_lr, cal_m, cal = calibrate_real(data, T, B)
-    print(f"real (calibrated like teachers): lr {cal_lr}, momentum {cal_m} (holdout {cal['holdout_acc']:.4f})", flush=True)
+    cal_lr, cal_m, cal_clip, cal = calibrate_real(data, T, B)
+    print(f"real (calibrated like teachers): lr {cal_lr}, momentum {cal_m}, clip {cal_clip} (holdout {cal['holdout_acc']:.4f})", flush=True)
     rows = []
     for spec in specs:
-        lr, mom = tune_real(spec, data, T, B)
+        lr, mom, clip = tune_real(spec, data, T, B)
+        tuned = {name: tune_teacher(spec, sources[f"teacher:{name}"][0], data) for name in args.tune}
         for seed in range(args.seeds):
+            new = []
             real = list(real_batches(data.train, T, B, lr, mom, seed=seed))
-            rows.append({"source": "real (tuned lr)", "arch_id": arch_id(spec), "seed": seed,
-                         "test_acc": score(spec, seed, real, data.test), "lr": lr, "momentum": mom})
+            new.append({"source": "real (tuned lr)", "arch_id": arch_id(spec), "seed": seed,
+                        "test_acc": score(spec, seed, real, data.test, clip), "lr": lr, "momentum": mom, "max_grad_norm": clip})
             real = list(real_batches(data.train, T, B, cal_lr, cal_m, seed=seed))
-            rows.append({"source": "real (calibrated like teachers)", "arch_id": arch_id(spec), "seed": seed,
-                         "test_acc": score(spec, seed, real, data.test), "lr": cal_lr, "momentum": cal_m})
-            for name, (steps, _) in sources.items():
-                rows.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "test_acc": score(spec, seed, steps, data.test)})
-        print(f"{arch_id(spec)}: " + ", ".join(f"{r['source']} {r['test_acc']:.3f}" for r in rows[-len(sources) - 2:]), flush=True)
+            new.append({"source": "real (calibrated like teachers)", "arch_id": arch_id(spec), "seed": seed,
+                        "test_acc": score(spec, seed, real, data.test, cal_clip), "lr": cal_lr, "momentum": cal_m, "max_grad_norm": cal_clip})
+            for name, (steps, c, _) in sources.items():
+                new.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "test_acc": score(spec, seed, steps, data.test, c)})
+            for name, (k, m, c) in tuned.items():
+                new.append({"source": f"teacher:{name} (tuned)", "arch_id": arch_id(spec), "seed": seed, "lr_scale": k, "momentum": m,
+                            "max_grad_norm": c, "test_acc": score(spec, seed, rescale(sources[f"teacher:{name}"][0], k, m), data.test, c)})
+            rows += new
+        print(f"{arch_id(spec)}: " + ", ".join(f"{r['source']} {r['test_acc']:.3f}" for r in new), flush=True)
     frame = pd.DataFrame(rows)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(frame, args.out_dir / "per_arch.csv")
     full = full_training(specs, data, args.full_epochs, args.out_dir / "full_training.csv")
     summary = summarise(frame, full)
     write_csv(summary, args.out_dir / "summary.csv")
-    for name, (_, teacher) in sources.items():
+    for name, (_, _, teacher) in sources.items():
         save_figure(teacher_samples_figure(teacher, name), args.out_dir / f"samples_{name.replace(':', '_').replace(' ', '_')}.png")
     meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "inner_steps": T, "batch_size": B,
-            "full_epochs": args.full_epochs, "seeds": args.seeds}
+            "full_epochs": args.full_epochs, "seeds": args.seeds, "tuned_teachers": args.tune}
     write_text(args.out_dir / "command.json", json.dumps(meta) + "\n")
     # Rendered from the files just written, exactly as `gtn-nas report` renders them.
     md = teacher_quality_md(read_csv(args.out_dir / "summary.csv"), read_csv(args.out_dir / "full_training.csv"), meta)
