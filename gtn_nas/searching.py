@@ -40,7 +40,7 @@ from .atomic import write_csv
 from .errors import ConfigError
 from .proxies import Proxy, ProxySettings
 from .spaces import Space, arch_id, spec_to_json, validate_spec
-from .workqueue import HEARTBEAT_S, Heartbeat, WorkQueue, is_stale, open_storage
+from .workqueue import HEARTBEAT_S, Heartbeat, WorkQueue, exclusive_sqlite, is_stale, open_storage
 
 COLUMNS = ["arch_id", "spec", "proxy", "score", "seconds", "flops", "params", "trial", "proposals", "steps",
            "batch_size", "lr", "seed", "setup_seconds", "setup_flops", "distill_seconds"]
@@ -53,8 +53,12 @@ WORKER = f"{socket.gethostname()}:{os.getpid()}"  # recorded on every trial this
 
 def open_search_storage(url: str, stale_after: float | None = 120.0) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`; RDB storages get Optuna's heartbeats (stale trials are failed and
-    retried); journal storages have none, and `run_search` heartbeats through a user attribute."""
-    return open_storage(url, stale_after=None if url.startswith("journal://") else stale_after)
+    retried); journal storages have none, and `run_search` heartbeats through a user attribute.
+    On SQLite, transactions take the write lock at once, so that two workers cannot both pop the same
+    enqueued trial (a dead worker's retry) in `ask()`, as they can claim one in the work queue."""
+    storage = open_storage(url, stale_after=None if url.startswith("journal://") else stale_after)
+    exclusive_sqlite(storage)
+    return storage
 
 
 def fail_stale(study: optuna.Study, stale_after: float) -> int:

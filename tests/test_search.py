@@ -294,6 +294,34 @@ def test_a_result_for_a_reclaimed_search_trial_is_dropped_without_error(tmp_path
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3 and not study.get_trials(states=(TrialState.RUNNING,))
 
 
+def _ask_enqueued(url, out):
+    from gtn_nas.searching import ask
+
+    study = optuna.load_study(study_name="race", storage=open_search_storage(url))
+    numbers = []
+    while "retry_of" in (trial := study._storage.get_trial(ask(study)._trial_id)).user_attrs:  # until a fresh proposal
+        numbers.append(trial.number)
+    out.put(numbers)
+
+
+def test_search_workers_pop_each_enqueued_trial_once_on_sqlite(tmp_path):
+    import multiprocessing as mp
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    study = open_search_study(open_search_storage(url), "race", "random", seed=0)
+    for i in range(40):  # retries of dead workers' trials, as fail_stale enqueues them
+        study.enqueue_trial({"arch": str(i)}, user_attrs={"retry_of": i})
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_ask_enqueued, args=(url, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    popped = [n for _ in procs for n in out.get(timeout=60)]
+    for p in procs:
+        p.join()
+    assert sorted(popped) == list(range(40))  # every retry taken, none by two workers
+
+
 def test_a_dead_workers_trial_is_retried_on_journal_storage_too(tmp_path, small_mnist):
     import time
 
