@@ -180,6 +180,41 @@ def export(
     typer.echo(f"wrote {out}: {n} images")
 
 
+@app.command()
+def calibrate(
+    teacher: Path = typer.Option(..., "--teacher", help="Trained teacher checkpoint."),
+    out: Path = typer.Option(..., "--out", help="Where to write the recalibrated checkpoint (may be --teacher itself)."),
+    clips: str = typer.Option("none,1", "--clips", help="Gradient-norm clips tried ('none' = no clipping), comma-separated."),
+    students: int = typer.Option(4, "--students", min=1, help="Distillation-space students per setting."),
+    data_dir: Optional[Path] = DataDir,
+) -> None:
+    """Calibrate a trained teacher afresh: inner lr scale x momentum x gradient clip, scored on
+    distillation students and a training-split holdout (its earlier calibration is undone first)."""
+    from .calibrate import CalibrationConfig, recalibrate
+    from .checkpoint import load_checkpoint
+    from .data import load_mnist
+
+    threads_from_env()
+    grid = tuple(None if c.strip().lower() == "none" else _positive_float(c, "--clips") for c in clips.split(","))
+    seed = int(load_checkpoint(teacher)["config"]["seed"]) + 777  # Distiller.calibrate's draw
+    cfg = CalibrationConfig(max_grad_norms=grid, students=students, seed=seed)
+    check_output_file(out)
+    c = recalibrate(teacher, out, load_mnist(data_dir), cfg)
+    clip = f", gradient norm clipped at {c['max_grad_norm']}" if c["max_grad_norm"] is not None else ", no clipping"
+    typer.echo(f"wrote {out}: inner lr x{c['lr_scale']}, momentum {c['momentum']}{clip} "
+               f"(training-split holdout accuracy {c['holdout_acc']:.4f}; {len(c['table'])} settings in {c['seconds']:.0f}s)")
+
+
+def _positive_float(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a number (or 'none')") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{option}: {text!r} must be a finite number > 0 (or 'none')")
+    return value
+
+
 @app.command("report")
 def report_cmd(
     results: Path = typer.Option(Path("results"), "--results", help="Folder of raw results (CSV, JSON, checkpoints)."),

@@ -115,3 +115,16 @@ def test_real_proxy_clip_is_validated_and_applied(small_mnist):
     s = ProxySettings(kind="real", lr=0.1, max_grad_norm=1.0, val_examples=100)
     assert make_proxy(s, small_mnist, CPU).max_grad_norm == 1.0
     assert "max_grad_norm" in s.key() and "max_grad_norm" not in ProxySettings(kind="real", lr=0.1).key()
+
+
+def test_calibrate_command_recalibrates_and_refuses_bad_input_in_one_line(small_mnist, tmp_path):
+    from test_cli import assert_one_line_error, cli
+
+    path = _gm_teacher(small_mnist, tmp_path)
+    assert_one_line_error(cli("calibrate", "--teacher", path, "--out", tmp_path / "o.pt", "--clips", "none,0"), "--clips")
+    assert_one_line_error(cli("calibrate", "--teacher", path, "--out", tmp_path / "o.pt", "--clips", "x"), "--clips")
+    assert_one_line_error(cli("calibrate", "--teacher", tmp_path / "nope.pt", "--out", tmp_path / "o.pt"), "nope.pt")
+    assert_one_line_error(cli("calibrate", "--teacher", path, "--out", tmp_path), "folder")
+    run = cli("calibrate", "--teacher", path, "--out", tmp_path / "o.pt", "--clips", "0.5", "--students", "1")
+    assert run.exit_code == 0, run.stderr
+    assert "clipped at 0.5" in run.stdout and load_teacher(tmp_path / "o.pt")[0].max_grad_norm == 0.5
