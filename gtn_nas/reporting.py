@@ -274,6 +274,35 @@ def _ablation(inputs: Inputs) -> dict:
     return {"teachers/ablation.md": ablation_md(frame)}
 
 
+CLIP_COLUMNS = ["teacher", "grid", "lr_scale", "momentum", "max_grad_norm", "calibration_holdout_acc", "calibration_s",
+                "retained_mean", "retained_min", "retained_sd_seeds", "nas_spearman_10k", "nas_spearman_1k", "nas_at_chance"]
+
+
+def clip_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
+    return ("# Ablation: calibration may clip the students' gradient norm
+
+"
+            f"Command: `{meta['command']}`
+
+"
+            "Each teacher calibrated twice from the same uncalibrated state (same students, seed and training-split "
+            f"holdout): `before` = lr scale x momentum, `after` = the same x gradient-norm clips ({meta['clips']}). "
+            f"Held-out: 10 architectures x {meta['seeds']} seeds, 32 steps, test accuracy / full-training test accuracy. "
+            "NAS: Spearman with the 1-epoch ground truth over the 60 ConvNets, 32 steps, one initialisation, on all 10k "
+            "validation images and on the frontier's 1k subset; `nas_at_chance`: ConvNets below 0.2 validation accuracy. "
+            "Per architecture: `clip_ablation/heldout.csv`, `clip_ablation/nas.csv`. Calibration seconds ran "
+            f"{meta['workers']} at a time on {meta['hardware']}.\n\n"
+            + markdown_table(_blank_na(frame[CLIP_COLUMNS]), ".3f"))
+
+
+def _clip_ablation(inputs: Inputs) -> dict:
+    frame = inputs.csv("teachers/clip_ablation.csv", ("teacher", "grid", "momentum"),
+                       ("lr_scale", "calibration_holdout_acc", "calibration_s", "retained_mean", "retained_min",
+                        "nas_spearman_10k", "nas_spearman_1k", "nas_at_chance"))
+    meta = inputs.json("teachers/clip_ablation.json", ("command", "clips", "seeds", "workers", "hardware"))
+    return {"teachers/clip_ablation.md": clip_ablation_md(frame, meta)}
+
+
 QUALITY_NUMERIC = ("test_acc_mean", "test_acc_sd_over_seeds", "worst_arch_acc", "retained_mean", "retained_min",
                    "spearman_vs_full", "n_archs", "n_seeds")
 
@@ -610,6 +639,7 @@ SECTIONS = (
     Section("teachers", ("teachers/wall_time.csv", "teachers/wall_time.json"), _wall_time("teachers")),
     Section("default-teachers", ("teachers/default/wall_time.csv", "teachers/default/wall_time.json"), _wall_time("teachers/default")),
     Section("ablation", ("teachers/ablation.csv",), _ablation),
+    Section("clip-ablation", ("teachers/clip_ablation.csv", "teachers/clip_ablation.json"), _clip_ablation),
     Section("teacher-quality", ("teacher_quality/summary.csv", "teacher_quality/full_training.csv", "teacher_quality/command.json"),
             _teacher_quality),
     Section("samples", ("teachers/**/*.pt",), _samples),

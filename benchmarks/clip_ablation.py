@@ -1,0 +1,119 @@
+"""Ablation of one calibration change: letting calibration clip the students' gradient norm.
+
+For each trained teacher, calibration runs twice from the same uncalibrated teacher, with the same
+students, seed and training-split holdout (`gtn_nas.calibrate.recalibrate`): `before` with the grid
+lr scale x momentum (no clipping, the old default), `after` with gradient-norm clips added
+(`--clips`). Each calibrated teacher is then measured where the issue measures teachers:
+
+- held-out: the 10 held-out architectures x `--seeds` initialisations, 32 steps on its data, MNIST
+  test accuracy / full-training test accuracy (results/teacher_quality/full_training.csv);
+- NAS: the 60 ground-truth ConvNets, 32 steps on its data (one initialisation, seed 0, as
+  `gtn-nas search --teacher`), Spearman of validation accuracy (all 10k, and the 1k subset the
+  frontier uses) with the 1-epoch ground truth.
+
+Calibration never sees validation, test or the ground truth; only these measurements do.
+
+    python benchmarks/clip_ablation.py results/teachers/default/gm-15min.pt results/teachers/gm.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.calibrate import CalibrationConfig, recalibrate
+from gtn_nas.checkpoint import load_checkpoint
+from gtn_nas.data import load_mnist
+from gtn_nas.distillation import load_teacher
+from gtn_nas.proxies import teacher_batches
+from gtn_nas.quality import score_teacher
+from gtn_nas.ranking import load_ground_truth
+from gtn_nas.reporting import clip_ablation_md
+from gtn_nas.spaces import arch_id, load_space
+from gtn_nas.students import correct
+from gtn_nas.training import train_student
+
+FULL = Path("results/teacher_quality/full_training.csv")
+GROUND_TRUTH = Path("results/ground_truth/convnet.csv")
+
+
+def nas_scores(teacher, data, specs) -> pd.DataFrame:
+    """Each ground-truth ConvNet trained 32 steps on the teacher's data, scored on all 10k validation images."""
+    batches, _ = teacher_batches(teacher, 32, seed=0)
+    small = torch.randperm(len(data.val), generator=torch.Generator().manual_seed(0))[:1000]  # Split.subset(1000, 0)
+    rows = []
+    for spec in specs:
+        net = train_student(spec, 0, batches, max_grad_norm=teacher.max_grad_norm)
+        hits = correct(net, None, data.val.x, data.val.y).float()
+        rows.append({"arch_id": arch_id(spec), "val_10k": hits.mean().item(), "val_1k": hits[small].mean().item()})
+    return pd.DataFrame(rows)
+
+
+def measure(task: tuple[str, str, tuple, int, int]) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    path, grid_name, clips, students, seeds = task
+    torch.set_num_threads(1)
+    data = load_mnist()
+    seed = int(load_checkpoint(path)["config"]["seed"]) + 777  # Distiller.calibrate's draw
+    with tempfile.TemporaryDirectory() as tmp:
+        cal = recalibrate(path, Path(tmp) / "t.pt", data, CalibrationConfig(seed=seed, students=students, max_grad_norms=clips))
+        teacher, _ = load_teacher(Path(tmp) / "t.pt")
+    full = pd.read_csv(FULL)
+    full = full[full["epochs"] == 2].set_index("arch_id")["test_acc"]
+    held = pd.DataFrame(score_teacher(teacher, load_space("heldout").archs, data.test, range(seeds)))
+    held = held.assign(retained=held["acc"] / held["arch_id"].map(full))
+    gt = load_ground_truth(GROUND_TRUTH)
+    nas = nas_scores(teacher, data, [json.loads(s) for s in gt["spec"]]).merge(gt[["arch_id", "val_acc"]], on="arch_id")
+    per_arch = held.groupby("arch_id")["retained"].mean()
+    row = {"teacher": Path(path).stem, "grid": grid_name, "lr_scale": cal["lr_scale"], "momentum": cal["momentum"],
+           "max_grad_norm": cal["max_grad_norm"], "calibration_holdout_acc": cal["holdout_acc"],
+           "calibration_settings": len(cal["table"]), "calibration_s": cal["seconds"],
+           "retained_mean": per_arch.mean(), "retained_min": per_arch.min(),
+           "retained_sd_seeds": held.groupby("seed")["retained"].mean().std(),
+           "nas_spearman_10k": spearmanr(nas["val_10k"], nas["val_acc"]).statistic,
+           "nas_spearman_1k": spearmanr(nas["val_1k"], nas["val_acc"]).statistic,
+           "nas_at_chance": int((nas["val_10k"] < 0.2).sum()), "n_heldout": len(per_arch), "n_seeds": seeds, "n_nas": len(nas)}
+    tag = {"teacher": row["teacher"], "grid": grid_name}
+    return row, held.assign(**tag), nas.assign(**tag)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("teachers", nargs="+", type=Path)
+    ap.add_argument("--clips", default="none,1", help="the `after` grid's clips ('none' = no clipping)")
+    ap.add_argument("--students", type=int, default=4, help="calibration students per setting (distill's default)")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("results/teachers/clip_ablation"), help="writes OUT.csv, OUT.json, OUT/*.csv")
+    args = ap.parse_args()
+    clips = tuple(None if c == "none" else float(c) for c in args.clips.split(","))
+    tasks = [(str(p), name, grid, args.students, args.seeds) for p in args.teachers
+             for name, grid in (("before", (None,)), ("after", clips))]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.workers) as pool:
+        results = list(pool.map(measure, tasks))
+    rows = pd.DataFrame([r for r, _, _ in results])
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(pd.concat([h for _, h, _ in results], ignore_index=True), args.out / "heldout.csv")
+    write_csv(pd.concat([n for _, _, n in results], ignore_index=True), args.out / "nas.csv")
+    write_csv(rows, args.out.with_suffix(".csv"))
+    meta = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": time.perf_counter() - start,
+            "workers": args.workers, "threads_per_worker": 1, "hardware": "2 logical CPUs, no GPU", "clips": args.clips,
+            "students": args.students, "seeds": args.seeds}
+    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    md = clip_ablation_md(rows, meta)
+    write_text(args.out.with_suffix(".md"), md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
