@@ -17,6 +17,7 @@ so every call resumes where an interrupted one stopped and several processes can
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from collections.abc import Callable
@@ -41,6 +42,19 @@ from .searching import (bind_settings, evaluate_queue, open_search_storage, open
 from .spaces import Space, arch_id, load_space
 from .teacher import Teacher
 from .workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+    """Optuna logs INFO lines to stderr ("A new study created ...", "Trial N finished ..."); an API
+    call prints nothing. Raised to WARNING for the call only: importing gtn_nas changes nothing, and
+    a caller who asked for Optuna's INFO logs gets their level back."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def _device(device: str | torch.device) -> torch.device:
@@ -93,6 +107,7 @@ def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teache
 
 # -- the yardstick -------------------------------------------------------------------------------
 
+@_quiet_optuna()
 def ground_truth(specs: list[dict], config: GroundTruthConfig = GroundTruthConfig(), out: str | Path = "ground_truth.csv", *,
                  storage: str | None = None, study_name: str | None = None, max_archs: int | None = None,
                  stale_after: float = 120.0, data: MNIST | None = None, data_dir=None,
@@ -117,6 +132,7 @@ class SearchRun:
     proxy_name: str
 
 
+@_quiet_optuna()
 def evaluate(specs: list[dict], proxy: ProxySettings, out: str | Path, *, space: str | Space = "convnet",
              source: str = "archs", storage: str | None = None, study_name: str | None = None,
              max_archs: int | None = None, stale_after: float = 120.0, data: MNIST | None = None, data_dir=None,
@@ -136,6 +152,7 @@ def evaluate(specs: list[dict], proxy: ProxySettings, out: str | Path, *, space:
     return SearchRun(frame, queue.study, url, name, scorer.name)
 
 
+@_quiet_optuna()
 def search(space: str | Space, proxy: ProxySettings, out: str | Path, *, n_trials: int = 100, sampler: str = "tpe",
            storage: str | None = None, study_name: str | None = None, stale_after: float = 120.0,
            data: MNIST | None = None, data_dir=None, device: str | torch.device = "auto",

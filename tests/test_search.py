@@ -339,6 +339,27 @@ def test_a_dead_workers_trial_is_retried_on_journal_storage_too(tmp_path, small_
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
 
 
+def test_the_api_prints_nothing(tmp_path, small_mnist, capfd):
+    from gtn_nas import api
+
+    import logging
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # as in a fresh notebook
+    # Optuna's handler kept the stderr of its first use (pytest's collection-time capture): point it here.
+    streams = [(h, h.setStream(sys.stderr)) for h in logging.getLogger("optuna").handlers if isinstance(h, logging.StreamHandler)]
+    try:
+        run = api.search(TINY_SPACE, ProxySettings(kind="params"), tmp_path / "quiet.csv", n_trials=2, sampler="random",
+                         data=small_mnist, device="cpu")
+        assert len(run.study.get_trials(states=(TrialState.COMPLETE,))) == 2
+        assert capfd.readouterr() == ("", "")  # no "A new study created", no "Trial 0 finished"
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO  # the caller's level is back
+    finally:
+        optuna.logging.set_verbosity(before)
+        for handler, stream in streams:
+            handler.setStream(stream)
+
+
 def test_random_search_is_deterministic_for_a_seed(tmp_path, small_mnist):
     space = load_space(TINY_SPACE)
     proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
