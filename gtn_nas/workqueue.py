@@ -9,7 +9,8 @@ seconds belonged to a worker that died: it is failed and its architecture re-enq
 
 Nothing is lost or recorded twice, whatever dies when:
 - completing a trial that another worker meanwhile failed records the result on the architecture's
-  live retry instead, unless the architecture is already complete (first finisher wins, no error);
+  live retry instead, unless the architecture is already complete (first finisher wins, no error;
+  the check and the write hold `completion_lock`, so two live copies cannot both complete);
 - a claimed architecture that is already complete is skipped (its trial pruned as a duplicate);
 - on open, and whenever the queue looks empty, any architecture with neither a COMPLETE nor a
   WAITING/RUNNING trial is enqueued again, so a crash between "fail" and "re-enqueue" loses nothing.
@@ -19,6 +20,7 @@ Heartbeats are user attributes, so they work the same on RDB and journal storage
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import warnings
@@ -27,6 +29,11 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+try:
+    import fcntl
+except ImportError:  # Windows: no completion lock on SQLite (see completion_lock)
+    fcntl = None
 
 from .errors import ConfigError
 from .spaces import arch_id, spec_from_json, spec_to_json
@@ -118,6 +125,35 @@ def exclusive_sqlite(storage: optuna.storages.BaseStorage) -> None:
 
     engine.dispose()  # pooled connections made before the listeners existed
     engine._gtn_exclusive = True
+
+
+ADVISORY_LOCK_NS = 0x67746E  # "gtn": the first key of our PostgreSQL advisory locks (the study id is the second)
+
+
+@contextlib.contextmanager
+def completion_lock(storage: optuna.storages.BaseStorage, study_id: int):
+    """Serialise completions within a study across workers, so that "is this architecture complete
+    already?" and "complete it" are one step. SQLite: an flock on a file beside the database (not a
+    SQLite transaction, which would block this process's own Optuna writes). PostgreSQL: a
+    transaction-level advisory lock (a row lock on the study would block trial creation, which
+    takes FOR UPDATE on it). Elsewhere (journal, MySQL, no fcntl) none: two live copies of one
+    architecture completing at the same instant could both be COMPLETE; `completed()` keeps the first.
+    """
+    engine = getattr(storage, "engine", None)
+    dialect = engine.dialect.name if engine is not None else None
+    database = engine.url.database if dialect == "sqlite" else None
+    if database and database != ":memory:" and fcntl is not None:
+        with open(f"{database}.complete-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+    elif dialect == "postgresql":
+        from sqlalchemy import text
+
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :study)"), {"ns": ADVISORY_LOCK_NS, "study": study_id})
+            yield
+    else:
+        yield
 
 
 def validate_stale_after(seconds: float) -> float:
@@ -247,7 +283,11 @@ class WorkQueue:
     def complete(self, trial: FrozenTrial, value: float, attrs: dict) -> bool:
         """Record a result once per architecture. If this trial was reclaimed meanwhile, the result goes
         to the architecture's live retry; if the architecture is complete already, it is dropped.
-        Returns whether this call recorded it."""
+        Returns whether this call recorded it. Atomic under `completion_lock` (SQLite, PostgreSQL)."""
+        with completion_lock(self.storage, self.study._study_id):
+            return self._complete(trial, value, attrs)
+
+    def _complete(self, trial: FrozenTrial, value: float, attrs: dict) -> bool:
         aid = trial.user_attrs["arch_id"]
         if aid in self._complete_ids():  # two live copies (repaired twice at once): the first result stands
             self._finish(trial._trial_id, TrialState.PRUNED, {"duplicate": True})

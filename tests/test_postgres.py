@@ -12,17 +12,34 @@ import uuid
 import optuna
 import pytest
 
-from gtn_nas.workqueue import driver_url
+from optuna.trial import TrialState
+
+from gtn_nas.workqueue import WorkQueue, driver_url, open_storage
+from test_queue import SPECS, completions_race
 from test_search import WORKER_SPACE, check_search_study, search_workers, tiny_teacher, tiny_teachers  # noqa: F401  (fixtures)
 
 URL = os.environ.get("GTN_NAS_TEST_POSTGRES")
 
 
-def test_two_search_workers_share_one_postgres_study(tmp_path, request):
+def _need_server():
     if not URL:
         if os.environ.get("CI", "").lower() in ("1", "true"):
             pytest.fail("CI is set but GTN_NAS_TEST_POSTGRES is not: run .ci/postgres.sh and export the URL it prints")
         pytest.skip("set GTN_NAS_TEST_POSTGRES=postgresql://USER:PASS@HOST:PORT/DB (see .ci/postgres.sh)")
+
+
+def test_two_live_copies_completing_at_once_record_one_result_on_postgres(monkeypatch):
+    _need_server()
+    study = f"test-postgres-race-{uuid.uuid4().hex[:8]}"
+    try:
+        states = completions_race(lambda: WorkQueue(open_storage(URL), study, SPECS[:1], 120), monkeypatch)
+        assert states == [TrialState.COMPLETE, TrialState.PRUNED]
+    finally:
+        optuna.delete_study(study_name=study, storage=driver_url(URL))
+
+
+def test_two_search_workers_share_one_postgres_study(tmp_path, request):
+    _need_server()
     teacher = request.getfixturevalue("tiny_teacher")  # built only when the test runs
     space = tmp_path / "workers.toml"
     space.write_text(WORKER_SPACE)

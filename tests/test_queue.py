@@ -129,3 +129,33 @@ def test_two_live_copies_of_an_architecture_record_one_result(tmp_path):
     assert q.complete(first, 0.9, {"score": 0.9}) and not q.complete(second, 0.1, {"score": 0.1})
     states = sorted(t.state.name for t in q.study.get_trials())
     assert states == ["COMPLETE", "PRUNED"] and q.completed()[0].value == 0.9
+
+
+def completions_race(open_queue, monkeypatch) -> list[TrialState]:
+    """Two workers complete two live copies of one architecture at the same instant."""
+    import threading
+
+    a = open_queue()
+    a._enqueue(SPECS[0], repaired=True)  # two workers repaired the same loss at once
+    b = open_queue()
+    first, second = a.claim(), b.claim()
+    assert first.user_attrs["arch_id"] == second.user_attrs["arch_id"]
+    read = WorkQueue._complete_ids
+
+    def slow_read(self):  # widen the window between "complete already?" and "complete it"
+        ids = read(self)
+        time.sleep(0.5)
+        return ids
+
+    monkeypatch.setattr(WorkQueue, "_complete_ids", slow_read)
+    workers = [threading.Thread(target=q.complete, args=(t, v, {"score": v})) for q, t, v in ((a, first, 0.9), (b, second, 0.1))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sorted((t.state for t in a.study.get_trials()), key=lambda s: s.name)
+
+
+def test_two_live_copies_completing_at_once_record_one_result(tmp_path, monkeypatch):
+    states = completions_race(lambda: _open(tmp_path / "q.db", specs=SPECS[:1]), monkeypatch)
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED]
