@@ -279,12 +279,8 @@ CLIP_COLUMNS = ["teacher", "grid", "lr_scale", "momentum", "max_grad_norm", "cal
 
 
 def clip_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
-    return ("# Ablation: calibration may clip the students' gradient norm
-
-"
-            f"Command: `{meta['command']}`
-
-"
+    return ("# Ablation: calibration may clip the students' gradient norm\n\n"
+            f"Command: `{meta['command']}`\n\n"
             "Each teacher calibrated twice from the same uncalibrated state (same students, seed and training-split "
             f"holdout): `before` = lr scale x momentum, `after` = the same x gradient-norm clips ({meta['clips']}). "
             f"Held-out: 10 architectures x {meta['seeds']} seeds, 32 steps, test accuracy / full-training test accuracy. "
