@@ -18,6 +18,20 @@ TINY = ["--method", "bptt", "--bptt-window", "2", "--space", TINY_SPACE, "--inne
         "--eval-every", "1000", "--no-calibrate", "--quiet", "--seed", "3"]
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_what_a_test_started():
+    # A failed assert or a timeout must not leave torchrun and its ranks running after the test.
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
 def _env():
     return {**os.environ, "OMP_NUM_THREADS": "1", "GTN_NAS_THREADS": "1"}
 
@@ -25,7 +39,9 @@ def _env():
 def _distill(out: Path, *args: str, ranks: int = 1, **kw):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"] if ranks > 1 else [sys.executable]
     cmd = [*launcher, "-m", "gtn_nas", "distill", *TINY, "--out", str(out), *args]
-    return subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+    _STARTED.append(proc)
+    return proc
 
 
 def _finish(proc, timeout=300):
