@@ -33,6 +33,7 @@ teacher's distillation time) are in `Proxy.setup`, reported beside the per-archi
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -99,12 +100,21 @@ class ProxySettings:
     def key(self) -> dict:
         """The settings that define the proxy's scores, as given (`lr` None: tuned once per study)."""
         d = asdict(self)
-        d["teacher"] = str(Path(self.teacher).resolve()) if self.teacher else None
+        d["teacher"] = teacher_digest(self.teacher) if self.teacher else None
         d["lr_grid"] = list(self.lr_grid)
         for name, default in (("val_examples", None), ("seeds", 1), ("max_grad_norm", None)):
             if d[name] == default:  # studies made before these options existed keep their key
                 del d[name]
         return d
+
+
+def teacher_digest(path: str | Path) -> str:
+    """A teacher's identity in a study: its checkpoint's bytes, not its path. A moved results folder
+    still resumes its studies; a recalibrated or retrained teacher at the same path is a new proxy."""
+    try:
+        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return str(Path(path).resolve())  # unreadable: loading the teacher reports it
 
 
 def per_image_forward_flops(net: torch.nn.Module) -> float:

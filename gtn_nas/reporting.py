@@ -299,6 +299,22 @@ def _clip_ablation(inputs: Inputs) -> dict:
     return {"teachers/clip_ablation.md": clip_ablation_md(frame, meta)}
 
 
+def recalibration_md(frame: pd.DataFrame, meta: dict) -> str:
+    return ("# Shipped teachers recalibrated\n\n"
+            f"Command: `{meta['command']}` ({meta['date']}, {meta['hardware']}, {meta['threads']} threads)\n\n"
+            "Each teacher's calibration undone and run again with gradient-norm clips in the grid "
+            f"({meta['clips']}); same students, seed and training-split holdout as at distillation. `elapsed_s_now`: "
+            "the checkpoint's distillation time, now counting this calibration instead of the one it replaced.\n\n"
+            + markdown_table(_blank_na(frame), ".4f"))
+
+
+def _recalibration(inputs: Inputs) -> dict:
+    frame = inputs.csv("teachers/recalibration.csv", ("teacher", "previous", "now"),
+                       ("holdout_acc_previous", "holdout_acc_now", "settings", "seconds", "elapsed_s_now"))
+    meta = inputs.json("teachers/recalibration.json", ("command", "date", "hardware", "threads", "clips"))
+    return {"teachers/recalibration.md": recalibration_md(frame, meta)}
+
+
 QUALITY_NUMERIC = ("test_acc_mean", "test_acc_sd_over_seeds", "worst_arch_acc", "retained_mean", "retained_min",
                    "spearman_vs_full", "n_archs", "n_seeds")
 
@@ -636,6 +652,7 @@ SECTIONS = (
     Section("default-teachers", ("teachers/default/wall_time.csv", "teachers/default/wall_time.json"), _wall_time("teachers/default")),
     Section("ablation", ("teachers/ablation.csv",), _ablation),
     Section("clip-ablation", ("teachers/clip_ablation.csv", "teachers/clip_ablation.json"), _clip_ablation),
+    Section("recalibration", ("teachers/recalibration.csv", "teachers/recalibration.json"), _recalibration),
     Section("teacher-quality", ("teacher_quality/summary.csv", "teacher_quality/full_training.csv", "teacher_quality/command.json"),
             _teacher_quality),
     Section("samples", ("teachers/**/*.pt",), _samples),

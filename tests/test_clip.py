@@ -128,3 +128,23 @@ def test_calibrate_command_recalibrates_and_refuses_bad_input_in_one_line(small_
     run = cli("calibrate", "--teacher", path, "--out", tmp_path / "o.pt", "--clips", "0.5", "--students", "1")
     assert run.exit_code == 0, run.stderr
     assert "clipped at 0.5" in run.stdout and load_teacher(tmp_path / "o.pt")[0].max_grad_norm == 0.5
+
+
+def test_a_study_knows_its_teacher_by_content_not_path(small_mnist, tmp_path):
+    import shutil
+
+    import optuna
+
+    from gtn_nas.searching import bind_settings
+
+    path = _gm_teacher(small_mnist, tmp_path)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s")
+    bind_settings(study, ProxySettings(kind="teacher", teacher=str(path)), {})
+    moved = tmp_path / "moved" / "t.pt"
+    moved.parent.mkdir()
+    shutil.copy(path, moved)
+    bind_settings(study, ProxySettings(kind="teacher", teacher=str(moved)), {})  # same teacher elsewhere: accepted
+    cfg = CalibrationConfig(lr_scales=(2.0,), momenta=(0.9,), max_grad_norms=(1.0,), students=1, holdout=100, seed=3)
+    recalibrate(path, path, small_mnist, cfg)
+    with pytest.raises(ConfigError, match="teacher"):  # recalibrated in place: another proxy
+        bind_settings(study, ProxySettings(kind="teacher", teacher=str(path)), {})
