@@ -288,7 +288,11 @@ def clip_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
             "validation images and on the frontier's 1k subset; `nas_at_chance`: ConvNets below 0.2 validation accuracy. "
             "Per architecture: `clip_ablation/heldout.csv`, `clip_ablation/nas.csv`. Calibration seconds ran "
             f"{meta['workers']} at a time on {meta['hardware']}.\n\n"
-            + markdown_table(_blank_na(frame[CLIP_COLUMNS]), ".3f"))
+            + markdown_table(frame[CLIP_COLUMNS].assign(max_grad_norm=frame["max_grad_norm"].map(_clip_text)), ".3f"))
+
+
+def _clip_text(v) -> str:
+    return "none" if pd.isna(v) or v in ("", "none") else f"{float(v):g}"
 
 
 def _clip_ablation(inputs: Inputs) -> dict:

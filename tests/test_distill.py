@@ -83,9 +83,9 @@ def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
 def test_calibration_is_written_to_the_checkpoint_and_the_export(small_mnist, tmp_path):
     d = distill(_cfg("gm", steps=1), small_mnist, CPU, tmp_path / "t.pt")  # gm calibrates by default
     cal = torch.load(tmp_path / "t.pt", weights_only=True)["calibration"]
-    assert cal["lr_scale"] == d.calibration["lr_scale"] and len(cal["table"]) == 6 * 3
+    assert cal["lr_scale"] == d.calibration["lr_scale"] and len(cal["table"]) == 6 * 3 * 2
     best = max(cal["table"], key=lambda r: r["holdout_acc"])
-    assert (best["lr_scale"], best["momentum"]) == (cal["lr_scale"], cal["momentum"])
+    assert (best["lr_scale"], best["momentum"], best["max_grad_norm"]) == (cal["lr_scale"], cal["momentum"], cal["max_grad_norm"])
     teacher, _ = load_teacher(tmp_path / "t.pt")
     torch.testing.assert_close(teacher.lr(), torch.full((3,), 0.05 * cal["lr_scale"]))
     export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
@@ -93,6 +93,7 @@ def test_calibration_is_written_to_the_checkpoint_and_the_export(small_mnist, tm
     np.testing.assert_allclose(data["lr"], 0.05 * cal["lr_scale"], rtol=1e-5)
     expected_m = 0.5 if cal["momentum"] == "teacher" else max(float(cal["momentum"]), 1e-4)
     np.testing.assert_allclose(data["momentum"], expected_m, rtol=1e-4)
+    assert ("max_grad_norm" in data) == (cal["max_grad_norm"] is not None)
 
 
 def test_bptt_does_not_calibrate_by_default_and_calibration_can_be_forced(small_mnist, tmp_path):
