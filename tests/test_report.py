@@ -34,7 +34,7 @@ EXPECTED = sorted([
     "teacher_quality/samples_teacher_tiny.png", "teacher_quality/samples_untrained_generator.png", "teacher_quality/summary.md",
     "teachers/ablation.md", "teachers/default/README.md", "teachers/default/nas/COMMANDS.md", "teachers/default/nas/plots/all.png",
     "teachers/default/nas/plots/gm-15min.png", "teachers/default/nas_correlation.md", "teachers/default/wall_time.md",
-    "teachers/wall_time.md",
+    "teachers/wall_time.md", "teachers/clip_ablation.md", "teachers/recalibration.md",
 ])
 
 
