@@ -10,6 +10,7 @@ calibrated (`calibrate.py`; by default for gm, whose meta-gradient cannot reach 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -191,6 +192,22 @@ class Distiller:
 
     def meta_step(self) -> dict:
         start = time.perf_counter()
+        # With --gm-update-per-match the method updates the teacher itself, partway through the
+        # step: a Ctrl-C there would save a half-updated teacher under the previous step's number.
+        inside = bool(self.cfg.method_options.get("update_per_match"))
+        with interrupts_deferred() if inside else contextlib.nullcontext():
+            row = self._update(start)
+        if self.world.is_main and (self.step % self.cfg.eval_every == 0 or self.step == self.cfg.meta_steps):
+            # Monitoring only (students scored on validation, never used for a choice), so it runs
+            # after the step is recorded: a Ctrl-C here loses the score (NaN), not the row. Its time
+            # counts in elapsed_s, the wall clock, but not in step_s.
+            val_acc = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
+            self.elapsed += time.perf_counter() - start - row["step_s"]
+            row.update(val_acc=val_acc, elapsed_s=round(self.elapsed, 3))
+        return row
+
+    def _update(self, start: float) -> dict:
+        """The meta-gradient, the teacher update, the counter and the metrics row."""
         self.opt.zero_grad(set_to_none=True)
         K = self.cfg.students_per_step
         loss = sum(self.method(self.context(self.step, k)).meta_loss for k in self.world.students(K))
@@ -212,13 +229,6 @@ class Distiller:
                    "elapsed_s": round(self.elapsed, 3), "peak_mem_mb": round(peak_memory_mb(self.device), 1),
                    "step_s": round(time.perf_counter() - start, 4)}
             self.metrics.append(row)
-        if self.world.is_main and (self.step % self.cfg.eval_every == 0 or self.step == self.cfg.meta_steps):
-            # Monitoring only (students scored on validation, never used for a choice), so it runs
-            # after the step is recorded: a Ctrl-C here loses the score (NaN), not the row. Its time
-            # counts in elapsed_s, the wall clock, but not in step_s.
-            val_acc = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
-            self.elapsed += time.perf_counter() - start - row["step_s"]
-            row.update(val_acc=val_acc, elapsed_s=round(self.elapsed, 3))
         return row
 
     # -- persistence ---------------------------------------------------------------------

@@ -246,3 +246,32 @@ def test_interrupts_deferred_delivers_ctrl_c_after_the_block():
             done.append("rest of the block")
     assert done == ["rest of the block"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_between_gm_per_match_updates_saves_a_whole_meta_step(small_mnist, tmp_path):
+    """--gm-update-per-match updates the teacher inside the method: a SIGINT after the first of a
+    step's updates must wait for the step to finish, or the checkpoint holds half a step."""
+    import os
+    import signal
+
+    opts = {"match_steps": 2, "update_per_match": True}
+    cfg = _cfg("gm", steps=3, calibrate=False, checkpoint_every=100, method_options=opts)
+    ref = Distiller(cfg, small_mnist, CPU)
+    ref.meta_step(), ref.meta_step()  # two whole steps, no interrupt
+    d = Distiller(cfg, small_mnist, CPU)
+    real, updates = d._apply_update, []
+
+    def update_then_ctrl_c():
+        norm = real()
+        updates.append(d.step)
+        if d.step == 1 and updates.count(1) == 1:  # step 2's first match: one update of two done
+            os.kill(os.getpid(), signal.SIGINT)
+        return norm
+
+    d._apply_update = update_then_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        d.run(tmp_path / "t.pt")
+    ckpt = torch.load(tmp_path / "t.pt", weights_only=True)
+    assert ckpt["meta_step"] == 2 and updates.count(1) == 2  # the step finished its second update first
+    a = ref.teacher.state_dict()
+    assert all(torch.equal(a[k], ckpt["teacher"][k]) for k in a)
