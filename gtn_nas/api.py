@@ -116,9 +116,12 @@ def ground_truth(specs: list[dict], config: GroundTruthConfig = GroundTruthConfi
     one row per architecture finished so far (by any worker), also written to `out`."""
     validate_stale_after(stale_after)
     dev = _device(device)
+    data = _data(data, data_dir, dev)
+    if config.train_examples is not None and config.train_examples > len(data.train):  # before any study file exists
+        raise ConfigError(f"--train-examples {config.train_examples} exceeds the {len(data.train)} training examples loaded")
     url = storage_url(storage, Path(out).with_suffix(".db"))
     queue = WorkQueue(open_storage(url), study_name or config.study_name(_digest("specs", specs)), specs, stale_after)
-    return run_ground_truth(queue, _data(data, data_dir, dev), config, Path(out), dev, max_archs, on_arch)
+    return run_ground_truth(queue, data, config, Path(out), dev, max_archs, on_arch)
 
 
 # -- proxies: evaluate given architectures, or search a space ------------------------------------

@@ -93,3 +93,15 @@ def test_configs_validate_every_field():
                 {"schedule": "step"}):
         with pytest.raises(ConfigError):
             FullTraining(**bad)
+
+
+def test_api_refuses_train_examples_beyond_its_data_before_creating_a_study(small_mnist, tmp_path):
+    import pytest
+
+    import gtn_nas
+    from gtn_nas.errors import ConfigError
+
+    specs = load_space(TINY_SPACE).archs[:1]
+    with pytest.raises(ConfigError, match="exceeds the 2000 training examples"):
+        gtn_nas.ground_truth(specs, GroundTruthConfig(train_examples=3000), tmp_path / "gt.csv", data=small_mnist, device="cpu")
+    assert list(tmp_path.iterdir()) == []  # no study file, no CSV
