@@ -32,7 +32,6 @@ from scipy.stats import spearmanr
 
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.calibrate import CalibrationConfig, recalibrate
-from gtn_nas.checkpoint import load_checkpoint
 from gtn_nas.data import load_mnist
 from gtn_nas.distillation import load_teacher
 from gtn_nas.proxies import teacher_batches
@@ -63,9 +62,8 @@ def measure(task: tuple[str, str, tuple, int, int]) -> tuple[dict, pd.DataFrame,
     path, grid_name, clips, students, seeds = task
     torch.set_num_threads(1)
     data = load_mnist()
-    seed = int(load_checkpoint(path)["config"]["seed"]) + 777  # Distiller.calibrate's draw
     with tempfile.TemporaryDirectory() as tmp:
-        cal = recalibrate(path, Path(tmp) / "t.pt", data, CalibrationConfig(seed=seed, students=students, max_grad_norms=clips))
+        cal = recalibrate(path, Path(tmp) / "t.pt", data, CalibrationConfig(students=students, max_grad_norms=clips))
         teacher, _ = load_teacher(Path(tmp) / "t.pt")
     full = pd.read_csv(FULL)
     full = full[full["epochs"] == 2].set_index("arch_id")["test_acc"]

@@ -40,8 +40,7 @@ def main() -> None:
     clips = tuple(None if c == "none" else float(c) for c in args.clips.split(","))
     data, rows = load_mnist(), []
     for path in args.teachers:
-        seed = int(load_checkpoint(path)["config"]["seed"]) + 777  # Distiller.calibrate's draw
-        c = recalibrate(path, path, data, CalibrationConfig(seed=seed, max_grad_norms=clips))
+        c = recalibrate(path, path, data, CalibrationConfig(max_grad_norms=clips))
         rows.append({"teacher": str(path), "previous": _choice(c.get("previous", {"lr_scale": 1.0, "momentum": "teacher"})),
                      "now": _choice(c), "holdout_acc_previous": c.get("previous", {}).get("holdout_acc"),
                      "holdout_acc_now": c["holdout_acc"], "settings": len(c["table"]), "seconds": c["seconds"],

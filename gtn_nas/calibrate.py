@@ -11,6 +11,7 @@ The same grid and scoring tune the real-data baselines (`real_grid`), so both ge
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -94,13 +95,25 @@ def calibrate_teacher(teacher, specs, holdout: Split, cfg: CalibrationConfig, de
 _LEARNS_MOMENTUM = ("bptt",)
 
 
+def calibrate_distilled(teacher, seed: int, space, train: Split, cfg: CalibrationConfig | None = None, device="cpu") -> dict:
+    """Calibrate a teacher distilled with `seed` as distillation does: the grid of `cfg` (default:
+    the default grid), its students drawn from the distillation `space` and its holdout from the
+    training split by seed + 777 (whatever seed `cfg` holds); the result records the seconds."""
+    cfg = dataclasses.replace(cfg or CalibrationConfig(), seed=seed + 777)
+    specs = space.sample(cfg.students, seed=cfg.seed)
+    start = time.perf_counter()
+    result = calibrate_teacher(teacher, specs, train.subset(cfg.holdout, seed=0), cfg, device)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
 @torch.no_grad()
 def recalibrate(path, out, data, cfg: CalibrationConfig | None = None, device="cpu") -> dict:
     """Calibrate a trained teacher afresh (e.g. with a grid that has gradient clips) and save it to `out`.
 
     Calibration never feeds back into distillation, so undoing the checkpoint's calibration and
-    running `cfg` gives the teacher a fresh run with that grid would have given; the students,
-    seed and holdout are the ones `Distiller.calibrate` draws. The previous choice is kept under
+    running `cfg`'s grid gives the teacher a fresh run with that grid would have given (the same
+    students, seed and holdout: `calibrate_distilled`). The previous choice is kept under
     `calibration["previous"]`.
     """
     from .checkpoint import load_checkpoint, save_checkpoint
@@ -117,11 +130,7 @@ def recalibrate(path, out, data, cfg: CalibrationConfig | None = None, device="c
         if old["momentum"] != "teacher":
             teacher.raw_momentum.fill_(math.log(dcfg.teacher.inner_momentum / (1 - dcfg.teacher.inner_momentum)))
         teacher.max_grad_norm = None
-    cfg = cfg or CalibrationConfig(seed=dcfg.seed + 777)
-    specs = load_space(dcfg.space).sample(cfg.students, seed=cfg.seed)
-    start = time.perf_counter()
-    result = calibrate_teacher(teacher, specs, data.train.subset(cfg.holdout, seed=0), cfg, device)
-    result["seconds"] = time.perf_counter() - start
+    result = calibrate_distilled(teacher, dcfg.seed, load_space(dcfg.space), data.train, cfg, device)
     if old:
         result["previous"] = old
     # The teacher's cost counts the calibration it ships with, not the one it replaced.

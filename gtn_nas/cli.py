@@ -191,13 +191,11 @@ def calibrate(
     """Calibrate a trained teacher afresh: inner lr scale x momentum x gradient clip, scored on
     distillation students and a training-split holdout (its earlier calibration is undone first)."""
     from .calibrate import CalibrationConfig, recalibrate
-    from .checkpoint import load_checkpoint
     from .data import load_mnist
 
     threads_from_env()
     grid = tuple(None if c.strip().lower() == "none" else _positive_float(c, "--clips") for c in clips.split(","))
-    seed = int(load_checkpoint(teacher)["config"]["seed"]) + 777  # Distiller.calibrate's draw
-    cfg = CalibrationConfig(max_grad_norms=grid, students=students, seed=seed)
+    cfg = CalibrationConfig(max_grad_norms=grid, students=students)
     check_output_file(out)
     c = recalibrate(teacher, out, load_mnist(data_dir), cfg)
     clip = f", gradient norm clipped at {c['max_grad_norm']}" if c["max_grad_norm"] is not None else ", no clipping"

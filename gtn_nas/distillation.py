@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from .atomic import write_csv
-from .calibrate import CalibrationConfig, calibrate_teacher, score_recipe
+from .calibrate import calibrate_distilled, score_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MNIST, Split
 from .device import peak_memory_mb
@@ -260,13 +260,8 @@ class Distiller:
         return {"mean": sum(accs) / len(accs), "min": min(accs), "max": max(accs), "n": len(accs)}
 
     def calibrate(self) -> dict:
-        """Set the teacher's inner lr scale and momentum by `calibrate.calibrate_teacher`."""
-        cfg = CalibrationConfig(seed=self.cfg.seed + 777)
-        specs = self.space.sample(cfg.students, seed=cfg.seed)
-        holdout = self.data.train.subset(cfg.holdout, seed=0)
-        start = time.perf_counter()
-        self.calibration = calibrate_teacher(self.teacher, specs, holdout, cfg, self.device)
-        self.calibration["seconds"] = time.perf_counter() - start
+        """Set the teacher's inner lr scale, momentum and gradient clip by `calibrate.calibrate_distilled`."""
+        self.calibration = calibrate_distilled(self.teacher, self.cfg.seed, self.space, self.data.train, device=self.device)
         self.elapsed += self.calibration["seconds"]
         return self.calibration
 
