@@ -1,6 +1,6 @@
 """Fill the README's result tables from the files under results/ (nothing typed by hand).
 
-A thin wrapper over `gtn_nas.reporting.render_readme`, which `gtn-nas report` also runs (together
+A thin wrapper over `gtn_nas.readme_blocks.render_readme`, which `gtn-nas report` also runs (together
 with every Markdown file and plot under results/). Every block of README.md between
 `<!-- results:NAME -->` and `<!-- /results:NAME -->` is replaced by a table built from the named
 results file; a missing file leaves the block as it is and is reported. Deterministic: the same
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gtn_nas.atomic import write_text
 from gtn_nas.errors import GtnNasError
-from gtn_nas.reporting import render_readme
+from gtn_nas.readme_blocks import render_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,8 @@ from gtn_nas.checkpoint import save_checkpoint
 from gtn_nas.cli import main
 from gtn_nas.distillation import DistillConfig
 from gtn_nas.report import pareto_front
-from gtn_nas.reporting import SECTIONS, render_readme, write_section
+from gtn_nas.readme_blocks import render_readme
+from gtn_nas.reporting import SECTIONS, write_section
 from gtn_nas.teacher import Teacher, TeacherConfig
 
 ROOT = Path(__file__).resolve().parents[1]
