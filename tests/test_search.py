@@ -68,8 +68,9 @@ def run_together(commands: list[list[str]], timeout: float = 240) -> list[subpro
 
 
 def search_workers(teacher: Path, storage: str, study: str, space: Path, out_dir: Path, n_trials: int, n: int = 2):
-    # 100 steps (the teacher's 2 batches, cycled) make each trial long enough that workers overlap.
-    cmd = lambda i: gtn_nas("search", "--teacher", str(teacher), "--space", str(space), "--steps", "100", "--sampler", "random",
+    # 2,000 steps (the teacher's 2 batches, cycled) take ~1 s per new architecture, so the ~6 s of work
+    # outlasts any skew in the two workers' start-up (at 100 steps, ~1 s in all, one worker sometimes did it all).
+    cmd = lambda i: gtn_nas("search", "--teacher", str(teacher), "--space", str(space), "--steps", "2000", "--sampler", "random",
                             "--n-trials", str(n_trials), "--storage", storage, "--study-name", study, "--quiet",
                             "--out", str(out_dir / f"worker{i}.csv"))
     for r in run_together([cmd(i) for i in range(n)]):
