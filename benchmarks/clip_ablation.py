@@ -3,7 +3,9 @@
 For each trained teacher, calibration runs twice from the same uncalibrated teacher, with the same
 students, seed and training-split holdout (`gtn_nas.calibrate.recalibrate`): `before` with the grid
 lr scale x momentum (no clipping, the old default), `after` with gradient-norm clips added
-(`--clips`). Each calibrated teacher is then measured where the issue measures teachers:
+(`--clips`); `--grids uncalibrated` adds the teacher with its calibration undone (lr x1, its own
+momentum, no clip: what a method that does not calibrate ships). Each teacher is then measured
+where the issue measures teachers:
 
 - held-out: the 10 held-out architectures x `--seeds` initialisations, 32 steps on its data, MNIST
   test accuracy / full-training test accuracy (results/teacher_quality/full_training.csv);
@@ -14,6 +16,9 @@ lr scale x momentum (no clipping, the old default), `after` with gradient-norm c
 Calibration never sees validation, test or the ground truth; only these measurements do.
 
     python benchmarks/clip_ablation.py results/teachers/default/gm-15min.pt results/teachers/gm.pt
+
+`--append` adds the rows to an existing OUT (replacing rows of the same teacher and grid); the JSON
+then lists every command that wrote it.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from gtn_nas.students import correct
 from gtn_nas.training import train_student
 
 FULL = Path("results/teacher_quality/full_training.csv")
+UNCALIBRATED = {"lr_scales": (1.0,), "momenta": (None,), "max_grad_norms": (None,)}
 GROUND_TRUTH = Path("results/ground_truth/convnet.csv")
 
 
@@ -62,8 +68,10 @@ def measure(task: tuple[str, str, tuple, int, int]) -> tuple[dict, pd.DataFrame,
     path, grid_name, clips, students, seeds = task
     torch.set_num_threads(1)
     data = load_mnist()
+    # The one-setting grid lr x1, own momentum, no clip reproduces the uncalibrated teacher.
+    grid = UNCALIBRATED if grid_name == "uncalibrated" else {"max_grad_norms": clips}
     with tempfile.TemporaryDirectory() as tmp:
-        cal = recalibrate(path, Path(tmp) / "t.pt", data, CalibrationConfig(students=students, max_grad_norms=clips))
+        cal = recalibrate(path, Path(tmp) / "t.pt", data, CalibrationConfig(students=students, **grid))
         teacher, _ = load_teacher(Path(tmp) / "t.pt")
     full = pd.read_csv(FULL)
     full = full[full["epochs"] == 2].set_index("arch_id")["test_acc"]
@@ -84,6 +92,17 @@ def measure(task: tuple[str, str, tuple, int, int]) -> tuple[dict, pd.DataFrame,
     return row, held.assign(**tag), nas.assign(**tag)
 
 
+def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Old rows whose (teacher, grid) the new run did not redo, then the new rows; uncalibrated first."""
+    redone = set(zip(new["teacher"], new["grid"]))
+    kept = old[[(t, g) not in redone for t, g in zip(old["teacher"], old["grid"])]]
+    order = {"uncalibrated": 0, "before": 1, "after": 2}
+    both = pd.concat([kept, new], ignore_index=True)
+    teachers = list(dict.fromkeys(both["teacher"]))
+    return both.sort_values(["teacher", "grid"], key=lambda c: c.map(teachers.index) if c.name == "teacher" else c.map(order),
+                            kind="stable", ignore_index=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("teachers", nargs="+", type=Path)
@@ -92,23 +111,37 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("results/teachers/clip_ablation"), help="writes OUT.csv, OUT.json, OUT/*.csv")
+    ap.add_argument("--grids", default="before,after", help="any of uncalibrated, before, after")
+    ap.add_argument("--append", action="store_true", help="add to an existing OUT instead of replacing it")
     args = ap.parse_args()
     clips = tuple(None if c == "none" else float(c) for c in args.clips.split(","))
-    tasks = [(str(p), name, grid, args.students, args.seeds) for p in args.teachers
-             for name, grid in (("before", (None,)), ("after", clips))]
+    grids = {"uncalibrated": None, "before": (None,), "after": clips}
+    names = args.grids.split(",")
+    if not names or set(names) - set(grids):
+        raise SystemExit(f"--grids: choose from {', '.join(grids)}; got {args.grids!r}")
+    tasks = [(str(p), name, grids[name], args.students, args.seeds) for p in args.teachers for name in names]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(measure, tasks))
     rows = pd.DataFrame([r for r, _, _ in results])
+    held = pd.concat([h for _, h, _ in results], ignore_index=True)
+    nas = pd.concat([n for _, _, n in results], ignore_index=True)
+    command = "python " + " ".join(sys.argv)
+    commands = [command]
+    if args.append and args.out.with_suffix(".csv").exists():
+        old_meta = json.loads(args.out.with_suffix(".json").read_text())
+        commands = old_meta.get("commands", [old_meta["command"]]) + [command]
+        rows, held, nas = (_merge(pd.read_csv(path), new) for path, new in (
+            (args.out.with_suffix(".csv"), rows), (args.out / "heldout.csv", held), (args.out / "nas.csv", nas)))
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(pd.concat([h for _, h, _ in results], ignore_index=True), args.out / "heldout.csv")
-    write_csv(pd.concat([n for _, _, n in results], ignore_index=True), args.out / "nas.csv")
+    write_csv(held, args.out / "heldout.csv")
+    write_csv(nas, args.out / "nas.csv")
     write_csv(rows, args.out.with_suffix(".csv"))
-    meta = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": time.perf_counter() - start,
-            "workers": args.workers, "threads_per_worker": 1, "hardware": "2 logical CPUs, no GPU", "clips": args.clips,
-            "students": args.students, "seeds": args.seeds}
+    meta = {"command": " ; ".join(commands), "commands": commands, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "wall_s": time.perf_counter() - start, "workers": args.workers, "threads_per_worker": 1,
+            "hardware": "2 logical CPUs, no GPU", "clips": args.clips, "students": args.students, "seeds": args.seeds}
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
-    md = clip_ablation_md(rows, meta)
+    md = clip_ablation_md(rows, meta, args.out.name)
     write_text(args.out.with_suffix(".md"), md)
     print(md)
 

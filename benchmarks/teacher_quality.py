@@ -125,6 +125,28 @@ def summarise(rows: pd.DataFrame, full: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def real_rows(spec, data, T: int, B: int, seeds: int, calibrated: tuple) -> list[dict]:
+    """The two real-data baselines for one architecture: tuned on validation, and calibrated like teachers."""
+    lr, mom, clip = tune_real(spec, data, T, B)
+    cal_lr, cal_m, cal_clip = calibrated
+    rows = []
+    for seed in range(seeds):
+        real = list(real_batches(data.train, T, B, lr, mom, seed=seed))
+        rows.append({"source": "real (tuned lr)", "arch_id": arch_id(spec), "seed": seed,
+                     "test_acc": score(spec, seed, real, data.test, clip), "lr": lr, "momentum": mom, "max_grad_norm": clip})
+        real = list(real_batches(data.train, T, B, cal_lr, cal_m, seed=seed))
+        rows.append({"source": "real (calibrated like teachers)", "arch_id": arch_id(spec), "seed": seed,
+                     "test_acc": score(spec, seed, real, data.test, cal_clip), "lr": cal_lr, "momentum": cal_m, "max_grad_norm": cal_clip})
+    return rows
+
+
+def _replace_sources(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """`old` with the sources `new` scored replaced by `new`'s rows, in `old`'s order of sources."""
+    order = list(dict.fromkeys([*old["source"], *new["source"]]))
+    both = pd.concat([old[~old["source"].isin(set(new["source"]))], new], ignore_index=True)
+    return both.sort_values("source", key=lambda c: c.map(order.index), kind="stable", ignore_index=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("teachers", nargs="+", type=Path)
@@ -134,7 +156,10 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("results/teacher_quality"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tune", nargs="*", default=[], help="teachers (file stems) also tuned per architecture like real (tuned lr)")
+    ap.add_argument("--only", default="", help="comma-separated sources (e.g. teacher:ift) to score again, for a teacher "
+                    "changed since the last run; every other source's rows are kept from OUT_DIR/per_arch.csv")
     args = ap.parse_args()
+    only = [name for name in args.only.split(",") if name]
     torch.set_num_threads(args.threads)
     command = "python " + " ".join(sys.argv)
     data, specs = load_mnist(), list(load_space(args.space).archs)
@@ -145,29 +170,31 @@ def main() -> None:
         sources[f"teacher:{name}"] = (*recipe(teacher_arrays(teacher)), teacher)
     default = Teacher(TeacherConfig(), seed=0)
     sources["untrained generator"] = (*recipe(teacher_arrays(default)), default)
+    if set(only) - set(sources):
+        raise SystemExit(f"--only: {', '.join(sorted(set(only) - set(sources)))} is not among {', '.join(sources)}")
     T, B = 32, 128
-    cal_lr, cal_m, cal_clip, cal = calibrate_real(data, T, B)
-    print(f"real (calibrated like teachers): lr {cal_lr}, momentum {cal_m}, clip {cal_clip} (holdout {cal['holdout_acc']:.4f})", flush=True)
+    if not only:
+        cal_lr, cal_m, cal_clip, cal = calibrate_real(data, T, B)
+        print(f"real (calibrated like teachers): lr {cal_lr}, momentum {cal_m}, clip {cal_clip} (holdout {cal['holdout_acc']:.4f})", flush=True)
+    to_tune = [name for name in args.tune if not only or f"teacher:{name}" in only]
     rows = []
     for spec in specs:
-        lr, mom, clip = tune_real(spec, data, T, B)
-        tuned = {name: tune_teacher(spec, sources[f"teacher:{name}"][0], data) for name in args.tune}
+        tuned = {name: tune_teacher(spec, sources[f"teacher:{name}"][0], data) for name in to_tune}
         for seed in range(args.seeds):
             new = []
-            real = list(real_batches(data.train, T, B, lr, mom, seed=seed))
-            new.append({"source": "real (tuned lr)", "arch_id": arch_id(spec), "seed": seed,
-                        "test_acc": score(spec, seed, real, data.test, clip), "lr": lr, "momentum": mom, "max_grad_norm": clip})
-            real = list(real_batches(data.train, T, B, cal_lr, cal_m, seed=seed))
-            new.append({"source": "real (calibrated like teachers)", "arch_id": arch_id(spec), "seed": seed,
-                        "test_acc": score(spec, seed, real, data.test, cal_clip), "lr": cal_lr, "momentum": cal_m, "max_grad_norm": cal_clip})
             for name, (steps, c, _) in sources.items():
-                new.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "test_acc": score(spec, seed, steps, data.test, c)})
+                if not only or name in only:
+                    new.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "test_acc": score(spec, seed, steps, data.test, c)})
             for name, (k, m, c) in tuned.items():
                 new.append({"source": f"teacher:{name} (tuned)", "arch_id": arch_id(spec), "seed": seed, "lr_scale": k, "momentum": m,
                             "max_grad_norm": c, "test_acc": score(spec, seed, rescale(sources[f"teacher:{name}"][0], k, m), data.test, c)})
             rows += new
-        print(f"{arch_id(spec)}: " + ", ".join(f"{r['source']} {r['test_acc']:.3f}" for r in new), flush=True)
+        rows += [] if only else real_rows(spec, data, T, B, args.seeds, (cal_lr, cal_m, cal_clip))
+        print(f"{arch_id(spec)}: " + ", ".join(f"{r['source']} {r['test_acc']:.3f}" for r in rows if r["arch_id"] == arch_id(spec)),
+              flush=True)
     frame = pd.DataFrame(rows)
+    if only:
+        frame = _replace_sources(pd.read_csv(args.out_dir / "per_arch.csv"), frame)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(frame, args.out_dir / "per_arch.csv")
     full = full_training(specs, data, args.full_epochs, args.out_dir / "full_training.csv")
@@ -177,6 +204,9 @@ def main() -> None:
         save_figure(teacher_samples_figure(teacher, name), args.out_dir / f"samples_{name.replace(':', '_').replace(' ', '_')}.png")
     meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "inner_steps": T, "batch_size": B,
             "full_epochs": args.full_epochs, "seeds": args.seeds, "tuned_teachers": args.tune}
+    if only:  # the table is the earlier run's with some sources redone: both commands made it
+        earlier = json.loads((args.out_dir / "command.json").read_text())
+        meta = {**earlier, "command": f"{earlier['command']} ; then {command}", "date": meta["date"]}
     write_text(args.out_dir / "command.json", json.dumps(meta) + "\n")
     # Rendered from the files just written, exactly as `gtn-nas report` renders them.
     md = teacher_quality_md(read_csv(args.out_dir / "summary.csv"), read_csv(args.out_dir / "full_training.csv"), meta)

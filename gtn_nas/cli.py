@@ -75,7 +75,7 @@ def distill(
     seed: int = typer.Option(0),
     generator: Optional[str] = typer.Option(None, "--generator", help="Generator decoder: convt or upsample (default: bptt, ift upsample; gm convt)."),
     students_per_step: int = typer.Option(1, "--students-per-step", help="Students per meta-step (meta-gradients averaged)."),
-    calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help="Grid-search the inner lr scale and momentum after distillation (default: gm only)."),
+    calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help="Grid-search the inner lr scale, momentum and gradient clip after distillation (default: ift and gm)."),
     neumann_terms: Optional[int] = typer.Option(None, "--neumann-terms", help="ift: Neumann-series terms (CG iterations with --ift-solver cg)."),
     neumann_alpha: Optional[float] = typer.Option(None, "--neumann-alpha", help="ift: Neumann step size."),
     ift_batches: Optional[int] = typer.Option(None, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."),

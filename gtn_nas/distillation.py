@@ -5,7 +5,7 @@ space, random init), asks the method for each one's meta-gradient, averages them
 step on the teacher (cosine decay to 0.1x, as in the GTN paper). Every random choice of meta-step s
 is drawn from generators seeded by (seed, s, k), so a resumed run continues exactly as an
 uninterrupted one would. After the last meta-step, a teacher may have its inner lr/momentum
-calibrated (`calibrate.py`; by default for gm, whose meta-gradient cannot reach them).
+calibrated (`calibrate.py`; by default for ift and gm, whose meta-gradients cannot reach them).
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ DEFAULT_GENERATOR = {"bptt": "upsample", "ift": "upsample", "gm": "convt"}
 # Calibration of the inner lr/momentum after distillation, where it measured better (ablation.md):
 # gm gained; for ift it was neutral on the default settings and worse on average over variants;
 # bptt learns its own.
-DEFAULT_CALIBRATE = {"bptt": False, "ift": False, "gm": True}
+# ift: off while the grid had no gradient clips (ablation.md: -0.012), on since clips measured better
+# on both ift teachers (clip_ablation_ift_bptt.md); bptt learns its own lr and calibration did not help it.
+DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
 # Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
 DEFAULT_META_STEPS = {"bptt": 850, "ift": 330, "gm": 480}
 

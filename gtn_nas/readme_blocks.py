@@ -53,17 +53,22 @@ def _readme_ablation(inputs: Inputs) -> str:
     return markdown_table(f[list(cols)].rename(columns=cols), ".3f").replace("| nan |", "| – |")
 
 
-def _readme_clip_ablation(inputs: Inputs) -> str:
-    f = inputs.csv("teachers/clip_ablation.csv", ("teacher", "grid"),
-                   ("lr_scale", "retained_mean", "retained_min", "nas_spearman_10k", "nas_spearman_1k", "nas_at_chance"))
-    table = pd.DataFrame({
-        "teacher": f["teacher"], "calibration grid": f["grid"].map({"before": "lr × momentum", "after": "lr × momentum × clip"}),
-        "chose": [f"lr ×{r.lr_scale:g}, " + ("no clip" if _clip_text(r.max_grad_norm) == "none" else f"clip {_clip_text(r.max_grad_norm)}")
-                  for r in f.itertuples()],
-        "held-out retained (mean)": f["retained_mean"], "held-out retained (worst)": f["retained_min"],
-        "NAS ρ (10k val.)": f["nas_spearman_10k"], "NAS ρ (1k val.)": f["nas_spearman_1k"],
-        "ConvNets at chance": f["nas_at_chance"].astype(int)})
-    return markdown_table(table, ".3f")
+GRID_NAMES = {"uncalibrated": "none (uncalibrated)", "before": "lr × momentum", "after": "lr × momentum × clip"}
+
+
+def _readme_clip_ablation(rel: str) -> Callable[[Inputs], str]:
+    def block(inputs: Inputs) -> str:
+        f = inputs.csv(rel, ("teacher", "grid"),
+                       ("lr_scale", "retained_mean", "retained_min", "nas_spearman_10k", "nas_spearman_1k", "nas_at_chance"))
+        table = pd.DataFrame({
+            "teacher": f["teacher"], "calibration grid": f["grid"].map(GRID_NAMES),
+            "chose": [f"lr ×{r.lr_scale:g}, " + ("no clip" if _clip_text(r.max_grad_norm) == "none" else f"clip {_clip_text(r.max_grad_norm)}")
+                      for r in f.itertuples()],
+            "held-out retained (mean)": f["retained_mean"], "held-out retained (worst)": f["retained_min"],
+            "NAS ρ (10k val.)": f["nas_spearman_10k"], "NAS ρ (1k val.)": f["nas_spearman_1k"],
+            "ConvNets at chance": f["nas_at_chance"].astype(int)})
+        return markdown_table(table, ".3f")
+    return block
 
 
 def _readme_wall_times(rel: str) -> Callable[[Inputs], str]:
@@ -141,7 +146,8 @@ def _readme_search(inputs: Inputs) -> str:
 
 
 README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
-    "speed": _readme_speed, "memory": _readme_memory, "ablation": _readme_ablation, "clip-ablation": _readme_clip_ablation,
+    "speed": _readme_speed, "memory": _readme_memory, "ablation": _readme_ablation, "clip-ablation": _readme_clip_ablation("teachers/clip_ablation.csv"),
+    "clip-ablation-ift-bptt": _readme_clip_ablation("teachers/clip_ablation_ift_bptt.csv"),
     "default-teachers": _readme_wall_times("teachers/default/wall_time.csv"), "long-teachers": _readme_wall_times("teachers/wall_time.csv"),
     "distributed": _readme_distributed, "quality": _readme_quality, "nas": _readme_nas, "ift-alignment": _readme_ift_alignment,
     "frontier": _readme_frontier, "frontier-steps": _readme_frontier_steps,

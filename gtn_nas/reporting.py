@@ -277,15 +277,16 @@ CLIP_COLUMNS = ["teacher", "grid", "lr_scale", "momentum", "max_grad_norm", "cal
                 "retained_mean", "retained_min", "retained_sd_seeds", "nas_spearman_10k", "nas_spearman_1k", "nas_at_chance"]
 
 
-def clip_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
+def clip_ablation_md(frame: pd.DataFrame, meta: dict, stem: str = "clip_ablation") -> str:
     return ("# Ablation: calibration may clip the students' gradient norm\n\n"
             f"Command: `{meta['command']}`\n\n"
             "Each teacher calibrated twice from the same uncalibrated state (same students, seed and training-split "
-            f"holdout): `before` = lr scale x momentum, `after` = the same x gradient-norm clips ({meta['clips']}). "
+            f"holdout): `before` = lr scale x momentum, `after` = the same x gradient-norm clips ({meta['clips']}); "
+            "`uncalibrated` (where present) = the teacher with no calibration (lr x1, its own momentum, no clip). "
             f"Held-out: 10 architectures x {meta['seeds']} seeds, 32 steps, test accuracy / full-training test accuracy. "
             "NAS: Spearman with the 1-epoch ground truth over the 60 ConvNets, 32 steps, one initialisation, on all 10k "
             "validation images and on the frontier's 1k subset; `nas_at_chance`: ConvNets below 0.2 validation accuracy. "
-            "Per architecture: `clip_ablation/heldout.csv`, `clip_ablation/nas.csv`. Calibration seconds ran "
+            f"Per architecture: `{stem}/heldout.csv`, `{stem}/nas.csv`. Calibration seconds ran "
             f"{meta['workers']} at a time on {meta['hardware']}.\n\n"
             + markdown_table(frame[CLIP_COLUMNS].assign(max_grad_norm=frame["max_grad_norm"].map(_clip_text)), ".3f"))
 
@@ -294,28 +295,33 @@ def _clip_text(v) -> str:
     return "none" if pd.isna(v) or v in ("", "none") else f"{float(v):g}"
 
 
-def _clip_ablation(inputs: Inputs) -> dict:
-    frame = inputs.csv("teachers/clip_ablation.csv", ("teacher", "grid", "momentum"),
-                       ("lr_scale", "calibration_holdout_acc", "calibration_s", "retained_mean", "retained_min",
-                        "nas_spearman_10k", "nas_spearman_1k", "nas_at_chance"))
-    meta = inputs.json("teachers/clip_ablation.json", ("command", "clips", "seeds", "workers", "hardware"))
-    return {"teachers/clip_ablation.md": clip_ablation_md(frame, meta)}
+def _clip_ablation(stem: str) -> Callable[[Inputs], dict]:
+    def build(inputs: Inputs) -> dict:
+        frame = inputs.csv(f"teachers/{stem}.csv", ("teacher", "grid", "momentum"),
+                           ("lr_scale", "calibration_holdout_acc", "calibration_s", "retained_mean", "retained_min",
+                            "nas_spearman_10k", "nas_spearman_1k", "nas_at_chance"))
+        meta = inputs.json(f"teachers/{stem}.json", ("command", "clips", "seeds", "workers", "hardware"))
+        return {f"teachers/{stem}.md": clip_ablation_md(frame, meta, stem)}
+    return build
 
 
 def recalibration_md(frame: pd.DataFrame, meta: dict) -> str:
     return ("# Shipped teachers recalibrated\n\n"
             f"Command: `{meta['command']}` ({meta['date']}, {meta['hardware']}, {meta['threads']} threads)\n\n"
-            "Each teacher's calibration undone and run again with gradient-norm clips in the grid "
+            "Each teacher's calibration undone (a teacher never calibrated: `previous` is its own lr x1 and momentum) "
+            "and run again with gradient-norm clips in the grid "
             f"({meta['clips']}); same students, seed and training-split holdout as at distillation. `elapsed_s_now`: "
             "the checkpoint's distillation time, now counting this calibration instead of the one it replaced.\n\n"
             + markdown_table(_blank_na(frame), ".4f"))
 
 
-def _recalibration(inputs: Inputs) -> dict:
-    frame = inputs.csv("teachers/recalibration.csv", ("teacher", "previous", "now"),
-                       ("holdout_acc_previous", "holdout_acc_now", "settings", "seconds", "elapsed_s_now"))
-    meta = inputs.json("teachers/recalibration.json", ("command", "date", "hardware", "threads", "clips"))
-    return {"teachers/recalibration.md": recalibration_md(frame, meta)}
+def _recalibration(stem: str) -> Callable[[Inputs], dict]:
+    def build(inputs: Inputs) -> dict:
+        frame = inputs.csv(f"teachers/{stem}.csv", ("teacher", "previous", "now"),
+                           ("holdout_acc_previous", "holdout_acc_now", "settings", "seconds", "elapsed_s_now"))
+        meta = inputs.json(f"teachers/{stem}.json", ("command", "date", "hardware", "threads", "clips"))
+        return {f"teachers/{stem}.md": recalibration_md(frame, meta)}
+    return build
 
 
 QUALITY_NUMERIC = ("test_acc_mean", "test_acc_sd_over_seeds", "worst_arch_acc", "retained_mean", "retained_min",
@@ -654,8 +660,13 @@ SECTIONS = (
     Section("teachers", ("teachers/wall_time.csv", "teachers/wall_time.json"), _wall_time("teachers")),
     Section("default-teachers", ("teachers/default/wall_time.csv", "teachers/default/wall_time.json"), _wall_time("teachers/default")),
     Section("ablation", ("teachers/ablation.csv",), _ablation),
-    Section("clip-ablation", ("teachers/clip_ablation.csv", "teachers/clip_ablation.json"), _clip_ablation),
-    Section("recalibration", ("teachers/recalibration.csv", "teachers/recalibration.json"), _recalibration),
+    Section("clip-ablation", ("teachers/clip_ablation.csv", "teachers/clip_ablation.json"), _clip_ablation("clip_ablation")),
+    # The same ablation on the ift and bptt teachers (a later run; the gm rows above are unchanged).
+    Section("clip-ablation-ift-bptt", ("teachers/clip_ablation_ift_bptt.csv", "teachers/clip_ablation_ift_bptt.json"),
+            _clip_ablation("clip_ablation_ift_bptt")),
+    Section("recalibration", ("teachers/recalibration.csv", "teachers/recalibration.json"), _recalibration("recalibration")),
+    Section("recalibration-ift", ("teachers/recalibration_ift.csv", "teachers/recalibration_ift.json"),
+            _recalibration("recalibration_ift")),
     Section("teacher-quality", ("teacher_quality/summary.csv", "teacher_quality/full_training.csv", "teacher_quality/command.json"),
             _teacher_quality),
     Section("samples", ("teachers/**/*.pt",), _samples),

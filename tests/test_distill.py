@@ -61,7 +61,8 @@ def test_resume_refuses_other_options(small_mnist, tmp_path):
 
 def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
     """A plain nn.Module trained with torch.optim.SGD on the .npz matches the teacher's own evaluation."""
-    distill(_cfg("ift", steps=1), small_mnist, CPU, tmp_path / "t.pt")
+    # Uncalibrated (no gradient clip to apply): the calibrated export has its own test below.
+    distill(_cfg("ift", steps=1, calibrate=False), small_mnist, CPU, tmp_path / "t.pt")
     export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
     data = np.load(tmp_path / "t.npz")
     assert set(data.files) == set(KEYS)
@@ -97,6 +98,9 @@ def test_calibration_is_written_to_the_checkpoint_and_the_export(small_mnist, tm
 
 
 def test_bptt_does_not_calibrate_by_default_and_calibration_can_be_forced(small_mnist, tmp_path):
+    # ift and gm cannot learn the inner lr/momentum: they calibrate unless told not to (clip_ablation_ift_bptt.md)
+    assert [Distiller(_cfg(m, steps=1), small_mnist, CPU).calibrates for m in ("bptt", "ift", "gm")] == [False, True, True]
+    assert not Distiller(_cfg("ift", steps=1, calibrate=False), small_mnist, CPU).calibrates
     assert distill(_cfg("bptt", steps=1), small_mnist, CPU, tmp_path / "a.pt").calibration is None
     assert distill(_cfg("bptt", steps=1, calibrate=True), small_mnist, CPU, tmp_path / "b.pt").calibration is not None
 

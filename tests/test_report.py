@@ -35,7 +35,8 @@ EXPECTED = sorted([
     "teacher_quality/samples_teacher_tiny.png", "teacher_quality/samples_untrained_generator.png", "teacher_quality/summary.md",
     "teachers/ablation.md", "teachers/default/README.md", "teachers/default/nas/COMMANDS.md", "teachers/default/nas/plots/all.png",
     "teachers/default/nas/plots/gm-15min.png", "teachers/default/nas_correlation.md", "teachers/default/wall_time.md",
-    "teachers/wall_time.md", "teachers/clip_ablation.md", "teachers/recalibration.md",
+    "teachers/wall_time.md", "teachers/clip_ablation.md", "teachers/recalibration.md", "teachers/clip_ablation_ift_bptt.md",
+    "teachers/recalibration_ift.md",
 ])
 
 
@@ -204,3 +205,23 @@ def test_learning_curve_ends_where_train_student_ends():
     points = learning_curves.curve(spec, 3, steps, test, every=2)
     assert [t for t, _ in points] == [0, 2, 4, 6]
     assert points[-1][1] == accuracy(train_student(spec, 3, steps), None, test.x, test.y)
+
+
+def test_rescoring_some_sources_keeps_the_others_and_their_order():
+    """`teacher_quality.py --only` and `clip_ablation.py --append` redo some rows of a committed table."""
+    import clip_ablation
+    import teacher_quality
+
+    old = pd.DataFrame({"source": ["real", "teacher:a", "teacher:b", "real", "teacher:a", "teacher:b"], "seed": [0, 0, 0, 1, 1, 1],
+                        "test_acc": [0.9, 0.5, 0.6, 0.91, 0.51, 0.61]})
+    new = pd.DataFrame({"source": ["teacher:a", "teacher:a"], "seed": [0, 1], "test_acc": [0.7, 0.71]})
+    merged = teacher_quality._replace_sources(old, new)
+    assert list(dict.fromkeys(merged["source"])) == ["real", "teacher:a", "teacher:b"]
+    assert merged[merged["source"] == "teacher:a"]["test_acc"].tolist() == [0.7, 0.71]
+    assert sorted(merged[merged["source"] != "teacher:a"]["test_acc"]) == [0.6, 0.61, 0.9, 0.91]
+
+    rows = pd.DataFrame({"teacher": ["x", "x", "y", "y"], "grid": ["before", "after"] * 2, "v": [1, 2, 3, 4]})
+    added = pd.DataFrame({"teacher": ["y", "x", "x"], "grid": ["uncalibrated", "uncalibrated", "after"], "v": [5, 6, 7]})
+    merged = clip_ablation._merge(rows, added)
+    assert list(zip(merged["teacher"], merged["grid"], merged["v"])) == [
+        ("x", "uncalibrated", 6), ("x", "before", 1), ("x", "after", 7), ("y", "uncalibrated", 5), ("y", "before", 3), ("y", "after", 4)]
