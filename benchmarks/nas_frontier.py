@@ -141,10 +141,13 @@ def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str], skip:
 
 def run(args, gt: pd.DataFrame, raw_path: Path) -> None:
     raw = pd.read_csv(raw_path) if raw_path.exists() else pd.DataFrame(columns=RAW_COLUMNS)
-    done = set(zip(raw["proxy"], raw["arch_id"], raw["init_seed"]))
     plans_path = raw_path.with_name("plans.json")
     # A resumed run keeps its tuned lrs; proxies it has no plan for are planned and added.
     plans = json.loads(plans_path.read_text()) if plans_path.exists() else {}
+    if args.redo:  # their teachers changed: forget their scores and plans (distillation seconds included)
+        raw = raw[~raw["proxy"].isin(args.only)]
+        plans = {name: plan for name, plan in plans.items() if name not in args.only}
+    done = set(zip(raw["proxy"], raw["arch_id"], raw["init_seed"]))
     plans.update(plan_proxies(args.teachers, args.real, set(gt["arch_id"]), skip=set(plans)))
     write_text(plans_path, json.dumps(plans, indent=1) + "\n")
     specs = [json.loads(s) for s in gt["spec"]]
@@ -222,6 +225,7 @@ def main() -> None:
     ap.add_argument("--val-small", type=int, default=1000, help="the smaller validation subset (the other is all 10k)")
     ap.add_argument("--seeds", type=int, default=1, help="initialisations per architecture (proxy seeds 1..k)")
     ap.add_argument("--only", nargs="*", help="train only these proxies (e.g. extra seeds for teacher:gm real)")
+    ap.add_argument("--redo", action="store_true", help="with --only: score those proxies afresh (e.g. a recalibrated teacher)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="threads per worker")
     ap.add_argument("--bootstrap", type=int, default=1000)
@@ -231,6 +235,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/nas_frontier"), help="writes OUT.csv, OUT.json, OUT/scores.csv")
     ap.add_argument("--summarise", action="store_true", help="only rebuild OUT.csv from OUT/scores.csv")
     args = ap.parse_args()
+    if args.redo and not args.only:
+        raise SystemExit("--redo needs --only: the proxies to score afresh")
     gt = load_ground_truth(args.ground_truth)
     raw_path = args.out / "scores.csv"
     args.out.mkdir(parents=True, exist_ok=True)
