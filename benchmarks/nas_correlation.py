@@ -12,7 +12,8 @@ those that exist) and each baseline (real, subset, params, synflow, naswot), run
 
     gtn-nas rank --ground-truth GT.csv RESULTS/nas/*.csv --out-csv RESULTS/nas_correlation.csv --out-md RESULTS/nas_correlation.md
 
-and draws one scatter plot per proxy (proxy score vs ground-truth validation accuracy) under
+(with `--combine P+naswot` for every trained proxy P when naswot is a baseline: each
+architecture's mean rank under P and naswot) and draws one scatter plot per proxy (proxy score vs ground-truth validation accuracy) under
 RESULTS/nas/plots/. Baselines train with the first teacher's batch size, and `subset` uses its
 synthetic-set size (T x B), so that they are compared at the same number of steps and images.
 The exact commands are printed and saved to RESULTS/nas/commands.json; `gtn-nas report` (called
@@ -91,7 +92,22 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[s
     outs = [cmd[-1] for cmd, _ in searches]
     rank = ["rank", "--ground-truth", str(args.ground_truth), *outs, "--bootstrap", str(args.bootstrap), "--seed", str(args.seed),
             "--out-csv", str(args.results / "nas_correlation.csv"), "--out-md", str(args.results / "nas_correlation.md")]
+    for combo in combinations(searches):
+        rank += ["--combine", combo]
     return searches, rank
+
+
+def combinations(searches: list) -> list[str]:
+    """Every trained proxy (teacher, real, subset) rank-averaged with the zero-cost naswot, if it runs."""
+    kinds = [fields["kind"] for _, fields in searches]
+    if "naswot" not in kinds:
+        return []
+    from gtn_nas.checkpoint import load_checkpoint
+    from gtn_nas.proxies import teacher_name
+
+    labels = [teacher_name(load_checkpoint(f["teacher"])) if f["kind"] == "teacher" else f["kind"] for _, f in searches
+              if f["kind"] in ("teacher", "real", "subset")]
+    return [f"{label}+naswot" for label in dict.fromkeys(labels)]
 
 
 def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
@@ -103,11 +119,11 @@ def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
                      source=args.ground_truth.stem, data=data, device=args.device)
 
 
-def rank(args: argparse.Namespace, outs: list[str]) -> None:
+def rank(args: argparse.Namespace, outs: list[str], combine: list[str]) -> None:
     import gtn_nas
     from gtn_nas.atomic import write_csv
 
-    write_csv(gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed), args.results / "nas_correlation.csv")
+    write_csv(gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed, combine), args.results / "nas_correlation.csv")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
 
             data = load_mnist(args.data_dir)
         evaluate(fields, Path(cmd[-1]), args, data)
-    rank(args, [cmd[-1] for cmd, _ in searches])
+    rank(args, [cmd[-1] for cmd, _ in searches], combinations(searches))
     from gtn_nas.atomic import write_text
     from gtn_nas.reporting import write_section
 

@@ -175,9 +175,11 @@ def search(space: str | Space, proxy: ProxySettings, out: str | Path, *, n_trial
     return SearchRun(frame, study, url, name, scorer.name)
 
 
-def rank(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Each proxy's rank correlations, top-k overlap, regret and cost against the ground truth."""
-    return rank_all(ground_truth, runs, n_boot, seed)
+def rank(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0,
+         combine: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """Each proxy's rank correlations, top-k overlap, regret and cost against the ground truth;
+    `combine` adds rank-averaged proxies ("teacher:gm+naswot")."""
+    return rank_all(ground_truth, runs, n_boot, seed, combine)
 
 
 # -- helpers -----------------------------------------------------------------------------------------

@@ -104,6 +104,8 @@ def rank(
     out_md: Optional[Path] = typer.Option(None, "--out-md", help="Write the Markdown table."),
     n_boot: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    combine: Optional[list[str]] = typer.Option(None, "--combine", help="Also rank a combination of proxies, e.g. "
+                                                "teacher:gm+naswot: the mean of each architecture's ranks (repeatable)."),
 ) -> None:
     """Rank correlation, top-k overlap, regret and cost of each proxy against the ground truth."""
     from . import api
@@ -113,7 +115,7 @@ def rank(
     for path, option in ((out_csv, "--out-csv"), (out_md, "--out-md")):
         if path is not None:
             check_output_file(path, option)
-    table = api.rank(ground_truth, runs, n_boot, seed)
+    table = api.rank(ground_truth, runs, n_boot, seed, combine or ())
     md = to_markdown(table, ground_truth, n_boot)
     if out_csv:
         write_csv(table, out_csv)

@@ -13,6 +13,10 @@ ground-truth CSV (arch_id, val_acc, seconds, train_flops), over the n architectu
   amortised over the n architectures: (Σ proxy + one-off) / Σ ground truth.
 
 Ties are broken by arch_id, so top-k sets and the pick are deterministic.
+
+A combined proxy "a+b" (`combine_runs`) scores each architecture by the mean of its ranks under a
+and b: no weights to tune, and proxies whose errors differ correct each other (a teacher's data and
+the zero-cost naswot do: results/nas_combination.md). Its cost is the sum of theirs.
 """
 
 from __future__ import annotations
@@ -59,6 +63,35 @@ def load_runs(paths: list[str | Path]) -> list[tuple[str, str, pd.DataFrame]]:
             found.append((str(name), str(p), rows.drop_duplicates("arch_id")))
     counts = pd.Series([f[0] for f in found]).value_counts()
     return [(f"{name} [{Path(src).stem}]" if counts[name] > 1 else name, src, rows) for name, src, rows in found]
+
+
+ONE_OFF = ("setup_seconds", "setup_flops", "distill_seconds")
+
+
+def combine_runs(runs: list[tuple[str, str, pd.DataFrame]], combos: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
+    """A run per combination "a+b[+c...]" of proxy labels: over the architectures every part scored,
+    score = mean over parts of the architecture's rank / n (ties averaged; 1 = best of n); seconds,
+    FLOPs and one-off costs summed over the parts."""
+    by_label = {label: (src, rows) for label, src, rows in runs}
+    out = []
+    for combo in combos:
+        parts = combo.split("+")
+        unknown = [p for p in parts if p not in by_label]
+        if len(parts) < 2 or unknown:
+            raise ConfigError(f"--combine {combo!r}: give two or more of {', '.join(by_label)} joined by '+'")
+        frames = [by_label[p][1].set_index("arch_id") for p in parts]
+        ids = frames[0].index
+        for f in frames[1:]:
+            ids = ids.intersection(f.index)
+        ranks = [f.loc[ids, "score"].astype(float).rank(pct=True) for f in frames]
+        rows = pd.DataFrame({"arch_id": ids, "proxy": combo, "score": (sum(ranks) / len(ranks)).to_numpy()})
+        for col in ("seconds", "flops"):
+            if all(col in f for f in frames):
+                rows[col] = sum(f.loc[ids, col].astype(float).to_numpy() for f in frames)
+        for col in ONE_OFF:
+            rows[col] = sum(_one_off(f, col) for f in frames)
+        out.append((combo, " + ".join(by_label[p][0] for p in parts), rows))
+    return out
 
 
 # -- metrics --------------------------------------------------------------------------------------
@@ -159,11 +192,14 @@ def rank_proxy(rows: pd.DataFrame, gt: pd.DataFrame, n_boot: int = 1000, seed: i
     return out
 
 
-def rank_all(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+def rank_all(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0,
+             combine: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     if not runs:
         raise ConfigError("rank: give at least one search-output CSV")
     gt = load_ground_truth(ground_truth)
-    rows = [{"proxy": label, "source": src, **rank_proxy(frame, gt, n_boot, seed)} for label, src, frame in load_runs(runs)]
+    loaded = load_runs(runs)
+    loaded += combine_runs(loaded, list(combine))
+    rows = [{"proxy": label, "source": src, **rank_proxy(frame, gt, n_boot, seed)} for label, src, frame in loaded]
     return pd.DataFrame(rows)
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from .report import markdown_table
-from .reporting import (DISTRIBUTED_SPEED, DISTRIBUTED_VARIANCE, FRONTIER_COLUMNS, FRONTIER_NUMERIC, QUALITY_NUMERIC, Inputs,
-                        MissingInput, _clip_text, _guarded, frontier_table, ift_alignment_table)
+from .reporting import (COMBINATION_NUMERIC, DISTRIBUTED_SPEED, DISTRIBUTED_VARIANCE, FRONTIER_COLUMNS, FRONTIER_NUMERIC,
+                        QUALITY_NUMERIC, Inputs, MissingInput, _clip_text, _guarded, combination_pivot, frontier_table,
+                        ift_alignment_table)
 
 
 # -- blocks --------------------------------------------------------------------------------
@@ -145,12 +146,17 @@ def _readme_search(inputs: Inputs) -> str:
     return markdown_table(table)
 
 
+def _readme_nas_combination(inputs: Inputs) -> str:
+    f = inputs.csv("nas_combination.csv", ("proxy",), COMBINATION_NUMERIC)
+    return markdown_table(combination_pivot(f, 1000, 0))
+
+
 README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "speed": _readme_speed, "memory": _readme_memory, "ablation": _readme_ablation, "clip-ablation": _readme_clip_ablation("teachers/clip_ablation.csv"),
     "clip-ablation-ift-bptt": _readme_clip_ablation("teachers/clip_ablation_ift_bptt.csv"),
     "default-teachers": _readme_wall_times("teachers/default/wall_time.csv"), "long-teachers": _readme_wall_times("teachers/wall_time.csv"),
     "distributed": _readme_distributed, "quality": _readme_quality, "nas": _readme_nas, "ift-alignment": _readme_ift_alignment,
-    "frontier": _readme_frontier, "frontier-steps": _readme_frontier_steps,
+    "frontier": _readme_frontier, "frontier-steps": _readme_frontier_steps, "nas-combination": _readme_nas_combination,
     "search": _readme_search,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)

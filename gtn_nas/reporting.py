@@ -324,6 +324,45 @@ def _recalibration(stem: str) -> Callable[[Inputs], dict]:
     return build
 
 
+COMBINATION_NUMERIC = ("steps", "val_examples", "init_seed", "rho_alone", "rho_with_naswot", "rho_alone_3ep", "rho_with_naswot_3ep")
+
+
+def combination_pivot(frame: pd.DataFrame, val: int, seed: int, suffix: str = "") -> pd.DataFrame:
+    """Proxy x steps: "rho alone → rho with naswot" at one validation size and initialisation."""
+    f = frame[(frame["val_examples"] == val) & (frame["init_seed"] == seed)]
+    cell = f.assign(cell=[f"{a:.2f} → {b:.2f}" for a, b in zip(f[f"rho_alone{suffix}"], f[f"rho_with_naswot{suffix}"])])
+    table = cell.pivot(index="proxy", columns="steps", values="cell")
+    table.columns = [f"{int(c)} steps" for c in table.columns]
+    return table.reset_index()
+
+
+def nas_combination_md(frame: pd.DataFrame, meta: dict) -> str:
+    pair = meta["pair"]
+    diffs = frame.dropna(subset=["diff"])[["steps", "val_examples", "init_seed", "diff", "diff_lo", "diff_hi"]]
+    diffs = diffs.assign(**{f"ρ({pair[0]}+naswot) − ρ({pair[1]}+naswot) [95% CI]":
+                            [f"{d:+.3f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(diffs["diff"], diffs["diff_lo"], diffs["diff_hi"])]})
+    seeds = sorted(frame["init_seed"].unique())
+    return ("# A trained proxy beside a zero-cost one: rank-averaged with naswot\n\n"
+            f"Command: `{meta['command']}` ({meta['date']}; reads `{meta['scores']}` and `{meta['naswot']}`, trains nothing)\n\n"
+            "Each cell: Spearman ρ of the proxy alone → of its combination with naswot (each architecture's mean rank "
+            "under both, `gtn-nas rank --combine P+naswot`), against the 1-epoch ground truth over the 60 ConvNets; "
+            f"naswot alone: see `nas_correlation.md`. 1,000 validation images, initialisation 0:\n\n"
+            + markdown_table(combination_pivot(frame, 1000, 0)) +
+            "\n10,000 validation images, initialisation 0:\n\n" + markdown_table(combination_pivot(frame, 10000, 0)) +
+            "\nAgainst the 3-epoch yardstick (its 20 nets), 1,000 validation images, initialisation 0:\n\n"
+            + markdown_table(combination_pivot(frame, 1000, 0, "_3ep")) +
+            f"\nPaired: the same {meta['bootstrap']} bootstrap resamples of the 60 architectures for both combinations "
+            f"(seed {meta['seed']}), percentile 95% interval; initialisations {', '.join(str(int(s)) for s in seeds)} "
+            "where the frontier has them:\n\n"
+            + markdown_table(diffs.drop(columns=["diff", "diff_lo", "diff_hi"]).astype({"steps": int, "val_examples": int, "init_seed": int})))
+
+
+def _nas_combination(inputs: Inputs) -> dict:
+    frame = inputs.csv("nas_combination.csv", ("proxy",), COMBINATION_NUMERIC)
+    meta = inputs.json("nas_combination.json", ("command", "date", "bootstrap", "seed", "pair", "naswot", "scores"))
+    return {"nas_combination.md": nas_combination_md(frame, meta)}
+
+
 QUALITY_NUMERIC = ("test_acc_mean", "test_acc_sd_over_seeds", "worst_arch_acc", "retained_mean", "retained_min",
                    "spearman_vs_full", "n_archs", "n_seeds")
 
@@ -677,6 +716,7 @@ SECTIONS = (
     Section("default-nas", ("teachers/default/nas_correlation.csv", "teachers/default/nas/commands.json", "teachers/default/nas/*.csv"),
             _nas("teachers/default/")),
     Section("frontier", ("nas_frontier.csv", "nas_frontier.json"), _frontier),
+    Section("nas-combination", ("nas_combination.csv", "nas_combination.json"), _nas_combination),
     Section("search", ("search/summary.csv", "search/summary.json"), _search),
     Section("ift-alignment", ("ift_alignment.csv", "ift_alignment.json"), _ift_alignment),
     Section("distributed", ("distributed.csv", "distributed_variance.csv", "distributed.json"), _distributed),

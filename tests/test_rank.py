@@ -105,3 +105,25 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         rank_all(gt, [tmp_path / "noproxy.csv"])
     with pytest.raises(ConfigError, match="no such ground-truth CSV"):
         rank_all(tmp_path / "missing.csv", [run])
+
+
+def test_combined_proxy_is_the_mean_of_ranks_at_the_summed_cost(tmp_path):
+    from scipy.stats import spearmanr
+
+    gt, run = write_example(tmp_path)
+    q = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11]  # a second proxy: swaps 11 <-> 12 only
+    pd.DataFrame({"arch_id": IDS, "proxy": "naswot", "score": [float(v) for v in q], "seconds": 0.25, "flops": 1e3}).to_csv(
+        tmp_path / "naswot.csv", index=False)
+    table = rank_all(gt, [run, tmp_path / "naswot.csv"], n_boot=0, combine=["teacher:ift+naswot"]).set_index("proxy")
+    row = table.loc["teacher:ift+naswot"]
+    # By hand: mean ranks (p + q) / 2 = 1 2 3 4.5 4.5 6 9.5 8 9 10 11.5 9 against the true order 1..12.
+    mean_rank = [1, 2, 3, 4.5, 4.5, 6, 9.5, 8, 9, 10, 11.5, 9]
+    assert row["spearman"] == pytest.approx(spearmanr(mean_rank, range(1, 13)).statistic)
+    assert row["spearman"] > max(table.loc["teacher:ift", "spearman"], 0.0) and row["pick"] == "a11"
+    assert row["cost_ratio"] == pytest.approx(12 * 0.75 / 120) and row["flops_ratio"] == pytest.approx(12 * (1e6 + 1e3) / 12e9)
+    assert row["distill_seconds"] == 60 and row["amortised_cost_ratio"] == pytest.approx((9 + 6 + 60) / 120)
+    with pytest.raises(ConfigError, match="--combine"):
+        rank_all(gt, [run], n_boot=0, combine=["teacher:ift+nope"])
+    from test_cli import assert_one_line_error, cli
+
+    assert_one_line_error(cli("rank", "--ground-truth", gt, run, "--combine", "teacher:ift"), "--combine", "teacher:ift")

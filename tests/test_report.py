@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 EXPECTED = sorted([
     "README.md", "distributed.md", "faults.md", "faults_distill.md", "ground_truth/README.md", "ground_truth/yardstick.md",
     "ground_truth/yardstick.png", "ift_alignment.md", "meta_cost.md", "meta_cost.png", "meta_speed.md", "nas/COMMANDS.md",
-    "nas/plots/all.png", "nas/plots/gm.png", "nas/plots/real.png", "nas_correlation.md", "nas_frontier.md", "nas_frontier.png",
+    "nas/plots/all.png", "nas/plots/gm.png", "nas/plots/real.png", "nas_combination.md", "nas_correlation.md", "nas_frontier.md",
+    "nas_frontier.png",
     "search/plots/tpe-teacher.png", "search/summary.md", "teacher_quality/curves.md", "teacher_quality/curves.png",
     "teacher_quality/samples_teacher_tiny.png", "teacher_quality/samples_untrained_generator.png", "teacher_quality/summary.md",
     "teachers/ablation.md", "teachers/default/README.md", "teachers/default/nas/COMMANDS.md", "teachers/default/nas/plots/all.png",
