@@ -4,10 +4,11 @@ data and on real data.
 For every held-out architecture (search_spaces/heldout.toml) and seed, a fresh student (initialised
 from the seed) is trained by the export recipe (`gtn_nas.training.sgd_steps`, one SGD step per
 batch, momentum buffers kept) on
-- each teacher's data: its 32 synthetic batches with its learned lr and momentum per step;
+- each teacher's data: its 32 synthetic batches with its learned lr and momentum per step, and
+  its calibrated gradient clip if it has one;
 - real data: 32 random training batches of 128 (drawn by the seed) with one lr and momentum:
-  by default the `real (calibrated like teachers)` values that benchmarks/teacher_quality.py chose
-  (read from its per_arch.csv), else `--real-lr` / `--real-momentum`.
+  by default the `real (calibrated like teachers)` values (and clip) that benchmarks/teacher_quality.py
+  chose (read from its per_arch.csv), else `--real-lr` / `--real-momentum` (no clip).
 The student's accuracy on a fixed subset of the test split (`--test-examples`, drawn with seed 0)
 is recorded before training (step 0) and after every `--every` steps up to the last one.
 
@@ -40,8 +41,9 @@ from gtn_nas.training import real_batches, sgd_steps
 REAL_SOURCE = "real (calibrated like teachers)"
 
 
-def curve(spec: dict, seed: int, steps: list, test: Split, every: int) -> list[tuple[int, float]]:
-    """(step, test accuracy) at steps 0, every, 2*every, ... and after the last step."""
+def curve(spec: dict, seed: int, steps: list, test: Split, every: int, max_grad_norm: float | None = None) -> list[tuple[int, float]]:
+    """(step, test accuracy) at steps 0, every, 2*every, ... and after the last step (gradients
+    clipped to `max_grad_norm` as the recipe says)."""
     net = build_student(spec, seed)
     points = []
 
@@ -59,20 +61,21 @@ def curve(spec: dict, seed: int, steps: list, test: Split, every: int) -> list[t
                 score(t)
             yield step
 
-    sgd_steps(net, recipe())
+    sgd_steps(net, recipe(), max_grad_norm=max_grad_norm)
     score(len(steps))
     return points
 
 
-def real_setting(per_arch: Path, lr: float | None, momentum: float | None) -> tuple[str, float, float]:
-    """(source name, lr, momentum) for real data: given values, else teacher_quality's calibrated ones."""
+def real_setting(per_arch: Path, lr: float | None, momentum: float | None) -> tuple[str, float, float, float | None]:
+    """(source name, lr, momentum, clip) for real data: given values, else teacher_quality's calibrated ones."""
     if lr is not None and momentum is not None:
-        return f"real (lr {lr:g}, momentum {momentum:g})", lr, momentum
+        return f"real (lr {lr:g}, momentum {momentum:g})", lr, momentum, None
     rows = pd.read_csv(per_arch)
     rows = rows[rows["source"] == REAL_SOURCE]
     if rows.empty:
         raise SystemExit(f"{per_arch} has no '{REAL_SOURCE}' rows; pass --real-lr and --real-momentum")
-    return REAL_SOURCE, float(rows["lr"].iloc[0]), float(rows["momentum"].iloc[0])
+    clip = rows["max_grad_norm"].iloc[0] if "max_grad_norm" in rows else None
+    return REAL_SOURCE, float(rows["lr"].iloc[0]), float(rows["momentum"].iloc[0]), None if pd.isna(clip) else float(clip)
 
 
 def main() -> None:
@@ -95,22 +98,23 @@ def main() -> None:
     data = load_mnist()
     test = data.test.subset(args.test_examples, seed=0)
     specs = list(load_space(args.space).archs)
-    sources = {}  # name -> seed -> the steps [(x, y, lr, momentum)]
+    sources = {}  # name -> (seed -> the steps [(x, y, lr, momentum)], gradient clip)
     for path in args.teachers:
         teacher, _ = load_teacher(path)
         batches, lrs, moms = teacher_batches(teacher)
-        sources[f"teacher:{path.stem}"] = lambda seed, b=batches, l=lrs, m=moms: [(x, y, lr, mo) for (x, y), lr, mo in zip(b, l, m)]
+        sources[f"teacher:{path.stem}"] = (lambda seed, b=batches, l=lrs, m=moms: [(x, y, lr, mo) for (x, y), lr, mo in zip(b, l, m)],
+                                           teacher.max_grad_norm)
     real = None
     if not args.no_real:
-        name, lr, mom = real_setting(args.real_per_arch, args.real_lr, args.real_momentum)
-        real = {"source": name, "lr": lr, "momentum": mom}
-        sources[name] = lambda seed: list(real_batches(data.train, 32, 128, lr, mom, seed=seed))
+        name, lr, mom, clip = real_setting(args.real_per_arch, args.real_lr, args.real_momentum)
+        real = {"source": name, "lr": lr, "momentum": mom, "max_grad_norm": clip}
+        sources[name] = (lambda seed: list(real_batches(data.train, 32, 128, lr, mom, seed=seed)), clip)
     rows = []
-    for name, steps_for in sources.items():
+    for name, (steps_for, clip) in sources.items():
         t0 = time.perf_counter()
         for spec in specs:
             for seed in range(args.seeds):
-                for step, acc in curve(spec, seed, steps_for(seed), test, args.every):
+                for step, acc in curve(spec, seed, steps_for(seed), test, args.every, clip):
                     rows.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "step": step, "test_acc": acc})
         write_csv(pd.DataFrame(rows), args.out)
         last = pd.DataFrame(rows).query("source == @name")

@@ -416,13 +416,16 @@ def curves_md(frame: pd.DataFrame, meta: dict, png: str = "curves.png") -> str:
     means = frame.pivot_table(index="source", columns="step", values="test_acc", aggfunc="mean", sort=False)
     means.columns = [f"step {c}" for c in means.columns]
     real = meta.get("real") or {}
+    clip = f", gradient clip {real['max_grad_norm']:g}" if real.get("max_grad_norm") else ""
     real_text = (f" Real data, `{real['source']}`: 32 random training batches of 128, lr {real['lr']:g}, momentum "
-                 f"{real['momentum']:g}, the same for every architecture." if real else "")
+                 f"{real['momentum']:g}{clip}, the same for every architecture." if real else "")
+    # Runs that record the real clip also clipped each teacher's data as calibrated.
+    teachers = " Teachers' data is trained with each teacher's calibrated gradient clip, if any." if "max_grad_norm" in real else ""
     return ("# Learning curves of held-out students\n\n"
             f"Command: `{meta['command']}`\n\n"
             f"{frame['arch_id'].nunique()} held-out architectures x {frame['seed'].nunique()} seed(s), trained by the export "
             f"recipe on each source; accuracy on a fixed {int(meta.get('test_examples', 0)):,}-image subset of the test split "
-            f"before training (step 0) and after every {meta.get('every', '?')} steps.{real_text} Mean test accuracy over "
+            f"before training (step 0) and after every {meta.get('every', '?')} steps.{real_text}{teachers} Mean test accuracy over "
             f"architectures and seeds (plot, with ± s.d.: `{png}`):\n\n" + markdown_table(means.reset_index(), ".3f"))
 
 

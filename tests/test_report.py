@@ -206,6 +206,8 @@ def test_learning_curve_ends_where_train_student_ends():
     points = learning_curves.curve(spec, 3, steps, test, every=2)
     assert [t for t, _ in points] == [0, 2, 4, 6]
     assert points[-1][1] == accuracy(train_student(spec, 3, steps), None, test.x, test.y)
+    clipped = learning_curves.curve(spec, 3, steps, test, every=2, max_grad_norm=0.05)  # a clip that binds
+    assert clipped[-1][1] == accuracy(train_student(spec, 3, steps, max_grad_norm=0.05), None, test.x, test.y)
 
 
 def test_rescoring_some_sources_keeps_the_others_and_their_order():
