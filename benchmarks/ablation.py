@@ -67,8 +67,15 @@ VARIANTS = {
     "gm-match8-hyper": ("gm", {"match_steps": 8}, HYPER, "match at 8 random steps, initial inner lr 0.1 / momentum 0.9"),
     "bptt-window8-upsample-soft": ("bptt", {"window": 8}, {**UPSAMPLE, "soft_labels": True}, "window 8, gtn-nas 0.1 generator, learned soft labels"),
     "ift-cg20-upsample-soft": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, {**UPSAMPLE, "soft_labels": True}, "the ift default with learned soft labels"),
+    "gm-default": ("gm", {}, {}, "the gm default (convt generator, 8 matches, calibrated)"),
+    "gm-pixels-real": ("gm", {}, {"kind": "pixels", "init": "real"}, "gm default, pixel teacher started from real images"),
+    "bptt-default": ("bptt", {}, {}, "the bptt default (upsample generator, window 8)"),
+    "bptt-pixels-real": ("bptt", {}, {"kind": "pixels", "init": "real"}, "bptt default, pixel teacher started from real images"),
+    "bptt-pixels-real-mlr05": ("bptt", {}, {"kind": "pixels", "init": "real", "meta_lr": 0.05},
+                               "bptt default, pixel teacher started from real images, meta-lr 0.05"),
 }
-TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum", "soft_labels"}
+DEFAULT_BUDGET = 180.0  # seconds of meta-training; other budgets are tagged in the file name
+TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum", "soft_labels", "kind", "init"}
 
 
 def config(name: str, meta_steps: int, seed: int) -> DistillConfig:
@@ -90,13 +97,15 @@ def heldout(d: Distiller, data, seeds: int) -> dict:
 
 def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out_dir: Path) -> dict:
     data = load_mnist()
-    probe_d = Distiller(config(name, 10**6, seed), data, torch.device("cpu"))
-    t0 = time.perf_counter()
-    for _ in range(probe):
-        probe_d.meta_step()
-    sec = (time.perf_counter() - t0) / probe
-    steps = max(1, int(budget / sec))
-    d = Distiller(config(name, steps, seed), data, torch.device("cpu"))
+    sec, steps = float("nan"), 0  # budget 0: the teacher as initialised (a control)
+    if budget > 0:
+        probe_d = Distiller(config(name, 10**6, seed), data, torch.device("cpu"))
+        t0 = time.perf_counter()
+        for _ in range(probe):
+            probe_d.meta_step()
+        sec = (time.perf_counter() - t0) / probe
+        steps = max(1, int(budget / sec))
+    d = Distiller(config(name, max(steps, 1), seed), data, torch.device("cpu"))
     t0 = time.perf_counter()
     while d.step < steps:
         d.meta_step()
@@ -108,14 +117,18 @@ def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out
         d.calibrate()
     after = heldout(d, data, seeds) if calibrated else {k: float("nan") for k in before}
     method, options, extra, what = VARIANTS[name]
+    if not steps:
+        name, what = f"{name}-init", f"{what}; as initialised, no meta-steps (control)"
     row = {"variant": name, "method": method, "what": what, "options": json.dumps({**options, **extra}), "seed": seed,
            "budget_s": budget, "probe_s_per_step": sec, "meta_steps": steps, "train_s": train_s,
-           "meta_steps_per_min": 60 * steps / train_s, "final_meta_loss": statistics.mean(r["meta_loss"] for r in d.metrics[-10:]),
+           "meta_steps_per_min": 60 * steps / train_s if steps else float("nan"),
+           "final_meta_loss": statistics.mean(r["meta_loss"] for r in d.metrics[-10:]) if steps else float("nan"),
            **{f"{k}_raw": v for k, v in before.items()}, **{f"{k}_calibrated": v for k, v in after.items()},
            "calibration": json.dumps({k: d.calibration[k] for k in ("lr_scale", "momentum", "holdout_acc")}) if calibrated else "",
            "threads": torch.get_num_threads(), "command": "python " + " ".join(sys.argv)}
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / f"{name}-seed{seed}.json", json.dumps(row, indent=1) + "\n")
+    budget_tag = "" if budget in (0, DEFAULT_BUDGET) else f"-{budget:g}s"
+    write_text(out_dir / f"{name}{budget_tag}-seed{seed}.json", json.dumps(row, indent=1) + "\n")
     return row
 
 
@@ -123,7 +136,7 @@ def summarise(out_dir: Path) -> None:
     rows = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
     frame = pd.DataFrame(rows)
     order = {n: i for i, n in enumerate(VARIANTS)}
-    frame = frame.sort_values(["method", "variant"], key=lambda c: c.map(order) if c.name == "variant" else c)
+    frame = frame.sort_values(["method", "variant", "budget_s"], key=lambda c: c.map(order) if c.name == "variant" else c)
     write_csv(frame, out_dir.parent / "ablation.csv")
     # Rendered from the file just written, exactly as `gtn-nas report` renders it.
     md = ablation_md(read_csv(out_dir.parent / "ablation.csv"))
@@ -134,7 +147,7 @@ def summarise(out_dir: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variant", choices=list(VARIANTS))
-    ap.add_argument("--budget", type=float, default=180.0, help="seconds of meta-training per variant")
+    ap.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help="seconds of meta-training per variant")
     ap.add_argument("--probe", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=2, help="held-out seeds")
     ap.add_argument("--seed", type=int, default=0, help="distillation seed")

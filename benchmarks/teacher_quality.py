@@ -12,6 +12,11 @@ distillation) and seed:
   exactly as teachers are calibrated (`gtn_nas.calibrate`: the same grid, lr scales of the
   teachers' initial 0.05, gradient clips, on distillation-space students and a training-split
   holdout) — the equal-budget baseline;
+- `real balanced (tuned lr)`, `real balanced (calibrated like teachers)`: the same two, on 32
+  class-balanced batches of distinct real training images in the teachers' layout (row i of class
+  i mod 10; `distillation.real_pixels`, drawn by seed, without the calibration holdout). A teacher's
+  batches are balanced by construction; random batches are not, and that alone costs real data
+  points on some nets — this is the baseline that separates what a teacher learned from balance;
 - `untrained generator`: a default teacher with no meta-training (its initial lr/momentum);
 - the yardstick: full training (Adam, `--full-epochs` epochs on the 50k split, seed 0), cached.
 
@@ -33,7 +38,7 @@ from scipy.stats import spearmanr
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.calibrate import CalibrationConfig, grid_search
 from gtn_nas.data import load_mnist
-from gtn_nas.distillation import load_teacher
+from gtn_nas.distillation import load_teacher, real_pixels
 from gtn_nas.export import teacher_arrays
 from gtn_nas.report import save_figure
 from gtn_nas.reporting import read_csv, teacher_quality_md, teacher_samples_figure
@@ -65,9 +70,17 @@ def _best(grid, accs):
     return grid[max(range(len(grid)), key=accs.__getitem__)]
 
 
-def tune_real(spec, data, steps: int, batch: int) -> tuple[float, float, float | None]:
+def real_steps(kind: str, data, T: int, B: int, lr: float, m: float, seed: int) -> list:
+    """T real batches: random draws (`random`) or class-balanced distinct images (`balanced`)."""
+    if kind == "random":
+        return list(real_batches(data.train, T, B, lr, m, seed=seed))
+    x, y = real_pixels(data.train, TeacherConfig(inner_steps=T, batch_size=B), seed), torch.arange(B) % 10
+    return [(x[t * B:(t + 1) * B], y, lr, m) for t in range(T)]
+
+
+def tune_real(spec, data, steps: int, batch: int, kind: str = "random") -> tuple[float, float, float | None]:
     grid = [(lr, m, c) for c in CLIP_GRID for lr in LR_GRID for m in MOMENTUM_GRID]
-    accs = [score(spec, 100, list(real_batches(data.train, steps, batch, lr, m, seed=100)), data.val, c) for lr, m, c in grid]
+    accs = [score(spec, 100, real_steps(kind, data, steps, batch, lr, m, seed=100), data.val, c) for lr, m, c in grid]
     return _best(grid, accs)
 
 
@@ -82,11 +95,11 @@ def rescale(steps, k: float, m: float):
     return [(x, y, lr * k, m) for x, y, lr, _ in steps]
 
 
-def calibrate_real(data, T: int, B: int) -> tuple[float, float, float | None, dict]:
+def calibrate_real(data, T: int, B: int, kind: str = "random") -> tuple[float, float, float | None, dict]:
     """One global (lr, momentum) for real batches, chosen as `Distiller.calibrate` chooses a teacher's."""
     cfg = CalibrationConfig(seed=777)
     specs = load_space("distill").sample(cfg.students, seed=cfg.seed)
-    batches = [(x, y) for x, y, _, _ in real_batches(data.train, T, B, 0.0, 0.0, seed=100)]
+    batches = [(x, y) for x, y, _, _ in real_steps(kind, data, T, B, 0.0, 0.0, seed=100)]
     base = torch.full((T,), 0.05)
     best, _ = grid_search(specs, batches, base, torch.full((T,), 0.5), data.train.subset(cfg.holdout, seed=0), cfg, "cpu")
     m = 0.5 if best["momentum"] == "teacher" else float(best["momentum"])
@@ -125,18 +138,23 @@ def summarise(rows: pd.DataFrame, full: dict[str, float]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def real_rows(spec, data, T: int, B: int, seeds: int, calibrated: tuple) -> list[dict]:
-    """The two real-data baselines for one architecture: tuned on validation, and calibrated like teachers."""
-    lr, mom, clip = tune_real(spec, data, T, B)
-    cal_lr, cal_m, cal_clip = calibrated
+# source -> (batches, how the lr is chosen)
+REAL_SOURCES = {"real (tuned lr)": ("random", "tuned"), "real (calibrated like teachers)": ("random", "calibrated"),
+                "real balanced (tuned lr)": ("balanced", "tuned"),
+                "real balanced (calibrated like teachers)": ("balanced", "calibrated")}
+
+
+def real_rows(spec, data, T: int, B: int, seeds: int, calibrated: dict, names) -> list[dict]:
+    """The real-data baselines `names` for one architecture: tuned on validation, or calibrated like
+    teachers (`calibrated`: batches kind -> (lr, momentum, clip))."""
+    tuned = {kind: tune_real(spec, data, T, B, kind) for kind in {REAL_SOURCES[n][0] for n in names if REAL_SOURCES[n][1] == "tuned"}}
     rows = []
     for seed in range(seeds):
-        real = list(real_batches(data.train, T, B, lr, mom, seed=seed))
-        rows.append({"source": "real (tuned lr)", "arch_id": arch_id(spec), "seed": seed,
-                     "test_acc": score(spec, seed, real, data.test, clip), "lr": lr, "momentum": mom, "max_grad_norm": clip})
-        real = list(real_batches(data.train, T, B, cal_lr, cal_m, seed=seed))
-        rows.append({"source": "real (calibrated like teachers)", "arch_id": arch_id(spec), "seed": seed,
-                     "test_acc": score(spec, seed, real, data.test, cal_clip), "lr": cal_lr, "momentum": cal_m, "max_grad_norm": cal_clip})
+        for name in names:
+            kind, how = REAL_SOURCES[name]
+            lr, mom, clip = (tuned if how == "tuned" else calibrated)[kind]
+            rows.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "lr": lr, "momentum": mom, "max_grad_norm": clip,
+                         "test_acc": score(spec, seed, real_steps(kind, data, T, B, lr, mom, seed), data.test, clip)})
     return rows
 
 
@@ -170,12 +188,15 @@ def main() -> None:
         sources[f"teacher:{name}"] = (*recipe(teacher_arrays(teacher)), teacher)
     default = Teacher(TeacherConfig(), seed=0)
     sources["untrained generator"] = (*recipe(teacher_arrays(default)), default)
-    if set(only) - set(sources):
-        raise SystemExit(f"--only: {', '.join(sorted(set(only) - set(sources)))} is not among {', '.join(sources)}")
+    if set(only) - set(sources) - set(REAL_SOURCES):
+        raise SystemExit(f"--only: {', '.join(sorted(set(only) - set(sources) - set(REAL_SOURCES)))} is not among "
+                         f"{', '.join([*sources, *REAL_SOURCES])}")
     T, B = 32, 128
-    if not only:
-        cal_lr, cal_m, cal_clip, cal = calibrate_real(data, T, B)
-        print(f"real (calibrated like teachers): lr {cal_lr}, momentum {cal_m}, clip {cal_clip} (holdout {cal['holdout_acc']:.4f})", flush=True)
+    real_names = [n for n in REAL_SOURCES if not only or n in only]
+    calibrated = {}
+    for kind in {REAL_SOURCES[n][0] for n in real_names if REAL_SOURCES[n][1] == "calibrated"}:
+        *calibrated[kind], cal = calibrate_real(data, T, B, kind)
+        print(f"real {kind} (calibrated like teachers): lr, momentum, clip {calibrated[kind]} (holdout {cal['holdout_acc']:.4f})", flush=True)
     to_tune = [name for name in args.tune if not only or f"teacher:{name}" in only]
     rows = []
     for spec in specs:
@@ -189,7 +210,7 @@ def main() -> None:
                 new.append({"source": f"teacher:{name} (tuned)", "arch_id": arch_id(spec), "seed": seed, "lr_scale": k, "momentum": m,
                             "max_grad_norm": c, "test_acc": score(spec, seed, rescale(sources[f"teacher:{name}"][0], k, m), data.test, c)})
             rows += new
-        rows += [] if only else real_rows(spec, data, T, B, args.seeds, (cal_lr, cal_m, cal_clip))
+        rows += real_rows(spec, data, T, B, args.seeds, calibrated, real_names)
         print(f"{arch_id(spec)}: " + ", ".join(f"{r['source']} {r['test_acc']:.3f}" for r in rows if r["arch_id"] == arch_id(spec)),
               flush=True)
     frame = pd.DataFrame(rows)

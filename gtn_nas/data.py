@@ -108,10 +108,14 @@ class Split:
     def to(self, device: torch.device | str) -> "Split":
         return Split(self.x.to(device), self.y.to(device))
 
+    def subset_indices(self, n: int, seed: int) -> torch.Tensor:
+        """The indices `subset(n, seed)` takes."""
+        g = torch.Generator().manual_seed(seed)
+        return torch.randperm(len(self), generator=g)[:n].to(self.y.device)
+
     def subset(self, n: int, seed: int) -> "Split":
         """A class-stratified-by-chance random subset of n examples, fixed by seed."""
-        g = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(len(self), generator=g)[:n].to(self.y.device)
+        idx = self.subset_indices(n, seed)
         return Split(self.x[idx], self.y[idx])
 
 

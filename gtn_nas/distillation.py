@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from .atomic import write_csv
-from .calibrate import calibrate_distilled, score_recipe
+from .calibrate import CalibrationConfig, calibrate_distilled, score_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MNIST, Split
 from .device import peak_memory_mb
@@ -143,6 +143,22 @@ def step_seed(seed: int, step: int) -> int:
     return seed * 1_000_003 + step
 
 
+def real_pixels(train: Split, cfg: TeacherConfig, seed: int) -> torch.Tensor:
+    """(T*B, 1, 28, 28) real training images, row i of each batch of class i mod 10, drawn by seed
+    from the training split without the calibration holdout (which must stay unseen)."""
+    keep = torch.ones(len(train), dtype=torch.bool, device=train.y.device)
+    keep[train.subset_indices(CalibrationConfig().holdout, seed=0)] = False
+    labels = (torch.arange(cfg.batch_size) % 10).repeat(cfg.inner_steps).to(train.y.device)
+    gen = torch.Generator().manual_seed(seed + 4_242)
+    images = torch.empty(len(labels), *train.x.shape[1:], device=train.x.device)
+    for c in range(10):
+        rows, pool = torch.nonzero(labels == c).squeeze(1), torch.nonzero(keep & (train.y == c)).squeeze(1)
+        if len(pool) < len(rows):
+            raise ConfigError(f"--pixel-init real needs {len(rows)} training images of class {c}; the split has {len(pool)}")
+        images[rows] = train.x[pool[torch.randperm(len(pool), generator=gen)[: len(rows)].to(pool.device)]]
+    return images
+
+
 def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:
     """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
     batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)
@@ -159,6 +175,8 @@ class Distiller:
         self.space = load_space(cfg.space)
         self.method = make_method(cfg.method, cfg.method_options)
         self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
+        if cfg.teacher.init == "real":
+            self.teacher.set_pixels(real_pixels(data.train, cfg.teacher, cfg.seed))
         params = self.teacher.parameters() if self.method.learns_hyper else self.teacher.data_parameters()
         self.opt = torch.optim.Adam(params, lr=cfg.meta_lr, betas=(0.9, 0.999))
         decay = lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.meta_steps) / cfg.meta_steps))

@@ -253,22 +253,23 @@ def _wall_time(folder: str) -> Callable[[Inputs], dict]:
     return build
 
 
-ABLATION_COLUMNS = ["variant", "what", "seed", "meta_steps", "meta_steps_per_min", "final_meta_loss", "retained_raw",
+ABLATION_COLUMNS = ["variant", "what", "seed", "budget_s", "meta_steps", "meta_steps_per_min", "final_meta_loss", "retained_raw",
                     "retained_sd_seeds_raw", "retained_calibrated", "worst_retained_calibrated", "calibration"]
 
 
 def ablation_md(frame: pd.DataFrame) -> str:
     return ("# Ablation of the distillation changes\n\n"
-            "Each variant: same wall-clock budget and seed; held-out retained accuracy (10 architectures x seeds, "
+            "Each variant: the wall-clock budget of meta-training in `budget_s` (0: the teacher as initialised, "
+            "a control) and a seed; held-out retained accuracy (10 architectures x seeds, "
             "32 steps, test accuracy / full-training test accuracy), before (`raw`) and after calibration of the inner "
             "lr/momentum. Commands: `python benchmarks/ablation.py --variant NAME` per variant (the `command` column of "
             "`ablation.csv`, one JSON per variant in `ablation/`), then `python benchmarks/ablation.py --summarise`.\n\n"
-            + markdown_table(_blank_na(frame[ABLATION_COLUMNS]), ".3f"))
+            + markdown_table(_blank_na(frame[ABLATION_COLUMNS].assign(budget_s=frame["budget_s"].round().astype(int))), ".3f"))
 
 
 def _ablation(inputs: Inputs) -> dict:
     frame = inputs.csv("teachers/ablation.csv", ("variant", "what", "calibration"),
-                       ("seed", "meta_steps", "meta_steps_per_min", "final_meta_loss", "retained_raw", "retained_sd_seeds_raw",
+                       ("seed", "budget_s", "meta_steps", "meta_steps_per_min", "final_meta_loss", "retained_raw", "retained_sd_seeds_raw",
                         "retained_calibrated", "worst_retained_calibrated"))
     return {"teachers/ablation.md": ablation_md(frame)}
 

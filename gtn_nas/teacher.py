@@ -50,10 +50,18 @@ class TeacherConfig:
     inner_lr: float = 0.05  # initial value; learned only by methods that can (bptt)
     inner_momentum: float = 0.5
     soft_labels: bool = False
+    # pixels only: "noise" (standard normal) or "real" (real training images of each row's class,
+    # as Zhao et al. initialise their synthetic sets); the images are set by the distiller, which
+    # holds the data.
+    init: str = "noise"
 
     def validate(self) -> "TeacherConfig":
         if self.kind not in ("generator", "pixels"):
             raise ConfigError(f"--teacher-kind must be generator or pixels; got {self.kind!r}")
+        if self.init not in ("noise", "real"):
+            raise ConfigError(f"--pixel-init must be noise or real; got {self.init!r}")
+        if self.init == "real" and self.kind != "pixels":
+            raise ConfigError("--pixel-init real needs --teacher-kind pixels (a generator has no images to set)")
         if self.generator is not None and self.generator not in GENERATORS:
             raise ConfigError(f"--generator must be one of {', '.join(GENERATORS)}; got {self.generator!r}")
         if self.noise_dim < 1 or self.hidden < 1:
@@ -153,6 +161,11 @@ class Teacher(nn.Module):
             x = self.generator(self.noise[t] if self.cfg.curriculum else noise[t], self.labels)
         y = F.softmax(self.label_logits[t], dim=1) if self.cfg.soft_labels else self.labels
         return (x - x.mean()) / (x.std() + 1e-6), y
+
+    @torch.no_grad()
+    def set_pixels(self, images: torch.Tensor) -> None:
+        """Start a pixel teacher from `images` (T*B, 1, 28, 28), row i of each batch of class i mod 10."""
+        self.pixels.copy_(images.reshape(self.pixels.shape))
 
     def lr(self) -> torch.Tensor:
         """(T,) inner learning rates."""

@@ -71,6 +71,7 @@ def test_distill_export_roundtrip(tmp_path):
 @pytest.mark.parametrize("args, needles", [
     (["distill", "--method", "sgd", "--out", "x.pt"], ["--method must be one of bptt, ift, gm"]),
     (["distill", "--teacher-kind", "vae", "--out", "x.pt"], ["--teacher-kind"]),
+    (["distill", "--pixel-init", "real", "--out", "x.pt"], ["--pixel-init real needs --teacher-kind pixels"]),
     (["distill", "--device", "tpu", "--out", "x.pt"], ["--device"]),
     (["distill", "--meta-steps", "0", "--out", "x.pt"], ["--meta-steps"]),
     (["distill", "--out", "x.pt", "--no-such-flag"], ["No such option"]),

@@ -279,3 +279,30 @@ def test_ctrl_c_between_gm_per_match_updates_saves_a_whole_meta_step(small_mnist
     assert ckpt["meta_step"] == 2 and updates.count(1) == 2  # the step finished its second update first
     a = ref.teacher.state_dict()
     assert all(torch.equal(a[k], ckpt["teacher"][k]) for k in a)
+
+
+def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_holdout(mnist):
+    from gtn_nas.calibrate import CalibrationConfig
+    from gtn_nas.distillation import real_pixels
+
+    cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind="pixels", init="real", inner_steps=3, batch_size=20),
+                        meta_steps=1, space=TINY_SPACE, eval_students=1, eval_examples=200)
+    d = Distiller(cfg, mnist, CPU)
+    images = d.teacher.pixels.detach().reshape(60, -1)
+    train = mnist.train.x.reshape(len(mnist.train), -1)
+    # every row is a real training image (found exactly), of the row's class, never one of the holdout's
+    match = torch.cdist(images, train).argmin(1)
+    assert torch.equal(images, train[match])
+    assert torch.equal(mnist.train.y[match], (torch.arange(20) % 10).repeat(3))
+    held = set(mnist.train.subset_indices(CalibrationConfig().holdout, seed=0).tolist())
+    assert not held & set(match.tolist()) and len(set(match.tolist())) == 60
+    assert torch.equal(real_pixels(mnist.train, cfg.teacher, 0), real_pixels(mnist.train, cfg.teacher, 0))
+    assert not torch.equal(real_pixels(mnist.train, cfg.teacher, 0), real_pixels(mnist.train, cfg.teacher, 1))
+
+
+@pytest.mark.parametrize("bad", [TeacherConfig(init="real"), TeacherConfig(kind="pixels", init="data")])
+def test_real_init_needs_a_pixel_teacher_and_a_known_name(bad):
+    from gtn_nas.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pixel-init"):
+        bad.validate()
