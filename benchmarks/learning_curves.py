@@ -8,7 +8,9 @@ batch, momentum buffers kept) on
   its calibrated gradient clip if it has one;
 - real data: 32 random training batches of 128 (drawn by the seed) with one lr and momentum:
   by default the `real (calibrated like teachers)` values (and clip) that benchmarks/teacher_quality.py
-  chose (read from its per_arch.csv), else `--real-lr` / `--real-momentum` (no clip).
+  chose (read from its per_arch.csv), else `--real-lr` / `--real-momentum` (no clip);
+- real data in 32 class-balanced batches (`distillation.balanced_real_steps`, drawn by the seed),
+  with the `real balanced (calibrated like teachers)` values, else the same given lr and momentum.
 The student's accuracy on a fixed subset of the test split (`--test-examples`, drawn with seed 0)
 is recorded before training (step 0) and after every `--every` steps up to the last one.
 
@@ -30,7 +32,7 @@ import torch
 
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.data import Split, load_mnist
-from gtn_nas.distillation import load_teacher
+from gtn_nas.distillation import balanced_real_steps, load_teacher
 from gtn_nas.quality import teacher_batches
 from gtn_nas.report import curves_figure, save_figure
 from gtn_nas.reporting import curves_md, read_csv
@@ -39,6 +41,7 @@ from gtn_nas.students import accuracy, build_student
 from gtn_nas.training import real_batches, sgd_steps
 
 REAL_SOURCE = "real (calibrated like teachers)"
+BALANCED_SOURCE = "real balanced (calibrated like teachers)"
 
 
 def curve(spec: dict, seed: int, steps: list, test: Split, every: int, max_grad_norm: float | None = None) -> list[tuple[int, float]]:
@@ -66,16 +69,16 @@ def curve(spec: dict, seed: int, steps: list, test: Split, every: int, max_grad_
     return points
 
 
-def real_setting(per_arch: Path, lr: float | None, momentum: float | None) -> tuple[str, float, float, float | None]:
+def real_setting(per_arch: Path, lr: float | None, momentum: float | None, source: str = REAL_SOURCE) -> tuple[str, float, float, float | None]:
     """(source name, lr, momentum, clip) for real data: given values, else teacher_quality's calibrated ones."""
     if lr is not None and momentum is not None:
-        return f"real (lr {lr:g}, momentum {momentum:g})", lr, momentum, None
+        return f"{source.split(' (')[0]} (lr {lr:g}, momentum {momentum:g})", lr, momentum, None
     rows = pd.read_csv(per_arch)
-    rows = rows[rows["source"] == REAL_SOURCE]
+    rows = rows[rows["source"] == source]
     if rows.empty:
-        raise SystemExit(f"{per_arch} has no '{REAL_SOURCE}' rows; pass --real-lr and --real-momentum")
+        raise SystemExit(f"{per_arch} has no '{source}' rows; pass --real-lr and --real-momentum")
     clip = rows["max_grad_norm"].iloc[0] if "max_grad_norm" in rows else None
-    return REAL_SOURCE, float(rows["lr"].iloc[0]), float(rows["momentum"].iloc[0]), None if pd.isna(clip) else float(clip)
+    return source, float(rows["lr"].iloc[0]), float(rows["momentum"].iloc[0]), None if pd.isna(clip) else float(clip)
 
 
 def main() -> None:
@@ -109,6 +112,10 @@ def main() -> None:
         name, lr, mom, clip = real_setting(args.real_per_arch, args.real_lr, args.real_momentum)
         real = {"source": name, "lr": lr, "momentum": mom, "max_grad_norm": clip}
         sources[name] = (lambda seed: list(real_batches(data.train, 32, 128, lr, mom, seed=seed)), clip)
+        # the same baseline in class-balanced batches, as every teacher's data is balanced
+        name, b_lr, b_mom, b_clip = real_setting(args.real_per_arch, args.real_lr, args.real_momentum, BALANCED_SOURCE)
+        real["balanced"] = {"source": name, "lr": b_lr, "momentum": b_mom, "max_grad_norm": b_clip}
+        sources[name] = (lambda seed: balanced_real_steps(data.train, 32, 128, b_lr, b_mom, seed), b_clip)
     rows = []
     for name, (steps_for, clip) in sources.items():
         t0 = time.perf_counter()

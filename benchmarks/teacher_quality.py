@@ -14,7 +14,7 @@ distillation) and seed:
   holdout) — the equal-budget baseline;
 - `real balanced (tuned lr)`, `real balanced (calibrated like teachers)`: the same two, on 32
   class-balanced batches of distinct real training images in the teachers' layout (row i of class
-  i mod 10; `distillation.real_pixels`, drawn by seed, without the calibration holdout). A teacher's
+  i mod 10; `distillation.balanced_real_steps`, drawn by seed, without the calibration holdout). A teacher's
   batches are balanced by construction; random batches are not, and that alone costs real data
   points on some nets — this is the baseline that separates what a teacher learned from balance;
 - `untrained generator`: a default teacher with no meta-training (its initial lr/momentum);
@@ -38,7 +38,7 @@ from scipy.stats import spearmanr
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.calibrate import CalibrationConfig, grid_search
 from gtn_nas.data import load_mnist
-from gtn_nas.distillation import load_teacher, real_pixels
+from gtn_nas.distillation import balanced_real_steps, load_teacher
 from gtn_nas.export import teacher_arrays
 from gtn_nas.report import save_figure
 from gtn_nas.reporting import read_csv, teacher_quality_md, teacher_samples_figure
@@ -74,8 +74,7 @@ def real_steps(kind: str, data, T: int, B: int, lr: float, m: float, seed: int) 
     """T real batches: random draws (`random`) or class-balanced distinct images (`balanced`)."""
     if kind == "random":
         return list(real_batches(data.train, T, B, lr, m, seed=seed))
-    x, y = real_pixels(data.train, TeacherConfig(inner_steps=T, batch_size=B), seed), torch.arange(B) % 10
-    return [(x[t * B:(t + 1) * B], y, lr, m) for t in range(T)]
+    return balanced_real_steps(data.train, T, B, lr, m, seed)
 
 
 def tune_real(spec, data, steps: int, batch: int, kind: str = "random") -> tuple[float, float, float | None]:

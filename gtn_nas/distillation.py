@@ -159,6 +159,13 @@ def real_pixels(train: Split, cfg: TeacherConfig, seed: int) -> torch.Tensor:
     return images
 
 
+def balanced_real_steps(train: Split, T: int, B: int, lr: float, momentum: float, seed: int) -> list:
+    """T class-balanced real batches in a teacher's layout (`real_pixels`), as recipe steps
+    (x, y, lr, momentum): the real-data baseline that is balanced like every teacher's data."""
+    x, y = real_pixels(train, TeacherConfig(inner_steps=T, batch_size=B), seed), torch.arange(B, device=train.y.device) % 10
+    return [(x[t * B:(t + 1) * B], y, lr, momentum) for t in range(T)]
+
+
 def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:
     """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
     batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)

@@ -420,6 +420,11 @@ def curves_md(frame: pd.DataFrame, meta: dict, png: str = "curves.png") -> str:
     clip = f", gradient clip {real['max_grad_norm']:g}" if real.get("max_grad_norm") else ""
     real_text = (f" Real data, `{real['source']}`: 32 random training batches of 128, lr {real['lr']:g}, momentum "
                  f"{real['momentum']:g}{clip}, the same for every architecture." if real else "")
+    if real.get("balanced"):
+        b = real["balanced"]
+        b_clip = f", gradient clip {b['max_grad_norm']:g}" if b.get("max_grad_norm") else ""
+        real_text += (f" `{b['source']}`: 32 class-balanced batches of distinct real training images (row i of class i mod "
+                      f"10, as a teacher's), lr {b['lr']:g}, momentum {b['momentum']:g}{b_clip}.")
     # Runs that record the real clip also clipped each teacher's data as calibrated.
     teachers = " Teachers' data is trained with each teacher's calibrated gradient clip, if any." if "max_grad_norm" in real else ""
     return ("# Learning curves of held-out students\n\n"

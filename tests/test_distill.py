@@ -283,7 +283,7 @@ def test_ctrl_c_between_gm_per_match_updates_saves_a_whole_meta_step(small_mnist
 
 def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_holdout(mnist):
     from gtn_nas.calibrate import CalibrationConfig
-    from gtn_nas.distillation import real_pixels
+    from gtn_nas.distillation import balanced_real_steps, real_pixels
 
     cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind="pixels", init="real", inner_steps=3, batch_size=20),
                         meta_steps=1, space=TINY_SPACE, eval_students=1, eval_examples=200)
@@ -298,6 +298,10 @@ def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_ho
     assert not held & set(match.tolist()) and len(set(match.tolist())) == 60
     assert torch.equal(real_pixels(mnist.train, cfg.teacher, 0), real_pixels(mnist.train, cfg.teacher, 0))
     assert not torch.equal(real_pixels(mnist.train, cfg.teacher, 0), real_pixels(mnist.train, cfg.teacher, 1))
+    # the balanced real baseline is those images as recipe steps, labelled as a teacher labels its rows
+    steps = balanced_real_steps(mnist.train, 3, 20, 0.1, 0.5, 0)
+    assert torch.equal(torch.cat([x for x, _, _, _ in steps]), real_pixels(mnist.train, cfg.teacher, 0))
+    assert all(torch.equal(y, d.teacher.labels) and (lr, m) == (0.1, 0.5) for _, y, lr, m in steps)
 
 
 @pytest.mark.parametrize("bad", [TeacherConfig(init="real"), TeacherConfig(kind="pixels", init="data")])

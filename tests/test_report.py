@@ -210,6 +210,20 @@ def test_learning_curve_ends_where_train_student_ends():
     assert clipped[-1][1] == accuracy(train_student(spec, 3, steps, max_grad_norm=0.05), None, test.x, test.y)
 
 
+def test_learning_curves_read_each_real_baselines_own_calibration(tmp_path):
+    import learning_curves
+    import pandas as pd
+
+    per_arch = tmp_path / "per_arch.csv"
+    pd.DataFrame([{"source": learning_curves.REAL_SOURCE, "arch_id": "a", "seed": 0, "lr": 0.1, "momentum": 0.9, "max_grad_norm": 1.0},
+                  {"source": learning_curves.BALANCED_SOURCE, "arch_id": "a", "seed": 0, "lr": 0.2, "momentum": 0.5,
+                   "max_grad_norm": None}]).to_csv(per_arch, index=False)
+    assert learning_curves.real_setting(per_arch, None, None) == (learning_curves.REAL_SOURCE, 0.1, 0.9, 1.0)
+    assert learning_curves.real_setting(per_arch, None, None, learning_curves.BALANCED_SOURCE) == (
+        learning_curves.BALANCED_SOURCE, 0.2, 0.5, None)
+    assert learning_curves.real_setting(per_arch, 0.3, 0.0, learning_curves.BALANCED_SOURCE)[0] == "real balanced (lr 0.3, momentum 0)"
+
+
 def test_rescoring_some_sources_keeps_the_others_and_their_order():
     """`teacher_quality.py --only` and `clip_ablation.py --append` redo some rows of a committed table."""
     import clip_ablation
