@@ -237,7 +237,18 @@ def test_ctrl_c_during_monitoring_keeps_the_completed_step_and_its_row(small_mni
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_interrupts_deferred_delivers_ctrl_c_after_the_block():
+@pytest.fixture
+def ctrl_c_raises():
+    """Python turns SIGINT into KeyboardInterrupt only if SIGINT was not ignored when it started, and
+    a shell starts its background jobs with SIGINT ignored: give these tests a terminal's default."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupts_deferred_delivers_ctrl_c_after_the_block(ctrl_c_raises):
     import os
     import signal
 
@@ -252,7 +263,7 @@ def test_interrupts_deferred_delivers_ctrl_c_after_the_block():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_between_gm_per_match_updates_saves_a_whole_meta_step(small_mnist, tmp_path):
+def test_ctrl_c_between_gm_per_match_updates_saves_a_whole_meta_step(small_mnist, tmp_path, ctrl_c_raises):
     """--gm-update-per-match updates the teacher inside the method: a SIGINT after the first of a
     step's updates must wait for the step to finish, or the checkpoint holds half a step."""
     import os
