@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -125,7 +126,7 @@ def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out
            "final_meta_loss": statistics.mean(r["meta_loss"] for r in d.metrics[-10:]) if steps else float("nan"),
            **{f"{k}_raw": v for k, v in before.items()}, **{f"{k}_calibrated": v for k, v in after.items()},
            "calibration": json.dumps({k: d.calibration[k] for k in ("lr_scale", "momentum", "holdout_acc")}) if calibrated else "",
-           "threads": torch.get_num_threads(), "command": "python " + " ".join(sys.argv)}
+           "threads": torch.get_num_threads(), "command": "python " + shlex.join(sys.argv)}
     out_dir.mkdir(parents=True, exist_ok=True)
     budget_tag = "" if budget in (0, DEFAULT_BUDGET) else f"-{budget:g}s"
     write_text(out_dir / f"{name}{budget_tag}-seed{seed}.json", json.dumps(row, indent=1) + "\n")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -126,7 +127,7 @@ def main() -> None:
     rows = pd.DataFrame([r for r, _, _ in results])
     held = pd.concat([h for _, h, _ in results], ignore_index=True)
     nas = pd.concat([n for _, _, n in results], ignore_index=True)
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)
     commands = [command]
     if args.append and args.out.with_suffix(".csv").exists():
         old_meta = json.loads(args.out.with_suffix(".json").read_text())

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ def main() -> None:
     ap.add_argument("--suffix", default="")
     ap.add_argument("--scale", type=float, default=1.0, help="meta-steps = scale x the method's default (1: the default command)")
     args = ap.parse_args()
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)
     table = args.out_dir / f"wall_time{args.suffix}.csv"
     rows = pd.read_csv(table).to_dict("records") if table.exists() else []
     for method in args.methods.split(","):

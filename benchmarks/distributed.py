@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import subprocess
+import shlex
 import sys
 import tempfile
 import time
@@ -98,7 +99,7 @@ def main() -> None:
     torch.set_num_threads(2)
     variance = gradient_variance(args.teacher, args.draws, ks)
     print(json.dumps(variance), flush=True)
-    env = {"command": "python " + " ".join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
+    env = {"command": "python " + shlex.join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
            "torch": torch.__version__, "cuda": torch.cuda.is_available(), "date": time.strftime("%Y-%m-%d %H:%M")}
     write_csv(pd.DataFrame(speed), args.out.with_suffix(".csv"))
     write_csv(pd.DataFrame(variance), args.out.parent / f"{args.out.name}_variance.csv")

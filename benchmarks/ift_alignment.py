@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -57,7 +58,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/ift_alignment.csv"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)
     d = Distiller(DistillConfig(method="bptt", meta_steps=10**6, eval_every=10**9), load_mnist(), torch.device("cpu"))
     if args.teacher:
         teacher, _ = load_teacher(args.teacher)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -97,7 +98,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)
     data = load_mnist()
     test = data.test.subset(args.test_examples, seed=0)
     specs = list(load_space(args.space).archs)

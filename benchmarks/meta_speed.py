@@ -19,6 +19,7 @@ import os
 import platform
 import statistics
 import subprocess
+import shlex
 import sys
 import tempfile
 import time
@@ -106,7 +107,7 @@ def main() -> None:
     from gtn_nas.reporting import meta_speed_md, read_csv
     from gtn_nas.spaces import arch_id, load_space
 
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)
     sets = {"new students": load_space("distill").sample(args.students, seed=0),
             "0.1 students": load_space("distill_v0").sample(args.students, seed=0)}
     rows = []

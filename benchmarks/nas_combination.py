@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -85,7 +86,7 @@ def main() -> None:
         diffs.append({"steps": steps, "val_examples": val, "init_seed": seed, "diff": d, "diff_lo": lo, "diff_hi": hi})
     frame = frame.merge(pd.DataFrame(diffs).assign(proxy=PAIR[0]), on=["proxy", "steps", "val_examples", "init_seed"], how="left")
     write_csv(frame, args.out.with_suffix(".csv"))
-    meta = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "bootstrap": args.bootstrap,
+    meta = {"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "bootstrap": args.bootstrap,
             "seed": args.seed, "pair": list(PAIR), "naswot": str(args.naswot), "scores": str(args.scores),
             "ground_truth": str(args.ground_truth), "long_ground_truth": str(args.long_ground_truth)}
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")

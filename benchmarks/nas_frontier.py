@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -245,7 +246,7 @@ def main() -> None:
     long = load_ground_truth(args.long_ground_truth) if args.long_ground_truth.exists() else None
     summary = summarise(pd.read_csv(raw_path), zero_cost_rows(args.nas_dir), gt, args.bootstrap, long)
     write_csv(summary, args.out.with_suffix(".csv"))
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)
     old = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").exists() else {}
     runs = old.get("runs", []) + ([] if args.summarise else [command])  # every run that added scores
     meta = {"command": command, "runs": runs, "ground_truth": str(args.ground_truth), "n_archs": len(gt),

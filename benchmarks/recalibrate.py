@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     write_csv(frame, args.out.with_suffix(".csv"))
-    meta = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "clips": args.clips,
+    meta = {"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "clips": args.clips,
             "threads": torch.get_num_threads(), "hardware": "2 logical CPUs, no GPU"}
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     write_text(args.out.with_suffix(".md"), recalibration_md(frame, meta))

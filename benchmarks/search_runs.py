@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -102,7 +103,7 @@ def main() -> None:
     summary["best_of_60_val_acc"] = float(gt["val_acc"].max())
     summary["median_of_60_val_acc"] = float(gt["val_acc"].median())
     write_csv(summary, out / "summary.csv")
-    write_text(out / "summary.json", json.dumps({"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%d"),
+    write_text(out / "summary.json", json.dumps({"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d"),
                                                  "hardware": "2 logical CPUs, no GPU"}, indent=1) + "\n")
     print(summary.to_string(index=False))
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -178,7 +179,7 @@ def main() -> None:
     args = ap.parse_args()
     only = [name for name in args.only.split(",") if name]
     torch.set_num_threads(args.threads)
-    command = "python " + " ".join(sys.argv)
+    command = "python " + shlex.join(sys.argv)
     data, specs = load_mnist(), list(load_space(args.space).archs)
     sources = {}
     for path in args.teachers:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,7 @@ def main() -> None:
     if args.compare:
         both, summary = compare(short, pd.read_csv(args.long), args.bootstrap)
         write_csv(both, DIR / "yardstick.csv")
-        summary["command"] = "python " + " ".join(sys.argv)
+        summary["command"] = "python " + shlex.join(sys.argv)
         summary["long_command"] = ("GTN_NAS_THREADS=1 gtn-nas ground-truth --archs-from results/ground_truth/yardstick_archs.csv "
                                    "--epochs 3 --schedule cosine --seeds 2 --out results/ground_truth/convnet_3ep.csv "
                                    "(two workers sharing its SQLite storage)")
