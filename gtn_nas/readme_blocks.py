@@ -48,10 +48,10 @@ def _readme_memory(inputs: Inputs) -> str:
 
 
 def _readme_ablation(inputs: Inputs) -> str:
-    f = inputs.csv("teachers/ablation.csv", ("variant", "what"), ("budget_s", "meta_steps", "retained_raw", "retained_calibrated"))
-    cols = {"variant": "variant", "what": "what it changes", "budget_s": "budget (s)", "meta_steps": "meta-steps in budget",
+    f = inputs.csv("teachers/ablation.csv", ("variant", "what"), ("seed", "budget_s", "meta_steps", "retained_raw", "retained_calibrated"))
+    cols = {"variant": "variant", "what": "what it changes", "seed": "seed", "budget_s": "budget (s)", "meta_steps": "meta-steps in budget",
             "retained_raw": "retained", "retained_calibrated": "retained, calibrated"}
-    f = f.assign(budget_s=f["budget_s"].round().astype(int))
+    f = f.assign(budget_s=f["budget_s"].round().astype(int), seed=f["seed"].astype(int))
     return markdown_table(f[list(cols)].rename(columns=cols), ".3f").replace("| nan |", "| – |")
 
 
