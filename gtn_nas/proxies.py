@@ -9,7 +9,8 @@ split. They differ only in the data they train on:
   batch t mod T, so `steps > T` makes further passes over it.
 - `real`: random real training batches of the same batch size, with one learning rate tuned per run.
 - `subset`: a fixed, class-balanced random real subset of the same size as the synthetic set
-  (T x B images, row i labelled i mod 10 like the teacher's), trained the same number of steps in
+  (T x B images, row i of the whole set labelled i mod 10, so every batch of consecutive rows is
+  balanced like the teacher's, whose labels restart at each batch), trained the same number of steps in
   batches (reshuffled each pass), with its own tuned learning rate.
 - `params`: the parameter count; no training.
 - `synflow`, `naswot`: zero-cost scores of the untrained network (`zero_cost.py`); naswot reads
@@ -210,7 +211,9 @@ def split_pool(train: Split) -> tuple[Split, Split]:
 
 
 def balanced_subset(pool: Split, n: int, batch_size: int, seed: int) -> Split:
-    """n real images whose row i has label i mod 10 (the teacher's layout), drawn by seed."""
+    """n real images whose row i has label i mod 10, drawn by seed. (A teacher's labels restart at
+    every batch — `distillation.real_pixels` follows that layout exactly; here consecutive batches
+    are balanced within one image per class, which is what the proxy needs.)"""
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % 10
     rows = torch.empty(n, dtype=torch.long)
