@@ -76,13 +76,38 @@ class TeacherConfig:
         return self
 
 
+class UpsampleConv(nn.Conv2d):
+    """Nearest 2x upsampling followed by a 3x3 convolution (padding 1), computed at the input's
+    resolution: each of the four output phases (row, column parity) is a 3x3 convolution of the
+    small map with the taps that land on the same input pixel summed, and a pixel shuffle
+    interleaves them. Same function and parameters as `nn.Upsample` + `nn.Conv2d`, without the
+    4x-larger upsampled copy; with one output channel (the image) ~5x faster forward+backward on
+    CPU, where a 1-channel convolution at full resolution is slow (benchmarks/meta_speed.py).
+    """
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(cin, cout, 3, padding=1)
+        # taps[p, q, i]: high-res tap i (offset i-1) of output parity p reads low-res offset q-1
+        taps = torch.zeros(2, 3, 3)
+        for p, reads in enumerate(((0, 1, 1), (1, 1, 2))):
+            for i, q in enumerate(reads):
+                taps[p, q, i] = 1.0
+        self.register_buffer("taps", taps, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cout, cin = self.weight.shape[:2]
+        w = torch.einsum("api,bqj,ckij->cabkpq", self.taps, self.taps, self.weight).reshape(cout * 4, cin, 3, 3)
+        return F.pixel_shuffle(F.conv2d(x, w, self.bias.repeat_interleave(4), padding=1), 2)
+
+
 class Generator(nn.Module):
     """Noise (nz) + one-hot label -> 1x28x28 image. Batch norm uses batch statistics only.
 
     Two decoders from the 32x7x7 feature map: `convt` (DCGAN-style stride-2 transposed
     convolutions, 32 -> 16 -> 1 channels) and `upsample` (nearest upsampling + 3x3 convolutions,
     32 -> 32 -> 1; the generator of gtn-nas 0.1). On CPU the `convt` decoder's forward+backward
-    over 32 batches of 128 takes 0.15 s against 1.4 s for `upsample` (2 threads). Which one wins
+    over 32 batches of 128 takes 0.26 s against 0.55 s for `upsample` (2 threads; 1.1 s before
+    `UpsampleConv`). Which one wins
     depends on the method (results/teachers/ablation.md): `upsample` teaches bptt students far
     better per second despite its cost; gm prefers the cheap `convt` and its extra meta-steps.
     """
@@ -100,8 +125,10 @@ class Generator(nn.Module):
             )
         else:
             self.conv = nn.Sequential(
-                nn.Upsample(scale_factor=2), nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32, track_running_stats=False), nn.LeakyReLU(0.2),
-                nn.Upsample(scale_factor=2), nn.Conv2d(32, 1, 3, padding=1),
+                # nn.Identity where gtn-nas 0.1 had nn.Upsample: the convolutions keep their indices,
+                # so saved teachers' parameter names still match
+                nn.Identity(), UpsampleConv(32, 32), nn.BatchNorm2d(32, track_running_stats=False), nn.LeakyReLU(0.2),
+                nn.Identity(), UpsampleConv(32, 1),
             )
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
