@@ -34,10 +34,15 @@ def main() -> None:
     ap.add_argument("--extra", default="", help="extra distill options, e.g. '--meta-steps 900' (then --suffix)")
     ap.add_argument("--suffix", default="")
     ap.add_argument("--scale", type=float, default=1.0, help="meta-steps = scale x the method's default (1: the default command)")
+    ap.add_argument("--note", default="", help="how the run was made, recorded beside its command (e.g. a pinned checkout)")
     args = ap.parse_args()
     command = "python " + shlex.join(sys.argv)
     table = args.out_dir / f"wall_time{args.suffix}.csv"
-    rows = pd.read_csv(table).to_dict("records") if table.exists() else []
+    # Runs accumulate in one table (a rerun replaces its methods' rows): each row keeps its scale,
+    # and the JSON every command that wrote rows still there.
+    previous = json.loads(table.with_suffix(".json").read_text()) if table.with_suffix(".json").exists() else {}
+    runs = previous.get("runs") or ([{k: previous[k] for k in ("command", "scale", "note") if k in previous}] if previous else [])
+    rows = [{"scale": previous.get("scale", 1), **r} for r in pd.read_csv(table).to_dict("records")] if table.exists() else []
     for method in args.methods.split(","):
         out = args.out_dir / f"{method}{args.suffix}.pt"
         steps = [] if args.scale == 1 else ["--meta-steps", str(round(args.scale * DEFAULT_META_STEPS[method]))]
@@ -53,13 +58,14 @@ def main() -> None:
         ckpt = load_checkpoint(out)
         last = [m for m in ckpt["metrics"] if m["val_acc"] == m["val_acc"]][-1]
         rows = [r for r in rows if r["method"] != method] + [{
-            "method": method, "command": " ".join(cmd), "wall_s": round(wall, 1), "meta_steps": ckpt["meta_step"],
+            "method": method, "scale": args.scale, "command": " ".join(cmd), "wall_s": round(wall, 1), "meta_steps": ckpt["meta_step"],
             "meta_training_s": round(sum(m.get("step_s", 0) for m in ckpt["metrics"]), 1), "val_acc_2k_3_students": last["val_acc"],
             "calibration": "" if not ckpt.get("calibration") else f"lr x{ckpt['calibration']['lr_scale']}, momentum {ckpt['calibration']['momentum']}",
             "final_line": run.stdout.strip().splitlines()[-1], "loadavg_1min_at_end": round(os.getloadavg()[0], 2), "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "date": time.strftime("%Y-%m-%d %H:%M")}]
         write_csv(pd.DataFrame(rows), table)
-    meta = {"command": command, "scale": args.scale, "date": time.strftime("%Y-%m-%d %H:%M")}
+    runs.append({"command": command, "scale": args.scale, **({"note": args.note} if args.note else {})})
+    meta = {"command": command, "scale": args.scale, "runs": runs, "date": time.strftime("%Y-%m-%d %H:%M")}
     write_text(table.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     write_text(table.with_suffix(".md"), wall_time_md(read_csv(table), meta))  # as `gtn-nas report` renders it
 

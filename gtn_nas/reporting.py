@@ -239,10 +239,16 @@ def _yardstick(inputs: Inputs) -> dict:
 # -- teachers: wall times, ablation, quality, samples, learning curves -----------------------------
 
 def wall_time_md(frame: pd.DataFrame, meta: dict) -> str:
-    scale = float(meta.get("scale", 1))
-    title = "Default distillation runs" if scale == 1 else f"Distillation runs at {scale:g}x the default meta-steps"
-    note = f" ({meta['note']})" if meta.get("note") else ""
-    return (f"# {title}\n\nCommand: `{meta['command']}`{note}\n\n"
+    scales = sorted(set(frame["scale"])) if "scale" in frame else [float(meta.get("scale", 1))]
+    if scales == [1]:
+        title = "Default distillation runs"
+    elif len(scales) == 1:
+        title = f"Distillation runs at {scales[0]:g}x the default meta-steps"
+    else:
+        title = "Distillation runs at several budgets (`scale` x the default meta-steps)"
+    runs = meta.get("runs") or [meta]
+    commands = "; ".join(f"`{r['command']}`" + (f" ({r['note']})" if r.get("note") else "") for r in runs)
+    return (f"# {title}\n\nCommand{'s' if len(runs) > 1 else ''}: {commands}\n\n"
             + markdown_table(_blank_na(frame.drop(columns=["final_line"], errors="ignore")), ".3f"))
 
 

@@ -242,3 +242,16 @@ def test_rescoring_some_sources_keeps_the_others_and_their_order():
     merged = clip_ablation._merge(rows, added)
     assert list(zip(merged["teacher"], merged["grid"], merged["v"])) == [
         ("x", "uncalibrated", 6), ("x", "before", 1), ("x", "after", 7), ("y", "uncalibrated", 5), ("y", "before", 3), ("y", "after", 4)]
+
+
+def test_wall_time_table_names_every_run_that_left_rows():
+    from gtn_nas.reporting import wall_time_md
+
+    frame = pd.DataFrame({"method": ["gm", "bptt"], "scale": [2.0, 4.0], "wall_s": [2250.0, 2400.0]})
+    meta = {"command": "python b.py --scale 4", "scale": 4, "runs": [
+        {"command": "python b.py --scale 2", "scale": 2, "note": "pinned"}, {"command": "python b.py --scale 4", "scale": 4}]}
+    md = wall_time_md(frame, meta)
+    assert md.startswith("# Distillation runs at several budgets")
+    assert "Commands: `python b.py --scale 2` (pinned); `python b.py --scale 4`" in md
+    assert wall_time_md(frame.iloc[:1], {"command": "python b.py --scale 2", "scale": 2}).startswith(
+        "# Distillation runs at 2x the default meta-steps\n\nCommand: `python b.py --scale 2`")
