@@ -14,8 +14,9 @@ import pandas as pd
 
 from .report import markdown_table
 from .reporting import (COMBINATION_NUMERIC, DISTRIBUTED_SPEED, DISTRIBUTED_VARIANCE, FRONTIER_COLUMNS, FRONTIER_NUMERIC,
-                        QUALITY_NUMERIC, Inputs, MissingInput, _clip_text, _guarded, combination_pivot, frontier_table,
+                        QUALITY_NUMERIC, Inputs, MissingInput, _guarded, combination_pivot, frontier_table,
                         ift_alignment_table)
+from .reporting.teachers import _clip_text
 
 
 # -- blocks --------------------------------------------------------------------------------
