@@ -69,6 +69,7 @@ VARIANTS = {
     "bptt-window8-upsample-soft": ("bptt", {"window": 8}, {**UPSAMPLE, "soft_labels": True}, "window 8, gtn-nas 0.1 generator, learned soft labels"),
     "ift-cg20-upsample-soft": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, {**UPSAMPLE, "soft_labels": True}, "the ift default with learned soft labels"),
     "gm-default": ("gm", {}, {}, "the gm default (convt generator, 8 matches, calibrated)"),
+    "gm-default-upsample": ("gm", {}, UPSAMPLE, "the gm default with the upsample generator, after UpsampleConv made it ~2x faster"),
     "gm-pixels-real": ("gm", {}, {"kind": "pixels", "init": "real"}, "gm default, pixel teacher started from real images"),
     "bptt-default": ("bptt", {}, {}, "the bptt default (upsample generator, window 8)"),
     "bptt-pixels-real": ("bptt", {}, {"kind": "pixels", "init": "real"}, "bptt default, pixel teacher started from real images"),
