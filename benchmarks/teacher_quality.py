@@ -227,7 +227,8 @@ def main() -> None:
             "full_epochs": args.full_epochs, "seeds": args.seeds, "tuned_teachers": args.tune}
     if only:  # the table is the earlier run's with some sources redone: both commands made it
         earlier = json.loads((args.out_dir / "command.json").read_text())
-        meta = {**earlier, "command": f"{earlier['command']} ; then {command}", "date": meta["date"]}
+        meta = {**earlier, "command": f"{earlier['command']} ; then {command}", "date": meta["date"],
+                "tuned_teachers": sorted(set(earlier.get("tuned_teachers", [])) | set(args.tune))}
     write_text(args.out_dir / "command.json", json.dumps(meta) + "\n")
     # Rendered from the files just written, exactly as `gtn-nas report` renders them.
     md = teacher_quality_md(read_csv(args.out_dir / "summary.csv"), read_csv(args.out_dir / "full_training.csv"), meta)
