@@ -24,7 +24,7 @@ import pandas as pd
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.checkpoint import load_checkpoint
 from gtn_nas.distillation import DEFAULT_META_STEPS
-from gtn_nas.reporting import read_csv, wall_time_md
+from gtn_nas.reporting import flag, read_csv, wall_time_md
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
     command = "python " + shlex.join(sys.argv)
     table = args.out_dir / f"wall_time{args.suffix}.csv"
     # Runs accumulate in one table (a rerun replaces its methods' rows): each row keeps its scale,
-    # and the JSON every command that wrote rows still there.
+    # and the JSON lists every command that wrote rows still there.
     previous = json.loads(table.with_suffix(".json").read_text()) if table.with_suffix(".json").exists() else {}
     runs = previous.get("runs") or ([{k: previous[k] for k in ("command", "scale", "note") if k in previous}] if previous else [])
     rows = [{"scale": previous.get("scale", 1), **r} for r in pd.read_csv(table).to_dict("records")] if table.exists() else []
@@ -64,7 +64,10 @@ def main() -> None:
             "final_line": run.stdout.strip().splitlines()[-1], "loadavg_1min_at_end": round(os.getloadavg()[0], 2), "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "date": time.strftime("%Y-%m-%d %H:%M")}]
         write_csv(pd.DataFrame(rows), table)
-    runs.append({"command": command, "scale": args.scale, **({"note": args.note} if args.note else {})})
+    runs.append({"command": command, "scale": args.scale, "methods": args.methods.split(","), **({"note": args.note} if args.note else {})})
+    # A method's row belongs to the last run that made it; a run left with no rows drops out.
+    owner = {m: i for i, r in enumerate(runs) for m in r.get("methods") or flag(r["command"], "--methods", "bptt,ift,gm").split(",")}
+    runs = [r for i, r in enumerate(runs) if i in owner.values()]
     meta = {"command": command, "scale": args.scale, "runs": runs, "date": time.strftime("%Y-%m-%d %H:%M")}
     write_text(table.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     write_text(table.with_suffix(".md"), wall_time_md(read_csv(table), meta))  # as `gtn-nas report` renders it

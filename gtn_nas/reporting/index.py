@@ -22,7 +22,8 @@ def index_md(manifest: dict, commands: dict[str, dict]) -> str:
             made = run_commands(runs, ", {}")
         else:
             made = f"`{commands[side]['command']}`"
-        extra = [x for x in (None if runs else commands.get(side, {}).get("note") if side else None, e.get("note")) if x]
+        note = None if runs or not side else commands[side].get("note")  # several runs carry their own notes
+        extra = [x for x in (note, e.get("note")) if x]
         made += "".join(f", {x}" for x in extra) + (f" (`{side}`)" if side else "")
         rows.append(f"| {_cell(e['path'])} | {_cell(e['what'])} | {_cell(made)} | {_cell(e.get('alone', ''))} |")
     head = ("# Results\n\n"
