@@ -71,6 +71,7 @@ VARIANTS = {
     "gm-default": ("gm", {}, {}, "the gm default (convt generator, 8 matches, calibrated)"),
     "gm-default-upsample": ("gm", {}, UPSAMPLE, "the gm default with the upsample generator, after UpsampleConv made it ~2x faster"),
     "gm-pixels-real": ("gm", {}, {"kind": "pixels", "init": "real"}, "gm default, pixel teacher started from real images"),
+    "gm-default-dsa": ("gm", {"augment": True}, {}, "the gm default with differentiable siamese augmentation at each match"),
     "bptt-default": ("bptt", {}, {}, "the bptt default (upsample generator, window 8)"),
     "bptt-pixels-real": ("bptt", {}, {"kind": "pixels", "init": "real"}, "bptt default, pixel teacher started from real images"),
     "bptt-pixels-real-mlr05": ("bptt", {}, {"kind": "pixels", "init": "real", "meta_lr": 0.05},

@@ -91,6 +91,7 @@ def distill(
     gm_match_steps: Optional[int] = typer.Option(None, "--gm-match-steps", help="gm: match at this many random inner steps per meta-step (0: all)."),
     gm_layer_reduce: Optional[str] = typer.Option(None, "--gm-layer-reduce", help="gm: sum (Zhao et al.) or mean of the row distances per layer."),
     gm_update_per_match: Optional[bool] = typer.Option(None, "--gm-update-per-match/--gm-update-per-step", help="gm: a teacher update after every match (Zhao et al.) or one per meta-step."),
+    gm_augment: Optional[bool] = typer.Option(None, "--gm-augment/--no-gm-augment", help="gm: differentiable siamese augmentation (Zhao & Bilen 2021) at each match."),
     eval_every: int = typer.Option(25, "--eval-every", help="Score the teacher on validation every this many meta-steps (monitoring only)."),
     checkpoint_every: int = typer.Option(25, "--checkpoint-every", help="Write the checkpoint every this many meta-steps (and on Ctrl-C)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint at --out."),
@@ -115,7 +116,8 @@ def distill(
         "bptt": {"--bptt-checkpoint": ("checkpoint_every", bptt_checkpoint), "--bptt-truncate": ("truncate", bptt_truncate),
                  "--bptt-window": ("window", bptt_window), "--bptt-meta-losses": ("meta_losses", bptt_meta_losses)},
         "gm": {"--gm-real-per-class": ("real_per_class", gm_real_per_class), "--gm-layer-reduce": ("layer_reduce", gm_layer_reduce),
-               "--gm-match-steps": ("match_steps", gm_match_steps), "--gm-update-per-match": ("update_per_match", gm_update_per_match)},
+               "--gm-match-steps": ("match_steps", gm_match_steps), "--gm-update-per-match": ("update_per_match", gm_update_per_match),
+               "--gm-augment": ("augment", gm_augment)},
     }
     for other, flags in given.items():
         stray = [flag for flag, (_, value) in flags.items() if value is not None and other != method]

@@ -61,13 +61,15 @@ SPECS = [
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s['family']}-{s['norm']}")
-@pytest.mark.parametrize("reduce", ["sum", "mean"])
+@pytest.mark.parametrize("reduce", ["sum", "mean", "sum+augment"])
 def test_batched_distance_and_gradient_equal_the_per_class_loop(spec, reduce):
-    """vmap over classes (unequal class sizes: batch 23) gives the loop's distance and meta-gradient."""
+    """vmap over classes (unequal class sizes: batch 23) gives the loop's distance and meta-gradient,
+    with siamese augmentation too (each class's draw reaches the right class in both paths)."""
+    reduce, augment = reduce.split("+")[0], reduce.endswith("augment")
     out = []
     for batched in (False, True):
         ctx = tiny_context(kind="generator", steps=2, batch=23, spec=spec)
-        r = Gm(GmConfig(real_per_class=5, layer_reduce=reduce, batched=batched))(fresh_gen(ctx))
+        r = Gm(GmConfig(real_per_class=5, layer_reduce=reduce, batched=batched, augment=augment))(fresh_gen(ctx))
         out.append((r.meta_loss, {n: p.grad.clone() for n, p in ctx.teacher.named_parameters() if p.grad is not None}))
     assert out[0][0] == pytest.approx(out[1][0], rel=1e-9)
     assert out[0][1].keys() == out[1][1].keys() and out[0][1]
@@ -98,3 +100,14 @@ def test_bad_gm_options_are_config_errors():
     for bad in ({"real_per_class": 0}, {"layer_reduce": "max"}, {"match_steps": -1}):
         with pytest.raises(ConfigError):
             GmConfig(**bad)
+
+
+def test_augmentation_changes_the_match_and_is_drawn_from_the_step_stream():
+    ctx = tiny_context(kind="generator", steps=2, batch=20)
+    plain = Gm(GmConfig(real_per_class=5))(fresh_gen(ctx)).meta_loss
+    ctx.teacher.zero_grad(set_to_none=True)
+    runs = []
+    for _ in range(2):
+        runs.append(Gm(GmConfig(real_per_class=5, augment=True))(fresh_gen(ctx)).meta_loss)
+        ctx.teacher.zero_grad(set_to_none=True)
+    assert runs[0] == runs[1] != plain

@@ -16,6 +16,10 @@ weighs the same, so a 256-row MLP layer does not outweigh the 10-row classifier)
 The ten per-class gradients are computed together (`batched`, torch.func.vmap over classes; each
 class keeps its own forward pass, so batch norm sees per-class statistics exactly as in the loop);
 `batched=False` keeps the loop, which the tests use as the reference.
+
+With `augment` (DSA, Zhao & Bilen 2021; `augment.py`) each match draws one transformation per class
+and applies it to that class's synthetic and real images alike before their gradients are taken.
+The student's own SGD step still trains on the untransformed batch, as students do after export.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import grad, vmap
 
+from .. import augment as dsa
 from ..errors import ConfigError
 from ..inner import InnerState, grads, loss, sgd_step
 from .base import MetaContext, MetaResult
@@ -68,6 +73,8 @@ class GmConfig:
     # Zhao et al. update the synthetic set after every match; off: one teacher update per meta-step
     # from the matches' mean distance.
     update_per_match: bool = False
+    augment: bool = False  # DSA: the same random transformation on a class's synthetic and real images
+
 
     def __post_init__(self):
         if self.match_steps < 0:
@@ -96,7 +103,8 @@ class Gm:
             if t in matched:
                 x, y = ctx.teacher.batch(t, ctx.noise)
                 real = self._real_batches(ctx)
-                dist = (self._batched if self.cfg.batched else self._looped)(ctx, state.params, x, y, real)
+                aug = dsa.draw(10, ctx.gen) if self.cfg.augment else None
+                dist = (self._batched if self.cfg.batched else self._looped)(ctx, state.params, x, y, real, aug)
                 total += dist.item()
                 if self.cfg.update_per_match and ctx.update is not None:
                     dist.backward()
@@ -121,20 +129,23 @@ class Gm:
         idx = torch.stack(idx)
         return ctx.real.x[idx], ctx.real.y[idx]
 
-    def _looped(self, ctx, params, x, y, real) -> torch.Tensor:
+    def _looped(self, ctx, params, x, y, real, aug=None) -> torch.Tensor:
         dist = x.new_zeros(())
         for c in range(10):
-            g_real = grads(ctx.f, params, real[0][c], real[1][c])
-            mask = y == c
-            g_syn = grads(ctx.f, params, x[mask], y[mask], create_graph=True)
+            xr, mask = real[0][c], y == c
+            xs = x[mask]
+            if aug is not None:
+                xr, xs = dsa.apply(xr[None], aug[c:c + 1])[0], dsa.apply(xs[None], aug[c:c + 1])[0]
+            g_real = grads(ctx.f, params, xr, real[1][c])
+            g_syn = grads(ctx.f, params, xs, y[mask], create_graph=True)
             dist = dist + match_distance(g_syn, g_real, self.cfg.layer_reduce)
         return dist
 
-    def _batched(self, ctx, params, x, y, real) -> torch.Tensor:
+    def _batched(self, ctx, params, x, y, real, aug=None) -> torch.Tensor:
         params = {k: v.detach() for k, v in params.items()}
         per_class = vmap(grad(lambda p, xb, yb: loss(ctx.f, p, xb, yb)), in_dims=(None, 0, 0))
         with torch.no_grad():
-            g_real = per_class(params, *real)
+            g_real = per_class(params, dsa.apply(real[0], aug) if aug is not None else real[0], real[1])
         groups = defaultdict(list)  # classes with equally many synthetic images share one vmap call
         for c in range(10):
             groups[int((y == c).sum())].append(c)
@@ -143,7 +154,8 @@ class Gm:
             if n == 0:
                 continue
             rows = torch.stack([torch.nonzero(y == c).squeeze(1) for c in classes])  # (C, n)
-            g_syn = per_class(params, x[rows], y[rows])
             sel = torch.tensor(classes, device=x.device)
+            xs = dsa.apply(x[rows], aug[sel.cpu()]) if aug is not None else x[rows]
+            g_syn = per_class(params, xs, y[rows])
             dist = dist + batched_distance(g_syn, {k: v[sel] for k, v in g_real.items()}, self.cfg.layer_reduce)
         return dist
