@@ -92,6 +92,8 @@ class DistillConfig:
         d = {"students_per_step": 1, "calibrate": False, **d}  # 0.1 checkpoints: one student, no calibration
         # Checkpoints of gtn-nas 0.1 predate the choice of generator: theirs is `upsample`.
         d["teacher"] = TeacherConfig(**{"generator": "upsample", **d["teacher"]})
+        # Options added since a checkpoint was written: it was trained without them.
+        d["method_options"] = {**OPTIONS_ADDED_OFF.get(d.get("method", "ift"), {}), **d.get("method_options", {})}
         return DistillConfig(**d)
 
 
@@ -105,6 +107,10 @@ DEFAULT_GENERATOR = {"bptt": "upsample", "ift": "upsample", "gm": "convt"}
 DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
 # Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
 DEFAULT_META_STEPS = {"bptt": 850, "ift": 330, "gm": 480}
+
+
+# Method options added after teachers were shipped, with the value that means "as before".
+OPTIONS_ADDED_OFF = {"gm": {"augment": False}}
 
 
 # Method options counted in inner steps (by method: field -> CLI flag); none may exceed --inner-steps.
