@@ -5,6 +5,8 @@ at most 45 minutes each alone).
 
     python benchmarks/default_teachers.py --methods bptt,ift,gm --out-dir results/teachers --scale 2
     -> results/teachers/{M}.pt, {M}.csv, and wall_time.csv / wall_time.md
+    python benchmarks/default_teachers.py --methods gm --out-dir results/teachers/default --suffix -15min \
+        --table results/teachers/default/wall_time.csv      # a 15-minute teacher, redone in place
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ def main() -> None:
     ap.add_argument("--extra", default="", help="extra distill options, e.g. '--meta-steps 900' (then --suffix)")
     ap.add_argument("--suffix", default="")
     ap.add_argument("--scale", type=float, default=1.0, help="meta-steps = scale x the method's default (1: the default command)")
+    ap.add_argument("--table", type=Path, help="the wall-time table to add rows to (default: OUT_DIR/wall_time{SUFFIX}.csv)")
     ap.add_argument("--note", default="", help="how the run was made, recorded beside its command (e.g. a pinned checkout)")
     args = ap.parse_args()
     command = "python " + shlex.join(sys.argv)
-    table = args.out_dir / f"wall_time{args.suffix}.csv"
+    table = args.table or args.out_dir / f"wall_time{args.suffix}.csv"
     # Runs accumulate in one table (a rerun replaces its methods' rows): each row keeps its scale,
     # and the JSON lists every command that wrote rows still there.
     previous = json.loads(table.with_suffix(".json").read_text()) if table.with_suffix(".json").exists() else {}

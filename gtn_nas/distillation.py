@@ -32,7 +32,7 @@ from .data import MNIST, Split
 from .device import peak_memory_mb
 from .distributed import RankFailure, World
 from .errors import CheckpointError, ConfigError, GtnNasError
-from .methods import METHODS, MetaContext, make_method
+from .methods import METHODS, MetaContext, make_method, resolve_options
 from .quality import teacher_batches
 from .spaces import load_space
 from .students import Functional, build_student
@@ -58,6 +58,11 @@ class DistillConfig:
     calibrate: bool | None = None  # None: the method's default (DEFAULT_CALIBRATE)
 
     def __post_init__(self):
+        # Every method option is stored, defaults included, so a checkpoint says what it was trained
+        # with even after a default changes (bad options are left for validate() to report).
+        if self.method in METHODS:
+            with contextlib.suppress(ConfigError):
+                object.__setattr__(self, "method_options", resolve_options(self.method, self.method_options))
         if self.teacher.generator is None and self.method in DEFAULT_GENERATOR:
             object.__setattr__(self, "teacher", dataclasses.replace(self.teacher, generator=DEFAULT_GENERATOR[self.method]))
 

@@ -60,18 +60,19 @@ def test_resume_refuses_other_options(small_mnist, tmp_path):
 
 
 def test_a_checkpoint_from_before_gm_augment_resumes_as_trained(small_mnist, tmp_path):
-    """Shipped gm teachers predate --gm-augment: their options lack it, and they were trained without it."""
+    """Teachers from before --gm-augment lack the option and were trained without it: they resume
+    with --no-gm-augment, and refuse the new default (augment on) as other options."""
     from gtn_nas.checkpoint import load_checkpoint, save_checkpoint
     from gtn_nas.methods import resolve_options
 
     cfg = lambda steps, **given: _cfg("gm", steps=steps, calibrate=False, method_options=resolve_options("gm", given))  # as the CLI
-    distill(cfg(1), small_mnist, CPU, tmp_path / "t.pt")
+    distill(cfg(1, augment=False), small_mnist, CPU, tmp_path / "t.pt")
     ckpt = load_checkpoint(tmp_path / "t.pt")
     del ckpt["config"]["method_options"]["augment"]
     save_checkpoint(tmp_path / "t.pt", ckpt)
-    assert distill(cfg(2), small_mnist, CPU, tmp_path / "t.pt", resume=True).step == 2
+    assert distill(cfg(2, augment=False), small_mnist, CPU, tmp_path / "t.pt", resume=True).step == 2
     with pytest.raises(CheckpointError, match="differ"):
-        distill(cfg(3, augment=True), small_mnist, CPU, tmp_path / "t.pt", resume=True)
+        distill(cfg(3), small_mnist, CPU, tmp_path / "t.pt", resume=True)
 
 
 def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
