@@ -68,7 +68,7 @@ VARIANTS = {
     "gm-match8-hyper": ("gm", {"match_steps": 8}, HYPER, "match at 8 random steps, initial inner lr 0.1 / momentum 0.9"),
     "bptt-window8-upsample-soft": ("bptt", {"window": 8}, {**UPSAMPLE, "soft_labels": True}, "window 8, gtn-nas 0.1 generator, learned soft labels"),
     "ift-cg20-upsample-soft": ("ift", {"solver": "cg", "neumann_terms": 20, "damping": 1.0}, {**UPSAMPLE, "soft_labels": True}, "the ift default with learned soft labels"),
-    "gm-default": ("gm", {}, {}, "the gm default (convt generator, 8 matches, calibrated)"),
+    "gm-default": ("gm", {}, {}, "the gm default (convt generator, 8 matches, calibrated) before augmentation"),
     "gm-default-upsample": ("gm", {}, UPSAMPLE, "the gm default with the upsample generator, after UpsampleConv made it ~2x faster"),
     "gm-pixels-real": ("gm", {}, {"kind": "pixels", "init": "real"}, "gm default, pixel teacher started from real images"),
     "gm-default-dsa": ("gm", {"augment": True}, {}, "the gm default with differentiable siamese augmentation at each match"),
@@ -83,6 +83,8 @@ TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum", "soft_labels", "kin
 
 def config(name: str, meta_steps: int, seed: int) -> DistillConfig:
     method, options, extra, _ = VARIANTS[name]
+    if method == "gm":  # every gm variant but the -dsa one ran before augmentation was on by default
+        options = {"augment": False, **options}
     teacher = TeacherConfig(**{k: v for k, v in extra.items() if k in TEACHER_FIELDS})
     rest = {k: v for k, v in extra.items() if k not in TEACHER_FIELDS}
     return DistillConfig(method=method, method_options=options, teacher=teacher, meta_steps=meta_steps, seed=seed,
