@@ -59,6 +59,16 @@ def test_resume_refuses_other_options(small_mnist, tmp_path):
         distill(_cfg("gm", steps=2, seed=5), small_mnist, CPU, tmp_path / "t.pt", resume=True)
 
 
+def test_the_config_stores_every_method_option_defaults_included():
+    import dataclasses
+
+    from gtn_nas.methods import GmConfig
+
+    cfg = DistillConfig(method="gm", method_options={"match_steps": 4})
+    assert cfg.method_options == dataclasses.asdict(GmConfig(match_steps=4))
+    assert DistillConfig.from_dict(cfg.to_dict()) == cfg
+
+
 def test_a_checkpoint_from_before_gm_augment_resumes_as_trained(small_mnist, tmp_path):
     """Teachers from before --gm-augment lack the option and were trained without it: they resume
     with --no-gm-augment, and refuse the new default (augment on) as other options."""
