@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--suffix", default="")
     ap.add_argument("--scale", type=float, default=1.0, help="meta-steps = scale x the method's default (1: the default command)")
     ap.add_argument("--table", type=Path, help="the wall-time table to add rows to (default: OUT_DIR/wall_time{SUFFIX}.csv)")
+    ap.add_argument("--resume", action="store_true", help="continue each method's checkpoint at its --out (a run that stopped); "
+                    "the wall time adds the meta-training time the checkpoint had recorded")
     ap.add_argument("--note", default="", help="how the run was made, recorded beside its command (e.g. a pinned checkout)")
     args = ap.parse_args()
     command = "python " + shlex.join(sys.argv)
@@ -50,11 +52,14 @@ def main() -> None:
         out = args.out_dir / f"{method}{args.suffix}.pt"
         steps = [] if args.scale == 1 else ["--meta-steps", str(round(args.scale * DEFAULT_META_STEPS[method]))]
         cmd = ["gtn-nas", "distill", "--method", method, "--out", str(out), "--quiet", *steps, *args.extra.split()]
-        if out.exists():
+        before = load_checkpoint(out) if args.resume and out.exists() else None
+        if before:
+            cmd.append("--resume")
+        elif out.exists():
             out.unlink()
         t0 = time.perf_counter()
         run = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0 + (before["elapsed"] if before else 0)  # the stopped part: its meta-steps, evaluations and calibration
         if run.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed: {run.stderr.strip()}")
         print(run.stdout.strip(), flush=True)
@@ -62,6 +67,7 @@ def main() -> None:
         last = [m for m in ckpt["metrics"] if m["val_acc"] == m["val_acc"]][-1]
         rows = [r for r in rows if r["method"] != method] + [{
             "method": method, "scale": args.scale, "command": " ".join(cmd), "wall_s": round(wall, 1), "meta_steps": ckpt["meta_step"],
+            "resumed_at_step": before["meta_step"] if before else "",
             "meta_training_s": round(sum(m.get("step_s", 0) for m in ckpt["metrics"]), 1), "val_acc_2k_3_students": last["val_acc"],
             "calibration": "" if not ckpt.get("calibration") else f"lr x{ckpt['calibration']['lr_scale']}, momentum {ckpt['calibration']['momentum']}",
             "final_line": run.stdout.strip().splitlines()[-1], "loadavg_1min_at_end": round(os.getloadavg()[0], 2), "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),

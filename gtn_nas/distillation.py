@@ -17,6 +17,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -114,6 +115,8 @@ DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
 DEFAULT_META_STEPS = {"bptt": 850, "ift": 330, "gm": 480}
 
 
+# Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
+MAX_SKIPPED_IN_A_ROW = 5
 # Method options added after teachers were shipped, with the value that means "as before".
 OPTIONS_ADDED_OFF = {"gm": {"augment": False}}
 
@@ -256,11 +259,13 @@ class Distiller:
                 if p.grad is not None:
                     p.grad /= K
         if not math.isfinite(meta_loss):
-            raise ConfigError(f"meta-step {self.step}: the meta-loss diverged ({meta_loss}); lower --meta-lr")
+            self._skip(meta_loss)
         with interrupts_deferred():  # the update, the counter and the row change together or not at all
             if any(p.grad is not None for g in self.opt.param_groups for p in g["params"]):
                 self._apply_update()  # nothing left when the method updated the teacher itself
-            self.sched.step()
+            with warnings.catch_warnings():  # a skipped first step calls the schedule before the optimiser
+                warnings.simplefilter("ignore", UserWarning)
+                self.sched.step()
             self.step += 1
             self.elapsed += time.perf_counter() - start
             row = {"meta_step": self.step, "meta_loss": meta_loss, "val_acc": float("nan"),
@@ -268,6 +273,16 @@ class Distiller:
                    "step_s": round(time.perf_counter() - start, 4)}
             self.metrics.append(row)
         return row
+
+    def _skip(self, meta_loss: float) -> None:
+        """Drop a meta-step whose student diverged on the teacher's data (an unnormalised deep net
+        at the teacher's lr can overflow): its meta-gradient says nothing about the teacher, and one
+        such draw late in a long run should not end it. The row keeps the NaN; a teacher whose
+        students keep diverging has diverged itself."""
+        trailing = next((i for i, r in enumerate(reversed(self.metrics)) if math.isfinite(r["meta_loss"])), len(self.metrics))
+        if trailing + 1 > MAX_SKIPPED_IN_A_ROW:
+            raise ConfigError(f"meta-step {self.step}: the meta-loss diverged ({meta_loss}) {trailing + 1} meta-steps in a row; lower --meta-lr")
+        self.opt.zero_grad(set_to_none=True)
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: Path) -> None:

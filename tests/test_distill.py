@@ -6,7 +6,7 @@ import torch
 
 from conftest import TINY_SPACE
 from gtn_nas.distillation import DistillConfig, Distiller, distill, load_teacher
-from gtn_nas.errors import CheckpointError
+from gtn_nas.errors import CheckpointError, ConfigError
 from gtn_nas.export import KEYS, export_npz
 from gtn_nas.spaces import load_space
 from gtn_nas.students import accuracy, build_student
@@ -57,6 +57,46 @@ def test_resume_refuses_other_options(small_mnist, tmp_path):
     distill(_cfg("gm", steps=1), small_mnist, CPU, tmp_path / "t.pt")
     with pytest.raises(CheckpointError, match="differ"):
         distill(_cfg("gm", steps=2, seed=5), small_mnist, CPU, tmp_path / "t.pt", resume=True)
+
+
+class DivergingStudents:
+    """The real method, except that at the given meta-steps the student diverges (as an unnormalised
+    deep net can at the teacher's lr): NaN meta-loss and NaN meta-gradient."""
+
+    def __init__(self, d: Distiller, steps):
+        self.d, self.method, self.steps = d, d.method, set(steps)
+
+    def __call__(self, ctx):
+        result = self.method(ctx)
+        if self.d.step not in self.steps:
+            return result
+        for p in ctx.teacher.parameters():
+            if p.grad is not None:
+                p.grad.fill_(float("nan"))
+        return type(result)(float("nan"), result.params)
+
+
+def test_a_diverged_student_skips_its_meta_step_and_the_run_goes_on(small_mnist):
+    from gtn_nas.distillation import MAX_SKIPPED_IN_A_ROW
+
+    d = Distiller(_cfg("gm", steps=4, calibrate=False), small_mnist, CPU)
+    d.method = DivergingStudents(d, steps={1})
+    d.meta_step()
+    before = {k: v.clone() for k, v in d.teacher.state_dict().items()}
+    d.meta_step()  # skipped: the teacher is untouched
+    assert all(torch.equal(before[k], v) for k, v in d.teacher.state_dict().items())
+    d.meta_step()
+    assert d.step == 3 and np.isnan(d.metrics[1]["meta_loss"]) and np.isfinite(d.metrics[2]["meta_loss"])
+    assert all(torch.isfinite(v).all() for v in d.teacher.state_dict().values())
+
+    d = Distiller(_cfg("gm", steps=20, calibrate=False), small_mnist, CPU)
+    start = {k: v.clone() for k, v in d.teacher.state_dict().items()}
+    d.method = DivergingStudents(d, steps=range(20))
+    with pytest.raises(ConfigError, match="in a row; lower --meta-lr"):
+        while True:
+            d.meta_step()
+    assert d.step == MAX_SKIPPED_IN_A_ROW
+    assert all(torch.equal(start[k], v) for k, v in d.teacher.state_dict().items())
 
 
 def test_the_config_stores_every_method_option_defaults_included():
