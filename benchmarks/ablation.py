@@ -127,7 +127,7 @@ def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out
     row = {"variant": name, "method": method, "what": what, "options": json.dumps({**options, **extra}), "seed": seed,
            "budget_s": budget, "probe_s_per_step": sec, "meta_steps": steps, "train_s": train_s,
            "meta_steps_per_min": 60 * steps / train_s if steps else float("nan"),
-           "final_meta_loss": statistics.mean(r["meta_loss"] for r in d.metrics[-10:]) if steps else float("nan"),
+           "final_meta_loss": statistics.mean(r["meta_loss"] for r in d.metrics[-10:] if r["meta_loss"] == r["meta_loss"]) if steps else float("nan"),  # skipped steps are NaN
            **{f"{k}_raw": v for k, v in before.items()}, **{f"{k}_calibrated": v for k, v in after.items()},
            "calibration": json.dumps({k: d.calibration[k] for k in ("lr_scale", "momentum", "holdout_acc")}) if calibrated else "",
            "threads": torch.get_num_threads(), "command": "python " + shlex.join(sys.argv)}
