@@ -23,11 +23,11 @@ import torch.nn.functional as F
 
 from .data import MEAN, STD
 
-FAMILIES = ("color", "crop", "cutout", "scale", "rotate")
 # DSA's ranges: brightness +-0.5 and contrast x[0.5, 1.5] (normalised units), shifts up to 1/8 of
 # the side, a cutout of half the side, scale in [1/1.2, 1.2] per axis, rotation +-15 degrees.
 BRIGHTNESS, CONTRAST, SHIFT, CUTOUT, SCALE, DEGREES = 1.0, 1.0, 0.125, 0.5, 1.2, 15.0
-N_VALUES = {"color": 2, "crop": 2, "cutout": 2, "scale": 2, "rotate": 1}
+N_VALUES = {"color": 2, "crop": 2, "cutout": 2, "scale": 2, "rotate": 1}  # uniform values per group
+FAMILIES = tuple(N_VALUES)
 BACKGROUND = -MEAN / STD  # a black pixel, normalised
 
 
@@ -85,8 +85,13 @@ def _cutout(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     H, W = x.shape[-2:]
     h, w = int(H * CUTOUT), int(W * CUTOUT)
     cy, cx = (u[:, 0] * H).long(), (u[:, 1] * W).long()  # the square's centre; it may hang over an edge
-    rows, cols = torch.arange(H, device=x.device), torch.arange(W, device=x.device)
-    inside_r = ((rows[None] >= (cy - h // 2)[:, None]) & (rows[None] < (cy - h // 2 + h)[:, None]))  # (G, H)
-    inside_c = ((cols[None] >= (cx - w // 2)[:, None]) & (cols[None] < (cx - w // 2 + w)[:, None]))  # (G, W)
+    inside_r, inside_c = _span(H, cy, h), _span(W, cx, w)  # (G, H), (G, W)
     hole = (inside_r[:, :, None] & inside_c[:, None, :]).view(len(u), 1, 1, H, W)
     return torch.where(hole, torch.full_like(x, BACKGROUND), x)
+
+
+def _span(n: int, centre: torch.Tensor, size: int) -> torch.Tensor:
+    """(groups, n): whether each of n positions lies in the size-long span around each centre."""
+    i = torch.arange(n, device=centre.device)[None]
+    start = (centre - size // 2)[:, None]
+    return (i >= start) & (i < start + size)

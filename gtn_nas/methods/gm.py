@@ -157,7 +157,7 @@ class Gm:
                 continue
             rows = torch.stack([torch.nonzero(y == c).squeeze(1) for c in classes])  # (C, n)
             sel = torch.tensor(classes, device=x.device)
-            xs = dsa.apply(x[rows], aug[sel.cpu()]) if aug is not None else x[rows]
+            xs = dsa.apply(x[rows], aug[classes]) if aug is not None else x[rows]
             g_syn = per_class(params, xs, y[rows])
             dist = dist + batched_distance(g_syn, {k: v[sel] for k, v in g_real.items()}, self.cfg.layer_reduce)
         return dist
