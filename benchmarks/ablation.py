@@ -73,6 +73,7 @@ VARIANTS = {
     "gm-pixels-real": ("gm", {}, {"kind": "pixels", "init": "real"}, "gm default, pixel teacher started from real images"),
     "gm-default-dsa": ("gm", {"augment": True}, {}, "the gm default with differentiable siamese augmentation at each match"),
     "bptt-default": ("bptt", {}, {}, "the bptt default (upsample generator, window 8)"),
+    "bptt-default-dsa": ("bptt", {"augment": True}, {}, "the bptt default with a random DSA transformation of every synthetic image at every inner step"),
     "bptt-pixels-real": ("bptt", {}, {"kind": "pixels", "init": "real"}, "bptt default, pixel teacher started from real images"),
     "bptt-pixels-real-mlr05": ("bptt", {}, {"kind": "pixels", "init": "real", "meta_lr": 0.05},
                                "bptt default, pixel teacher started from real images, meta-lr 0.05"),

@@ -102,10 +102,24 @@ def main() -> None:
     gt = pd.read_csv(args.ground_truth)
     summary["best_of_60_val_acc"] = float(gt["val_acc"].max())
     summary["median_of_60_val_acc"] = float(gt["val_acc"].median())
+    summary, runs = kept_from_before(summary, out) if args.only else (summary, [])
     write_csv(summary, out / "summary.csv")
-    write_text(out / "summary.json", json.dumps({"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d"),
+    runs.append({"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d"), "searches": [r["search"] for r in rows]})
+    write_text(out / "summary.json", json.dumps({"command": runs[-1]["command"], "date": runs[-1]["date"], "runs": runs,
                                                  "hardware": "2 logical CPUs, no GPU"}, indent=1) + "\n")
     print(summary.to_string(index=False))
+
+
+def kept_from_before(summary: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, list[dict]]:
+    """With --only: the other searches' rows of the earlier summary, in its order, and its runs."""
+    if not (out / "summary.csv").exists():
+        return summary, []
+    before = pd.read_csv(out / "summary.csv")
+    meta = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    runs = meta.get("runs") or ([{"command": meta["command"], "date": meta.get("date"), "searches": before["search"].tolist()}] if "command" in meta else [])
+    merged = pd.concat([before[~before["search"].isin(summary["search"])], summary])
+    order = {name: i for i, name in enumerate(before["search"])}
+    return merged.sort_values("search", key=lambda c: c.map(lambda n: order.get(n, len(order)))).reset_index(drop=True), runs
 
 
 if __name__ == "__main__":

@@ -45,11 +45,12 @@ def sgd_step(state: InnerState, g: Params, lr, momentum) -> InnerState:
     return InnerState({k: state.params[k] - lr * bufs[k] for k in g}, bufs)
 
 
-def train_steps(f, state: InnerState, teacher, noise, steps: range, create_graph: bool) -> InnerState:
+def train_steps(f, state: InnerState, teacher, noise, steps: range, create_graph: bool, transform=None) -> InnerState:
     """Run inner steps `steps` on the teacher's batches.
 
     create_graph=True keeps the whole computation differentiable w.r.t. the teacher (BPTT);
-    otherwise the teacher's batches and hyper-parameters are treated as constants.
+    otherwise the teacher's batches and hyper-parameters are treated as constants. `transform`
+    (t, x) -> x, if given, changes step t's images before the student sees them (bptt's augment).
     """
     lr, mom = teacher.lr(), teacher.momentum()
     for t in steps:
@@ -59,5 +60,7 @@ def train_steps(f, state: InnerState, teacher, noise, steps: range, create_graph
             with torch.no_grad():
                 x, y = teacher.batch(t, noise)
             lr_t, mom_t, state = lr[t].detach(), mom[t].detach(), state.detached()
+        if transform is not None:
+            x = transform(t, x)
         state = sgd_step(state, grads(f, state.params, x, y, create_graph), lr_t, mom_t)
     return state.detached() if not create_graph else state

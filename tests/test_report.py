@@ -5,6 +5,7 @@ committed formats, plus the formats the frontier, yardstick and search benchmark
 teacher checkpoint is made per test.
 """
 
+import json
 import re
 import shutil
 import subprocess
@@ -255,3 +256,15 @@ def test_wall_time_table_names_every_run_that_left_rows():
     assert "Commands: `python b.py --scale 2` (pinned); `python b.py --scale 4`" in md
     assert wall_time_md(frame.iloc[:1], {"command": "python b.py --scale 2", "scale": 2}).startswith(
         "# Distillation runs at 2x the default meta-steps\n\nCommand: `python b.py --scale 2`")
+
+
+def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
+    """`search_runs.py --only X` replaces X's row of the summary, keeps the others in their order,
+    and keeps the command that made them beside its own."""
+    import search_runs
+
+    pd.DataFrame({"search": ["a", "b", "c"], "pick": ["p", "q", "r"]}).to_csv(tmp_path / "summary.csv", index=False)
+    (tmp_path / "summary.json").write_text(json.dumps({"command": "python benchmarks/search_runs.py", "date": "d"}))
+    merged, runs = search_runs.kept_from_before(pd.DataFrame({"search": ["b"], "pick": ["new"]}), tmp_path)
+    assert merged["search"].tolist() == ["a", "b", "c"] and merged["pick"].tolist() == ["p", "new", "r"]
+    assert runs == [{"command": "python benchmarks/search_runs.py", "date": "d", "searches": ["a", "b", "c"]}]

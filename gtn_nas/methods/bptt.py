@@ -13,6 +13,11 @@ learning rates and momenta. Memory grows linearly with the number of differentia
 - `checkpoint_every` k: recompute the unroll in blocks of k steps during the backward pass
   (memory ~ T/k states + k steps of graph, compute ~ +1 forward); exact.
 - `truncate` k: differentiate only the last k steps (biased, memory ~ k).
+- `augment`: during distillation every synthetic image of every inner step is transformed by its
+  own randomly drawn DSA transformation (`augment.py`: a shift, a small rotation, ...) before the
+  student sees it, so the teacher learns images that teach under such changes, not only one exact
+  set of pixels fitted to the distillation students' trajectories. Exported data is untransformed
+  (the identity is the middle of every family's range).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from .. import augment as dsa
 from ..errors import ConfigError
 from ..inner import InnerState, loss, train_steps
 from .base import MetaContext, MetaResult
@@ -33,6 +39,7 @@ class BpttConfig:
     truncate: int = 0  # 0: differentiate all steps
     meta_losses: int = 1  # real-data loss points (1: the final weights only)
     window: int = 8  # 0: no random window (8: ~3x more meta-steps per second, better teachers; ablation.md)
+    augment: bool = False
 
     def __post_init__(self):
         for name in ("checkpoint_every", "truncate", "window"):
@@ -71,26 +78,34 @@ class Bptt:
     def __call__(self, ctx: MetaContext) -> MetaResult:
         T = ctx.teacher.cfg.inner_steps
         first, stop = self.span(T, ctx.gen)
-        state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(first), create_graph=False)
+        transform = self._transform(T, ctx) if self.cfg.augment else None
+        state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(first), False, transform)
         if self.cfg.checkpoint_every:
-            state = self._checkpointed(ctx, state, first, stop)
+            state = self._checkpointed(ctx, state, first, stop, transform)
             meta = loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y)
         else:
             meta, at = 0.0, first
             points = loss_points(first, stop, self.cfg.meta_losses)
             for p in points:  # unroll up to each loss point, keeping one graph
-                state = train_steps(ctx.f, state, ctx.teacher, ctx.noise, range(at, p), create_graph=True)
+                state = train_steps(ctx.f, state, ctx.teacher, ctx.noise, range(at, p), True, transform)
                 meta, at = meta + loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y) / len(points), p
         meta.backward()
         return MetaResult(meta.item(), {k: v.detach() for k, v in state.params.items()})
 
-    def _checkpointed(self, ctx: MetaContext, state: InnerState, first: int, T: int) -> InnerState:
+    @staticmethod
+    def _transform(T: int, ctx: MetaContext):
+        """(t, x) -> x with each image of step t transformed by its own draw (all drawn up front, so
+        that a checkpointed block's recomputation sees the same ones)."""
+        draws = [dsa.draw(ctx.teacher.cfg.batch_size, ctx.gen) for _ in range(T)]
+        return lambda t, x: dsa.apply(x.unsqueeze(1), draws[t]).squeeze(1)
+
+    def _checkpointed(self, ctx: MetaContext, state: InnerState, first: int, T: int, transform=None) -> InnerState:
         keys = list(state.params)
 
         def block(start: int, stop: int):
             def run(*flat):
                 s = InnerState(dict(zip(keys, flat[: len(keys)])), dict(zip(keys, flat[len(keys):])))
-                s = train_steps(ctx.f, s, ctx.teacher, ctx.noise, range(start, stop), create_graph=True)
+                s = train_steps(ctx.f, s, ctx.teacher, ctx.noise, range(start, stop), True, transform)
                 return (*s.params.values(), *s.bufs.values())
             return run
 
