@@ -126,6 +126,8 @@ def test_bad_ift_options_are_config_errors():
     from gtn_nas.methods import IftConfig
 
     for bad in ({"batches": 0}, {"neumann_terms": -1}, {"neumann_alpha": 0}, {"settle_steps": -1}, {"solver": "lu"}, {"damping": -1},
-                {"damping": float("nan")}, {"damping": float("inf")}, {"neumann_alpha": float("inf")}, {"neumann_alpha": float("nan")}):
+                {"damping": float("nan")}, {"damping": float("inf")}, {"neumann_alpha": float("inf")}, {"neumann_alpha": float("nan")},
+                {"solver": "cg", "neumann_terms": 0}):  # 0 CG iterations: a zero meta-gradient, a teacher that never learns
         with pytest.raises(ConfigError):
             IftConfig(**bad)
+    IftConfig(solver="neumann", neumann_terms=0)  # the identity inverse (K = 0) is a real setting

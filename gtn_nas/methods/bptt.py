@@ -13,11 +13,11 @@ learning rates and momenta. Memory grows linearly with the number of differentia
 - `checkpoint_every` k: recompute the unroll in blocks of k steps during the backward pass
   (memory ~ T/k states + k steps of graph, compute ~ +1 forward); exact.
 - `truncate` k: differentiate only the last k steps (biased, memory ~ k).
-- `augment`: during distillation every synthetic image of every inner step is transformed by its
-  own randomly drawn DSA transformation (`augment.py`: a shift, a small rotation, ...) before the
-  student sees it, so the teacher learns images that teach under such changes, not only one exact
-  set of pixels fitted to the distillation students' trajectories. Exported data is untransformed
-  (the identity is the middle of every family's range).
+- `augment`: during distillation every synthetic image of every inner step is transformed before
+  the student sees it (`augment.py`: one family per step, e.g. shifts or small rotations, its
+  values drawn per image), so the teacher learns images that teach under such changes, not only
+  one exact set of pixels fitted to the distillation students' trajectories. Exported data is
+  untransformed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class BpttConfig:
     truncate: int = 0  # 0: differentiate all steps
     meta_losses: int = 1  # real-data loss points (1: the final weights only)
     window: int = 8  # 0: no random window (8: ~3x more meta-steps per second, better teachers; ablation.md)
-    augment: bool = False
+    augment: bool = False  # measured worse on 2 distillation seeds (ablation.md)
 
     def __post_init__(self):
         for name in ("checkpoint_every", "truncate", "window"):
@@ -94,8 +94,8 @@ class Bptt:
 
     @staticmethod
     def _transform(T: int, ctx: MetaContext):
-        """(t, x) -> x with each image of step t transformed by its own draw (all drawn up front, so
-        that a checkpointed block's recomputation sees the same ones)."""
+        """(t, x) -> x: step t's images transformed by step t's draw, one family and per-image values
+        (all drawn up front, so that a checkpointed block's recomputation sees the same ones)."""
         draws = [dsa.draw(ctx.teacher.cfg.batch_size, ctx.gen) for _ in range(T)]
         return lambda t, x: dsa.apply(x.unsqueeze(1), draws[t]).squeeze(1)
 

@@ -89,6 +89,8 @@ class IftConfig:
             raise ConfigError(f"ift damping must be a finite number >= 0; got {self.damping}")
         if self.solver not in SOLVERS:
             raise ConfigError(f"ift solver must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
+        if self.solver == "cg" and self.neumann_terms < 1:  # x0 = 0 would be the answer: no meta-gradient
+            raise ConfigError("ift: conjugate gradient needs neumann-terms >= 1 iterations (the Neumann solver's 0 is the identity)")
 
 
 class Ift:
