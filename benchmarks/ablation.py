@@ -77,6 +77,7 @@ VARIANTS = {
     "gm-default-dsa": ("gm", {"augment": True}, {}, "the gm default with differentiable siamese augmentation at each match"),
     "bptt-default": ("bptt", {}, {}, "the bptt default (upsample generator, window 8)"),
     "bptt-default-dsa": ("bptt", {"augment": True}, {}, "the bptt default with a random DSA transformation of every synthetic image at every inner step"),
+    "bptt-window16": ("bptt", {"window": 16}, {}, "the bptt default with a window of 16 steps"),
     "bptt-pixels-real": ("bptt", {}, {"kind": "pixels", "init": "real"}, "bptt default, pixel teacher started from real images"),
     "bptt-pixels-real-mlr05": ("bptt", {}, {"kind": "pixels", "init": "real", "meta_lr": 0.05},
                                "bptt default, pixel teacher started from real images, meta-lr 0.05"),
