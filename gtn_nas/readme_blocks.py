@@ -82,7 +82,7 @@ def _readme_wall_times(rel: str) -> Callable[[Inputs], str]:
                 "loadavg_1min_at_end": "load avg. at end"}
         cols = {k: v for k, v in cols.items() if k in f}
         f = f.assign(wall_s=f["wall_s"].round().astype(int), meta_training_s=f["meta_training_s"].round().astype(int))
-        return markdown_table(f[list(cols)].rename(columns=cols).fillna(""), ".3f")
+        return markdown_table(f[list(cols)].rename(columns=cols).astype(object).fillna(""), ".3f")  # object: "" in a float column
     return block
 
 
