@@ -268,3 +268,8 @@ def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
     merged, runs = search_runs.kept_from_before(pd.DataFrame({"search": ["b"], "pick": ["new"]}), tmp_path)
     assert merged["search"].tolist() == ["a", "b", "c"] and merged["pick"].tolist() == ["p", "new", "r"]
     assert runs == [{"command": "python benchmarks/search_runs.py", "date": "d", "searches": ["a", "b", "c"]}]
+    from gtn_nas.reporting.nas import search_md
+
+    runs.append({"command": "python benchmarks/search_runs.py --only b", "date": "e", "searches": ["b"]})
+    md = search_md(merged, {"command": runs[-1]["command"], "runs": runs}, [])
+    assert "Commands: `python benchmarks/search_runs.py` (a, b, c; d); then `python benchmarks/search_runs.py --only b` (b; e)" in md

@@ -123,7 +123,11 @@ HISTORY_NUMERIC = ("trial", "score", "best_so_far")
 def search_md(summary: pd.DataFrame, meta: dict, histories: list[str]) -> str:
     plots = "".join(f"\n- `{h}.csv`: `plots/{h}.png`" for h in histories)
     when = "; ".join(str(meta[k]) for k in ("hardware", "date") if meta.get(k))
-    return (f"# Search runs\n\nCommand: `{meta['command']}`{f' ({when})' if when else ''}\n\n" + markdown_table(_blank_na(summary))
+    runs = meta.get("runs") or []
+    # A summary partly redone with --only names every run and the searches each one made.
+    made = "Commands: " + "; then ".join(f"`{r['command']}` ({', '.join(r['searches'])}; {r.get('date')})" for r in runs) \
+        if len(runs) > 1 else f"Command: `{meta['command']}`"
+    return (f"# Search runs\n\n{made}{f' ({when})' if when else ''}\n\n" + markdown_table(_blank_na(summary))
             + (f"\nOptimisation history of each search (every trial's score and the best so far):\n{plots}\n" if histories else ""))
 
 
