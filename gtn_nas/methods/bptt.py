@@ -79,7 +79,8 @@ class Bptt:
         T = ctx.teacher.cfg.inner_steps
         first, stop = self.span(T, ctx.gen)
         transform = self._transform(T, ctx) if self.cfg.augment else None
-        state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(first), False, transform)
+        state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(first),
+                            create_graph=False, transform=transform)
         if self.cfg.checkpoint_every:
             state = self._checkpointed(ctx, state, first, stop, transform)
             meta = loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y)
@@ -87,7 +88,7 @@ class Bptt:
             meta, at = 0.0, first
             points = loss_points(first, stop, self.cfg.meta_losses)
             for p in points:  # unroll up to each loss point, keeping one graph
-                state = train_steps(ctx.f, state, ctx.teacher, ctx.noise, range(at, p), True, transform)
+                state = train_steps(ctx.f, state, ctx.teacher, ctx.noise, range(at, p), create_graph=True, transform=transform)
                 meta, at = meta + loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y) / len(points), p
         meta.backward()
         return MetaResult(meta.item(), {k: v.detach() for k, v in state.params.items()})
@@ -105,7 +106,7 @@ class Bptt:
         def block(start: int, stop: int):
             def run(*flat):
                 s = InnerState(dict(zip(keys, flat[: len(keys)])), dict(zip(keys, flat[len(keys):])))
-                s = train_steps(ctx.f, s, ctx.teacher, ctx.noise, range(start, stop), True, transform)
+                s = train_steps(ctx.f, s, ctx.teacher, ctx.noise, range(start, stop), create_graph=True, transform=transform)
                 return (*s.params.values(), *s.bufs.values())
             return run
 
