@@ -15,7 +15,7 @@ import pandas as pd
 from .report import markdown_table
 from .reporting import (COMBINATION_NUMERIC, DISTRIBUTED_SPEED, DISTRIBUTED_VARIANCE, FRONTIER_COLUMNS, FRONTIER_NUMERIC,
                         QUALITY_NUMERIC, Inputs, MissingInput, _guarded, combination_pivot, frontier_table,
-                        ift_alignment_table)
+                        ift_alignment_table, ift_floor_table)
 from .reporting.teachers import _clip_text
 
 
@@ -119,6 +119,10 @@ def _readme_ift_alignment(inputs: Inputs) -> str:
     return markdown_table(ift_alignment_table(inputs.csv("ift_alignment.csv", ("student", "setting"), ("cosine", "seconds"))), ".2f")
 
 
+def _readme_ift_floor(inputs: Inputs) -> str:
+    return markdown_table(ift_floor_table(inputs.csv("ift_floor.csv", ("student", "setting"), ("seconds",))), ".2f")
+
+
 def _readme_frontier(inputs: Inputs) -> str:
     return markdown_table(frontier_table(inputs.csv("nas_frontier.csv", FRONTIER_COLUMNS, FRONTIER_NUMERIC), compact=True))
 
@@ -158,6 +162,7 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "clip-ablation-ift-bptt": _readme_clip_ablation("teachers/clip_ablation_ift_bptt.csv"),
     "default-teachers": _readme_wall_times("teachers/default/wall_time.csv"), "long-teachers": _readme_wall_times("teachers/wall_time.csv"),
     "distributed": _readme_distributed, "quality": _readme_quality, "nas": _readme_nas, "ift-alignment": _readme_ift_alignment,
+    "ift-floor": _readme_ift_floor,
     "frontier": _readme_frontier, "frontier-steps": _readme_frontier_steps, "nas-combination": _readme_nas_combination,
     "search": _readme_search,
 }

@@ -21,7 +21,7 @@ from gtn_nas.cli import main
 from gtn_nas.distillation import DistillConfig
 from gtn_nas.report import pareto_front
 from gtn_nas.readme_blocks import render_readme
-from gtn_nas.reporting import SECTIONS, write_section
+from gtn_nas.reporting import SECTIONS, ift_floor_md, write_section
 from gtn_nas.teacher import Teacher, TeacherConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 EXPECTED = sorted([
     "README.md", "distributed.md", "faults.md", "faults_distill.md", "ground_truth/README.md", "ground_truth/yardstick.md",
-    "ground_truth/yardstick.png", "ift_alignment.md", "meta_cost.md", "meta_cost.png", "meta_speed.md", "nas/COMMANDS.md",
+    "ground_truth/yardstick.png", "ift_alignment.md", "ift_floor.md", "meta_cost.md", "meta_cost.png", "meta_speed.md", "nas/COMMANDS.md",
     "nas/plots/all.png", "nas/plots/gm.png", "nas/plots/real.png", "nas_combination.md", "nas_correlation.md", "nas_frontier.md",
     "nas_frontier.png",
     "search/plots/tpe-teacher.png", "search/summary.md", "teacher_quality/curves.md", "teacher_quality/curves.png",
@@ -185,6 +185,19 @@ def test_benchmarks_write_what_the_report_writes(results, tmp_path, capsys):
     assert (bench / "faults.md").read_bytes() == (results / "faults.md").read_bytes()
     for path in written:
         assert path.read_bytes() == (results / path.relative_to(alone)).read_bytes()
+
+
+def test_ift_floor_page_states_the_bound_and_whether_a_target_fits_it():
+    frame = pd.DataFrame({"student": ["a", "a", "b", "b"], "setting": ["inner", "default"] * 2, "seconds": [1.0, 2.0, 1.0, 4.0]})
+    meta = {"command": "python benchmarks/ift_floor.py", "repeats": 3}
+
+    def speed(new: float) -> pd.DataFrame:
+        return pd.DataFrame({"method": ["ift", "ift"], "code": ["0.1 (x)", "new"], "students": ["new students"] * 2,
+                             "sec_per_meta_step": [1.0, new]})
+
+    assert "any solve over today's default: 3.00x" in ift_floor_md(frame, meta)  # mean 3 s ÷ mean 1 s
+    assert "needs 2.70x over today's default: within the bound" in ift_floor_md(frame, meta, speed(0.9))
+    assert "needs 4.50x over today's default: beyond the bound" in ift_floor_md(frame, meta, speed(1.5))
 
 
 def test_pareto_front():

@@ -128,3 +128,37 @@ def ift_alignment_md(frame: pd.DataFrame, meta: dict) -> str:
 def _ift_alignment(inputs: Inputs) -> dict:
     frame = inputs.csv("ift_alignment.csv", ("student", "setting"), ("cosine", "seconds", "draw"))
     return {"ift_alignment.md": ift_alignment_md(frame, inputs.json("ift_alignment.json", ("command",)))}
+
+
+def ift_floor_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean seconds per ift setting over the students, and the default's time ÷ each setting's."""
+    mean = frame.groupby("setting", sort=False)["seconds"].mean()
+    return pd.DataFrame({"setting": mean.index, "seconds (mean over students)": mean.to_numpy(),
+                         "default ÷ setting": (mean["default"] / mean).to_numpy()})
+
+
+def ift_floor_md(frame: pd.DataFrame, meta: dict, speed: pd.DataFrame | None = None) -> str:
+    """The ift floor page; with meta_speed.csv, the speed-up a 3x-over-0.1 target needs beside the bound."""
+    table = ift_floor_table(frame)
+    bound = float(table.set_index("setting").loc["inner", "default ÷ setting"])
+    text = (f"# How fast can an ift meta-step get?\n\nCommand: `{meta['command']}`  \nHardware: {meta.get('hardware', 'not recorded')}, "
+            f"{meta.get('threads', '?')} threads, T={meta.get('T', 32)}, B={meta.get('batch_size', 128)}; {frame['student'].nunique()} "
+            f"students (meta_speed.py's draw), median of {meta.get('repeats', '?')} calls each, the settings interleaved; "
+            f"{meta.get('date', '')}.\n`inner`: the {meta.get('T', 32)} inner steps alone, which every ift meta-step runs before "
+            "its solve, so no cheaper inverse can make ift faster than `default ÷ inner`.\n\n" + markdown_table(table, ".2f")
+            + f"\nUpper bound on the speed-up of any solve over today's default: {bound:.2f}x.\n")
+    if speed is not None and {"method", "code", "students", "sec_per_meta_step"} <= set(speed.columns):
+        ift = speed[(speed["method"] == "ift") & (speed["students"] == "new students")]
+        old, new = ift[ift["code"] != "new"]["sec_per_meta_step"], ift[ift["code"] == "new"]["sec_per_meta_step"]
+        if len(old) and len(new):
+            need = 3 * float(new.iloc[0]) / float(old.iloc[0])
+            text += (f"3x the meta-steps per minute of gtn-nas 0.1 (`meta_speed.csv`: {float(old.iloc[0]):.2f} s against "
+                     f"{float(new.iloc[0]):.2f} s now, same students) needs {need:.2f}x over today's default: "
+                     f"{'within' if need <= bound else 'beyond'} the bound.\n")
+    return text + "\nPer student: `ift_floor.csv`.\n"
+
+
+def _ift_floor(inputs: Inputs) -> dict:
+    frame = inputs.csv("ift_floor.csv", ("student", "setting"), ("seconds",))
+    speed = inputs.csv("meta_speed.csv", ("method", "code", "students"), ("sec_per_meta_step",))
+    return {"ift_floor.md": ift_floor_md(frame, inputs.json("ift_floor.json", ("command",)), speed)}
