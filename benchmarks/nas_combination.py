@@ -6,7 +6,8 @@ zero-cost naswot (`results/nas/naswot.csv`), each architecture's score in the co
 mean of its two ranks (`gtn_nas.ranking.combine_runs`, as `gtn-nas rank --combine P+naswot`).
 Spearman rho against the 1-epoch ground truth (60 nets) and against the 3-epoch yardstick (its 20
 nets), alone and combined; and, per setting, the paired bootstrap of the difference between
-`teacher:gm+naswot` and `real+naswot` (the same resampled architectures for both; percentile 95%).
+`teacher:gm+naswot` and `real+naswot`, and between `teacher:gm` and `real` alone (the same resampled
+architectures for both; percentile 95%).
 
 Nothing is trained: this reads the frontier's and the correlation benchmark's scores.
 
@@ -68,14 +69,14 @@ def main() -> None:
     long = load_ground_truth(args.long_ground_truth).set_index("arch_id")["val_acc"]
     zero = pd.read_csv(args.naswot).drop_duplicates("arch_id").set_index("arch_id")["score"]
     raw = pd.read_csv(args.scores)
-    rows, paired = [], {}
+    rows, paired, alone = [], {}, {}
     for (proxy, steps, val, seed), g in raw.groupby(["proxy", "steps", "val_examples", "init_seed"], sort=True):
         score = g.drop_duplicates("arch_id").set_index("arch_id")["score"]
         both = combined(score, zero)
         rows.append({"proxy": proxy, "steps": steps, "val_examples": val, "init_seed": seed, "n": len(score),
                      "rho_alone": _rho(score, truth), "rho_with_naswot": _rho(both, truth),
                      "rho_alone_3ep": _rho(score, long), "rho_with_naswot_3ep": _rho(both, long)})
-        paired[(proxy, steps, val, seed)] = both
+        paired[(proxy, steps, val, seed)], alone[(proxy, steps, val, seed)] = both, score
     frame = pd.DataFrame(rows)
     diffs = []
     for (proxy, steps, val, seed), both in paired.items():
@@ -83,7 +84,9 @@ def main() -> None:
         if proxy != PAIR[0] or other is None:
             continue
         d, lo, hi = paired_difference(both, other, truth, args.bootstrap, args.seed)
-        diffs.append({"steps": steps, "val_examples": val, "init_seed": seed, "diff": d, "diff_lo": lo, "diff_hi": hi})
+        a, a_lo, a_hi = paired_difference(alone[(proxy, steps, val, seed)], alone[(PAIR[1], steps, val, seed)], truth, args.bootstrap, args.seed)
+        diffs.append({"steps": steps, "val_examples": val, "init_seed": seed, "diff": d, "diff_lo": lo, "diff_hi": hi,
+                      "diff_alone": a, "diff_alone_lo": a_lo, "diff_alone_hi": a_hi})
     frame = frame.merge(pd.DataFrame(diffs).assign(proxy=PAIR[0]), on=["proxy", "steps", "val_examples", "init_seed"], how="left")
     write_csv(frame, args.out.with_suffix(".csv"))
     meta = {"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "bootstrap": args.bootstrap,

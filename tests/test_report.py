@@ -21,7 +21,7 @@ from gtn_nas.cli import main
 from gtn_nas.distillation import DistillConfig
 from gtn_nas.report import pareto_front
 from gtn_nas.readme_blocks import render_readme
-from gtn_nas.reporting import SECTIONS, ift_floor_md, write_section
+from gtn_nas.reporting import SECTIONS, ift_floor_md, nas_combination_md, write_section
 from gtn_nas.teacher import Teacher, TeacherConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,6 +198,26 @@ def test_ift_floor_page_states_the_bound_and_whether_a_target_fits_it():
     assert "any solve over today's default: 3.00x" in ift_floor_md(frame, meta)  # mean 3 s ÷ mean 1 s
     assert "needs 2.70x over today's default: within the bound" in ift_floor_md(frame, meta, speed(0.9))
     assert "needs 4.50x over today's default: beyond the bound" in ift_floor_md(frame, meta, speed(1.5))
+
+
+def test_paired_difference_and_its_column_on_the_combination_page():
+    from nas_combination import paired_difference
+
+    truth = pd.Series(range(30), dtype=float)
+    noisy = truth + pd.Series([(-1) ** i * 4.0 for i in range(30)])
+    d, lo, hi = paired_difference(truth, -truth, truth, 200, 0)
+    assert (d, lo, hi) == pytest.approx((2.0, 2.0, 2.0))  # a perfect proxy against a reversed one, on every resample
+    d, lo, hi = paired_difference(noisy, truth, truth, 200, 0)
+    assert d < 0 and lo < d < hi <= 0 + 1e-12  # a noisy proxy never beats the truth itself
+    row = {"proxy": "teacher:gm", "steps": 32, "val_examples": 1000, "init_seed": 0, "rho_alone": 0.7, "rho_with_naswot": 0.8,
+           "rho_alone_3ep": 0.7, "rho_with_naswot_3ep": 0.8, "diff": 0.05, "diff_lo": -0.01, "diff_hi": 0.1,
+           "diff_alone": -0.02, "diff_alone_lo": -0.2, "diff_alone_hi": 0.15}
+    meta = {"command": "c", "date": "d", "bootstrap": 200, "seed": 0, "pair": ["teacher:gm", "real"], "scores": "s", "naswot": "n"}
+    md = nas_combination_md(pd.DataFrame([row]), meta)
+    assert "| ρ(teacher:gm+naswot) − ρ(real+naswot) [95% CI] | ρ(teacher:gm) − ρ(real) [95% CI] |" in md
+    assert "| +0.050 [-0.01, +0.10] | -0.020 [-0.20, +0.15] |" in md
+    old = {k: v for k, v in row.items() if not k.startswith("diff_alone")}  # a file written before the column existed
+    assert "ρ(teacher:gm) − ρ(real)" not in nas_combination_md(pd.DataFrame([old]), meta)
 
 
 def test_pareto_front():

@@ -158,9 +158,12 @@ def combination_pivot(frame: pd.DataFrame, val: int, seed: int, suffix: str = ""
 
 def nas_combination_md(frame: pd.DataFrame, meta: dict) -> str:
     pair = meta["pair"]
-    diffs = frame.dropna(subset=["diff"])[["steps", "val_examples", "init_seed", "diff", "diff_lo", "diff_hi"]]
-    diffs = diffs.assign(**{f"ρ({pair[0]}+naswot) − ρ({pair[1]}+naswot) [95% CI]":
-                            [f"{d:+.3f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(diffs["diff"], diffs["diff_lo"], diffs["diff_hi"])]})
+    diffs = frame.dropna(subset=["diff"])
+    cols = {f"ρ({pair[0]}+naswot) − ρ({pair[1]}+naswot) [95% CI]": "diff", f"ρ({pair[0]}) − ρ({pair[1]}) [95% CI]": "diff_alone"}
+    cols = {name: c for name, c in cols.items() if c in diffs}  # files written before the proxies alone were paired lack them
+    diffs = diffs[["steps", "val_examples", "init_seed"]].assign(
+        **{name: [f"{d:+.3f} [{lo:+.2f}, {hi:+.2f}]" for d, lo, hi in zip(diffs[c], diffs[f"{c}_lo"], diffs[f"{c}_hi"])]
+           for name, c in cols.items()})
     seeds = sorted(frame["init_seed"].unique())
     return ("# A trained proxy beside a zero-cost one: rank-averaged with naswot\n\n"
             f"Command: `{meta['command']}` ({meta['date']}; reads `{meta['scores']}` and `{meta['naswot']}`, trains nothing)\n\n"
@@ -171,10 +174,10 @@ def nas_combination_md(frame: pd.DataFrame, meta: dict) -> str:
             "\n10,000 validation images, initialisation 0:\n\n" + markdown_table(combination_pivot(frame, 10000, 0)) +
             "\nAgainst the 3-epoch yardstick (its 20 nets), 1,000 validation images, initialisation 0:\n\n"
             + markdown_table(combination_pivot(frame, 1000, 0, "_3ep")) +
-            f"\nPaired: the same {meta['bootstrap']} bootstrap resamples of the 60 architectures for both combinations "
+            f"\nPaired: the same {meta['bootstrap']} bootstrap resamples of the 60 architectures for both proxies "
             f"(seed {meta['seed']}), percentile 95% interval; initialisations {', '.join(str(int(s)) for s in seeds)} "
             "where the frontier has them:\n\n"
-            + markdown_table(diffs.drop(columns=["diff", "diff_lo", "diff_hi"]).astype({"steps": int, "val_examples": int, "init_seed": int})))
+            + markdown_table(diffs.astype({"steps": int, "val_examples": int, "init_seed": int})))
 
 
 def _nas_combination(inputs: Inputs) -> dict:
