@@ -75,6 +75,8 @@ VARIANTS = {
     "gm-default-upsample": ("gm", {}, UPSAMPLE, "the gm default with the upsample generator, after UpsampleConv made it ~2x faster"),
     "gm-pixels-real": ("gm", {}, {"kind": "pixels", "init": "real"}, "gm default, pixel teacher started from real images"),
     "gm-default-dsa": ("gm", {"augment": True}, {}, "the gm default with differentiable siamese augmentation at each match"),
+    "gm-match4": ("gm", {"augment": True, "match_steps": 4}, {}, "the gm default (with augmentation) matching at 4 random inner steps instead of 8"),
+    "gm-match2": ("gm", {"augment": True, "match_steps": 2}, {}, "the gm default (with augmentation) matching at 2 random inner steps instead of 8"),
     "bptt-default": ("bptt", {}, {}, "the bptt default (upsample generator, window 8)"),
     "bptt-default-dsa": ("bptt", {"augment": True}, {}, "the bptt default with a random DSA transformation of every synthetic image at every inner step"),
     "bptt-window16": ("bptt", {"window": 16}, {}, "the bptt default with a window of 16 steps"),
