@@ -77,6 +77,8 @@ VARIANTS = {
     "gm-default-dsa": ("gm", {"augment": True}, {}, "the gm default with differentiable siamese augmentation at each match"),
     "gm-match4": ("gm", {"augment": True, "match_steps": 4}, {}, "the gm default (with augmentation) matching at 4 random inner steps instead of 8"),
     "gm-match2": ("gm", {"augment": True, "match_steps": 2}, {}, "the gm default (with augmentation) matching at 2 random inner steps instead of 8"),
+    "gm-mlr02": ("gm", {"augment": True}, {"meta_lr": 0.02}, "the gm default (with augmentation) at meta-lr 0.02 instead of 0.01"),
+    "gm-mlr005": ("gm", {"augment": True}, {"meta_lr": 0.005}, "the gm default (with augmentation) at meta-lr 0.005 instead of 0.01"),
     "bptt-default": ("bptt", {}, {}, "the bptt default (upsample generator, window 8)"),
     "bptt-default-dsa": ("bptt", {"augment": True}, {}, "the bptt default with a random DSA transformation of every synthetic image at every inner step"),
     "bptt-window16": ("bptt", {"window": 16}, {}, "the bptt default with a window of 16 steps"),
