@@ -87,7 +87,8 @@ def main() -> None:
     for spec in load_space("distill").sample(args.students, seed=0):
         for setting, sec in time_student(d, spec, args.repeats).items():
             rows.append({"student": arch_id(spec), "setting": setting, "seconds": sec})
-        print(f"{arch_id(spec)}: " + ", ".join(f"{r['setting']} {r['seconds']:.2f}s" for r in rows if r["student"] == arch_id(spec)), flush=True)
+        mine = [r for r in rows if r["student"] == arch_id(spec)]
+        print(f"{arch_id(spec)}: " + ", ".join(f"{r['setting']} {r['seconds']:.2f}s" for r in mine), flush=True)
     write_csv(pd.DataFrame(rows), args.out)
     meta = {"command": command, "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "T": 32, "batch_size": 128,
             "threads": args.threads, "students": args.students, "repeats": args.repeats,

@@ -84,7 +84,8 @@ def main() -> None:
         if proxy != PAIR[0] or other is None:
             continue
         d, lo, hi = paired_difference(both, other, truth, args.bootstrap, args.seed)
-        a, a_lo, a_hi = paired_difference(alone[(proxy, steps, val, seed)], alone[(PAIR[1], steps, val, seed)], truth, args.bootstrap, args.seed)
+        key = (steps, val, seed)
+        a, a_lo, a_hi = paired_difference(alone[(proxy, *key)], alone[(PAIR[1], *key)], truth, args.bootstrap, args.seed)
         diffs.append({"steps": steps, "val_examples": val, "init_seed": seed, "diff": d, "diff_lo": lo, "diff_hi": hi,
                       "diff_alone": a, "diff_alone_lo": a_lo, "diff_alone_hi": a_hi})
     frame = frame.merge(pd.DataFrame(diffs).assign(proxy=PAIR[0]), on=["proxy", "steps", "val_examples", "init_seed"], how="left")

@@ -28,8 +28,9 @@ from .. import report as draw
 from ..atomic import atomic_write
 from ..errors import ConfigError, GtnNasError
 # The pages, one module per subject; re-exported here, where benchmarks and readme_blocks import them.
-from .costs import (DISTRIBUTED_SPEED, DISTRIBUTED_VARIANCE, _distributed, _faults, _ift_alignment, _ift_floor, _meta_cost, _meta_speed,
-                    distributed_md, faults_md, ift_alignment_md, ift_alignment_table, ift_floor_md, ift_floor_table, meta_cost_md, meta_cost_table, meta_speed_md)
+from .costs import (DISTRIBUTED_SPEED, DISTRIBUTED_VARIANCE, _distributed, _faults, _ift_alignment, _ift_floor, _meta_cost,
+                    _meta_speed, distributed_md, faults_md, ift_alignment_md, ift_alignment_table, ift_floor_md, ift_floor_table,
+                    meta_cost_md, meta_cost_table, meta_speed_md)
 from .groundtruth import _ground_truth, _yardstick, ground_truth_md, yardstick_md
 from .index import _index, index_md
 from .inputs import Inputs, MissingInput, ReportInputError, flag, read_csv, read_json
@@ -43,7 +44,8 @@ __all__ = [
     "ABLATION_COLUMNS", "COMBINATION_NUMERIC", "DISTRIBUTED_SPEED", "DISTRIBUTED_VARIANCE", "FRONTIER_COLUMNS", "FRONTIER_NUMERIC",
     "QUALITY_NUMERIC", "SECTIONS", "Inputs", "MissingInput", "Report", "ReportInputError", "Section", "ablation_md", "build_report",
     "clip_ablation_md", "combination_pivot", "curves_md", "distributed_md", "faults_md", "find_readme", "flag", "frontier_md",
-    "frontier_table", "ground_truth_md", "ift_alignment_md", "ift_alignment_table", "ift_floor_md", "ift_floor_table", "index_md", "meta_cost_md", "meta_cost_table",
+    "frontier_table", "ground_truth_md", "ift_alignment_md", "ift_alignment_table", "ift_floor_md", "ift_floor_table", "index_md",
+    "meta_cost_md", "meta_cost_table",
     "meta_speed_md", "nas_combination_md", "nas_commands_md", "nas_correlation_md", "read_csv", "read_json", "recalibration_md",
     "search_md", "stale", "teacher_quality_md", "teacher_samples_figure", "to_bytes", "wall_time_md", "write_outputs", "write_report",
     "write_section", "yardstick_md",
