@@ -69,23 +69,22 @@ def main() -> None:
     long = load_ground_truth(args.long_ground_truth).set_index("arch_id")["val_acc"]
     zero = pd.read_csv(args.naswot).drop_duplicates("arch_id").set_index("arch_id")["score"]
     raw = pd.read_csv(args.scores)
-    rows, paired, alone = [], {}, {}
+    rows, scored = [], {}  # (proxy, steps, val, seed) -> (score alone, score with naswot)
     for (proxy, steps, val, seed), g in raw.groupby(["proxy", "steps", "val_examples", "init_seed"], sort=True):
         score = g.drop_duplicates("arch_id").set_index("arch_id")["score"]
         both = combined(score, zero)
         rows.append({"proxy": proxy, "steps": steps, "val_examples": val, "init_seed": seed, "n": len(score),
                      "rho_alone": _rho(score, truth), "rho_with_naswot": _rho(both, truth),
                      "rho_alone_3ep": _rho(score, long), "rho_with_naswot_3ep": _rho(both, long)})
-        paired[(proxy, steps, val, seed)], alone[(proxy, steps, val, seed)] = both, score
+        scored[(proxy, steps, val, seed)] = score, both
     frame = pd.DataFrame(rows)
     diffs = []
-    for (proxy, steps, val, seed), both in paired.items():
-        other = paired.get((PAIR[1], steps, val, seed))
+    for (proxy, steps, val, seed), (score, both) in scored.items():
+        other = scored.get((PAIR[1], steps, val, seed))
         if proxy != PAIR[0] or other is None:
             continue
-        d, lo, hi = paired_difference(both, other, truth, args.bootstrap, args.seed)
-        key = (steps, val, seed)
-        a, a_lo, a_hi = paired_difference(alone[(proxy, *key)], alone[(PAIR[1], *key)], truth, args.bootstrap, args.seed)
+        d, lo, hi = paired_difference(both, other[1], truth, args.bootstrap, args.seed)
+        a, a_lo, a_hi = paired_difference(score, other[0], truth, args.bootstrap, args.seed)
         diffs.append({"steps": steps, "val_examples": val, "init_seed": seed, "diff": d, "diff_lo": lo, "diff_hi": hi,
                       "diff_alone": a, "diff_alone_lo": a_lo, "diff_alone_hi": a_hi})
     frame = frame.merge(pd.DataFrame(diffs).assign(proxy=PAIR[0]), on=["proxy", "steps", "val_examples", "init_seed"], how="left")
