@@ -38,6 +38,7 @@ from .quality import teacher_batches
 from .spaces import load_space
 from .students import Functional, build_student
 from .teacher import Teacher, TeacherConfig
+from .warmstart import fit_generator
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def real_pixels(train: Split, cfg: TeacherConfig, seed: int) -> torch.Tensor:
     for c in range(10):
         rows, pool = torch.nonzero(labels == c).squeeze(1), torch.nonzero(keep & (train.y == c)).squeeze(1)
         if len(pool) < len(rows):
-            raise ConfigError(f"--pixel-init real needs {len(rows)} training images of class {c}; the split has {len(pool)}")
+            raise ConfigError(f"--init real needs {len(rows)} training images of class {c}; the split has {len(pool)}")
         images[rows] = train.x[pool[torch.randperm(len(pool), generator=gen)[: len(rows)].to(pool.device)]]
     return images
 
@@ -198,8 +199,8 @@ class Distiller:
         self.space = load_space(cfg.space)
         self.method = make_method(cfg.method, cfg.method_options)
         self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
-        if cfg.teacher.init == "real":
-            self.teacher.set_pixels(real_pixels(data.train, cfg.teacher, cfg.seed))
+        start = time.perf_counter()
+        self.fit_error = self._start_from_real() if cfg.teacher.init == "real" else None
         params = self.teacher.parameters() if self.method.learns_hyper else self.teacher.data_parameters()
         self.opt = torch.optim.Adam(params, lr=cfg.meta_lr, betas=(0.9, 0.999))
         decay = lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.meta_steps) / cfg.meta_steps))
@@ -207,7 +208,16 @@ class Distiller:
         self.class_index = [torch.nonzero(data.train.y == c).squeeze(1) for c in range(10)]
         self.eval_specs = self.space.sample(cfg.eval_students, seed=cfg.seed + 12345)
         self.val_small = data.val.subset(min(cfg.eval_examples, len(data.val)), seed=0)
-        self.step, self.elapsed, self.metrics, self.calibration = 0, 0.0, [], None
+        self.step, self.metrics, self.calibration = 0, [], None
+        self.elapsed = time.perf_counter() - start  # the fit to real images is part of the run's cost
+
+    def _start_from_real(self) -> float | None:
+        """Set a pixel teacher to real images, or fit a generator to them; the fit's MSE (or None)."""
+        images = real_pixels(self.data.train, self.cfg.teacher, self.cfg.seed).to(self.device)
+        if self.cfg.teacher.kind == "pixels":
+            self.teacher.set_pixels(images)
+            return None
+        return fit_generator(self.teacher, images, self.cfg.teacher.fit_steps, seed=self.cfg.seed)
 
     @property
     def calibrates(self) -> bool:

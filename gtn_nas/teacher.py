@@ -50,18 +50,23 @@ class TeacherConfig:
     inner_lr: float = 0.05  # initial value; learned only by methods that can (bptt)
     inner_momentum: float = 0.5
     soft_labels: bool = False
-    # pixels only: "noise" (standard normal) or "real" (real training images of each row's class,
-    # as Zhao et al. initialise their synthetic sets); the images are set by the distiller, which
-    # holds the data.
+    # "noise" or "real": a pixel teacher starts from real training images of each row's class (as
+    # Zhao et al. initialise their synthetic sets); a generator is first fitted to reproduce such
+    # images (`warmstart.fit_generator`, `fit_steps` Adam steps). The distiller holds the data and
+    # does either.
     init: str = "noise"
+    fit_steps: int = 300
 
     def validate(self) -> "TeacherConfig":
         if self.kind not in ("generator", "pixels"):
             raise ConfigError(f"--teacher-kind must be generator or pixels; got {self.kind!r}")
         if self.init not in ("noise", "real"):
-            raise ConfigError(f"--pixel-init must be noise or real; got {self.init!r}")
-        if self.init == "real" and self.kind != "pixels":
-            raise ConfigError("--pixel-init real needs --teacher-kind pixels (a generator has no images to set)")
+            raise ConfigError(f"--init must be noise or real; got {self.init!r}")
+        if self.init == "real" and self.kind == "generator" and not self.curriculum:
+            # the fit needs a fixed latent code per image: fresh noise each meta-step has none
+            raise ConfigError("--init real with a generator needs --curriculum (a learned noise per image to fit)")
+        if self.fit_steps < 0:
+            raise ConfigError(f"--fit-steps must be >= 0; got {self.fit_steps}")
         if self.generator is not None and self.generator not in GENERATORS:
             raise ConfigError(f"--generator must be one of {', '.join(GENERATORS)}; got {self.generator!r}")
         if self.noise_dim < 1 or self.hidden < 1:

@@ -71,7 +71,8 @@ def test_distill_export_roundtrip(tmp_path):
 @pytest.mark.parametrize("args, needles", [
     (["distill", "--method", "sgd", "--out", "x.pt"], ["--method must be one of bptt, ift, gm"]),
     (["distill", "--teacher-kind", "vae", "--out", "x.pt"], ["--teacher-kind"]),
-    (["distill", "--pixel-init", "real", "--out", "x.pt"], ["--pixel-init real needs --teacher-kind pixels"]),
+    (["distill", "--init", "real", "--no-curriculum", "--out", "x.pt"], ["--init real with a generator needs --curriculum"]),
+    (["distill", "--pixel-init", "data", "--out", "x.pt"], ["--init must be noise or real"]),
     (["distill", "--device", "tpu", "--out", "x.pt"], ["--device"]),
     (["distill", "--meta-steps", "0", "--out", "x.pt"], ["--meta-steps"]),
     (["distill", "--out", "x.pt", "--no-such-flag"], ["No such option"]),
