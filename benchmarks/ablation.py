@@ -87,6 +87,10 @@ VARIANTS = {
                                "bptt default, pixel teacher started from real images, meta-lr 0.05"),
     "bptt-genreal": ("bptt", {}, {"init": "real"}, "bptt default, generator first fitted to real images (300 Adam steps, GLO)"),
     "gm-genreal": ("gm", {"augment": True}, {"init": "real"}, "gm default, generator first fitted to real images (300 Adam steps, GLO)"),
+    "bptt-genreal-mlr001": ("bptt", {}, {"init": "real", "meta_lr": 0.001},
+                            "bptt default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
+    "gm-genreal-mlr001": ("gm", {"augment": True}, {"init": "real", "meta_lr": 0.001},
+                          "gm default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
     "ift-genreal": ("ift", {}, {"init": "real"}, "ift default, generator first fitted to real images (300 Adam steps, GLO)"),
 }
 DEFAULT_BUDGET = 180.0  # seconds of meta-training; other budgets are tagged in the file name
