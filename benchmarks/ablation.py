@@ -91,6 +91,8 @@ VARIANTS = {
                             "bptt default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
     "gm-genreal-mlr001": ("gm", {"augment": True}, {"init": "real", "meta_lr": 0.001},
                           "gm default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
+    "ift-genreal-mlr001": ("ift", {}, {"init": "real", "meta_lr": 0.001},
+                           "ift default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
     "ift-genreal": ("ift", {}, {"init": "real"}, "ift default, generator first fitted to real images (300 Adam steps, GLO)"),
 }
 DEFAULT_BUDGET = 180.0  # seconds of meta-training; other budgets are tagged in the file name
