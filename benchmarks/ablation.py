@@ -123,6 +123,7 @@ def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out
     sec, steps, init_s = float("nan"), 0, 0.0  # budget 0: the teacher as initialised (a control)
     if budget > 0:
         probe_d = Distiller(config(name, 10**6, seed), data, torch.device("cpu"))
+        probe_d.start()
         init_s = probe_d.elapsed  # a fit to real images counts against the budget
         t0 = time.perf_counter()
         for _ in range(probe):
@@ -130,6 +131,7 @@ def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out
         sec = (time.perf_counter() - t0) / probe
         steps = max(1, int((budget - init_s) / sec))
     d = Distiller(config(name, max(steps, 1), seed), data, torch.device("cpu"))
+    d.start()
     init_s = init_s or d.elapsed
     t0 = time.perf_counter()
     while d.step < steps:

@@ -63,7 +63,7 @@ def distill(
     method: str = typer.Option("ift", help="Meta-gradient: bptt, ift or gm."),
     out: Path = typer.Option(..., "--out", help="Teacher checkpoint to write (metrics CSV goes beside it; missing folders are created)."),
     teacher_kind: str = typer.Option("generator", "--teacher-kind", help="generator (GTN) or pixels (dataset distillation)."),
-    init: str = typer.Option("noise", "--init", "--pixel-init", help="noise, or real: pixels start as real training images (Zhao et al.), a generator is first fitted to reproduce them."),
+    init: Optional[str] = typer.Option(None, "--init", "--pixel-init", help="noise or real (default: real for a curriculum generator, else noise): pixels start as real training images (Zhao et al.), a generator is first fitted to reproduce them."),
     meta_steps: Optional[int] = typer.Option(None, "--meta-steps", help="Meta-steps (default: the method's laptop budget, see README)."),
     inner_steps: int = typer.Option(32, "--inner-steps"),
     batch_size: int = typer.Option(128, "--batch-size"),
@@ -71,7 +71,7 @@ def distill(
     soft_labels: bool = typer.Option(False, "--soft-labels/--hard-labels", help="Learn a label distribution per synthetic image (bptt, ift)."),
     inner_lr: float = typer.Option(0.05, "--inner-lr", help="Inner SGD learning rate (initial value; bptt learns it)."),
     inner_momentum: float = typer.Option(0.5, "--inner-momentum"),
-    meta_lr: float = typer.Option(0.01, "--meta-lr"),
+    meta_lr: Optional[float] = typer.Option(None, "--meta-lr", help="Adam's meta-lr (default 0.01; 0.001 for a generator fitted to real images)."),
     space: str = typer.Option("distill", help="Space the training students are sampled from."),
     seed: int = typer.Option(0),
     generator: Optional[str] = typer.Option(None, "--generator", help="Generator decoder: convt or upsample (default: bptt, ift upsample; gm convt)."),
@@ -149,7 +149,8 @@ def distill(
     data = load_mnist(data_dir)
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     with progress_bar(disable=quiet or not main_rank) as bar:
-        task = bar.add_task(f"distill {method}", total=cfg.meta_steps, info="")
+        fits = cfg.teacher.init == "real" and cfg.teacher.kind == "generator" and not resume
+        task = bar.add_task(f"distill {method}", total=cfg.meta_steps, info="fitting the generator to real images" if fits else "")
 
         def show(row):
             acc = "" if row["val_acc"] != row["val_acc"] else f" val {row['val_acc']:.3f}"

@@ -53,14 +53,15 @@ class TeacherConfig:
     # "noise" or "real": a pixel teacher starts from real training images of each row's class (as
     # Zhao et al. initialise their synthetic sets); a generator is first fitted to reproduce such
     # images (`warmstart.fit_generator`, `fit_steps` Adam steps). The distiller holds the data and
-    # does either.
-    init: str = "noise"
+    # does either. None: the distillation method's default (distillation.DEFAULT_INIT); "noise"
+    # for a teacher built on its own.
+    init: str | None = None
     fit_steps: int = 300
 
     def validate(self) -> "TeacherConfig":
         if self.kind not in ("generator", "pixels"):
             raise ConfigError(f"--teacher-kind must be generator or pixels; got {self.kind!r}")
-        if self.init not in ("noise", "real"):
+        if self.init not in (None, "noise", "real"):
             raise ConfigError(f"--init must be noise or real; got {self.init!r}")
         if self.init == "real" and self.kind == "generator" and not self.curriculum:
             # the fit needs a fixed latent code per image: fresh noise each meta-step has none

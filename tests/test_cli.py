@@ -50,7 +50,7 @@ def assert_one_line_error(run: Run, *needles):
         assert needle in lines[0]
 
 
-TINY = ["--inner-steps", 2, "--batch-size", 20, "--space", TINY_SPACE, "--eval-every", 1, "--quiet"]
+TINY = ["--inner-steps", 2, "--batch-size", 20, "--space", TINY_SPACE, "--eval-every", 1, "--quiet", "--init", "noise"]
 
 
 def test_distill_export_roundtrip(tmp_path):

@@ -65,7 +65,7 @@ def test_calibration_config_rejects_bad_clips():
 
 
 def _gm_teacher(small_mnist, tmp_path):
-    cfg = DistillConfig(method="gm", teacher=TeacherConfig(inner_steps=3, batch_size=20), meta_steps=1, space=TINY_SPACE,
+    cfg = DistillConfig(method="gm", teacher=TeacherConfig(inner_steps=3, batch_size=20, init="noise"), meta_steps=1, space=TINY_SPACE,
                         eval_every=2, eval_students=1, eval_examples=200, calibrate=False)
     distill(cfg, small_mnist, CPU, tmp_path / "t.pt")
     return tmp_path / "t.pt"

@@ -18,7 +18,7 @@ CPU = torch.device("cpu")
 
 def _cfg(method="ift", kind="generator", steps=3, **kw):
     kw = {"checkpoint_every": 1, **kw}
-    return DistillConfig(method=method, teacher=TeacherConfig(kind=kind, inner_steps=3, batch_size=20), meta_steps=steps,
+    return DistillConfig(method=method, teacher=TeacherConfig(kind=kind, inner_steps=3, batch_size=20, init="noise"), meta_steps=steps,
                          space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, **kw)
 
 
@@ -107,6 +107,28 @@ def test_the_config_stores_every_method_option_defaults_included():
     cfg = DistillConfig(method="gm", method_options={"match_steps": 4})
     assert cfg.method_options == dataclasses.asdict(GmConfig(match_steps=4))
     assert DistillConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("teacher, init, meta_lr", [
+    (TeacherConfig(), "real", 0.001),  # a curriculum generator is fitted to real images, then fine-tuned
+    (TeacherConfig(init="noise"), "noise", 0.01),
+    (TeacherConfig(curriculum=False), "noise", 0.01),  # no code per image to fit
+    (TeacherConfig(kind="pixels"), "noise", 0.01),
+    (TeacherConfig(kind="pixels", init="real"), "real", 0.01),
+])
+def test_how_a_teacher_starts_and_its_meta_lr_follow_from_kind_and_init(teacher, init, meta_lr):
+    for method in ("bptt", "ift", "gm"):
+        cfg = DistillConfig(method=method, teacher=teacher)
+        assert (cfg.teacher.init, cfg.meta_lr) == (init, meta_lr)
+        assert DistillConfig(method=method, teacher=teacher, meta_lr=0.05).meta_lr == 0.05  # given wins
+        assert DistillConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_a_checkpoint_from_before_init_was_stored_started_from_noise():
+    stored = DistillConfig(method="bptt", teacher=TeacherConfig(init="noise"), meta_lr=0.01).to_dict()
+    del stored["teacher"]["init"], stored["teacher"]["fit_steps"]
+    cfg = DistillConfig.from_dict(stored)
+    assert (cfg.teacher.init, cfg.meta_lr) == ("noise", 0.01)
 
 
 def test_a_checkpoint_from_before_gm_augment_resumes_as_trained(small_mnist, tmp_path):
@@ -237,10 +259,10 @@ def test_bad_distill_options_are_config_errors(bad):
 
 @pytest.mark.parametrize("method", ["bptt", "ift"])
 def test_soft_labels_are_learned_and_exported_as_the_recipe_trains(small_mnist, tmp_path, method):
-    cfg = DistillConfig(method=method, teacher=TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True), meta_steps=2,
+    cfg = DistillConfig(method=method, teacher=TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True, init="noise"), meta_steps=2,
                         space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, checkpoint_every=1, calibrate=False)
     d = distill(cfg, small_mnist, CPU, tmp_path / "t.pt")
-    start = TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True)
+    start = TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True, init="noise")
     from gtn_nas.teacher import Teacher
     assert not torch.allclose(d.teacher.label_logits, Teacher(start, seed=0).label_logits)  # the meta-gradient reached them
     export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
@@ -365,6 +387,7 @@ def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_ho
     cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind="pixels", init="real", inner_steps=3, batch_size=20),
                         meta_steps=1, space=TINY_SPACE, eval_students=1, eval_examples=200)
     d = Distiller(cfg, mnist, CPU)
+    d.start()
     images = d.teacher.pixels.detach().reshape(60, -1)
     train = mnist.train.x.reshape(len(mnist.train), -1)
     # every row is a real training image (found exactly), of the row's class, never one of the holdout's
@@ -396,8 +419,10 @@ def test_generator_started_from_real_images_reproduces_them_better_than_an_unfit
 
     def run(init, fit_steps=40):
         teacher = TeacherConfig(init=init, fit_steps=fit_steps, inner_steps=3, batch_size=20)
-        return Distiller(DistillConfig(method="gm", teacher=teacher, meta_steps=1, space=TINY_SPACE, eval_students=1,
-                                       eval_examples=200), mnist, CPU)
+        d = Distiller(DistillConfig(method="gm", teacher=teacher, meta_steps=1, space=TINY_SPACE, eval_students=1,
+                                    eval_examples=200), mnist, CPU)
+        d.start()
+        return d
 
     target = real_pixels(mnist.train, TeacherConfig(inner_steps=3, batch_size=20), 0)
 
@@ -412,3 +437,15 @@ def test_generator_started_from_real_images_reproduces_them_better_than_an_unfit
     assert all(torch.equal(a, b) for a, b in zip(fitted.teacher.state_dict().values(), again.teacher.state_dict().values()))
     # the fit moves the generator and its codes, never the inner lr/momentum
     assert torch.equal(fitted.teacher.raw_lr, unfitted.teacher.raw_lr)
+
+
+def test_a_resumed_real_started_teacher_is_not_fitted_again_and_matches_an_uninterrupted_run(mnist, tmp_path):
+    cfg = lambda steps: DistillConfig(method="gm", teacher=TeacherConfig(init="real", fit_steps=20, inner_steps=3, batch_size=20),
+                                      meta_steps=steps, space=TINY_SPACE, eval_every=10, eval_students=1, eval_examples=200,
+                                      calibrate=False, checkpoint_every=1)
+    distill(cfg(1), mnist, CPU, tmp_path / "a.pt")
+    resumed = distill(cfg(2), mnist, CPU, tmp_path / "a.pt", resume=True)
+    whole = distill(cfg(2), mnist, CPU, tmp_path / "b.pt")
+    assert resumed.fit_error is None and whole.fit_error is not None
+    a, b = resumed.teacher.state_dict(), whole.teacher.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

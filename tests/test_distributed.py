@@ -14,7 +14,7 @@ from conftest import TINY_SPACE
 from gtn_nas.checkpoint import load_checkpoint
 from gtn_nas.distributed import World
 
-TINY = ["--method", "bptt", "--bptt-window", "2", "--space", TINY_SPACE, "--inner-steps", "3", "--batch-size", "20",
+TINY = ["--method", "bptt", "--bptt-window", "2", "--space", TINY_SPACE, "--inner-steps", "3", "--batch-size", "20", "--init", "noise",
         "--eval-every", "1000", "--no-calibrate", "--quiet", "--seed", "3"]
 
 

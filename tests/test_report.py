@@ -51,7 +51,7 @@ def cli(capsys, *args) -> tuple[int, str, str]:
 
 
 def tiny_teacher(path: Path) -> None:
-    cfg = DistillConfig(method="gm", teacher=TeacherConfig(inner_steps=2, batch_size=20), meta_steps=1)
+    cfg = DistillConfig(method="gm", teacher=TeacherConfig(inner_steps=2, batch_size=20, init="noise"), meta_steps=1)
     save_checkpoint(path, {"method": "gm", "config": cfg.to_dict(), "teacher": Teacher(cfg.teacher, seed=0).state_dict(),
                            "meta_step": 0, "metrics": []})
 

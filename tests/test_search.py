@@ -43,7 +43,7 @@ def tiny_teachers(tmp_path_factory, small_mnist):
     folder = tmp_path_factory.mktemp("teachers")
     paths = {}
     for kind in ("generator", "pixels"):
-        cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind=kind, inner_steps=2, batch_size=10), meta_steps=1,
+        cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind=kind, inner_steps=2, batch_size=10, init="noise"), meta_steps=1,
                             space=TINY_SPACE, eval_every=1000, eval_students=1, eval_examples=200)
         paths[kind] = folder / f"{kind}.pt"
         Distiller(cfg, small_mnist, torch.device("cpu")).run(paths[kind])
