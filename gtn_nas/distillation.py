@@ -132,8 +132,9 @@ DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
 # than an hour before, when the same 480 meta-steps ran 23% faster); 400 leaves room for that.
 # bptt 850 -> 800 when generators started fitted to real images: the fit (~80 s beside another run,
 # upsample decoder) would have taken 850's 859 s past 900.
-# ift 330 -> 300 likewise: with its calibration (~76 s) and the fit (~45 s alone) 330 came near 900 s.
-DEFAULT_META_STEPS = {"bptt": 800, "ift": 300, "gm": 400}
+# ift 330 -> 300 -> 240: 300 with the fit and calibration took 996 s alone (results/teachers/default/
+# wall_time.csv; 2.6 s per meta-step that hour against 2.3 before); 240 leaves ~155 s of that out.
+DEFAULT_META_STEPS = {"bptt": 800, "ift": 240, "gm": 400}
 
 
 # Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
