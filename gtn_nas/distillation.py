@@ -237,6 +237,7 @@ class Distiller:
         if self.cfg.teacher.init == "real":
             t0 = time.perf_counter()
             self.fit_error = self._start_from_real()
+            self.world.share_from_main(list(self.teacher.parameters()))  # ranks must start identical
             self.elapsed += time.perf_counter() - t0
 
     def _start_from_real(self) -> float | None:

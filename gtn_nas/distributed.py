@@ -53,6 +53,18 @@ class World:
         """The indices (of 0..k-1) of the meta-step's students this rank trains."""
         return range(self.rank, k, self.size)
 
+    def share_from_main(self, tensors: list[torch.Tensor]) -> None:
+        """Overwrite `tensors` on every rank with rank 0's, in place (a start that the ranks make
+        each on their own, such as a fit on a GPU, need not come out bit-identical)."""
+        if self.size == 1:
+            return
+        with torch.no_grad():
+            for t in tensors:
+                try:
+                    dist.broadcast(t.data, src=0)
+                except RuntimeError as exc:
+                    raise _failure(f"another process of this run failed ({str(exc).splitlines()[0]})") from None
+
     def sum_gradients(self, params: list[torch.Tensor], loss: float) -> float:
         """Sum `.grad` and the meta-loss over ranks, in place; returns the summed loss.
 

@@ -77,8 +77,9 @@ def test_a_failing_rank_ignores_further_sigterms_so_its_save_and_message_finish(
 
 
 def test_two_ranks_equal_one_process_with_the_same_students(tmp_path):
-    one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2")
-    two = _distill(tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", ranks=2)
+    # a generator fitted to real images first: every rank fits, then all take rank 0's start
+    one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real")
+    two = _distill(tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", ranks=2)
     _finish(one), _finish(two)
     a, b = _teacher(tmp_path / "one.pt"), _teacher(tmp_path / "two.pt")
     assert set(a) == set(b)
