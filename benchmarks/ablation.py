@@ -85,15 +85,15 @@ VARIANTS = {
     "bptt-pixels-real": ("bptt", {}, {"kind": "pixels", "init": "real"}, "bptt default, pixel teacher started from real images"),
     "bptt-pixels-real-mlr05": ("bptt", {}, {"kind": "pixels", "init": "real", "meta_lr": 0.05},
                                "bptt default, pixel teacher started from real images, meta-lr 0.05"),
-    "bptt-genreal": ("bptt", {}, {"init": "real"}, "bptt default, generator first fitted to real images (300 Adam steps, GLO)"),
-    "gm-genreal": ("gm", {"augment": True}, {"init": "real"}, "gm default, generator first fitted to real images (300 Adam steps, GLO)"),
+    "bptt-genreal": ("bptt", {}, {"init": "real", "meta_lr": 0.01}, "bptt default, generator first fitted to real images (300 Adam steps, GLO)"),
+    "gm-genreal": ("gm", {"augment": True}, {"init": "real", "meta_lr": 0.01}, "gm default, generator first fitted to real images (300 Adam steps, GLO)"),
     "bptt-genreal-mlr001": ("bptt", {}, {"init": "real", "meta_lr": 0.001},
                             "bptt default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
     "gm-genreal-mlr001": ("gm", {"augment": True}, {"init": "real", "meta_lr": 0.001},
                           "gm default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
     "ift-genreal-mlr001": ("ift", {}, {"init": "real", "meta_lr": 0.001},
                            "ift default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
-    "ift-genreal": ("ift", {}, {"init": "real"}, "ift default, generator first fitted to real images (300 Adam steps, GLO)"),
+    "ift-genreal": ("ift", {}, {"init": "real", "meta_lr": 0.01}, "ift default, generator first fitted to real images (300 Adam steps, GLO)"),
 }
 DEFAULT_BUDGET = 180.0  # seconds of meta-training; other budgets are tagged in the file name
 TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum", "soft_labels", "kind", "init", "fit_steps"}
@@ -103,6 +103,7 @@ def config(name: str, meta_steps: int, seed: int) -> DistillConfig:
     method, options, extra, _ = VARIANTS[name]
     if method == "gm":  # every gm variant but the -dsa one ran before augmentation was on by default
         options = {"augment": False, **options}
+    extra = {"init": "noise", **extra}  # every variant but the *-genreal ones ran before the fitted start
     teacher = TeacherConfig(**{k: v for k, v in extra.items() if k in TEACHER_FIELDS})
     rest = {k: v for k, v in extra.items() if k not in TEACHER_FIELDS}
     return DistillConfig(method=method, method_options=options, teacher=teacher, meta_steps=meta_steps, seed=seed,

@@ -39,7 +39,7 @@ def timed_run(method: str, k: int, procs: int, threads: int, steps: int, workdir
     launcher = ["gtn-nas"] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                                 f"--nproc-per-node={procs}", "-m", "gtn_nas"]
     cmd = [*launcher, "distill", "--method", method, "--meta-steps", str(steps), "--students-per-step", str(k),
-           "--eval-every", "100000", "--no-calibrate", "--quiet", "--out", str(out)]
+           "--eval-every", "100000", "--no-calibrate", "--quiet", "--init", "noise", "--out", str(out)]  # meta-steps alone, no fit
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "GTN_NAS_THREADS": str(threads)}
     run = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if run.returncode != 0:

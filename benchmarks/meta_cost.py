@@ -70,7 +70,8 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
     data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0)).to(device)
     del full
     base, options = VARIANTS.get(method, (method, {}))
-    cfg = DistillConfig(method=base, method_options=options, teacher=TeacherConfig(inner_steps=steps), meta_steps=10**6, eval_every=10**9)
+    cfg = DistillConfig(method=base, method_options=options, teacher=TeacherConfig(inner_steps=steps, init="noise"), meta_steps=10**6, eval_every=10**9)
+    # init noise: the meta-gradient's cost alone (a fit to real images would run in the first step)
     d = Distiller(cfg, data, device)
     d.space = type(d.space)(name="bench", source="meta_cost", archs=(STUDENT,))
     times = []
