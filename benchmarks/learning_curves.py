@@ -33,7 +33,8 @@ import torch
 
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.data import Split, load_mnist
-from gtn_nas.distillation import balanced_real_steps, load_teacher
+from gtn_nas.distillation import load_teacher
+from gtn_nas.warmstart import balanced_real_steps
 from gtn_nas.quality import teacher_batches
 from gtn_nas.report import curves_figure, save_figure
 from gtn_nas.reporting import curves_md, read_csv

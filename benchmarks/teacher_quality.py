@@ -39,7 +39,8 @@ from scipy.stats import spearmanr
 from gtn_nas.atomic import write_csv, write_text
 from gtn_nas.calibrate import CalibrationConfig, grid_search
 from gtn_nas.data import load_mnist
-from gtn_nas.distillation import balanced_real_steps, load_teacher
+from gtn_nas.distillation import load_teacher
+from gtn_nas.warmstart import balanced_real_steps
 from gtn_nas.export import teacher_arrays
 from gtn_nas.report import save_figure
 from gtn_nas.reporting import read_csv, teacher_quality_md, teacher_samples_figure

@@ -64,6 +64,7 @@ def distill(
     out: Path = typer.Option(..., "--out", help="Teacher checkpoint to write (metrics CSV goes beside it; missing folders are created)."),
     teacher_kind: str = typer.Option("generator", "--teacher-kind", help="generator (GTN) or pixels (dataset distillation)."),
     init: Optional[str] = typer.Option(None, "--init", "--pixel-init", help="noise or real (default: real for a curriculum generator, else noise): pixels start as real training images (Zhao et al.), a generator is first fitted to reproduce them."),
+    fit_steps: int = typer.Option(300, "--fit-steps", help="--init real, generator: Adam steps fitting it to the real images."),
     meta_steps: Optional[int] = typer.Option(None, "--meta-steps", help="Meta-steps (default: the method's laptop budget, see README)."),
     inner_steps: int = typer.Option(32, "--inner-steps"),
     batch_size: int = typer.Option(128, "--batch-size"),
@@ -131,7 +132,7 @@ def distill(
     options = resolve_options(method, chosen)
     tcfg = TeacherConfig(kind=teacher_kind, inner_steps=inner_steps, batch_size=batch_size, curriculum=curriculum,
                          inner_lr=inner_lr, inner_momentum=inner_momentum, generator=generator, soft_labels=soft_labels,
-                         init=init)
+                         init=init, fit_steps=fit_steps)
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
                         meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every,
                         students_per_step=students_per_step, calibrate=calibrate, checkpoint_every=checkpoint_every).validate()

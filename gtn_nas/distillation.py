@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from .atomic import write_csv
-from .calibrate import CalibrationConfig, calibrate_distilled, score_recipe
+from .calibrate import calibrate_distilled, score_recipe
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import MNIST, Split
 from .device import peak_memory_mb
@@ -38,7 +38,7 @@ from .quality import teacher_batches
 from .spaces import load_space
 from .students import Functional, build_student
 from .teacher import Teacher, TeacherConfig
-from .warmstart import fit_generator
+from .warmstart import fit_generator, real_pixels
 
 
 @dataclass(frozen=True)
@@ -177,29 +177,6 @@ def interrupts_deferred():
 
 def step_seed(seed: int, step: int) -> int:
     return seed * 1_000_003 + step
-
-
-def real_pixels(train: Split, cfg: TeacherConfig, seed: int) -> torch.Tensor:
-    """(T*B, 1, 28, 28) real training images, row i of each batch of class i mod 10, drawn by seed
-    from the training split without the calibration holdout (which must stay unseen)."""
-    keep = torch.ones(len(train), dtype=torch.bool, device=train.y.device)
-    keep[train.subset_indices(CalibrationConfig().holdout, seed=0)] = False
-    labels = (torch.arange(cfg.batch_size) % 10).repeat(cfg.inner_steps).to(train.y.device)
-    gen = torch.Generator().manual_seed(seed + 4_242)
-    images = torch.empty(len(labels), *train.x.shape[1:], device=train.x.device)
-    for c in range(10):
-        rows, pool = torch.nonzero(labels == c).squeeze(1), torch.nonzero(keep & (train.y == c)).squeeze(1)
-        if len(pool) < len(rows):
-            raise ConfigError(f"--init real needs {len(rows)} training images of class {c}; the split has {len(pool)}")
-        images[rows] = train.x[pool[torch.randperm(len(pool), generator=gen)[: len(rows)].to(pool.device)]]
-    return images
-
-
-def balanced_real_steps(train: Split, T: int, B: int, lr: float, momentum: float, seed: int) -> list:
-    """T class-balanced real batches in a teacher's layout (`real_pixels`), as recipe steps
-    (x, y, lr, momentum): the real-data baseline that is balanced like every teacher's data."""
-    x, y = real_pixels(train, TeacherConfig(inner_steps=T, batch_size=B), seed), torch.arange(B, device=train.y.device) % 10
-    return [(x[t * B:(t + 1) * B], y, lr, momentum) for t in range(T)]
 
 
 def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:

@@ -73,6 +73,7 @@ def test_distill_export_roundtrip(tmp_path):
     (["distill", "--teacher-kind", "vae", "--out", "x.pt"], ["--teacher-kind"]),
     (["distill", "--init", "real", "--no-curriculum", "--out", "x.pt"], ["--init real with a generator needs --curriculum"]),
     (["distill", "--pixel-init", "data", "--out", "x.pt"], ["--init must be noise or real"]),
+    (["distill", "--fit-steps", "-1", "--out", "x.pt"], ["--fit-steps must be >= 0"]),
     (["distill", "--device", "tpu", "--out", "x.pt"], ["--device"]),
     (["distill", "--meta-steps", "0", "--out", "x.pt"], ["--meta-steps"]),
     (["distill", "--out", "x.pt", "--no-such-flag"], ["No such option"]),

@@ -382,7 +382,7 @@ def test_ctrl_c_between_gm_per_match_updates_saves_a_whole_meta_step(small_mnist
 
 def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_holdout(mnist):
     from gtn_nas.calibrate import CalibrationConfig
-    from gtn_nas.distillation import balanced_real_steps, real_pixels
+    from gtn_nas.warmstart import balanced_real_steps, real_pixels
 
     cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind="pixels", init="real", inner_steps=3, batch_size=20),
                         meta_steps=1, space=TINY_SPACE, eval_students=1, eval_examples=200)
@@ -415,7 +415,7 @@ def test_real_init_needs_a_fixed_code_per_image_and_a_known_name(bad, needle):
 
 
 def test_generator_started_from_real_images_reproduces_them_better_than_an_unfitted_one(mnist):
-    from gtn_nas.distillation import real_pixels
+    from gtn_nas.warmstart import real_pixels
 
     def run(init, fit_steps=40):
         teacher = TeacherConfig(init=init, fit_steps=fit_steps, inner_steps=3, batch_size=20)
