@@ -94,6 +94,9 @@ VARIANTS = {
     "ift-genreal-mlr001": ("ift", {}, {"init": "real", "meta_lr": 0.001},
                            "ift default, generator first fitted to real images, meta-lr 0.001 (fine-tuning)"),
     "ift-genreal": ("ift", {}, {"init": "real", "meta_lr": 0.01}, "ift default, generator first fitted to real images (300 Adam steps, GLO)"),
+    "bptt-genreal-convt": ("bptt", {}, {"init": "real", "generator": "convt"}, "bptt default (fitted start, meta-lr 0.001) with gm's convt decoder"),
+    "bptt-genreal-fit1000": ("bptt", {}, {"init": "real", "fit_steps": 1000}, "bptt default (fitted start, meta-lr 0.001) fitted for 1000 Adam steps instead of 300"),
+    "gm-genreal-fit1000": ("gm", {"augment": True}, {"init": "real", "fit_steps": 1000}, "gm default (fitted start, meta-lr 0.001) fitted for 1000 Adam steps instead of 300"),
 }
 DEFAULT_BUDGET = 180.0  # seconds of meta-training; other budgets are tagged in the file name
 TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum", "soft_labels", "kind", "init", "fit_steps"}
