@@ -23,11 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
 from gtn_nas.atomic import write_csv, write_text
+from gtn_nas import ranking
 from gtn_nas.ranking import combine_runs, load_ground_truth
 from gtn_nas.reporting import nas_combination_md
 
@@ -46,13 +46,10 @@ def combined(score: pd.Series, zero: pd.Series) -> pd.Series:
 
 
 def paired_difference(a: pd.Series, b: pd.Series, truth: pd.Series, n_boot: int, seed: int) -> tuple[float, float, float]:
-    """rho(a) - rho(b) over the same architectures, and its bootstrap 95% interval."""
+    """rho(a) - rho(b) over the same architectures, and its paired bootstrap 95% interval."""
     frame = pd.concat([a, b, truth], axis=1, join="inner").to_numpy(float)
-    rng = np.random.default_rng(seed)
-    diff = lambda f: spearmanr(f[:, 0], f[:, 2]).statistic - spearmanr(f[:, 1], f[:, 2]).statistic
-    boots = [diff(frame[rng.integers(0, len(frame), len(frame))]) for _ in range(n_boot)]
-    lo, hi = np.nanpercentile(boots, [2.5, 97.5])
-    return float(diff(frame)), float(lo), float(hi)
+    out = ranking.paired_difference(frame[:, 0], frame[:, 1], frame[:, 2], n_boot, seed)
+    return out["spearman"], out["spearman_lo"], out["spearman_hi"]
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ those that exist) and each baseline (real, subset, params, synflow, naswot), run
     gtn-nas rank --ground-truth GT.csv RESULTS/nas/*.csv --out-csv RESULTS/nas_correlation.csv --out-md RESULTS/nas_correlation.md
 
 (with `--combine P+naswot` for every trained proxy P when naswot is a baseline: each
-architecture's mean rank under P and naswot) and draws one scatter plot per proxy (proxy score vs ground-truth validation accuracy) under
+architecture's mean rank under P and naswot; and `--paired TEACHER,real` for every teacher when
+real is a baseline: the difference in rho with a paired bootstrap interval) and draws one scatter plot per proxy (proxy score vs ground-truth validation accuracy) under
 RESULTS/nas/plots/. Baselines train with the first teacher's batch size, and `subset` uses its
 synthetic-set size (T x B), so that they are compared at the same number of steps and images.
 The exact commands are printed and saved to RESULTS/nas/commands.json; `gtn-nas report` (called
@@ -92,22 +93,39 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[s
     outs = [cmd[-1] for cmd, _ in searches]
     rank = ["rank", "--ground-truth", str(args.ground_truth), *outs, "--bootstrap", str(args.bootstrap), "--seed", str(args.seed),
             "--out-csv", str(args.results / "nas_correlation.csv"), "--out-md", str(args.results / "nas_correlation.md")]
-    for combo in combinations(searches):
+    combos = combinations(searches)
+    for combo in combos:
         rank += ["--combine", combo]
+    for pair in pairs(searches, combos):
+        rank += ["--paired", pair]
     return searches, rank
+
+
+def trained_labels(searches: list) -> list[str]:
+    """The proxy labels of the trained proxies (teachers, real, subset), as `rank` names them."""
+    from gtn_nas.checkpoint import load_checkpoint
+    from gtn_nas.proxies import teacher_name
+
+    return list(dict.fromkeys(teacher_name(load_checkpoint(f["teacher"])) if f["kind"] == "teacher" else f["kind"]
+                              for _, f in searches if f["kind"] in ("teacher", "real", "subset")))
 
 
 def combinations(searches: list) -> list[str]:
     """Every trained proxy (teacher, real, subset) rank-averaged with the zero-cost naswot, if it runs."""
-    kinds = [fields["kind"] for _, fields in searches]
-    if "naswot" not in kinds:
+    if "naswot" not in [fields["kind"] for _, fields in searches]:
         return []
-    from gtn_nas.checkpoint import load_checkpoint
-    from gtn_nas.proxies import teacher_name
+    return [f"{label}+naswot" for label in trained_labels(searches)]
 
-    labels = [teacher_name(load_checkpoint(f["teacher"])) if f["kind"] == "teacher" else f["kind"] for _, f in searches
-              if f["kind"] in ("teacher", "real", "subset")]
-    return [f"{label}+naswot" for label in dict.fromkeys(labels)]
+
+def pairs(searches: list, combos: list[str]) -> list[str]:
+    """Each teacher against real data, paired over the same architectures (and each teacher + naswot
+    against real + naswot): is the teacher's ranking better than the baseline a user would use?"""
+    labels = trained_labels(searches)
+    if "real" not in labels:
+        return []
+    teachers = [label for label in labels if label.startswith("teacher:")]
+    combined = [f"{t}+naswot,real+naswot" for t in teachers if f"{t}+naswot" in combos and "real+naswot" in combos]
+    return [f"{t},real" for t in teachers] + combined
 
 
 def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
@@ -119,11 +137,11 @@ def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
                      source=args.ground_truth.stem, data=data, device=args.device)
 
 
-def rank(args: argparse.Namespace, outs: list[str], combine: list[str]) -> None:
+def rank(args: argparse.Namespace, outs: list[str], combine: list[str], paired: list[str]) -> None:
     import gtn_nas
     from gtn_nas.atomic import write_csv
 
-    write_csv(gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed, combine), args.results / "nas_correlation.csv")
+    write_csv(gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed, combine, paired), args.results / "nas_correlation.csv")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
 
             data = load_mnist(args.data_dir)
         evaluate(fields, Path(cmd[-1]), args, data)
-    rank(args, [cmd[-1] for cmd, _ in searches], combinations(searches))
+    combos = combinations(searches)
+    rank(args, [cmd[-1] for cmd, _ in searches], combos, pairs(searches, combos))
     from gtn_nas.atomic import write_text
     from gtn_nas.reporting import write_section
 

@@ -176,10 +176,11 @@ def search(space: str | Space, proxy: ProxySettings, out: str | Path, *, n_trial
 
 
 def rank(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0,
-         combine: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+         combine: list[str] | tuple[str, ...] = (), paired: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
     """Each proxy's rank correlations, top-k overlap, regret and cost against the ground truth;
-    `combine` adds rank-averaged proxies ("teacher:gm+naswot")."""
-    return rank_all(ground_truth, runs, n_boot, seed, combine)
+    `combine` adds rank-averaged proxies ("teacher:gm+naswot"), `paired` a row per pair "a,b":
+    rho(a) - rho(b) with a paired bootstrap interval."""
+    return rank_all(ground_truth, runs, n_boot, seed, combine, paired)
 
 
 # -- helpers -----------------------------------------------------------------------------------------

@@ -106,6 +106,8 @@ def rank(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
     combine: Optional[list[str]] = typer.Option(None, "--combine", help="Also rank a combination of proxies, e.g. "
                                                 "teacher:gm+naswot: the mean of each architecture's ranks (repeatable)."),
+    paired: Optional[list[str]] = typer.Option(None, "--paired", help="Also test a pair of proxies, e.g. teacher:gm,real: "
+                                               "rho(a) - rho(b) with a paired bootstrap interval (repeatable)."),
 ) -> None:
     """Rank correlation, top-k overlap, regret and cost of each proxy against the ground truth."""
     from . import api
@@ -115,7 +117,7 @@ def rank(
     for path, option in ((out_csv, "--out-csv"), (out_md, "--out-md")):
         if path is not None:
             check_output_file(path, option)
-    table = api.rank(ground_truth, runs, n_boot, seed, combine or ())
+    table = api.rank(ground_truth, runs, n_boot, seed, combine or (), paired or ())
     md = to_markdown(table, ground_truth, n_boot)
     if out_csv:
         write_csv(table, out_csv)

@@ -192,15 +192,47 @@ def rank_proxy(rows: pd.DataFrame, gt: pd.DataFrame, n_boot: int = 1000, seed: i
     return out
 
 
+def paired_difference(x: np.ndarray, y: np.ndarray, truth: np.ndarray, n_boot: int, seed: int) -> dict:
+    """rho(x) − rho(y) against the same truth, with its paired bootstrap: each resample draws one set
+    of architectures for both proxies, so what they share (the architectures) cancels. `p_not_above`
+    is the share of resamples where x's rho does not exceed y's (a one-sided bootstrap p-value)."""
+    diff = lambda i: correlations(x[i], truth[i])[0] - correlations(y[i], truth[i])[0]
+    out = {"n": len(x), "spearman": diff(np.arange(len(x)))}
+    if len(x) < 3 or n_boot < 1:
+        return {**out, "spearman_lo": float("nan"), "spearman_hi": float("nan"), "p_not_above": float("nan")}
+    draws = np.array([diff(i) for i in np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lo, hi = np.nanpercentile(draws, [2.5, 97.5])
+    return {**out, "spearman_lo": float(lo), "spearman_hi": float(hi), "p_not_above": float(np.mean(draws[np.isfinite(draws)] <= 0))}
+
+
+def paired_rows(loaded: list[tuple[str, str, pd.DataFrame]], pairs: list[str], gt: pd.DataFrame, n_boot: int, seed: int) -> list[dict]:
+    """A row per pair "a,b" of proxy labels: rho(a) − rho(b) over the architectures both scored."""
+    by_label = {label: rows for label, _, rows in loaded}
+    out = []
+    for pair in pairs:
+        parts = pair.split(",")
+        if len(parts) != 2 or any(p not in by_label for p in parts):
+            raise ConfigError(f"--paired {pair!r}: give two of {', '.join(by_label)} joined by ','")
+        (a, b), truth = (by_label[p].set_index("arch_id")["score"] for p in parts), gt.set_index("arch_id")["val_acc"]
+        both = pd.concat([a, b, truth], axis=1, join="inner").to_numpy(float)
+        out.append({"proxy": f"{parts[0]} − {parts[1]}", "source": "paired", "pair": pair,
+                    **paired_difference(both[:, 0], both[:, 1], both[:, 2], n_boot, seed)})
+    return out
+
+
 def rank_all(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0,
-             combine: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+             combine: list[str] | tuple[str, ...] = (), paired: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+    """A row of metrics per proxy (and per combination); then a row per paired comparison, whose
+    `pair` column is set and whose spearman columns hold the difference and its interval."""
     if not runs:
         raise ConfigError("rank: give at least one search-output CSV")
     gt = load_ground_truth(ground_truth)
     loaded = load_runs(runs)
     loaded += combine_runs(loaded, list(combine))
     rows = [{"proxy": label, "source": src, **rank_proxy(frame, gt, n_boot, seed)} for label, src, frame in loaded]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows + paired_rows(loaded, list(paired), gt, n_boot, seed))
 
 
 # -- Markdown -------------------------------------------------------------------------------------
@@ -213,7 +245,21 @@ def _ci(r: pd.Series, key: str) -> str:
     return f"{_num(r.get(key))} [{_num(r.get(key + '_lo'), '.2f')}, {_num(r.get(key + '_hi'), '.2f')}]"
 
 
+def paired_markdown(table: pd.DataFrame) -> list[str]:
+    """The paired comparisons of a `rank_all` table, as Markdown lines (none if it has none)."""
+    rows = table[table["pair"].notna()] if "pair" in table else table.iloc[:0]
+    if rows.empty:
+        return []
+    lines = ["", "Paired comparisons: ρ(a) − ρ(b) over the architectures both scored, with a 95% interval from the same "
+             "bootstrap resamples for both; p = share of resamples where a's ρ does not exceed b's.", "",
+             "| a − b | n | Δρ [95% CI] | p |", "|---|---|---|---|"]
+    return lines + [f"| {r['proxy']} | {int(r['n'])} | {_ci(r, 'spearman')} | {_num(r.get('p_not_above'), '.3f')} |"
+                    for _, r in rows.iterrows()]
+
+
 def to_markdown(table: pd.DataFrame, ground_truth: str | Path, n_boot: int) -> str:
+    pairs = paired_markdown(table)
+    table = table[table["pair"].isna()] if "pair" in table else table
     head = ("| proxy | n | Spearman ρ [95% CI] | Kendall τ [95% CI] | ρ top 50% [95% CI] | τ top 50% | top-5 | top-10 "
             "| regret (pick) | cost ÷ GT (s) | cost ÷ GT (FLOPs) | one-off s (distillation) | amortised ÷ GT (s) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -233,4 +279,4 @@ def to_markdown(table: pd.DataFrame, ground_truth: str | Path, n_boot: int) -> s
         "(or FLOPs). One-off: data generation or lr tuning seconds, and the teacher's distillation seconds in brackets; "
         "amortised ratio adds both to the proxy's total (distillation FLOPs are not recorded, so the FLOPs ratio excludes them).",
     ]
-    return "\n".join(lines + notes) + "\n"
+    return "\n".join(lines + notes + pairs) + "\n"

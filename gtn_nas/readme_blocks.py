@@ -107,6 +107,7 @@ def _readme_quality(inputs: Inputs) -> str:
 def _readme_nas(inputs: Inputs) -> str:
     f = inputs.csv("nas_correlation.csv", ("proxy",), ("spearman", "spearman_lo", "spearman_hi", "kendall", "spearman_top50",
                                                          "top10_overlap", "regret", "flops_ratio"))
+    f = f[f["pair"].isna()] if "pair" in f else f  # paired comparisons are in nas_correlation.md
     out = pd.DataFrame({
         "proxy": f["proxy"],
         "Spearman ρ [95% CI]": [f"{r.spearman:.2f} [{r.spearman_lo:.2f}, {r.spearman_hi:.2f}]" for r in f.itertuples()],

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from gtn_nas.cli import app
 from gtn_nas.errors import ConfigError
-from gtn_nas.ranking import load_runs, rank_all, rank_proxy, top_k_overlap
+from gtn_nas.ranking import load_runs, rank_all, rank_proxy, to_markdown, top_k_overlap
 
 # Twelve architectures a01..a12 with ground truth val_acc = 0.80 + i/100 (so the true rank is i),
 # and a proxy whose ranks swap 4<->5 and 7<->12:  p = 1 2 3 5 4 6 12 8 9 10 11 7.
@@ -127,3 +127,29 @@ def test_combined_proxy_is_the_mean_of_ranks_at_the_summed_cost(tmp_path):
     from test_cli import assert_one_line_error, cli
 
     assert_one_line_error(cli("rank", "--ground-truth", gt, run, "--combine", "teacher:ift"), "--combine", "teacher:ift")
+
+
+def test_paired_difference_is_the_difference_of_rhos_with_a_paired_interval(tmp_path):
+    from scipy.stats import spearmanr
+
+    gt, run = write_example(tmp_path)
+    q = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11]  # swaps 11 <-> 12 only: rho 1 - 12/1716
+    pd.DataFrame({"arch_id": IDS, "proxy": "real", "score": [float(v) for v in q]}).to_csv(tmp_path / "real.csv", index=False)
+    table = rank_all(gt, [run, tmp_path / "real.csv"], n_boot=200, paired=["real,teacher:ift", "teacher:ift,teacher:ift"])
+    proxies = table[table["pair"].isna()].set_index("proxy")
+    assert list(proxies.index) == ["teacher:ift", "real"]
+    row, same = (r for _, r in table[table["pair"].notna()].iterrows())
+    assert row["proxy"] == "real − teacher:ift" and row["n"] == 12
+    expected = spearmanr(q, range(12)).statistic - spearmanr(P, range(12)).statistic
+    assert row["spearman"] == pytest.approx(expected) == pytest.approx(1 - 12 / 1716 - 9 / 11)
+    assert row["spearman_lo"] <= row["spearman"] <= row["spearman_hi"] and row["spearman_lo"] >= 0  # real never ranks worse
+    assert row["p_not_above"] < 0.5
+    # A proxy against itself: every resample's difference is exactly 0, so "not above" always holds.
+    assert (same["spearman"], same["spearman_lo"], same["spearman_hi"], same["p_not_above"]) == (0, 0, 0, 1)
+    md = to_markdown(table, gt, 200)
+    assert "| real − teacher:ift | 12 | 0.175 [" in md and md.count("| teacher:ift |") == 1
+    with pytest.raises(ConfigError, match="--paired"):
+        rank_all(gt, [run], n_boot=0, paired=["teacher:ift"])
+    from test_cli import assert_one_line_error, cli
+
+    assert_one_line_error(cli("rank", "--ground-truth", gt, run, "--paired", "teacher:ift,nope"), "--paired", "nope")
