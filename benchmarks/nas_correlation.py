@@ -176,8 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     from gtn_nas.reporting import write_section
 
     if kept:  # say which outputs this run reused, so the commands below are not all read as run now
+        rest = "ran the other searches" if len(kept) < len(searches) else "ran no search, only the rank command"
         meta["note"] = (f"This run reused {', '.join(f'`{k}`' for k in kept)} (complete outputs of the same command, newer "
-                        "than their teacher; `--rerun` redoes them) and ran the other searches.")
+                        f"than their teacher; `--rerun` redoes them) and {rest}.")
     write_text(args.results / "nas" / "commands.json", json.dumps(meta, indent=1) + "\n")
     write_section("nas", args.results)  # nas_correlation.md, nas/COMMANDS.md, nas/plots/, as `gtn-nas report` draws them
 

@@ -217,7 +217,7 @@ def paired_rows(loaded: list[tuple[str, str, pd.DataFrame]], pairs: list[str], g
             raise ConfigError(f"--paired {pair!r}: give two of {', '.join(by_label)} joined by ','")
         (a, b), truth = (by_label[p].set_index("arch_id")["score"] for p in parts), gt.set_index("arch_id")["val_acc"]
         both = pd.concat([a, b, truth], axis=1, join="inner").to_numpy(float)
-        out.append({"proxy": f"{parts[0]} − {parts[1]}", "source": "paired", "pair": pair,
+        out.append({"proxy": f"{parts[0]} − {parts[1]}", "source": "paired", "pair": pair, "n_missing": len(gt) - len(both),
                     **paired_difference(both[:, 0], both[:, 1], both[:, 2], n_boot, seed)})
     return out
 
