@@ -72,7 +72,7 @@ def is_done(cmd: list[str], ground_truth: Path) -> bool:
     return set(pd.read_csv(ground_truth)["arch_id"]) <= set(pd.read_csv(out)["arch_id"])
 
 
-def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[str]]:
+def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[str], list[str], list[str]]:
     """Per proxy: its `gtn-nas search` command line and the same as `ProxySettings` fields (the
     benchmark calls the API; the command lines are what a user would type); and the rank command."""
     from gtn_nas.distillation import load_teacher
@@ -93,12 +93,14 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[s
     outs = [cmd[-1] for cmd, _ in searches]
     rank = ["rank", "--ground-truth", str(args.ground_truth), *outs, "--bootstrap", str(args.bootstrap), "--seed", str(args.seed),
             "--out-csv", str(args.results / "nas_correlation.csv"), "--out-md", str(args.results / "nas_correlation.md")]
-    combos = combinations(searches)
+    labels = trained_labels(searches)  # reads each teacher's checkpoint once
+    combos = combinations(searches, labels)
+    paired = pairs(labels, combos)
     for combo in combos:
         rank += ["--combine", combo]
-    for pair in pairs(searches, combos):
+    for pair in paired:
         rank += ["--paired", pair]
-    return searches, rank
+    return searches, rank, combos, paired
 
 
 def trained_labels(searches: list) -> list[str]:
@@ -110,17 +112,16 @@ def trained_labels(searches: list) -> list[str]:
                               for _, f in searches if f["kind"] in ("teacher", "real", "subset")))
 
 
-def combinations(searches: list) -> list[str]:
-    """Every trained proxy (teacher, real, subset) rank-averaged with the zero-cost naswot, if it runs."""
+def combinations(searches: list, labels: list[str]) -> list[str]:
+    """Every trained proxy (`labels`) rank-averaged with the zero-cost naswot, if it runs."""
     if "naswot" not in [fields["kind"] for _, fields in searches]:
         return []
-    return [f"{label}+naswot" for label in trained_labels(searches)]
+    return [f"{label}+naswot" for label in labels]
 
 
-def pairs(searches: list, combos: list[str]) -> list[str]:
+def pairs(labels: list[str], combos: list[str]) -> list[str]:
     """Each teacher against real data, paired over the same architectures (and each teacher + naswot
     against real + naswot): is the teacher's ranking better than the baseline a user would use?"""
-    labels = trained_labels(searches)
     if "real" not in labels:
         return []
     teachers = [label for label in labels if label.startswith("teacher:")]
@@ -147,7 +148,7 @@ def rank(args: argparse.Namespace, outs: list[str], combine: list[str], paired: 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    searches, rank_cmd = plan(args)
+    searches, rank_cmd, combos, paired = plan(args)
     if not searches:
         sys.exit("error: no teacher checkpoints and no baselines: nothing to rank")
     from gtn_nas.reporting import nas_commands_md
@@ -170,8 +171,7 @@ def main(argv: list[str] | None = None) -> None:
 
             data = load_mnist(args.data_dir)
         evaluate(fields, Path(cmd[-1]), args, data)
-    combos = combinations(searches)
-    rank(args, [cmd[-1] for cmd, _ in searches], combos, pairs(searches, combos))
+    rank(args, [cmd[-1] for cmd, _ in searches], combos, paired)
     from gtn_nas.atomic import write_text
     from gtn_nas.reporting import write_section
 
