@@ -6,9 +6,11 @@ is imported the same way. Each (code, method, student set, threads) runs in its 
 MNIST (a 10k training subset, as in meta_cost.py), the method's *default* settings of that code
 version (T=32, B=128, default generator), one warm-up meta-step, then `--repeats` meta-steps per
 student, each student in turn forced as the only architecture. Old and new alternate method by
-method so that drift in the machine's load hits both.
+method so that drift in the machine's load hits both. `--variant` adds rows of the current code
+with other method options (e.g. ift's warm start), measured in the same run.
 
     python benchmarks/meta_speed.py --out results/meta_speed.csv
+    python benchmarks/meta_speed.py --variant 'warm8-cg5=ift:{"warm_steps": 8, "neumann_terms": 5}'
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE_REV = "3f07aca"
 
 
-def worker(method: str, specs: list[dict], repeats: int, threads: int) -> dict:
+def worker(method: str, specs: list[dict], repeats: int, threads: int, options: dict) -> dict:
     import torch
 
     import gtn_nas
@@ -43,11 +45,14 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     full = load_mnist()
     data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0))
-    d = Distiller(DistillConfig(method=method, meta_steps=10**6, eval_every=10**9), data, torch.device("cpu"))
+    kw = {"method_options": options} if options else {}  # 0.1 takes no options: only the new code's variants pass them
+    d = Distiller(DistillConfig(method=method, meta_steps=10**6, eval_every=10**9, **kw), data, torch.device("cpu"))
     space_cls = type(d.space)
     per_student = []
     for i, spec in enumerate(specs):
         d.space = space_cls(name="bench", source="meta_speed", archs=(spec,))
+        if hasattr(d.method, "load_state_dict"):
+            d.method.load_state_dict({})  # a student kept across meta-steps (ift's warm start) is this spec's
         if i == 0:
             d.meta_step()  # warm-up
         times = []
@@ -72,13 +77,24 @@ def unpack(rev: str, dest: Path) -> Path:
     return dest
 
 
-def run(path: Path, method: str, specs: list[dict], repeats: int, threads: int) -> dict:
+def run(path: Path, method: str, specs: list[dict], repeats: int, threads: int, options: dict | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(path)}
-    cmd = [sys.executable, __file__, "--worker", method, "--specs", json.dumps(specs), "--repeats", str(repeats), "--threads", str(threads)]
+    cmd = [sys.executable, __file__, "--worker", method, "--specs", json.dumps(specs), "--repeats", str(repeats), "--threads", str(threads),
+           "--options", json.dumps(options or {})]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     if out.returncode != 0:
         raise SystemExit(f"{method} at {path}: {out.stderr.strip().splitlines()[-1]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def variant(text: str) -> tuple[str, str, dict]:
+    """LABEL=METHOD:JSON -> (label, method, options)."""
+    try:
+        label, rest = text.split("=", 1)
+        method, options = rest.split(":", 1)
+        return label, method, json.loads(options)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--variant wants LABEL=METHOD:JSON (e.g. 'warm8=ift:{{\"warm_steps\": 8}}'); got {text!r}") from None
 
 
 def hardware() -> str:
@@ -90,6 +106,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker")
     ap.add_argument("--specs")
+    ap.add_argument("--options", default="{}")
+    ap.add_argument("--variant", action="append", default=[], type=variant,
+                    help="LABEL=METHOD:JSON, a row of the current code with these method options (repeatable)")
     ap.add_argument("--baseline-rev", default=BASELINE_REV)
     ap.add_argument("--methods", default="bptt,ift,gm")
     ap.add_argument("--students", type=int, default=6, help="students drawn from each distillation space")
@@ -98,7 +117,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/meta_speed.csv"))
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, json.loads(args.specs), args.repeats, int(args.threads))))
+        print(json.dumps(worker(args.worker, json.loads(args.specs), args.repeats, int(args.threads), json.loads(args.options))))
         return
 
     import pandas as pd
@@ -119,13 +138,15 @@ def main() -> None:
                     for code, path in codes.items():
                         if code == "new" and set_name != "new students":
                             continue  # the new code runs on its own students only
-                        r = run(path, method, specs, args.repeats, threads)
-                        sec = statistics.mean(r["sec_per_student"])
-                        rows.append({"method": method, "code": code, "students": set_name, "threads": threads,
-                                     "sec_per_meta_step": sec, "meta_steps_per_min": 60 / sec, "options": json.dumps(r["options"]),
-                                     "generator": r["generator"], "per_student": json.dumps(dict(zip(map(arch_id, specs), r["sec_per_student"])))})
-                        print(f"{method:4s} {code:14s} {set_name:12s} threads={threads}: {sec:.2f} s/meta-step", flush=True)
-                        write_csv(pd.DataFrame(rows), args.out)
+                        runs = [("default", None)] + ([(label, opts) for label, m, opts in args.variant if m == method] if code == "new" else [])
+                        for label, opts in runs:
+                            r = run(path, method, specs, args.repeats, threads, opts)
+                            sec = statistics.mean(r["sec_per_student"])
+                            rows.append({"method": method, "code": code, "variant": label, "students": set_name, "threads": threads,
+                                         "sec_per_meta_step": sec, "meta_steps_per_min": 60 / sec, "options": json.dumps(r["options"]),
+                                         "generator": r["generator"], "per_student": json.dumps(dict(zip(map(arch_id, specs), r["sec_per_student"])))})
+                            print(f"{method:4s} {code:14s} {label:10s} {set_name:12s} threads={threads}: {sec:.2f} s/meta-step", flush=True)
+                            write_csv(pd.DataFrame(rows), args.out)
     frame = pd.DataFrame(rows)
     old = frame[frame["code"] != "new"].set_index(["method", "students", "threads"])["meta_steps_per_min"]
     frame["speedup_vs_0.1_same_students"] = [r.meta_steps_per_min / old[(r.method, r.students, r.threads)] for r in frame.itertuples()]

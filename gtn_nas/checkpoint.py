@@ -3,7 +3,8 @@
 A checkpoint is a dict of tensors and plain Python values only:
     format ("gtn-nas-teacher"), format_version, method, config (the DistillConfig as a dict),
     teacher (state dict), optimizer (Adam state, for resume), meta_step, elapsed, metrics (list of
-    dicts), complete (bool), versions (gtn_nas, torch, python).
+    dicts), complete (bool), calibration, method_state (students a method keeps across meta-steps,
+    ift's warm start: so that --resume continues them), versions (gtn_nas, torch, python).
 """
 
 from __future__ import annotations

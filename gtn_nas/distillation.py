@@ -145,7 +145,7 @@ OPTIONS_ADDED_OFF = {"gm": {"augment": False}}
 
 # Method options counted in inner steps (by method: field -> CLI flag); none may exceed --inner-steps.
 STEP_OPTIONS = {"bptt": {"window": "--bptt-window", "truncate": "--bptt-truncate", "checkpoint_every": "--bptt-checkpoint"},
-                "gm": {"match_steps": "--gm-match-steps"}}
+                "gm": {"match_steps": "--gm-match-steps"}, "ift": {"warm_steps": "--ift-warm-steps"}}
 
 
 def check_step_options(method: str, options: dict, inner_steps: int) -> None:
@@ -192,6 +192,8 @@ class Distiller:
             raise ConfigError(f"--students-per-step ({cfg.students_per_step}) must be at least the number of processes ({world.size})")
         if world.size > 1 and cfg.method_options.get("update_per_match"):
             raise ConfigError("--gm-update-per-match steps the teacher inside a student's unroll; it runs in one process only")
+        if world.size > 1 and cfg.method_options.get("warm_steps"):
+            raise ConfigError("--ift-warm-steps keeps each rank's students across meta-steps; it runs in one process only")
         self.space = load_space(cfg.space)
         self.method = make_method(cfg.method, cfg.method_options)
         self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
@@ -238,7 +240,7 @@ class Distiller:
         idx = torch.randint(len(self.data.train), (self.cfg.meta_batch,), generator=gen).to(self.device)
         noise = self.teacher.sample_noise(gen) if self.teacher.needs_noise else None
         return MetaContext(self.teacher, f, f.init_params(), noise, self.data.train.x[idx], self.data.train.y[idx],
-                           self.data.train, self.class_index, gen, update=self._apply_update)
+                           self.data.train, self.class_index, gen, update=self._apply_update, student=k, spec=spec, seed=s)
 
     def _apply_update(self) -> float:
         """Clip and apply the accumulated teacher gradient (the meta-step's schedule is not advanced)."""
@@ -310,6 +312,7 @@ class Distiller:
             "optimizer": self.opt.state_dict(), "meta_step": self.step, "elapsed": self.elapsed,
             "metrics": self.metrics, "complete": self.step >= self.cfg.meta_steps and (self.calibration is not None or not self.calibrates),
             "calibration": self.calibration or {},
+            "method_state": self.method.state_dict() if hasattr(self.method, "state_dict") else {},
         })
         write_csv(pd.DataFrame(self.metrics), metrics_path(path))
 
@@ -321,6 +324,8 @@ class Distiller:
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step, self.elapsed, self.metrics = ckpt["meta_step"], ckpt["elapsed"], list(ckpt["metrics"])
         self.calibration = ckpt.get("calibration") or None
+        if hasattr(self.method, "load_state_dict"):
+            self.method.load_state_dict(ckpt.get("method_state") or {})
         self.teacher.max_grad_norm = (self.calibration or {}).get("max_grad_norm")
         self.sched.last_epoch = self.step
         for g in self.opt.param_groups:

@@ -53,6 +53,23 @@ def test_resume_continues_exactly(small_mnist, tmp_path):
         torch.testing.assert_close(a[k], b[k])
 
 
+def test_warm_ift_resumes_exactly_mid_student(small_mnist, tmp_path):
+    """--ift-warm-steps keeps a student across meta-steps; a run killed while one is half trained
+    resumes it from the checkpoint (weights-only) and ends where the uninterrupted run does."""
+    cfg = _cfg("ift", steps=4, calibrate=False, method_options={"warm_steps": 2})
+    full = distill(cfg, small_mnist, CPU, tmp_path / "full.pt")
+    interrupted = Distiller(cfg, small_mnist, CPU)
+    interrupted.meta_step()  # the first student has run 2 of its 3 inner steps
+    interrupted.save(tmp_path / "part.pt")
+    assert interrupted.method.warm[0].done == 2
+    resumed = distill(cfg, small_mnist, CPU, tmp_path / "part.pt", resume=True)
+    a, b = full.teacher.state_dict(), resumed.teacher.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+    with pytest.raises(ConfigError, match="--ift-warm-steps"):
+        _cfg("ift", method_options={"warm_steps": 4}).validate()  # longer than the 3-step unroll
+
+
 def test_resume_refuses_other_options(small_mnist, tmp_path):
     distill(_cfg("gm", steps=1), small_mnist, CPU, tmp_path / "t.pt")
     with pytest.raises(CheckpointError, match="differ"):

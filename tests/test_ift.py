@@ -127,7 +127,53 @@ def test_bad_ift_options_are_config_errors():
 
     for bad in ({"batches": 0}, {"neumann_terms": -1}, {"neumann_alpha": 0}, {"settle_steps": -1}, {"solver": "lu"}, {"damping": -1},
                 {"damping": float("nan")}, {"damping": float("inf")}, {"neumann_alpha": float("inf")}, {"neumann_alpha": float("nan")},
-                {"solver": "cg", "neumann_terms": 0}):  # 0 CG iterations: a zero meta-gradient, a teacher that never learns
+                {"warm_steps": -1}, {"solver": "cg", "neumann_terms": 0}):  # 0 CG iterations: a zero meta-gradient, a teacher that never learns
         with pytest.raises(ConfigError):
             IftConfig(**bad)
     IftConfig(solver="neumann", neumann_terms=0)  # the identity inverse (K = 0) is a real setting
+
+
+def test_warm_ift_runs_one_student_through_its_t_steps_over_several_meta_steps():
+    """warm_steps N: the student of the first meta-step is continued N steps per meta-step; with the
+    teacher unchanged, after T/N meta-steps it is where one T-step (cold) meta-step leaves it, and
+    the next meta-step starts the fresh student it is given."""
+    import dataclasses
+
+    from gtn_nas.methods import Ift, IftConfig
+    from helpers import SMOOTH_MLP, fresh_gen, tiny_context
+
+    ctx = tiny_context(steps=4, batch=10)
+    ctx.spec, ctx.seed = SMOOTH_MLP, 0
+    cold = Ift(IftConfig(solver="neumann", neumann_terms=0))(fresh_gen(ctx)).params
+    warm = Ift(IftConfig(solver="neumann", neumann_terms=0, warm_steps=2))
+    other = dataclasses.replace(tiny_context(steps=4, batch=10, seed=1), teacher=ctx.teacher, noise=ctx.noise, spec=SMOOTH_MLP, seed=1)
+    firsts = [warm(fresh_gen(c)).params for c in (ctx, other)]  # the second call continues ctx's student, not other's
+    assert warm.warm[0].done == 4 and warm.warm[0].seed == 0
+    for k in cold:
+        torch.testing.assert_close(firsts[1][k], cold[k])
+        assert not torch.allclose(firsts[0][k], cold[k])
+    warm(fresh_gen(other))  # the run is over: other's fresh student starts
+    assert warm.warm[0].done == 2 and warm.warm[0].seed == 1
+
+
+def test_warm_ift_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
+    from gtn_nas.checkpoint import load_checkpoint, save_checkpoint
+    from gtn_nas.methods import Ift, IftConfig
+    from helpers import SMOOTH_MLP, fresh_gen, tiny_context
+
+    ctx = tiny_context(steps=4, batch=10)
+    ctx.spec, ctx.seed = SMOOTH_MLP, 0
+    a = Ift(IftConfig(warm_steps=3))
+    a(fresh_gen(ctx))
+    save_checkpoint(tmp_path / "c.pt", {"method": "ift", "config": {}, "teacher": {}, "meta_step": 1, "metrics": [], "method_state": a.state_dict()})
+    b = Ift(IftConfig(warm_steps=3))
+    b.load_state_dict(load_checkpoint(tmp_path / "c.pt")["method_state"])
+    ctx.teacher.zero_grad(set_to_none=True)
+    ra = a(fresh_gen(ctx, 1))
+    ga = [p.grad.clone() for p in ctx.teacher.parameters() if p.grad is not None]
+    ctx.teacher.zero_grad(set_to_none=True)
+    rb = b(fresh_gen(ctx, 1))
+    gb = [p.grad.clone() for p in ctx.teacher.parameters() if p.grad is not None]
+    assert b.warm[0].done == 4 and ra.meta_loss == rb.meta_loss
+    for x, y in zip(ga, gb):
+        torch.testing.assert_close(x, y)

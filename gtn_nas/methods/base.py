@@ -31,6 +31,11 @@ class MetaContext:
     # Applies the teacher gradient accumulated so far (clip + optimiser step, then zero it), for
     # methods that update the teacher several times in one meta-step (gm's update_per_match).
     update: Callable[[], None] | None = None
+    # Which of the meta-step's students this is (0..K-1), and how to rebuild it (its architecture
+    # and init seed): for methods that keep a student across meta-steps (ift's warm_steps).
+    student: int = 0
+    spec: dict | None = None
+    seed: int = 0
 
 
 @dataclass

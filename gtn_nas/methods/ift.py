@@ -19,10 +19,18 @@ The assumption ∂L_syn/∂w = 0 does not hold after 32 SGD steps. `settle_steps
 full-batch gradient steps on L_syn (no graph, lr = the teacher's last inner lr) so that the
 implicit step is taken nearer a stationary point; `benchmarks/ift_alignment.py` measures how far
 each setting brings the IFT meta-gradient towards BPTT's.
+
+`warm_steps` N > 0 is Lorraine et al.'s Algorithm 1, where the weights are warm-started: a student
+is kept from one meta-step to the next and advanced N inner steps per meta-step (steps t..t+N-1 of
+its T-step run, on the teacher as it is then), the implicit step taken after each advance (J
+batches among the steps it has run). After its T-th step the next meta-step starts a fresh student.
+Every meta-step then runs N inner steps instead of T, which bounds the cost that `results/ift_floor.md`
+measured; the kept students go into the checkpoint (`state_dict`), so a resumed run continues exactly.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -30,6 +38,7 @@ import torch
 
 from ..errors import ConfigError
 from ..inner import InnerState, loss, train_steps
+from ..students import Functional, build_student
 from ..linalg import conjugate_gradient, dot, neumann_inverse
 from .base import MetaContext, MetaResult
 
@@ -74,6 +83,7 @@ class IftConfig:
     settle_steps: int = 0  # extra gradient steps on L_syn before the implicit step
     solver: str = "cg"  # CG 20 with damping 1 measured better than Neumann 5 (ablation.md)
     damping: float = 1.0
+    warm_steps: int = 0  # N > 0: keep each student across meta-steps, N inner steps per meta-step
 
     def __post_init__(self):
         if self.neumann_terms < 0:
@@ -87,10 +97,31 @@ class IftConfig:
             raise ConfigError(f"ift settle-steps must be >= 0; got {self.settle_steps}")
         if not (math.isfinite(self.damping) and self.damping >= 0):
             raise ConfigError(f"ift damping must be a finite number >= 0; got {self.damping}")
+        if self.warm_steps < 0:
+            raise ConfigError(f"ift warm-steps must be >= 0; got {self.warm_steps}")
         if self.solver not in SOLVERS:
             raise ConfigError(f"ift solver must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
         if self.solver == "cg" and self.neumann_terms < 1:  # x0 = 0 would be the answer: no meta-gradient
             raise ConfigError("ift: conjugate gradient needs neumann-terms >= 1 iterations (the Neumann solver's 0 is the identity)")
+
+
+@dataclass
+class WarmStudent:
+    """A student kept across meta-steps: how to rebuild it, its state and the inner steps it has run."""
+    spec: dict
+    seed: int
+    done: int
+    state: InnerState
+    f: Functional
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec, "seed": self.seed, "done": self.done, "params": self.state.params, "bufs": self.state.bufs}
+
+    @staticmethod
+    def from_dict(d: dict) -> "WarmStudent":
+        device = next(iter(d["params"].values())).device
+        f = Functional(build_student(d["spec"], d["seed"], device))
+        return WarmStudent(d["spec"], d["seed"], d["done"], InnerState(dict(d["params"]), dict(d["bufs"])), f)
 
 
 class Ift:
@@ -99,12 +130,15 @@ class Ift:
 
     def __init__(self, cfg: IftConfig = IftConfig()):
         self.cfg = cfg
+        self.warm: dict[int, WarmStudent] = {}  # by the student's index in its meta-step (warm_steps > 0)
 
     @torch.enable_grad()
     def __call__(self, ctx: MetaContext) -> MetaResult:
-        T = ctx.teacher.cfg.inner_steps
-        state = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(T), create_graph=False)
-        chosen = torch.randperm(T, generator=ctx.gen)[: min(self.cfg.batches, T)].tolist()
+        f, start, steps = self._begin(ctx)
+        state = train_steps(f, start, ctx.teacher, ctx.noise, steps, create_graph=False)
+        if self.cfg.warm_steps:
+            self.warm[ctx.student] = dataclasses.replace(self.warm[ctx.student], done=steps.stop, state=state)
+        chosen = torch.randperm(steps.stop, generator=ctx.gen)[: min(self.cfg.batches, steps.stop)].tolist()
         with torch.no_grad():
             fixed = [ctx.teacher.batch(t, ctx.noise) for t in chosen]
         keys = list(state.params)
@@ -113,19 +147,38 @@ class Ift:
             return dict(zip(keys, ws))
 
         def hvp_loss(ws):
-            return sum(loss(ctx.f, as_dict(ws), x, y) for x, y in fixed) / len(fixed)
+            return sum(loss(f, as_dict(ws), x, y) for x, y in fixed) / len(fixed)
 
         def train_loss(ws):
             # Rebuilt batch by batch inside one graph; J is small, so memory stays that of J batches.
-            return sum(loss(ctx.f, as_dict(ws), *ctx.teacher.batch(t, ctx.noise)) for t in chosen) / len(chosen)
+            return sum(loss(f, as_dict(ws), *ctx.teacher.batch(t, ctx.noise)) for t in chosen) / len(chosen)
 
         w = self._settle(list(state.params.values()), hvp_loss, float(ctx.teacher.lr()[-1].detach()))
         with torch.enable_grad():
-            meta = loss(ctx.f, as_dict(w), ctx.meta_x, ctx.meta_y)
+            meta = loss(f, as_dict(w), ctx.meta_x, ctx.meta_y)
             v = torch.autograd.grad(meta, w)
         ift_backward(train_loss, hvp_loss, w, v, self.cfg.neumann_terms, self.cfg.neumann_alpha,
                      self.cfg.solver, self.cfg.damping)
         return MetaResult(meta.item(), {k: x.detach() for k, x in zip(keys, w)})
+
+    def _begin(self, ctx: MetaContext) -> tuple[Functional, InnerState, range]:
+        """The student to train, its state, and the inner steps to run this meta-step."""
+        T = ctx.teacher.cfg.inner_steps
+        if not self.cfg.warm_steps:
+            return ctx.f, InnerState.start(ctx.params0), range(T)
+        kept = self.warm.get(ctx.student)
+        if kept is None or kept.done >= T:  # none yet, or its run is over: this meta-step's fresh student
+            if ctx.spec is None:
+                raise ConfigError("ift warm-steps needs the student's architecture in the meta-step context")
+            kept = self.warm[ctx.student] = WarmStudent(ctx.spec, ctx.seed, 0, InnerState.start(ctx.params0), ctx.f)
+        return kept.f, kept.state, range(kept.done, min(kept.done + self.cfg.warm_steps, T))
+
+    def state_dict(self) -> dict:
+        """The kept students (tensors and plain values: a weights-only checkpoint holds them)."""
+        return {str(k): w.to_dict() for k, w in self.warm.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.warm = {int(k): WarmStudent.from_dict(d) for k, d in state.items()}
 
     def _settle(self, w: list[torch.Tensor], objective, lr: float) -> list[torch.Tensor]:
         """`settle_steps` plain gradient steps on the IFT objective; leaves that require grad."""

@@ -13,7 +13,8 @@ from .inputs import Inputs, _blank_na, flag
 
 
 def meta_speed_md(frame: pd.DataFrame, meta: dict) -> str:
-    cols = ["method", "code", "students", "threads", "sec_per_meta_step", "meta_steps_per_min", "speedup_vs_0.1_same_students",
+    frame = frame.assign(variant=frame["variant"] if "variant" in frame else "default")  # files before --variant: defaults only
+    cols = ["method", "code", "variant", "students", "threads", "sec_per_meta_step", "meta_steps_per_min", "speedup_vs_0.1_same_students",
             "speedup_vs_0.1_as_shipped", "options"]
     students = len(json.loads(frame["per_student"].iloc[0])) if "per_student" in frame and len(frame) else "?"
     repeats = meta.get("repeats") or flag(meta["command"], "--repeats", 2)
@@ -21,7 +22,8 @@ def meta_speed_md(frame: pd.DataFrame, meta: dict) -> str:
             f"Hardware: {meta.get('hardware', 'not recorded')}, T={meta.get('T', 32)}, B={meta.get('batch_size', 128)}, each row "
             f"its own process; mean over {students} students of the median of {repeats} meta-steps.\n"
             "`speedup_vs_0.1_same_students`: against 0.1 on the same students and threads; `speedup_vs_0.1_as_shipped`: against 0.1 "
-            "on its own distillation students (what a default run costs).\n\n" + markdown_table(_blank_na(frame[cols]), ".2f"))
+            "on its own distillation students (what a default run costs). `variant`: the code's default method options, or "
+            "other options of the current code (`--variant`).\n\n" + markdown_table(_blank_na(frame[cols]), ".2f"))
 
 
 def _meta_speed(inputs: Inputs) -> dict:
