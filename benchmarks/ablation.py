@@ -99,6 +99,9 @@ VARIANTS = {
     "gm-genreal-fit1000": ("gm", {"augment": True}, {"init": "real", "fit_steps": 1000}, "gm default (fitted start, meta-lr 0.001) fitted for 1000 Adam steps instead of 300"),
     "ift-warm8": ("ift", {"warm_steps": 8}, {}, "the ift default with a warm-started student (Lorraine et al.'s Algorithm 1): kept across meta-steps, 8 inner steps per meta-step"),
     "ift-warm8-cg5": ("ift", {"warm_steps": 8, "neumann_terms": 5}, {}, "the ift default with a warm-started student, 8 inner steps per meta-step, and 5 CG iterations"),
+    "ift-warm4-cg5": ("ift", {"warm_steps": 4, "neumann_terms": 5}, {}, "the ift default with a warm-started student, 4 inner steps per meta-step, and 5 CG iterations"),
+    "ift-genreal-mlr001-warm4-cg5": ("ift", {"warm_steps": 4, "neumann_terms": 5}, {"init": "real", "meta_lr": 0.001},
+                                     "ift default (fitted start, meta-lr 0.001) with a warm-started student, 4 inner steps per meta-step, 5 CG iterations"),
     "ift-genreal-mlr001-warm8-cg5": ("ift", {"warm_steps": 8, "neumann_terms": 5}, {"init": "real", "meta_lr": 0.001},
                                      "ift default (fitted start, meta-lr 0.001) with a warm-started student, 8 inner steps per meta-step, 5 CG iterations"),
 }

@@ -68,6 +68,10 @@ def test_warm_ift_resumes_exactly_mid_student(small_mnist, tmp_path):
         torch.testing.assert_close(a[k], b[k])
     with pytest.raises(ConfigError, match="--ift-warm-steps"):
         _cfg("ift", method_options={"warm_steps": 4}).validate()  # longer than the 3-step unroll
+    from gtn_nas.distributed import World
+
+    with pytest.raises(ConfigError, match="one process only"):  # each rank's kept students would be lost on resume
+        Distiller(_cfg("ift", students_per_step=2, method_options={"warm_steps": 1}), small_mnist, CPU, World(0, 2))
 
 
 def test_resume_refuses_other_options(small_mnist, tmp_path):
