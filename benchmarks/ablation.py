@@ -2,7 +2,7 @@
 (and seed), then scored on the held-out architectures.
 
 A variant is a method plus options. Its number of meta-steps is set so that it fits `--budget`
-seconds: a probe of `--probe` meta-steps measures its seconds per meta-step first (on the same
+seconds: a probe of `--probe` students' meta-steps measures its seconds per meta-step first (on the same
 machine, alongside whatever else runs; the probe's rate is recorded). The trained teacher is scored
 before and after calibration of its inner lr/momentum: students of every held-out architecture
 (search_spaces/heldout.toml) x `--seeds` seeds trained 32 steps on its data, MNIST test accuracy,
@@ -144,10 +144,13 @@ def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out
         probe_d = Distiller(config(name, 10**6, seed), data, torch.device("cpu"))
         probe_d.start()
         init_s = probe_d.elapsed  # a fit to real images counts against the budget
+        # A warm-started ift student lives T/N meta-steps: the probe covers `probe` students either way.
+        warm = probe_d.cfg.method_options.get("warm_steps") or 0
+        probe_steps = probe * (-(-probe_d.cfg.teacher.inner_steps // warm) if warm else 1)
         t0 = time.perf_counter()
-        for _ in range(probe):
+        for _ in range(probe_steps):
             probe_d.meta_step()
-        sec = (time.perf_counter() - t0) / probe
+        sec = (time.perf_counter() - t0) / probe_steps
         steps = max(1, int((budget - init_s) / sec))
     d = Distiller(config(name, max(steps, 1), seed), data, torch.device("cpu"))
     d.start()
