@@ -34,6 +34,9 @@ from gtn_nas.spaces import load_space
 from gtn_nas.teacher import TeacherConfig
 
 HYPER = {"inner_lr": 0.1, "inner_momentum": 0.9}
+# ift's defaults before the warm start: a variant's ift options not given are these, as when the
+# CG-era variants ran (the Neumann-era ones, ift-base to ift-hyper, ran with K=5 Neumann defaults).
+IFT_COLD = {"warm_steps": 0, "neumann_terms": 20, "batches": 2}
 UPSAMPLE = {"generator": "upsample"}
 # name -> (method, method options, other DistillConfig/TeacherConfig fields, what it ablates)
 VARIANTS = {
@@ -121,6 +124,8 @@ def config(name: str, meta_steps: int, seed: int) -> DistillConfig:
     method, options, extra, _ = VARIANTS[name]
     if method == "gm":  # every gm variant but the -dsa one ran before augmentation was on by default
         options = {"augment": False, **options}
+    if method == "ift":
+        options = {**IFT_COLD, **options}
     extra = {"init": "noise", **extra}  # every variant but the *-genreal ones ran before the fitted start
     teacher = TeacherConfig(**{k: v for k, v in extra.items() if k in TEACHER_FIELDS})
     rest = {k: v for k, v in extra.items() if k not in TEACHER_FIELDS}

@@ -27,13 +27,20 @@ from gtn_nas.reporting import ift_alignment_md, read_csv
 from gtn_nas.spaces import Space, arch_id
 
 NEUMANN = {"solver": "neumann", "damping": 0.0}  # gtn-nas 0.1's solver
+
+
+def cold(**options) -> IftConfig:
+    """A fresh student trained all T steps (no warm start: BPTT is compared on the same student), J=2 unless given."""
+    return IftConfig(**{"warm_steps": 0, "batches": 2, **options})
+
+
 SETTINGS = {
-    "0.1 default (Neumann K=5, J=2)": IftConfig(neumann_terms=5, **NEUMANN),
-    "Neumann K=5, J=8": IftConfig(neumann_terms=5, batches=8, **NEUMANN),
-    "Neumann K=5, J=32 (all batches)": IftConfig(neumann_terms=5, batches=32, **NEUMANN),
-    "Neumann K=5, settle 20": IftConfig(neumann_terms=5, settle_steps=20, **NEUMANN),
-    "identity inverse (Neumann K=0)": IftConfig(neumann_terms=0, **NEUMANN),
-    "new default (CG 20, damping 1, J=2)": IftConfig(),
+    "0.1 default (Neumann K=5, J=2)": cold(neumann_terms=5, **NEUMANN),
+    "Neumann K=5, J=8": cold(neumann_terms=5, batches=8, **NEUMANN),
+    "Neumann K=5, J=32 (all batches)": cold(neumann_terms=5, batches=32, **NEUMANN),
+    "Neumann K=5, settle 20": cold(neumann_terms=5, settle_steps=20, **NEUMANN),
+    "identity inverse (Neumann K=0)": cold(neumann_terms=0, **NEUMANN),
+    "new default (CG 20, damping 1, J=2)": cold(neumann_terms=20),  # the default before the warm start
 }
 STUDENTS = [
     {"family": "conv", "depth": 2, "width": 12, "activation": "relu", "norm": "none", "pooling": "max"},

@@ -9,7 +9,8 @@ drift in the machine's load hits all of them:
 - `inner`: the T inner steps alone (teacher forward included), as every ift meta-step runs them;
 - `identity`: ift with the identity for the inverse Hessian (Neumann K = 0), the cheapest solve;
 - `cg5`: 5 conjugate-gradient iterations;
-- `default`: the default (CG 20, damping 1).
+- `default`: the default when this ran (CG 20, damping 1, J=2), before the warm start that
+  `--ift-warm-steps` brings (a warm meta-step runs N < T inner steps: this bound is a cold one's).
 
 Real MNIST (a 10k training subset, as in meta_speed.py), T = 32, B = 128, the default ift teacher
 untrained, `--students` drawn from the distillation space with seed 0 (meta_speed.py's draw).
@@ -42,10 +43,11 @@ from gtn_nas.spaces import arch_id, load_space
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from meta_speed import hardware  # noqa: E402  (one definition of the machine's name)
 
+COLD = {"warm_steps": 0, "batches": 2}  # a fresh student trained all T steps each meta-step
 SETTINGS = {
-    "identity": IftConfig(solver="neumann", neumann_terms=0),
-    "cg5": IftConfig(neumann_terms=5),
-    "default": IftConfig(),
+    "identity": IftConfig(solver="neumann", neumann_terms=0, **COLD),
+    "cg5": IftConfig(neumann_terms=5, **COLD),
+    "default": IftConfig(neumann_terms=20, **COLD),  # the default before the warm start (--ift-warm-steps)
 }
 
 

@@ -134,13 +134,14 @@ DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
 # upsample decoder) would have taken 850's 859 s past 900.
 # ift 330 -> 300 -> 240: 300 with the fit and calibration took 996 s alone (results/teachers/default/
 # wall_time.csv; 2.6 s per meta-step that hour against 2.3 before); 240 leaves ~155 s of that out.
-DEFAULT_META_STEPS = {"bptt": 800, "ift": 240, "gm": 400}
+# ift 240 -> 1000 with the warm-started student: 0.4-0.6 s per meta-step instead of ~2 (meta_speed.md).
+DEFAULT_META_STEPS = {"bptt": 800, "ift": 1000, "gm": 400}
 
 
 # Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
 MAX_SKIPPED_IN_A_ROW = 5
 # Method options added after teachers were shipped, with the value that means "as before".
-OPTIONS_ADDED_OFF = {"gm": {"augment": False}}
+OPTIONS_ADDED_OFF = {"gm": {"augment": False}, "ift": {"warm_steps": 0}}
 
 
 # Method options counted in inner steps (by method: field -> CLI flag); none may exceed --inner-steps.

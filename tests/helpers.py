@@ -20,7 +20,7 @@ def tiny_context(kind="pixels", steps=3, batch=10, seed=0, spec=SMOOTH_MLP, curr
     real = Split(torch.randn(200, 1, 28, 28, generator=g, dtype=torch.float64), torch.arange(200) % 10)
     noise = teacher.sample_noise(torch.Generator().manual_seed(seed)).double() if teacher.needs_noise else None
     return MetaContext(teacher, f, f.init_params(), noise, real.x[:40], real.y[:40], real,
-                       [torch.nonzero(real.y == c).squeeze(1) for c in range(10)], torch.Generator().manual_seed(seed))
+                       [torch.nonzero(real.y == c).squeeze(1) for c in range(10)], torch.Generator().manual_seed(seed), spec=spec, seed=seed)
 
 
 def fresh_gen(ctx: MetaContext, seed=0) -> MetaContext:

@@ -109,7 +109,7 @@ def test_settling_lowers_the_ift_objective_gradient():
     norms = []
     for settle in (0, 50):
         ctx = tiny_context(steps=3, batch=20)
-        ift = Ift(IftConfig(batches=3, settle_steps=settle))
+        ift = Ift(IftConfig(batches=3, settle_steps=settle, warm_steps=0))
         params = ift(fresh_gen(ctx)).params
         with torch.no_grad():
             batches = [ctx.teacher.batch(t) for t in range(3)]
@@ -140,13 +140,12 @@ def test_warm_ift_runs_one_student_through_its_t_steps_over_several_meta_steps()
     import dataclasses
 
     from gtn_nas.methods import Ift, IftConfig
-    from helpers import SMOOTH_MLP, fresh_gen, tiny_context
+    from helpers import fresh_gen, tiny_context
 
     ctx = tiny_context(steps=4, batch=10)
-    ctx.spec, ctx.seed = SMOOTH_MLP, 0
-    cold = Ift(IftConfig(solver="neumann", neumann_terms=0))(fresh_gen(ctx)).params
+    cold = Ift(IftConfig(solver="neumann", neumann_terms=0, warm_steps=0))(fresh_gen(ctx)).params
     warm = Ift(IftConfig(solver="neumann", neumann_terms=0, warm_steps=2))
-    other = dataclasses.replace(tiny_context(steps=4, batch=10, seed=1), teacher=ctx.teacher, noise=ctx.noise, spec=SMOOTH_MLP, seed=1)
+    other = dataclasses.replace(tiny_context(steps=4, batch=10, seed=1), teacher=ctx.teacher, noise=ctx.noise)
     firsts = [warm(fresh_gen(c)).params for c in (ctx, other)]  # the second call continues ctx's student, not other's
     assert warm.warm[0].done == 4 and warm.warm[0].seed == 0
     for k in cold:
@@ -159,10 +158,9 @@ def test_warm_ift_runs_one_student_through_its_t_steps_over_several_meta_steps()
 def test_warm_ift_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     from gtn_nas.checkpoint import load_checkpoint, save_checkpoint
     from gtn_nas.methods import Ift, IftConfig
-    from helpers import SMOOTH_MLP, fresh_gen, tiny_context
+    from helpers import fresh_gen, tiny_context
 
     ctx = tiny_context(steps=4, batch=10)
-    ctx.spec, ctx.seed = SMOOTH_MLP, 0
     a = Ift(IftConfig(warm_steps=3))
     a(fresh_gen(ctx))
     save_checkpoint(tmp_path / "c.pt", {"method": "ift", "config": {}, "teacher": {}, "meta_step": 1, "metrics": [], "method_state": a.state_dict()})
