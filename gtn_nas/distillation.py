@@ -194,7 +194,8 @@ class Distiller:
         if world.size > 1 and cfg.method_options.get("update_per_match"):
             raise ConfigError("--gm-update-per-match steps the teacher inside a student's unroll; it runs in one process only")
         if world.size > 1 and cfg.method_options.get("warm_steps"):
-            raise ConfigError("--ift-warm-steps keeps each rank's students across meta-steps; it runs in one process only")
+            raise ConfigError("ift's warm start (--ift-warm-steps, default 8) keeps students across meta-steps in one process only; "
+                              "pass --ift-warm-steps 0 to distil over several processes")
         self.space = load_space(cfg.space)
         self.method = make_method(cfg.method, cfg.method_options)
         self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
