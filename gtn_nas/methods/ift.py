@@ -1,9 +1,10 @@
 """IFT: implicit-function-theorem meta-gradient with a Neumann-series (or CG) inverse Hessian.
 
-The student is trained T steps on the teacher's data without building any graph; its final
-weights w are then treated as a minimiser of the *IFT inner objective*
+The student is trained on the teacher's data without building any graph (all T steps, or the
+next N of them with `warm_steps`, below); its weights w are then treated as a minimiser of the
+*IFT inner objective*
 
-    L_syn(w, λ) = mean over J synthetic batches j (drawn at random among the T steps) of
+    L_syn(w, λ) = mean over J synthetic batches j (drawn at random among the steps it has run) of
                   CE(student(w, x_j(λ)), y_j),
 
 and the meta-gradient of L_real(w) (cross-entropy on a real training batch) is
@@ -24,8 +25,9 @@ each setting brings the IFT meta-gradient towards BPTT's.
 is kept from one meta-step to the next and advanced N inner steps per meta-step (steps t..t+N-1 of
 its T-step run, on the teacher as it is then), the implicit step taken after each advance (J
 batches among the steps it has run). After its T-th step the next meta-step starts a fresh student.
-Every meta-step then runs N inner steps instead of T, which bounds the cost that `results/ift_floor.md`
-measured; the kept students go into the checkpoint (`state_dict`), so a resumed run continues exactly.
+Every meta-step then runs N inner steps instead of T, under the floor that `results/ift_floor.md`
+measured for a cold student; the kept students go into the checkpoint (`state_dict`), so a resumed
+run continues exactly.
 """
 
 from __future__ import annotations
