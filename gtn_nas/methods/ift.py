@@ -40,8 +40,8 @@ import torch
 
 from ..errors import ConfigError
 from ..inner import InnerState, loss, train_steps
-from ..students import Functional, build_student
 from ..linalg import conjugate_gradient, dot, neumann_inverse
+from ..students import Functional, build_student
 from .base import MetaContext, MetaResult
 
 SOLVERS = ("neumann", "cg")
