@@ -100,21 +100,12 @@ VARIANTS = {
     "bptt-genreal-convt": ("bptt", {}, {"init": "real", "generator": "convt"}, "bptt default (fitted start, meta-lr 0.001) with gm's convt decoder"),
     "bptt-genreal-fit1000": ("bptt", {}, {"init": "real", "fit_steps": 1000}, "bptt default (fitted start, meta-lr 0.001) fitted for 1000 Adam steps instead of 300"),
     "gm-genreal-fit1000": ("gm", {"augment": True}, {"init": "real", "fit_steps": 1000}, "gm default (fitted start, meta-lr 0.001) fitted for 1000 Adam steps instead of 300"),
-    "ift-warm8": ("ift", {"warm_steps": 8}, {}, "the ift default with a warm-started student (Lorraine et al.'s Algorithm 1): kept across meta-steps, 8 inner steps per meta-step"),
-    "ift-warm8-cg5": ("ift", {"warm_steps": 8, "neumann_terms": 5}, {}, "the ift default with a warm-started student, 8 inner steps per meta-step, and 5 CG iterations"),
-    "ift-warm4-cg5": ("ift", {"warm_steps": 4, "neumann_terms": 5}, {}, "the ift default with a warm-started student, 4 inner steps per meta-step, and 5 CG iterations"),
     "ift-warm8-cg5-j1": ("ift", {"warm_steps": 8, "neumann_terms": 5, "batches": 1}, {},
                          "the ift default with a warm-started student, 8 inner steps per meta-step, 5 CG iterations, J=1 synthetic batch"),
     "ift-warm4-cg5-j1": ("ift", {"warm_steps": 4, "neumann_terms": 5, "batches": 1}, {},
                          "the ift default with a warm-started student, 4 inner steps per meta-step, 5 CG iterations, J=1 synthetic batch"),
     "ift-genreal-mlr001-warm8-cg5-j1": ("ift", {"warm_steps": 8, "neumann_terms": 5, "batches": 1}, {"init": "real", "meta_lr": 0.001},
                                         "ift default (fitted start, meta-lr 0.001) with a warm-started student, 8 inner steps per meta-step, 5 CG iterations, J=1"),
-    "ift-genreal-mlr001-warm4-cg5-j1": ("ift", {"warm_steps": 4, "neumann_terms": 5, "batches": 1}, {"init": "real", "meta_lr": 0.001},
-                                        "ift default (fitted start, meta-lr 0.001) with a warm-started student, 4 inner steps per meta-step, 5 CG iterations, J=1"),
-    "ift-genreal-mlr001-warm4-cg5": ("ift", {"warm_steps": 4, "neumann_terms": 5}, {"init": "real", "meta_lr": 0.001},
-                                     "ift default (fitted start, meta-lr 0.001) with a warm-started student, 4 inner steps per meta-step, 5 CG iterations"),
-    "ift-genreal-mlr001-warm8-cg5": ("ift", {"warm_steps": 8, "neumann_terms": 5}, {"init": "real", "meta_lr": 0.001},
-                                     "ift default (fitted start, meta-lr 0.001) with a warm-started student, 8 inner steps per meta-step, 5 CG iterations"),
 }
 DEFAULT_BUDGET = 180.0  # seconds of meta-training; other budgets are tagged in the file name
 TEACHER_FIELDS = {"generator", "inner_lr", "inner_momentum", "soft_labels", "kind", "init", "fit_steps"}
