@@ -83,6 +83,7 @@ def distill(
     ift_batches: Optional[int] = typer.Option(None, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."),
     ift_settle: Optional[int] = typer.Option(None, "--ift-settle", help="ift: extra gradient steps on the IFT objective before the implicit step."),
     ift_warm_steps: Optional[int] = typer.Option(None, "--ift-warm-steps", help="ift: keep each student across meta-steps, this many inner steps per meta-step (Lorraine et al.'s warm start; 0: a fresh T-step student every meta-step)."),
+    ift_warm_mode: Optional[str] = typer.Option(None, "--ift-warm-mode", help="ift: with --ift-warm-steps N, advance (steps t..t+N-1 of the kept student, then on) or replay (its last N steps again each meta-step, from its state after step T-N)."),
     ift_solver: Optional[str] = typer.Option(None, "--ift-solver", help="ift: neumann or cg."),
     ift_damping: Optional[float] = typer.Option(None, "--ift-damping", help="ift: solve (H + damping I) p = v."),
     bptt_checkpoint: Optional[int] = typer.Option(None, "--bptt-checkpoint", help="bptt: checkpoint the unroll in blocks of this many steps."),
@@ -115,7 +116,7 @@ def distill(
     given = {
         "ift": {"--neumann-terms": ("neumann_terms", neumann_terms), "--neumann-alpha": ("neumann_alpha", neumann_alpha),
                 "--ift-batches": ("batches", ift_batches), "--ift-settle": ("settle_steps", ift_settle),
-                "--ift-warm-steps": ("warm_steps", ift_warm_steps),
+                "--ift-warm-steps": ("warm_steps", ift_warm_steps), "--ift-warm-mode": ("warm_mode", ift_warm_mode),
                 "--ift-solver": ("solver", ift_solver), "--ift-damping": ("damping", ift_damping)},
         "bptt": {"--bptt-checkpoint": ("checkpoint_every", bptt_checkpoint), "--bptt-truncate": ("truncate", bptt_truncate),
                  "--bptt-window": ("window", bptt_window), "--bptt-meta-losses": ("meta_losses", bptt_meta_losses),

@@ -1,5 +1,6 @@
 """IFT hypergradients against closed forms (ridge regression) and an exact linear solve."""
 
+import pytest
 import torch
 
 from gtn_nas.methods.ift import ift_backward
@@ -120,14 +121,13 @@ def test_settling_lowers_the_ift_objective_gradient():
 
 
 def test_bad_ift_options_are_config_errors():
-    import pytest
 
     from gtn_nas.errors import ConfigError
     from gtn_nas.methods import IftConfig
 
     for bad in ({"batches": 0}, {"neumann_terms": -1}, {"neumann_alpha": 0}, {"settle_steps": -1}, {"solver": "lu"}, {"damping": -1},
                 {"damping": float("nan")}, {"damping": float("inf")}, {"neumann_alpha": float("inf")}, {"neumann_alpha": float("nan")},
-                {"warm_steps": -1}, {"solver": "cg", "neumann_terms": 0}):  # 0 CG iterations: a zero meta-gradient, a teacher that never learns
+                {"warm_steps": -1}, {"warm_mode": "resume"}, {"solver": "cg", "neumann_terms": 0}):  # 0 CG iterations: a zero meta-gradient, a teacher that never learns
         with pytest.raises(ConfigError):
             IftConfig(**bad)
     IftConfig(solver="neumann", neumann_terms=0)  # the identity inverse (K = 0) is a real setting
@@ -155,16 +155,60 @@ def test_warm_ift_runs_one_student_through_its_t_steps_over_several_meta_steps()
     assert warm.warm[0].done == 2 and warm.warm[0].seed == 1
 
 
-def test_warm_ift_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
+def test_replay_ift_takes_every_implicit_step_at_step_t_from_a_kept_prefix():
+    """warm_mode replay: the first T-N steps are run once, on the teacher of the student's first
+    meta-step; each of its ceil(T/N) meta-steps runs steps T-N..T-1 from there on the teacher as it
+    is then. With the teacher unchanged that is exactly the cold student; after a teacher update it
+    is the old prefix continued on the new teacher; then a fresh student starts."""
+    import copy
+    import dataclasses
+
+    from gtn_nas.inner import InnerState, train_steps
+    from gtn_nas.methods import Ift, IftConfig
+    from helpers import fresh_gen, tiny_context
+
+    ctx = tiny_context(steps=4, batch=10)
+    settings = dict(solver="neumann", neumann_terms=0)
+    cold = Ift(IftConfig(**settings))(fresh_gen(ctx)).params
+    replay = Ift(IftConfig(**settings, warm_steps=1, warm_mode="replay"))  # ceil(4/1) = 4 meta-steps per student
+    first = replay(fresh_gen(ctx)).params
+    assert replay.warm[0].done == 3 and replay.warm[0].uses == 1
+    for k in cold:
+        torch.testing.assert_close(first[k], cold[k])
+    moved = copy.deepcopy(ctx.teacher)
+    with torch.no_grad():
+        for q in moved.parameters():  # random, not constant: a teacher may normalise its images
+            q.add_(0.5 * torch.randn(q.shape, generator=torch.Generator().manual_seed(3), dtype=q.dtype))
+    later = dataclasses.replace(ctx, teacher=moved)
+    got = replay(fresh_gen(later)).params
+    prefix = train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(3), create_graph=False)
+    want = train_steps(ctx.f, prefix, moved, ctx.noise, range(3, 4), create_graph=False).params
+    moved_cold = Ift(IftConfig(**settings))(fresh_gen(later)).params
+    for k in cold:
+        torch.testing.assert_close(got[k], want[k])
+        assert not torch.allclose(got[k], moved_cold[k])  # the prefix was not run again on the new teacher
+    other = dataclasses.replace(tiny_context(steps=4, batch=10, seed=1), teacher=moved, noise=ctx.noise)
+    for _ in range(2):
+        replay(fresh_gen(other))
+    assert replay.warm[0].seed == 0 and replay.warm[0].uses == 4
+    fresh = replay(fresh_gen(other)).params  # its 4 meta-steps are over: other's fresh student, cold on `moved`
+    assert replay.warm[0].seed == 1 and replay.warm[0].uses == 1
+    other_cold = Ift(IftConfig(**settings))(fresh_gen(other)).params
+    for k in other_cold:
+        torch.testing.assert_close(fresh[k], other_cold[k])
+
+
+@pytest.mark.parametrize("mode, done", [("advance", 4), ("replay", 1)])
+def test_warm_ift_state_round_trips_through_a_weights_only_checkpoint(tmp_path, mode, done):
     from gtn_nas.checkpoint import load_checkpoint, save_checkpoint
     from gtn_nas.methods import Ift, IftConfig
     from helpers import fresh_gen, tiny_context
 
     ctx = tiny_context(steps=4, batch=10)
-    a = Ift(IftConfig(warm_steps=3))
+    a = Ift(IftConfig(warm_steps=3, warm_mode=mode))
     a(fresh_gen(ctx))
     save_checkpoint(tmp_path / "c.pt", {"method": "ift", "config": {}, "teacher": {}, "meta_step": 1, "metrics": [], "method_state": a.state_dict()})
-    b = Ift(IftConfig(warm_steps=3))
+    b = Ift(IftConfig(warm_steps=3, warm_mode=mode))
     b.load_state_dict(load_checkpoint(tmp_path / "c.pt")["method_state"])
     ctx.teacher.zero_grad(set_to_none=True)
     ra = a(fresh_gen(ctx, 1))
@@ -172,6 +216,6 @@ def test_warm_ift_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
     ctx.teacher.zero_grad(set_to_none=True)
     rb = b(fresh_gen(ctx, 1))
     gb = [p.grad.clone() for p in ctx.teacher.parameters() if p.grad is not None]
-    assert b.warm[0].done == 4 and ra.meta_loss == rb.meta_loss
+    assert b.warm[0].done == done and b.warm[0].uses == 2 and ra.meta_loss == rb.meta_loss
     for x, y in zip(ga, gb):
         torch.testing.assert_close(x, y)

@@ -28,6 +28,12 @@ batches among the steps it has run). After its T-th step the next meta-step star
 Every meta-step then runs N inner steps instead of T, under the floor that `results/ift_floor.md`
 measured for a cold student; the kept students go into the checkpoint (`state_dict`), so a resumed
 run continues exactly.
+
+`warm_mode="replay"` keeps the same student for the same ⌈T/N⌉ meta-steps, but as its state after
+step T−N: every meta-step replays steps T−N..T−1 from there on the teacher as it is then, so the
+implicit step is always taken at step T, where students are judged (in "advance" mode three in four
+implicit steps of N = 8 are taken at a half-trained student). It costs N + (T−N)/⌈T/N⌉ inner steps
+per meta-step on average.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from ..students import Functional, build_student
 from .base import MetaContext, MetaResult
 
 SOLVERS = ("neumann", "cg")
+WARM_MODES = ("advance", "replay")
 
 
 def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alpha: float,
@@ -89,6 +96,7 @@ class IftConfig:
     solver: str = "cg"
     damping: float = 1.0
     warm_steps: int = 0  # N > 0: keep each student across meta-steps, N inner steps per meta-step; 0: cold
+    warm_mode: str = "advance"  # advance: steps t..t+N-1, then on; replay: steps T-N..T-1 again each meta-step
 
     def __post_init__(self):
         if self.neumann_terms < 0:
@@ -104,6 +112,8 @@ class IftConfig:
             raise ConfigError(f"ift damping must be a finite number >= 0; got {self.damping}")
         if self.warm_steps < 0:
             raise ConfigError(f"ift warm-steps must be >= 0; got {self.warm_steps}")
+        if self.warm_mode not in WARM_MODES:
+            raise ConfigError(f"ift warm-mode must be one of {', '.join(WARM_MODES)}; got {self.warm_mode!r}")
         if self.solver not in SOLVERS:
             raise ConfigError(f"ift solver must be one of {', '.join(SOLVERS)}; got {self.solver!r}")
         if self.solver == "cg" and self.neumann_terms < 1:  # x0 = 0 would be the answer: no meta-gradient
@@ -112,21 +122,25 @@ class IftConfig:
 
 @dataclass
 class WarmStudent:
-    """A student kept across meta-steps: how to rebuild it, its state and the inner steps it has run."""
+    """A student kept across meta-steps: how to rebuild it, its state, the inner steps it has run
+    and the meta-steps it has served."""
     spec: dict
     seed: int
     done: int
     state: InnerState
     f: Functional
+    uses: int = 0
 
     def to_dict(self) -> dict:
-        return {"spec": self.spec, "seed": self.seed, "done": self.done, "params": self.state.params, "bufs": self.state.bufs}
+        return {"spec": self.spec, "seed": self.seed, "done": self.done, "uses": self.uses,
+                "params": self.state.params, "bufs": self.state.bufs}
 
     @staticmethod
     def from_dict(d: dict) -> "WarmStudent":
         device = next(iter(d["params"].values())).device
         f = Functional(build_student(d["spec"], d["seed"], device))
-        return WarmStudent(d["spec"], d["seed"], d["done"], InnerState(dict(d["params"]), dict(d["bufs"])), f)
+        # "uses" came with warm_mode; a kept student of an earlier checkpoint (advance mode) has none
+        return WarmStudent(d["spec"], d["seed"], d["done"], InnerState(dict(d["params"]), dict(d["bufs"])), f, d.get("uses", 0))
 
 
 class Ift:
@@ -142,7 +156,10 @@ class Ift:
         f, start, steps = self._begin(ctx)
         state = train_steps(f, start, ctx.teacher, ctx.noise, steps, create_graph=False)
         if self.cfg.warm_steps:
-            self.warm[ctx.student] = dataclasses.replace(self.warm[ctx.student], done=steps.stop, state=state)
+            kept = self.warm[ctx.student]
+            if self.cfg.warm_mode == "advance":
+                kept = dataclasses.replace(kept, done=steps.stop, state=state)
+            self.warm[ctx.student] = dataclasses.replace(kept, uses=kept.uses + 1)
         chosen = torch.randperm(steps.stop, generator=ctx.gen)[: min(self.cfg.batches, steps.stop)].tolist()
         with torch.no_grad():
             fixed = [ctx.teacher.batch(t, ctx.noise) for t in chosen]
@@ -171,12 +188,18 @@ class Ift:
         T = ctx.teacher.cfg.inner_steps
         if not self.cfg.warm_steps:
             return ctx.f, InnerState.start(ctx.params0), range(T)
-        kept = self.warm.get(ctx.student)
-        if kept is None or kept.done >= T:  # none yet, or its run is over: this meta-step's fresh student
+        N, kept, replay = self.cfg.warm_steps, self.warm.get(ctx.student), self.cfg.warm_mode == "replay"
+        if kept is None or (kept.uses >= -(-T // N) if replay else kept.done >= T):  # none yet, or its run is over: a fresh student
             if ctx.spec is None:
                 raise ConfigError("ift warm-steps needs the student's architecture in the meta-step context")
-            kept = self.warm[ctx.student] = WarmStudent(ctx.spec, ctx.seed, 0, InnerState.start(ctx.params0), ctx.f)
-        return kept.f, kept.state, range(kept.done, min(kept.done + self.cfg.warm_steps, T))
+            kept = WarmStudent(ctx.spec, ctx.seed, 0, InnerState.start(ctx.params0), ctx.f)
+            if replay:  # its first T-N steps, on the teacher as it is now
+                prefix = range(T - N)
+                kept = dataclasses.replace(kept, done=prefix.stop, state=train_steps(ctx.f, kept.state, ctx.teacher, ctx.noise, prefix, create_graph=False))
+            self.warm[ctx.student] = kept
+        if replay:
+            return kept.f, kept.state, range(T - N, T)
+        return kept.f, kept.state, range(kept.done, min(kept.done + N, T))
 
     def state_dict(self) -> dict:
         """The kept students (tensors and plain values: a weights-only checkpoint holds them)."""
