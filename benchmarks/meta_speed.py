@@ -5,7 +5,9 @@ work), unpacked into a temporary folder and imported from there in a subprocess;
 is imported the same way. Each (code, method, student set, threads) runs in its own process: real
 MNIST (a 10k training subset, as in meta_cost.py), the method's *default* settings of that code
 version (T=32, B=128, default generator), one warm-up meta-step, then `--repeats` meta-steps per
-student, each student in turn forced as the only architecture. Old and new alternate method by
+student, each student in turn forced as the only architecture (a warm-started ift student serves
+ceil(T/N) meta-steps, the first dearer in replay mode: each repeat times all of them, per
+meta-step, from a fresh student). Old and new alternate method by
 method so that drift in the machine's load hits both. `--variant` adds rows of the current code
 with other method options (e.g. ift's warm start), measured in the same run.
 
@@ -48,18 +50,28 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int, options: 
     kw = {"method_options": options} if options else {}  # 0.1 takes no options: only the new code's variants pass them
     d = Distiller(DistillConfig(method=method, meta_steps=10**6, eval_every=10**9, **kw), data, torch.device("cpu"))
     space_cls = type(d.space)
+    # A student kept across meta-steps (ift's warm start) serves ceil(T/N) of them, and in replay mode
+    # the first costs more: each repeat times one such student from its start, per meta-step.
+    warm = options.get("warm_steps", 0)
+    cycle = -(-d.cfg.teacher.inner_steps // warm) if warm else 1
+
+    def fresh():
+        if hasattr(d.method, "load_state_dict"):
+            d.method.load_state_dict({})
+
     per_student = []
     for i, spec in enumerate(specs):
         d.space = space_cls(name="bench", source="meta_speed", archs=(spec,))
-        if hasattr(d.method, "load_state_dict"):
-            d.method.load_state_dict({})  # a student kept across meta-steps (ift's warm start) is this spec's
         if i == 0:
+            fresh()
             d.meta_step()  # warm-up
         times = []
         for _ in range(repeats):
+            fresh()
             t0 = time.perf_counter()
-            d.meta_step()
-            times.append(time.perf_counter() - t0)
+            for _ in range(cycle):
+                d.meta_step()
+            times.append((time.perf_counter() - t0) / cycle)
         per_student.append(statistics.median(times))
     import dataclasses
 
