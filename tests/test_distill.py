@@ -53,21 +53,23 @@ def test_resume_continues_exactly(small_mnist, tmp_path):
         torch.testing.assert_close(a[k], b[k])
 
 
-def test_warm_ift_resumes_exactly_mid_student(small_mnist, tmp_path):
+@pytest.mark.parametrize("mode, done", [("advance", 2), ("replay", 1)])
+def test_warm_ift_resumes_exactly_mid_student(small_mnist, tmp_path, mode, done):
     """--ift-warm-steps keeps a student across meta-steps; a run killed while one is half trained
-    resumes it from the checkpoint (weights-only) and ends where the uninterrupted run does."""
-    cfg = _cfg("ift", steps=4, calibrate=False, method_options={"warm_steps": 2})
+    (advance: 2 of its 3 inner steps run; replay: its 1-step prefix kept, 1 of its 2 meta-steps
+    served) resumes it from the checkpoint (weights-only) and ends where the uninterrupted run does."""
+    cfg = _cfg("ift", steps=4, calibrate=False, method_options={"warm_steps": 2, "warm_mode": mode})
     full = distill(cfg, small_mnist, CPU, tmp_path / "full.pt")
     interrupted = Distiller(cfg, small_mnist, CPU)
-    interrupted.meta_step()  # the first student has run 2 of its 3 inner steps
+    interrupted.meta_step()
     interrupted.save(tmp_path / "part.pt")
-    assert interrupted.method.warm[0].done == 2
+    assert interrupted.method.warm[0].done == done and interrupted.method.warm[0].uses == 1
     resumed = distill(cfg, small_mnist, CPU, tmp_path / "part.pt", resume=True)
     a, b = full.teacher.state_dict(), resumed.teacher.state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k])
     with pytest.raises(ConfigError, match="--ift-warm-steps"):
-        _cfg("ift", method_options={"warm_steps": 4}).validate()  # longer than the 3-step unroll
+        _cfg("ift", method_options={"warm_steps": 5}).validate()  # longer than the 3-step unroll (4 is the default: exempt)
     from gtn_nas.distributed import World
 
     with pytest.raises(ConfigError, match="one process only"):  # each rank's kept students would be lost on resume

@@ -144,7 +144,7 @@ def test_warm_ift_runs_one_student_through_its_t_steps_over_several_meta_steps()
 
     ctx = tiny_context(steps=4, batch=10)
     cold = Ift(IftConfig(solver="neumann", neumann_terms=0, warm_steps=0))(fresh_gen(ctx)).params
-    warm = Ift(IftConfig(solver="neumann", neumann_terms=0, warm_steps=2))
+    warm = Ift(IftConfig(solver="neumann", neumann_terms=0, warm_steps=2, warm_mode="advance"))
     other = dataclasses.replace(tiny_context(steps=4, batch=10, seed=1), teacher=ctx.teacher, noise=ctx.noise)
     firsts = [warm(fresh_gen(c)).params for c in (ctx, other)]  # the second call continues ctx's student, not other's
     assert warm.warm[0].done == 4 and warm.warm[0].seed == 0

@@ -189,7 +189,8 @@ class Ift:
         T = ctx.teacher.cfg.inner_steps
         if not self.cfg.warm_steps:
             return ctx.f, InnerState.start(ctx.params0), range(T)
-        N, kept, replay = self.cfg.warm_steps, self.warm.get(ctx.student), self.cfg.warm_mode == "replay"
+        # min: the default N may exceed a short unroll (validate() checks only N set by hand), where it means all T steps
+        N, kept, replay = min(self.cfg.warm_steps, T), self.warm.get(ctx.student), self.cfg.warm_mode == "replay"
         if kept is None or (kept.uses >= -(-T // N) if replay else kept.done >= T):  # none yet, or its run is over: a fresh student
             if ctx.spec is None:
                 raise ConfigError("ift warm-steps needs the student's architecture in the meta-step context")
