@@ -134,14 +134,13 @@ DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
 # upsample decoder) would have taken 850's 859 s past 900.
 # ift 330 -> 300 -> 240: 300 with the fit and calibration took 996 s alone (results/teachers/default/
 # wall_time.csv; 2.6 s per meta-step that hour against 2.3 before); 240 leaves ~155 s of that out.
-# ift 240 -> 1000 with the warm-started student in replay mode: ~0.4 s per meta-step instead of ~2 (meta_speed.md).
-DEFAULT_META_STEPS = {"bptt": 800, "ift": 1000, "gm": 400}
+DEFAULT_META_STEPS = {"bptt": 800, "ift": 240, "gm": 400}
 
 
 # Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
 MAX_SKIPPED_IN_A_ROW = 5
 # Method options added after teachers were shipped, with the value that means "as before".
-OPTIONS_ADDED_OFF = {"gm": {"augment": False}, "ift": {"warm_steps": 0, "warm_mode": "advance"}}
+OPTIONS_ADDED_OFF = {"gm": {"augment": False}, "ift": {"warm_mode": "advance"}}
 
 
 # Method options counted in inner steps (by method: field -> CLI flag); none may exceed --inner-steps.
@@ -194,8 +193,7 @@ class Distiller:
         if world.size > 1 and cfg.method_options.get("update_per_match"):
             raise ConfigError("--gm-update-per-match steps the teacher inside a student's unroll; it runs in one process only")
         if world.size > 1 and cfg.method_options.get("warm_steps"):
-            raise ConfigError("ift's warm start (--ift-warm-steps, default 4) keeps students across meta-steps in one process only; "
-                              "pass --ift-warm-steps 0 to distil over several processes")
+            raise ConfigError("--ift-warm-steps keeps each rank's students across meta-steps; it runs in one process only")
         self.space = load_space(cfg.space)
         self.method = make_method(cfg.method, cfg.method_options)
         self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)

@@ -69,7 +69,7 @@ def test_warm_ift_resumes_exactly_mid_student(small_mnist, tmp_path, mode, done)
     for k in a:
         torch.testing.assert_close(a[k], b[k])
     with pytest.raises(ConfigError, match="--ift-warm-steps"):
-        _cfg("ift", method_options={"warm_steps": 5}).validate()  # longer than the 3-step unroll (4 is the default: exempt)
+        _cfg("ift", method_options={"warm_steps": 4}).validate()  # longer than the 3-step unroll
     from gtn_nas.distributed import World
 
     with pytest.raises(ConfigError, match="one process only"):  # each rank's kept students would be lost on resume

@@ -87,17 +87,17 @@ def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alp
 @dataclass(frozen=True)
 class IftConfig:
     # Defaults from results/teachers/ablation.md: CG with damping 1 measured better than Neumann.
-    # The warm start in advance mode (warm_steps 8, CG 5, J=1) beat the cold CG-20 J=2 student at
-    # 180 s on three seed pairs but lost at the 15-minute budget (held-out 0.900 against 0.917);
-    # replay mode at the same cost per meta-step (N=4): results/teachers/warm15/.
-    neumann_terms: int = 5  # K: Neumann terms or CG iterations
+    # The warm start (warm_steps 8, CG 5, J=1: ~4x the meta-steps per minute) beat this at 180 s on
+    # three seed pairs but lost at the 15-minute default budget in both modes (results/teachers/warm15/):
+    # an option.
+    neumann_terms: int = 20  # K: Neumann terms or CG iterations
     neumann_alpha: float = 0.01  # Neumann only; small: Hessians of conv students reach eigenvalues > 40
-    batches: int = 1  # J: synthetic batches in the IFT inner objective
+    batches: int = 2  # J: synthetic batches in the IFT inner objective
     settle_steps: int = 0  # extra gradient steps on L_syn before the implicit step
     solver: str = "cg"
     damping: float = 1.0
-    warm_steps: int = 4  # N > 0: keep each student across meta-steps, N inner steps per meta-step; 0: cold
-    warm_mode: str = "replay"  # advance: steps t..t+N-1, then on; replay: steps T-N..T-1 again each meta-step
+    warm_steps: int = 0  # N > 0: keep each student across meta-steps, N inner steps per meta-step; 0: cold
+    warm_mode: str = "advance"  # advance: steps t..t+N-1, then on; replay: steps T-N..T-1 again each meta-step
 
     def __post_init__(self):
         if self.neumann_terms < 0:
@@ -189,7 +189,7 @@ class Ift:
         T = ctx.teacher.cfg.inner_steps
         if not self.cfg.warm_steps:
             return ctx.f, InnerState.start(ctx.params0), range(T)
-        # min: the default N may exceed a short unroll (validate() checks only N set by hand), where it means all T steps
+        # min: validate() refuses N > T from the CLI; an IftConfig used directly still gets all T steps
         N, kept, replay = min(self.cfg.warm_steps, T), self.warm.get(ctx.student), self.cfg.warm_mode == "replay"
         if kept is None or (kept.uses >= -(-T // N) if replay else kept.done >= T):  # none yet, or its run is over: a fresh student
             if ctx.spec is None:
