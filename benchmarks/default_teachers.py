@@ -29,6 +29,13 @@ from gtn_nas.distillation import DEFAULT_META_STEPS
 from gtn_nas.reporting import flag, read_csv, wall_time_md
 
 
+def outputs(run: dict) -> list[str]:
+    """The checkpoints a recorded run wrote (its --out-dir, methods and --suffix)."""
+    cmd = run["command"]
+    methods = run.get("methods") or flag(cmd, "--methods", "bptt,ift,gm").split(",")
+    return [str(Path(flag(cmd, "--out-dir", "results/teachers")) / f"{m}{flag(cmd, '--suffix', '')}.pt") for m in methods]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", default="bptt,ift,gm")
@@ -65,7 +72,7 @@ def main() -> None:
         print(run.stdout.strip(), flush=True)
         ckpt = load_checkpoint(out)
         last = [m for m in ckpt["metrics"] if m["val_acc"] == m["val_acc"]][-1]
-        rows = [r for r in rows if r["method"] != method] + [{
+        rows = [r for r in rows if flag(r["command"], "--out", "") != str(out)] + [{
             "method": method, "scale": args.scale, "command": " ".join(cmd), "wall_s": round(wall, 1), "meta_steps": ckpt["meta_step"],
             "resumed_at_step": before["meta_step"] if before else "",
             "meta_training_s": round(sum(m.get("step_s", 0) for m in ckpt["metrics"]), 1), "val_acc_2k_3_students": last["val_acc"],
@@ -74,8 +81,9 @@ def main() -> None:
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "date": time.strftime("%Y-%m-%d %H:%M")}]
         write_csv(pd.DataFrame(rows), table)
     runs.append({"command": command, "scale": args.scale, "methods": args.methods.split(","), **({"note": args.note} if args.note else {})})
-    # A method's row belongs to the last run that made it; a run left with no rows drops out.
-    owner = {m: i for i, r in enumerate(runs) for m in r.get("methods") or flag(r["command"], "--methods", "bptt,ift,gm").split(",")}
+    # A teacher's row (one per --out: a method under several suffixes keeps several) belongs to the
+    # last run that made it; a run left with no rows drops out.
+    owner = {out: i for i, r in enumerate(runs) for out in outputs(r)}
     runs = [r for i, r in enumerate(runs) if i in owner.values()]
     meta = {"command": command, "scale": args.scale, "runs": runs, "date": time.strftime("%Y-%m-%d %H:%M")}
     write_text(table.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
