@@ -52,7 +52,7 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int, options: 
     space_cls = type(d.space)
     # A student kept across meta-steps (ift's warm start) serves ceil(T/N) of them, and in replay mode
     # the first costs more: each repeat times one such student from its start, per meta-step.
-    warm = options.get("warm_steps", 0)
+    warm = getattr(getattr(d.method, "cfg", None), "warm_steps", 0)  # the options as resolved (0.1 has none)
     cycle = -(-d.cfg.teacher.inner_steps // warm) if warm else 1
 
     def fresh():
