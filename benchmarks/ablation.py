@@ -34,8 +34,8 @@ from gtn_nas.spaces import load_space
 from gtn_nas.teacher import TeacherConfig
 
 HYPER = {"inner_lr": 0.1, "inner_momentum": 0.9}
-# ift's defaults before the warm start: a variant's ift options not given are these, as when the
-# CG-era variants ran (the Neumann-era ones, ift-base to ift-hyper, ran with K=5 Neumann defaults).
+# The cold ift default, pinned so reruns measure what the rows hold if a default moves: a variant's
+# ift options not given are these, as when the CG-era variants ran (the Neumann-era ones, ift-base to ift-hyper, ran with K=5 Neumann defaults).
 IFT_COLD = {"warm_steps": 0, "neumann_terms": 20, "batches": 2}
 UPSAMPLE = {"generator": "upsample"}
 # name -> (method, method options, other DistillConfig/TeacherConfig fields, what it ablates)

@@ -40,7 +40,7 @@ SETTINGS = {
     "Neumann K=5, J=32 (all batches)": cold(neumann_terms=5, batches=32, **NEUMANN),
     "Neumann K=5, settle 20": cold(neumann_terms=5, settle_steps=20, **NEUMANN),
     "identity inverse (Neumann K=0)": cold(neumann_terms=0, **NEUMANN),
-    "new default (CG 20, damping 1, J=2)": cold(neumann_terms=20),  # the default before the warm start
+    "new default (CG 20, damping 1, J=2)": cold(neumann_terms=20),  # the cold default, pinned
 }
 STUDENTS = [
     {"family": "conv", "depth": 2, "width": 12, "activation": "relu", "norm": "none", "pooling": "max"},

@@ -9,8 +9,8 @@ drift in the machine's load hits all of them:
 - `inner`: the T inner steps alone (teacher forward included), as every ift meta-step runs them;
 - `identity`: ift with the identity for the inverse Hessian (Neumann K = 0), the cheapest solve;
 - `cg5`: 5 conjugate-gradient iterations;
-- `default`: the default when this ran (CG 20, damping 1, J=2), before the warm start that
-  `--ift-warm-steps` brings (a warm meta-step runs N < T inner steps: this bound is a cold one's).
+- `default`: the cold default (CG 20, damping 1, J=2), pinned; the warm start (`--ift-warm-steps`,
+  an option) runs N < T inner steps per meta-step, so this bound is a cold student's.
 
 Real MNIST (a 10k training subset, as in meta_speed.py), T = 32, B = 128, the default ift teacher
 untrained, `--students` drawn from the distillation space with seed 0 (meta_speed.py's draw).
@@ -47,7 +47,7 @@ COLD = {"warm_steps": 0, "batches": 2}  # a fresh student trained all T steps ea
 SETTINGS = {
     "identity": IftConfig(solver="neumann", neumann_terms=0, **COLD),
     "cg5": IftConfig(neumann_terms=5, **COLD),
-    "default": IftConfig(neumann_terms=20, **COLD),  # the default before the warm start (--ift-warm-steps)
+    "default": IftConfig(neumann_terms=20, **COLD),  # the cold default, pinned
 }
 
 

@@ -121,7 +121,6 @@ def test_settling_lowers_the_ift_objective_gradient():
 
 
 def test_bad_ift_options_are_config_errors():
-
     from gtn_nas.errors import ConfigError
     from gtn_nas.methods import IftConfig
 
