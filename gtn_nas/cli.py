@@ -65,7 +65,7 @@ def distill(
     teacher_kind: str = typer.Option("generator", "--teacher-kind", help="generator (GTN) or pixels (dataset distillation)."),
     init: Optional[str] = typer.Option(None, "--init", "--pixel-init", help="noise or real (default: real for a curriculum generator, else noise): pixels start as real training images (Zhao et al.), a generator is first fitted to reproduce them."),
     fit_steps: int = typer.Option(300, "--fit-steps", help="--init real, generator: Adam steps fitting it to the real images."),
-    meta_steps: Optional[int] = typer.Option(None, "--meta-steps", help="Meta-steps (default: the method's laptop budget, see README)."),
+    meta_steps: Optional[int] = typer.Option(None, "--meta-steps", help="Meta-steps (default: the method's laptop budget, see README; 0: the fitted, calibrated start alone, a control)."),
     inner_steps: int = typer.Option(32, "--inner-steps"),
     batch_size: int = typer.Option(128, "--batch-size"),
     curriculum: bool = typer.Option(True, "--curriculum/--no-curriculum", help="Learned noise per inner step (generator only)."),
@@ -77,6 +77,10 @@ def distill(
     seed: int = typer.Option(0),
     generator: Optional[str] = typer.Option(None, "--generator", help="Generator decoder: convt or upsample (default: bptt, ift upsample; gm convt)."),
     students_per_step: int = typer.Option(1, "--students-per-step", help="Students per meta-step (meta-gradients averaged)."),
+    objective: str = typer.Option("accuracy", "--objective", help="accuracy (students' real-data loss) or rank (order K pool students as full training does; bptt, ift)."),
+    rank_pool: Optional[Path] = typer.Option(None, "--rank-pool", help="--objective rank: ground-truth CSV of the ranking pool (e.g. results/ground_truth/rank_pool.csv)."),
+    rank_loss: str = typer.Option("pairwise", "--rank-loss", help="--objective rank: pairwise (gap-weighted logistic) or zscore (Synthetic Petri Dish)."),
+    rank_weight: Optional[float] = typer.Option(None, "--rank-weight", help="--objective rank: optimise mean loss + this x rank loss (default: the rank loss alone)."),
     calibrate: Optional[bool] = typer.Option(None, "--calibrate/--no-calibrate", help="Grid-search the inner lr scale, momentum and gradient clip after distillation (default: ift and gm)."),
     neumann_terms: Optional[int] = typer.Option(None, "--neumann-terms", help="ift: Neumann-series terms (CG iterations with --ift-solver cg)."),
     neumann_alpha: Optional[float] = typer.Option(None, "--neumann-alpha", help="ift: Neumann step size."),
@@ -138,7 +142,9 @@ def distill(
                          init=init, fit_steps=fit_steps)
     cfg = DistillConfig(method=method, teacher=tcfg, method_options=options, meta_lr=meta_lr, space=space, seed=seed,
                         meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps, eval_every=eval_every,
-                        students_per_step=students_per_step, calibrate=calibrate, checkpoint_every=checkpoint_every).validate()
+                        students_per_step=students_per_step, calibrate=calibrate, checkpoint_every=checkpoint_every,
+                        objective=objective, rank_pool=None if rank_pool is None else str(rank_pool), rank_loss=rank_loss,
+                        rank_weight=rank_weight).validate()
     check_step_options(method, chosen, inner_steps)  # flags given explicitly, even at their default value
     import os
 

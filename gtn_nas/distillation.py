@@ -35,6 +35,7 @@ from .distributed import RankFailure, World
 from .errors import CheckpointError, ConfigError, GtnNasError
 from .methods import METHODS, MetaContext, make_method, resolve_options
 from .quality import teacher_batches
+from .ranking_objective import LOSS_FORMS, RankPool, objective_weights
 from .spaces import load_space
 from .students import Functional, build_student
 from .teacher import Teacher, TeacherConfig
@@ -58,6 +59,13 @@ class DistillConfig:
     checkpoint_every: int = 25
     students_per_step: int = 1
     calibrate: bool | None = None  # None: the method's default (DEFAULT_CALIBRATE)
+    # accuracy: mean real-data loss of the students; rank: a ranking loss between the students'
+    # real-data losses and their ground-truth accuracies (`ranking_objective`), K students from
+    # the ranking pool `rank_pool` (a ground-truth CSV) per meta-step.
+    objective: str = "accuracy"
+    rank_pool: str | None = None
+    rank_loss: str = "pairwise"
+    rank_weight: float | None = None  # with objective rank: None = the rank loss alone, β = mean L + β·rank
 
     def __post_init__(self):
         # Every method option is stored, defaults included, so a checkpoint says what it was trained
@@ -77,9 +85,12 @@ class DistillConfig:
     def validate(self) -> "DistillConfig":
         if self.method not in METHODS:
             raise ConfigError(f"--method must be one of {', '.join(METHODS)}; got {self.method!r}")
-        for name in ("meta_steps", "meta_batch", "eval_every", "eval_students", "eval_examples", "checkpoint_every", "students_per_step"):
+        if self.meta_steps < 0:  # 0: the start alone (fitted, calibrated as its method is), a control
+            raise ConfigError(f"--meta-steps must be >= 0; got {self.meta_steps}")
+        for name in ("meta_batch", "eval_every", "eval_students", "eval_examples", "checkpoint_every", "students_per_step"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+        self._validate_objective()
         # math.isfinite: an infinite meta-lr is "> 0" yet turns the teacher to NaN on its first step
         if not (math.isfinite(self.meta_lr) and self.meta_lr > 0):
             raise ConfigError(f"--meta-lr must be a finite number > 0; got {self.meta_lr}")
@@ -97,6 +108,30 @@ class DistillConfig:
         check_step_options(self.method, changed, self.teacher.inner_steps)
         return self
 
+    def _validate_objective(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
+        if self.objective == "accuracy":
+            if self.rank_weight is not None:
+                raise ConfigError("--rank-weight applies to --objective rank only")
+            return
+        if self.method == "gm":
+            raise ConfigError("--objective rank needs a method whose meta-loss is each student's real-data loss (bptt or ift); "
+                              "gm matches gradients and has none")
+        if self.rank_pool is None:
+            raise ConfigError("--objective rank needs --rank-pool CSV (ground truth of the ranking pool, "
+                              "e.g. results/ground_truth/rank_pool.csv)")
+        if self.students_per_step < 2:
+            raise ConfigError(f"--objective rank needs --students-per-step >= 2 (a ranking of one student is empty); got {self.students_per_step}")
+        if self.rank_loss not in LOSS_FORMS:
+            raise ConfigError(f"--rank-loss must be one of {', '.join(LOSS_FORMS)}; got {self.rank_loss!r}")
+        if self.rank_weight is not None and not (math.isfinite(self.rank_weight) and self.rank_weight >= 0):
+            raise ConfigError(f"--rank-weight must be a finite number >= 0; got {self.rank_weight}")
+        pool = RankPool.load(self.rank_pool)
+        if len(pool.train) < self.students_per_step:
+            raise ConfigError(f"--rank-pool {self.rank_pool}: {len(pool.train)} rank-train architectures, fewer than "
+                              f"--students-per-step ({self.students_per_step})")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -111,6 +146,7 @@ class DistillConfig:
         return DistillConfig(**d)
 
 
+OBJECTIVES = ("accuracy", "rank")
 # Each method's generator decoder, chosen by results/teachers/ablation.md (equal wall-clock budgets).
 DEFAULT_GENERATOR = {"bptt": "upsample", "ift": "upsample", "gm": "convt"}
 # How generator teachers start (ablation.md, `*-genreal*` at 180 s): fitted to real images, bptt
@@ -199,10 +235,12 @@ class Distiller:
         self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
         params = self.teacher.parameters() if self.method.learns_hyper else self.teacher.data_parameters()
         self.opt = torch.optim.Adam(params, lr=cfg.meta_lr, betas=(0.9, 0.999))
-        decay = lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.meta_steps) / cfg.meta_steps))
+        horizon = max(cfg.meta_steps, 1)
+        decay = lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, horizon) / horizon))
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, decay)
         self.class_index = [torch.nonzero(data.train.y == c).squeeze(1) for c in range(10)]
         self.eval_specs = self.space.sample(cfg.eval_students, seed=cfg.seed + 12345)
+        self.pool = RankPool.load(cfg.rank_pool) if cfg.objective == "rank" else None
         self.val_small = data.val.subset(min(cfg.eval_examples, len(data.val)), seed=0)
         self.step, self.elapsed, self.metrics, self.calibration = 0, 0.0, [], None
         self.fit_error, self.started = None, False
@@ -232,10 +270,11 @@ class Distiller:
         return DEFAULT_CALIBRATE[self.cfg.method] if self.cfg.calibrate is None else self.cfg.calibrate
 
     # -- one meta-step -------------------------------------------------------------------
-    def context(self, step: int, k: int = 0) -> MetaContext:
+    def context(self, step: int, k: int = 0, spec: dict | None = None) -> MetaContext:
+        """Student k of meta-step `step`: a draw from the distillation space unless `spec` is given."""
         s = step_seed(self.cfg.seed, step) + 7_919 * k * 1_000_003_000  # k = 0: the one-student stream
         gen = torch.Generator().manual_seed(s)
-        spec = random.Random(s).choice(self.space.archs)
+        spec = random.Random(s).choice(self.space.archs) if spec is None else spec
         f = Functional(build_student(spec, s, self.device))
         idx = torch.randint(len(self.data.train), (self.cfg.meta_batch,), generator=gen).to(self.device)
         noise = self.teacher.sample_noise(gen) if self.teacher.needs_noise else None
@@ -264,6 +303,8 @@ class Distiller:
             # after the step is recorded: a Ctrl-C here loses the score (NaN), not the row. Its time
             # counts in elapsed_s, the wall clock, but not in step_s.
             val_acc = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
+            if self.pool is not None:
+                row["rank_val_rho"] = rank_val_spearman(self.teacher, self.pool, self.val_small, self.cfg.seed, self.device)
             self.elapsed += time.perf_counter() - start - row["step_s"]
             row.update(val_acc=val_acc, elapsed_s=round(self.elapsed, 3))
         return row
@@ -271,14 +312,8 @@ class Distiller:
     def _update(self, start: float) -> dict:
         """The meta-gradient, the teacher update, the counter and the metrics row."""
         self.opt.zero_grad(set_to_none=True)
-        K = self.cfg.students_per_step
-        loss = sum(self.method(self.context(self.step, k)).meta_loss for k in self.world.students(K))
         params = [p for g in self.opt.param_groups for p in g["params"]]
-        meta_loss = self.world.sum_gradients(params, loss) / K
-        if K > 1:
-            for p in params:
-                if p.grad is not None:
-                    p.grad /= K
+        meta_loss = self._rank_gradient(params) if self.pool is not None else self._accuracy_gradient(params)
         if not math.isfinite(meta_loss):
             self._skip(meta_loss)
         with interrupts_deferred():  # the update, the counter and the row change together or not at all
@@ -294,6 +329,34 @@ class Distiller:
                    "step_s": round(time.perf_counter() - start, 4)}
             self.metrics.append(row)
         return row
+
+    def _accuracy_gradient(self, params: list[torch.Tensor]) -> float:
+        """The mean meta-gradient of K students from the distillation space; their mean meta-loss."""
+        K = self.cfg.students_per_step
+        loss = sum(self.method(self.context(self.step, k)).meta_loss for k in self.world.students(K))
+        meta_loss = self.world.sum_gradients(params, loss) / K
+        if K > 1:
+            for p in params:
+                if p.grad is not None:
+                    p.grad /= K
+        return meta_loss
+
+    def _rank_gradient(self, params: list[torch.Tensor]) -> float:
+        """Σ_k c_k·dL_k/dλ for K distinct rank-train architectures (`ranking_objective`); the objective's value.
+
+        Every rank trains its share of the K students, the ranks exchange their losses L_k (all K
+        are needed for the weights c_k), then each takes its students' weighted meta-gradients."""
+        K = self.cfg.students_per_step
+        chosen = random.Random(step_seed(self.cfg.seed, self.step)).sample(self.pool.train, K)
+        pending = {k: self.method.forward(self.context(self.step, k, chosen[k][0])) for k in self.world.students(K)}
+        losses = self.world.gather(K, {k: p.meta_loss for k, p in pending.items()}, self.device)
+        if not all(math.isfinite(x) for x in losses):
+            return float("nan")  # a diverged student: the step is skipped
+        value, weights = objective_weights(losses, [a for _, a in chosen], self.cfg.rank_loss, self.cfg.rank_weight)
+        for k, p in pending.items():
+            p.backward(weights[k])
+        self.world.sum_gradients(params, 0.0)
+        return value
 
     def _skip(self, meta_loss: float) -> None:
         """Drop a meta-step whose student diverged on the teacher's data (an unnormalised deep net
@@ -345,6 +408,7 @@ class Distiller:
 
     def run(self, out: Path, on_step: Callable[[dict], None] | None = None) -> None:
         """Meta-steps up to cfg.meta_steps (checkpointed, and on Ctrl-C too), then calibration."""
+        self.start()  # also for --meta-steps 0: the start is the teacher
         try:
             while self.step < self.cfg.meta_steps:
                 row = self.meta_step()
@@ -361,6 +425,17 @@ class Distiller:
         if self.calibrates and self.calibration is None and self.world.is_main:
             self.calibrate()
             self.save(out)
+        elif self.step == 0 and self.world.is_main:
+            self.save(out)
+
+
+def rank_val_spearman(teacher: Teacher, pool: RankPool, val: Split, seed: int, device) -> float:
+    """Spearman ρ between rank-val ground truth and validation accuracy after training on the
+    teacher's data (the student recipe of evaluate_teacher): model selection, never a meta-gradient."""
+    from scipy.stats import spearmanr
+
+    accs = [evaluate_teacher(teacher, [spec], val, seed, device) for spec, _ in pool.val]
+    return float(spearmanr(accs, [a for _, a in pool.val]).statistic)
 
 
 def metrics_path(ckpt: Path) -> Path:

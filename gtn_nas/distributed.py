@@ -65,6 +65,19 @@ class World:
                 except RuntimeError as exc:
                     raise _failure(f"another process of this run failed ({str(exc).splitlines()[0]})") from None
 
+    def gather(self, k: int, mine: dict[int, float], device: torch.device | str = "cpu") -> list[float]:
+        """The values of all k students of a meta-step on every rank, given this rank's (by index);
+        `device`: where the exchange happens (NCCL needs CUDA tensors)."""
+        values = torch.zeros(k, dtype=torch.float64, device=device)
+        for i, v in mine.items():
+            values[i] = v
+        if self.size > 1:
+            try:
+                dist.all_reduce(values)  # each index is filled by exactly one rank
+            except RuntimeError as exc:
+                raise _failure(f"another process of this run failed ({str(exc).splitlines()[0]})") from None
+        return values.tolist()
+
     def sum_gradients(self, params: list[torch.Tensor], loss: float) -> float:
         """Sum `.grad` and the meta-loss over ranks, in place; returns the summed loss.
 

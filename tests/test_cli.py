@@ -75,7 +75,7 @@ def test_distill_export_roundtrip(tmp_path):
     (["distill", "--pixel-init", "data", "--out", "x.pt"], ["--init must be noise or real"]),
     (["distill", "--fit-steps", "-1", "--out", "x.pt"], ["--fit-steps must be >= 0"]),
     (["distill", "--device", "tpu", "--out", "x.pt"], ["--device"]),
-    (["distill", "--meta-steps", "0", "--out", "x.pt"], ["--meta-steps"]),
+    (["distill", "--meta-steps", "-1", "--out", "x.pt"], ["--meta-steps"]),
     (["distill", "--out", "x.pt", "--no-such-flag"], ["No such option"]),
     (["distill", "--out", "x.pt", "--space", "nospace"], ["unknown search space"]),
     (["distill", "--out", "x.pt", "--data-dir", "{tmp}/empty", "--quiet"], ["MNIST not found", "--data-dir"]),

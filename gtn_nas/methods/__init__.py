@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import ConfigError
-from .base import MetaContext, MetaGradient, MetaResult
+from .base import MetaContext, MetaGradient, MetaResult, Pending
 from .bptt import Bptt, BpttConfig
 from .gm import Gm, GmConfig
 from .ift import Ift, IftConfig
@@ -29,5 +29,5 @@ def resolve_options(name: str, given: dict) -> dict:
     return dataclasses.asdict(make_method(name, given).cfg)
 
 
-__all__ = ["METHODS", "MetaContext", "MetaGradient", "MetaResult", "make_method", "resolve_options",
+__all__ = ["METHODS", "MetaContext", "MetaGradient", "MetaResult", "Pending", "make_method", "resolve_options",
            "Bptt", "BpttConfig", "Ift", "IftConfig", "Gm", "GmConfig"]

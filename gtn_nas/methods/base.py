@@ -1,8 +1,12 @@
 """The one interface every meta-gradient method implements.
 
-A method is called once per meta-step with a `MetaContext`. It accumulates the meta-gradient into
-the teacher parameters' `.grad` (by `backward()`), and returns the meta-loss it minimised and the
-student parameters it ended with. The distillation loop owns the optimiser step.
+A method is called once per student of a meta-step with a `MetaContext`. It accumulates the
+meta-gradient into the teacher parameters' `.grad` (by `backward()`), and returns the meta-loss it
+minimised and the student parameters it ended with. The distillation loop owns the optimiser step.
+
+Methods whose meta-loss is the student's real-data loss L (bptt, ift) also split the call in two:
+`forward(ctx)` trains the student and returns a `Pending` whose `backward(c)` accumulates c·dL/dλ.
+The rank objective needs that split: its weights c_k = ∂ℓ_rank/∂L_k depend on every student's L.
 """
 
 from __future__ import annotations
@@ -42,6 +46,18 @@ class MetaContext:
 class MetaResult:
     meta_loss: float
     params: Params
+
+
+@dataclass
+class Pending:
+    """A student's real-data loss L, its meta-gradient not yet taken: `backward(c)` accumulates
+    c · dL/dλ into the teacher's `.grad` (once; c = 1 is the plain accuracy objective)."""
+    meta_loss: float
+    params: Params
+    backward: Callable[[float], None]
+
+    def result(self) -> MetaResult:
+        return MetaResult(self.meta_loss, self.params)
 
 
 class MetaGradient(Protocol):

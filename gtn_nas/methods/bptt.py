@@ -30,7 +30,7 @@ from torch.utils.checkpoint import checkpoint
 from .. import augment as dsa
 from ..errors import ConfigError
 from ..inner import InnerState, loss, train_steps
-from .base import MetaContext, MetaResult
+from .base import MetaContext, MetaResult, Pending
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,14 @@ class Bptt:
             return first, first + self.cfg.window
         return (T - min(self.cfg.truncate, T) if self.cfg.truncate else 0), T
 
-    @torch.enable_grad()
     def __call__(self, ctx: MetaContext) -> MetaResult:
+        pending = self.forward(ctx)
+        pending.backward(1.0)
+        return pending.result()
+
+    @torch.enable_grad()
+    def forward(self, ctx: MetaContext) -> Pending:
+        """The unrolled student and its meta-loss, the graph kept for `Pending.backward`."""
         T = ctx.teacher.cfg.inner_steps
         first, stop = self.span(T, ctx.gen)
         transform = self._transform(T, ctx) if self.cfg.augment else None
@@ -90,8 +96,12 @@ class Bptt:
             for p in points:  # unroll up to each loss point, keeping one graph
                 state = train_steps(ctx.f, state, ctx.teacher, ctx.noise, range(at, p), create_graph=True, transform=transform)
                 meta, at = meta + loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y) / len(points), p
-        meta.backward()
-        return MetaResult(meta.item(), {k: v.detach() for k, v in state.params.items()})
+
+        def backward(c: float) -> None:
+            with torch.enable_grad():
+                (c * meta).backward()
+
+        return Pending(meta.item(), {k: v.detach() for k, v in state.params.items()}, backward)
 
     @staticmethod
     def _transform(T: int, ctx: MetaContext):

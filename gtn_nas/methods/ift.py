@@ -49,15 +49,15 @@ from ..errors import ConfigError
 from ..inner import InnerState, loss, train_steps
 from ..linalg import conjugate_gradient, dot, neumann_inverse
 from ..students import Functional, build_student
-from .base import MetaContext, MetaResult
+from .base import MetaContext, MetaResult, Pending
 
 SOLVERS = ("neumann", "cg")
 WARM_MODES = ("advance", "replay")
 
 
 def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alpha: float,
-                 solver: str = "neumann", damping: float = 0.0) -> None:
-    """Accumulate the implicit meta-gradient −(∂²L/∂λ∂w)·H⁻¹v into the hyper-parameters λ.
+                 solver: str = "neumann", damping: float = 0.0, scale: float = 1.0) -> None:
+    """Accumulate `scale` times the implicit meta-gradient −(∂²L/∂λ∂w)·H⁻¹v into the hyper-parameters λ.
 
     Args:
         train_loss: w ↦ L(w, λ), differentiable w.r.t. the λ tensors it closes over (their .grad
@@ -68,6 +68,8 @@ def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alp
         terms, alpha: Neumann terms K and step α (`linalg.neumann_inverse`), or CG iterations.
         solver: "neumann" or "cg".
         damping: δ in H + δI.
+        scale: c in c·dL/dλ (the rank objective's weight), applied after the solve so that it is
+            exact (CG's rounding is not linear in v).
     """
     with torch.enable_grad():
         # One first-order graph serves every Hessian-vector product (double backward through it).
@@ -82,7 +84,7 @@ def ift_backward(train_loss, hvp_loss, w: list[torch.Tensor], v, terms: int, alp
     g_fixed = None  # frees the first-order graph before the mixed second derivative is built
     with torch.enable_grad():
         g = torch.autograd.grad(train_loss(w), w, create_graph=True)
-        (-dot(g, p)).backward()
+        (-scale * dot(g, p)).backward()
 
 
 @dataclass(frozen=True)
@@ -153,8 +155,15 @@ class Ift:
         self.cfg = cfg
         self.warm: dict[int, WarmStudent] = {}  # by the student's index in its meta-step (warm_steps > 0)
 
-    @torch.enable_grad()
     def __call__(self, ctx: MetaContext) -> MetaResult:
+        pending = self.forward(ctx)
+        pending.backward(1.0)
+        return pending.result()
+
+    @torch.enable_grad()
+    def forward(self, ctx: MetaContext) -> Pending:
+        """The trained student, its meta-loss and v = ∂L_real/∂w; `Pending.backward(c)` takes the
+        implicit meta-gradient, times c."""
         f, start, steps = self._begin(ctx)
         state = train_steps(f, start, ctx.teacher, ctx.noise, steps, create_graph=False)
         if self.cfg.warm_steps:
@@ -181,9 +190,12 @@ class Ift:
         with torch.enable_grad():
             meta = loss(f, as_dict(w), ctx.meta_x, ctx.meta_y)
             v = torch.autograd.grad(meta, w)
-        ift_backward(train_loss, hvp_loss, w, v, self.cfg.neumann_terms, self.cfg.neumann_alpha,
-                     self.cfg.solver, self.cfg.damping)
-        return MetaResult(meta.item(), {k: x.detach() for k, x in zip(keys, w)})
+
+        def backward(c: float) -> None:
+            ift_backward(train_loss, hvp_loss, w, v, self.cfg.neumann_terms, self.cfg.neumann_alpha,
+                         self.cfg.solver, self.cfg.damping, scale=c)
+
+        return Pending(meta.item(), {k: x.detach() for k, x in zip(keys, w)}, backward)
 
     def _begin(self, ctx: MetaContext) -> tuple[Functional, InnerState, range]:
         """The student to train, its state, and the inner steps to run this meta-step."""
