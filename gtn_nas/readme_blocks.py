@@ -160,6 +160,15 @@ def _readme_nas_combination(inputs: Inputs) -> str:
     return markdown_table(combination_pivot(f, 1000, 0))
 
 
+def _readme_rank_ablation(inputs: Inputs) -> str:
+    f = inputs.csv("teachers/rank_ablation/summary.csv", ("variant", "convnet60_rho"), ("seed", "meta_steps", "heldout_retained"))
+    cols = {"variant": "variant", "seed": "seed", "meta_steps": "meta-steps", "elapsed_s": "distillation s",
+            "heldout_retained": "held-out retained", "rank_val_rho_last": "rank-val ρ (last)",
+            "convnet60_rho": "60-ConvNet ρ [95% CI]", "minus_start": "Δρ − its start", "minus_real": "Δρ − real"}
+    f = f.assign(seed=f["seed"].astype(int), meta_steps=f["meta_steps"].astype(int))
+    return markdown_table(f[list(cols)].rename(columns=cols).fillna("–"), ".3f")
+
+
 README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "speed": _readme_speed, "memory": _readme_memory, "ablation": _readme_ablation, "clip-ablation": _readme_clip_ablation("teachers/clip_ablation.csv"),
     "clip-ablation-ift-bptt": _readme_clip_ablation("teachers/clip_ablation_ift_bptt.csv"),
@@ -167,7 +176,7 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "distributed": _readme_distributed, "quality": _readme_quality, "nas": _readme_nas, "ift-alignment": _readme_ift_alignment,
     "ift-floor": _readme_ift_floor,
     "frontier": _readme_frontier, "frontier-steps": _readme_frontier_steps, "nas-combination": _readme_nas_combination,
-    "search": _readme_search,
+    "search": _readme_search, "rank-ablation": _readme_rank_ablation,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 

@@ -13,6 +13,7 @@ import torch
 from conftest import TINY_SPACE
 from gtn_nas.checkpoint import load_checkpoint
 from gtn_nas.distributed import World
+from test_rank_objective import pool_csv
 
 TINY = ["--method", "bptt", "--bptt-window", "2", "--space", TINY_SPACE, "--inner-steps", "3", "--batch-size", "20", "--init", "noise",
         "--eval-every", "1000", "--no-calibrate", "--quiet", "--seed", "3"]
@@ -76,10 +77,13 @@ def test_a_failing_rank_ignores_further_sigterms_so_its_save_and_message_finish(
     assert out.returncode == 0 and out.stdout.strip() == "alive RankFailure", out.stderr
 
 
-def test_two_ranks_equal_one_process_with_the_same_students(tmp_path):
-    # a generator fitted to real images first: every rank fits, then all take rank 0's start
-    one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real")
-    two = _distill(tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", ranks=2)
+@pytest.mark.parametrize("objective", ["accuracy", "rank"])
+def test_two_ranks_equal_one_process_with_the_same_students(tmp_path, objective):
+    # a generator fitted to real images first: every rank fits, then all take rank 0's start; with
+    # the rank objective the ranks also exchange their students' losses before weighting them
+    extra = ["--objective", "rank", "--rank-pool", str(pool_csv(tmp_path / "pool.csv"))] if objective == "rank" else []
+    one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", *extra)
+    two = _distill(tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", *extra, ranks=2)
     _finish(one), _finish(two)
     a, b = _teacher(tmp_path / "one.pt"), _teacher(tmp_path / "two.pt")
     assert set(a) == set(b)

@@ -1,0 +1,153 @@
+"""Rank-objective ablation: does meta-training beat its own fitted start, and does `--objective rank`?
+
+Each variant is a `gtn-nas distill --method ift` command (below); every variant starts from the same
+fitted generator for a given seed, so `start` (`--meta-steps 0`: fitted and calibrated, never
+meta-trained) is the control each teacher is compared with. Per variant and distillation seed:
+
+1. distill (skipped when the checkpoint is complete; resumable);
+2. score the 60 ConvNets of results/ground_truth/convnet.csv at 32 steps (`gtn-nas search`);
+3. held-out retained accuracy: test accuracy after 32 steps on the teacher's data ÷ full-training
+   test accuracy (results/teacher_quality/full_training.csv), 10 held-out nets x 2 student seeds.
+
+`--summarise` ranks every scored teacher against the ground truth with paired bootstrap intervals
+(teacher − its start, teacher − real) and writes summary.{csv,md} beside the runs.
+
+    GTN_NAS_THREADS=1 python benchmarks/rank_ablation.py --only start:0 accuracy:0 ...
+    python benchmarks/rank_ablation.py --summarise
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from gtn_nas.atomic import write_csv, write_text
+from gtn_nas.data import load_mnist
+from gtn_nas.distillation import load_teacher
+from gtn_nas.quality import teacher_batches
+from gtn_nas.report import markdown_table
+from gtn_nas.spaces import arch_id, load_space
+from gtn_nas.students import accuracy
+from gtn_nas.training import train_student
+
+ROOT = Path(__file__).resolve().parent.parent
+POOL = "results/ground_truth/rank_pool.csv"
+GT = "results/ground_truth/convnet.csv"
+META_STEPS = 40
+K = 4
+BASE = ["--method", "ift", "--students-per-step", str(K), "--quiet"]
+VARIANTS = {
+    "start": ["--meta-steps", "0"],
+    "accuracy": ["--meta-steps", str(META_STEPS)],
+    "rank": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL],
+    "rank-mix1": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL, "--rank-weight", "1"],
+    "rank-zscore": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL, "--rank-loss", "zscore"],
+}
+
+
+def run(cmd: list[str], log: list[str]) -> float:
+    print("$", shlex.join(cmd), flush=True)
+    log.append(shlex.join(cmd))
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def heldout_retained(ckpt: Path, seeds=(0, 1)) -> pd.DataFrame:
+    data = load_mnist()
+    teacher, _ = load_teacher(ckpt)
+    batches, lrs, moms = teacher_batches(teacher)
+    recipe = [(x, y, lr, m) for (x, y), lr, m in zip(batches, lrs, moms)]
+    full = pd.read_csv(ROOT / "results/teacher_quality/full_training.csv").set_index("arch_id")["test_acc"]
+    rows = []
+    for spec in load_space("heldout").archs:
+        for seed in seeds:
+            acc = accuracy(train_student(spec, seed, recipe, "cpu", teacher.max_grad_norm), None, data.test.x, data.test.y)
+            rows.append({"arch_id": arch_id(spec), "seed": seed, "test_acc": acc, "retained": acc / full[arch_id(spec)]})
+    return pd.DataFrame(rows)
+
+
+def one(variant: str, seed: int, out_dir: Path) -> None:
+    name = f"{variant}-seed{seed}"
+    ckpt, log = out_dir / f"{name}.pt", []
+    cmd = ["gtn-nas", "distill", *BASE, *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
+    done = ckpt.exists() and torch.load(ckpt, weights_only=True, map_location="cpu")["complete"]
+    wall = None if done else run(cmd + (["--resume"] if ckpt.exists() else []), log)
+    nas = out_dir / "nas" / f"{name}.csv"
+    if not nas.exists():
+        run(["gtn-nas", "search", "--teacher", str(ckpt), "--archs-from", GT, "--steps", "32", "--seed", "0",
+             "--space", "convnet", "--quiet", "--out", str(nas)], log)
+    held = heldout_retained(ckpt)
+    write_csv(held, out_dir / "heldout" / f"{name}.csv")
+    metrics = pd.read_csv(ckpt.with_suffix(".csv")) if ckpt.with_suffix(".csv").exists() else pd.DataFrame()
+    rank_val = metrics["rank_val_rho"].dropna() if "rank_val_rho" in metrics else pd.Series(dtype=float)
+    record = {"variant": variant, "seed": seed, "distill_command": shlex.join(cmd), "distill_wall_s": wall,
+              "meta_steps": int(metrics["meta_step"].iloc[-1]) if len(metrics) else 0,
+              "elapsed_s": float(metrics["elapsed_s"].iloc[-1]) if len(metrics) else None,
+              "heldout_retained": float(held["retained"].mean()), "heldout_retained_min": float(held["retained"].min()),
+              "rank_val_rho_last": float(rank_val.iloc[-1]) if len(rank_val) else None,
+              "threads": os.environ.get("GTN_NAS_THREADS"), "commands": log}
+    write_text(json.dumps(record, indent=1) + "\n", out_dir / "runs" / f"{name}.json")
+    print(json.dumps({k: v for k, v in record.items() if k != "commands"}), flush=True)
+
+
+def summarise(out_dir: Path) -> None:
+    records = [json.loads(p.read_text()) for p in sorted((out_dir / "runs").glob("*.json"))]
+    names = [f"{r['variant']}-seed{r['seed']}" for r in records]
+    runs = [str(out_dir / "nas" / f"{n}.csv") for n in names] + ["results/nas/real.csv"]
+    paired = []
+    for r, n in zip(records, names):
+        if r["variant"] != "start" and f"start-seed{r['seed']}" in names:
+            paired += ["--paired", f"teacher:ift [{n}],teacher:ift [start-seed{r['seed']}]"]
+        paired += ["--paired", f"teacher:ift [{n}],real"]
+    cmd = ["gtn-nas", "rank", "--ground-truth", GT, *runs, "--bootstrap", "1000", "--seed", "0", *paired,
+           "--out-csv", str(out_dir / "nas_correlation.csv"), "--out-md", str(out_dir / "nas_correlation.md")]
+    run(cmd, [])
+    corr = pd.read_csv(ROOT / out_dir / "nas_correlation.csv").set_index("proxy")
+    interval = lambda label: (f"{corr.at[label, 'spearman']:+.3f} [{corr.at[label, 'spearman_lo']:+.2f}, {corr.at[label, 'spearman_hi']:+.2f}]"
+                              if label in corr.index else "")
+    rows = []
+    for r, n in zip(records, names):
+        me = f"teacher:ift [{n}]"
+        rows.append({"variant": r["variant"], "seed": r["seed"], "meta_steps": r["meta_steps"], "elapsed_s": round(r["elapsed_s"] or 0.0),
+                     "heldout_retained": round(r["heldout_retained"], 4),
+                     "rank_val_rho_last": None if r["rank_val_rho_last"] is None else round(r["rank_val_rho_last"], 3),
+                     "convnet60_rho": interval(me).lstrip("+"),
+                     "minus_start": interval(f"{me} − teacher:ift [start-seed{r['seed']}]"),
+                     "minus_real": interval(f"{me} − real")})
+    table = pd.DataFrame(rows).sort_values(["variant", "seed"])
+    write_csv(table, out_dir / "summary.csv")
+    md = ["# Rank-objective ablation (ift, K = 4, fitted start)", "",
+          f"Command: `{shlex.join([sys.executable.split('/')[-1], 'benchmarks/rank_ablation.py', '--summarise'])}` "
+          "after the runs in `runs/*.json` (each holds its exact commands). Correlations, intervals and paired "
+          "differences: `nas_correlation.md`.", "", markdown_table(table, ".3f")]
+    write_text("\n".join(md), out_dir / "summary.md")
+    print(table.to_string(index=False))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", default=[], help="VARIANT:SEED jobs to run (variants: " + ", ".join(VARIANTS) + ")")
+    ap.add_argument("--out-dir", type=Path, default=Path("results/teachers/rank_ablation"))
+    ap.add_argument("--summarise", action="store_true")
+    args = ap.parse_args()
+    for job in args.only:
+        variant, seed = job.split(":")
+        if variant not in VARIANTS:
+            sys.exit(f"error: unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+        one(variant, int(seed), args.out_dir)
+    if args.summarise:
+        summarise(args.out_dir)
+
+
+if __name__ == "__main__":
+    main()
