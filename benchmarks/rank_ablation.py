@@ -42,7 +42,7 @@ from gtn_nas.training import train_student
 ROOT = Path(__file__).resolve().parent.parent
 POOL = "results/ground_truth/rank_pool.csv"
 GT = "results/ground_truth/convnet.csv"
-META_STEPS = 40
+META_STEPS = 60  # x K = 4 students: the 240 students of the default 15-minute ift run (K = 1)
 K = 4
 BASE = ["--method", "ift", "--students-per-step", str(K), "--quiet"]
 VARIANTS = {
