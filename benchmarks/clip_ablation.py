@@ -36,17 +36,18 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.calibrate import CalibrationConfig, recalibrate
-from gtn_nas.data import load_mnist
-from gtn_nas.distillation import load_teacher
-from gtn_nas.proxies import teacher_batches
-from gtn_nas.quality import score_teacher
-from gtn_nas.ranking import load_ground_truth
-from gtn_nas.reporting import clip_ablation_md
-from gtn_nas.spaces import arch_id, load_space
-from gtn_nas.students import correct
-from gtn_nas.training import train_student
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import load_mnist
+from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.core.students import correct
+from gtn_nas.core.training import train_student
+from gtn_nas.nas.proxies import teacher_batches
+from gtn_nas.nas.ranking import load_ground_truth
+from gtn_nas.report.repo import clip_ablation_md
+from gtn_nas.teachers.calibration import CalibrationConfig
+from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.quality import score_teacher
+from gtn_nas.teachers.recalibration import recalibrate
 
 FULL = Path("results/teacher_quality/full_training.csv")
 UNCALIBRATED = {"lr_scales": (1.0,), "momenta": (None,), "max_grad_norms": (None,)}
@@ -81,14 +82,25 @@ def measure(task: tuple[str, str, tuple, int, int]) -> tuple[dict, pd.DataFrame,
     gt = load_ground_truth(GROUND_TRUTH)
     nas = nas_scores(teacher, data, [json.loads(s) for s in gt["spec"]]).merge(gt[["arch_id", "val_acc"]], on="arch_id")
     per_arch = held.groupby("arch_id")["retained"].mean()
-    row = {"teacher": Path(path).stem, "grid": grid_name, "lr_scale": cal["lr_scale"], "momentum": cal["momentum"],
-           "max_grad_norm": cal["max_grad_norm"], "calibration_holdout_acc": cal["holdout_acc"],
-           "calibration_settings": len(cal["table"]), "calibration_s": cal["seconds"],
-           "retained_mean": per_arch.mean(), "retained_min": per_arch.min(),
-           "retained_sd_seeds": held.groupby("seed")["retained"].mean().std(),
-           "nas_spearman_10k": spearmanr(nas["val_10k"], nas["val_acc"]).statistic,
-           "nas_spearman_1k": spearmanr(nas["val_1k"], nas["val_acc"]).statistic,
-           "nas_at_chance": int((nas["val_10k"] < 0.2).sum()), "n_heldout": len(per_arch), "n_seeds": seeds, "n_nas": len(nas)}
+    row = {
+        "teacher": Path(path).stem,
+        "grid": grid_name,
+        "lr_scale": cal["lr_scale"],
+        "momentum": cal["momentum"],
+        "max_grad_norm": cal["max_grad_norm"],
+        "calibration_holdout_acc": cal["holdout_acc"],
+        "calibration_settings": len(cal["table"]),
+        "calibration_s": cal["seconds"],
+        "retained_mean": per_arch.mean(),
+        "retained_min": per_arch.min(),
+        "retained_sd_seeds": held.groupby("seed")["retained"].mean().std(),
+        "nas_spearman_10k": spearmanr(nas["val_10k"], nas["val_acc"]).statistic,
+        "nas_spearman_1k": spearmanr(nas["val_1k"], nas["val_acc"]).statistic,
+        "nas_at_chance": int((nas["val_10k"] < 0.2).sum()),
+        "n_heldout": len(per_arch),
+        "n_seeds": seeds,
+        "n_nas": len(nas),
+    }
     tag = {"teacher": row["teacher"], "grid": grid_name}
     return row, held.assign(**tag), nas.assign(**tag)
 
@@ -100,8 +112,12 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     order = {"uncalibrated": 0, "before": 1, "after": 2}
     both = pd.concat([kept, new], ignore_index=True)
     teachers = list(dict.fromkeys(both["teacher"]))
-    return both.sort_values(["teacher", "grid"], key=lambda c: c.map(teachers.index) if c.name == "teacher" else c.map(order),
-                            kind="stable", ignore_index=True)
+    return both.sort_values(
+        ["teacher", "grid"],
+        key=lambda c: c.map(teachers.index) if c.name == "teacher" else c.map(order),
+        kind="stable",
+        ignore_index=True,
+    )
 
 
 def main() -> None:
@@ -111,7 +127,9 @@ def main() -> None:
     ap.add_argument("--students", type=int, default=4, help="calibration students per setting (distill's default)")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=Path("results/teachers/clip_ablation"), help="writes OUT.csv, OUT.json, OUT/*.csv")
+    ap.add_argument(
+        "--out", type=Path, default=Path("results/teachers/clip_ablation"), help="writes OUT.csv, OUT.json, OUT/*.csv"
+    )
     ap.add_argument("--grids", default="before,after", help="any of uncalibrated, before, after")
     ap.add_argument("--append", action="store_true", help="add to an existing OUT instead of replacing it")
     args = ap.parse_args()
@@ -132,15 +150,30 @@ def main() -> None:
     if args.append and args.out.with_suffix(".csv").exists():
         old_meta = json.loads(args.out.with_suffix(".json").read_text())
         commands = old_meta.get("commands", [old_meta["command"]]) + [command]
-        rows, held, nas = (_merge(pd.read_csv(path), new) for path, new in (
-            (args.out.with_suffix(".csv"), rows), (args.out / "heldout.csv", held), (args.out / "nas.csv", nas)))
+        rows, held, nas = (
+            _merge(pd.read_csv(path), new)
+            for path, new in (
+                (args.out.with_suffix(".csv"), rows),
+                (args.out / "heldout.csv", held),
+                (args.out / "nas.csv", nas),
+            )
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(held, args.out / "heldout.csv")
     write_csv(nas, args.out / "nas.csv")
     write_csv(rows, args.out.with_suffix(".csv"))
-    meta = {"command": " ; ".join(commands), "commands": commands, "date": time.strftime("%Y-%m-%d %H:%M"),
-            "wall_s": time.perf_counter() - start, "workers": args.workers, "threads_per_worker": 1,
-            "hardware": "2 logical CPUs, no GPU", "clips": args.clips, "students": args.students, "seeds": args.seeds}
+    meta = {
+        "command": " ; ".join(commands),
+        "commands": commands,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "wall_s": time.perf_counter() - start,
+        "workers": args.workers,
+        "threads_per_worker": 1,
+        "hardware": "2 logical CPUs, no GPU",
+        "clips": args.clips,
+        "students": args.students,
+        "seeds": args.seeds,
+    }
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     md = clip_ablation_md(rows, meta, args.out.name)
     write_text(args.out.with_suffix(".md"), md)

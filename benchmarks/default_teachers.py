@@ -15,25 +15,27 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.checkpoint import load_checkpoint
-from gtn_nas.distillation import DEFAULT_META_STEPS
-from gtn_nas.reporting import flag, read_csv, wall_time_md
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.checkpoint import load_checkpoint
+from gtn_nas.report.repo import flag, read_csv, wall_time_md
+from gtn_nas.teachers.distillation import DEFAULT_META_STEPS
 
 
 def outputs(run: dict) -> list[str]:
     """The checkpoints a recorded run wrote (its --out-dir, methods and --suffix)."""
     cmd = run["command"]
     methods = run.get("methods") or flag(cmd, "--methods", "bptt,ift,gm").split(",")
-    return [str(Path(flag(cmd, "--out-dir", "results/teachers")) / f"{m}{flag(cmd, '--suffix', '')}.pt") for m in methods]
+    return [
+        str(Path(flag(cmd, "--out-dir", "results/teachers")) / f"{m}{flag(cmd, '--suffix', '')}.pt") for m in methods
+    ]
 
 
 def main() -> None:
@@ -42,19 +44,35 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("results/teachers"))
     ap.add_argument("--extra", default="", help="extra distill options, e.g. '--meta-steps 900' (then --suffix)")
     ap.add_argument("--suffix", default="")
-    ap.add_argument("--scale", type=float, default=1.0, help="meta-steps = scale x the method's default (1: the default command)")
-    ap.add_argument("--table", type=Path, help="the wall-time table to add rows to (default: OUT_DIR/wall_time{SUFFIX}.csv)")
-    ap.add_argument("--resume", action="store_true", help="continue each method's checkpoint at its --out (a run that stopped); "
-                    "the wall time adds the meta-training time the checkpoint had recorded")
-    ap.add_argument("--note", default="", help="how the run was made, recorded beside its command (e.g. a pinned checkout)")
+    ap.add_argument(
+        "--scale", type=float, default=1.0, help="meta-steps = scale x the method's default (1: the default command)"
+    )
+    ap.add_argument(
+        "--table", type=Path, help="the wall-time table to add rows to (default: OUT_DIR/wall_time{SUFFIX}.csv)"
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each method's checkpoint at its --out (a run that stopped); "
+        "the wall time adds the meta-training time the checkpoint had recorded",
+    )
+    ap.add_argument(
+        "--note", default="", help="how the run was made, recorded beside its command (e.g. a pinned checkout)"
+    )
     args = ap.parse_args()
     command = "python " + shlex.join(sys.argv)
     table = args.table or args.out_dir / f"wall_time{args.suffix}.csv"
     # Runs accumulate in one table (a rerun replaces its methods' rows): each row keeps its scale,
     # and the JSON lists every command that wrote rows still there.
     previous = json.loads(table.with_suffix(".json").read_text()) if table.with_suffix(".json").exists() else {}
-    runs = previous.get("runs") or ([{k: previous[k] for k in ("command", "scale", "note") if k in previous}] if previous else [])
-    rows = [{"scale": previous.get("scale", 1), **r} for r in pd.read_csv(table).to_dict("records")] if table.exists() else []
+    runs = previous.get("runs") or (
+        [{k: previous[k] for k in ("command", "scale", "note") if k in previous}] if previous else []
+    )
+    rows = (
+        [{"scale": previous.get("scale", 1), **r} for r in pd.read_csv(table).to_dict("records")]
+        if table.exists()
+        else []
+    )
     for method in args.methods.split(","):
         out = args.out_dir / f"{method}{args.suffix}.pt"
         steps = [] if args.scale == 1 else ["--meta-steps", str(round(args.scale * DEFAULT_META_STEPS[method]))]
@@ -66,21 +84,43 @@ def main() -> None:
             out.unlink()
         t0 = time.perf_counter()
         run = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0 + (before["elapsed"] if before else 0)  # the stopped part: its meta-steps, evaluations and calibration
+        wall = (
+            time.perf_counter() - t0 + (before["elapsed"] if before else 0)
+        )  # the stopped part: its meta-steps, evaluations and calibration
         if run.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed: {run.stderr.strip()}")
         print(run.stdout.strip(), flush=True)
         ckpt = load_checkpoint(out)
         last = [m for m in ckpt["metrics"] if m["val_acc"] == m["val_acc"]][-1]
-        rows = [r for r in rows if flag(r["command"], "--out", "") != str(out)] + [{
-            "method": method, "scale": args.scale, "command": " ".join(cmd), "wall_s": round(wall, 1), "meta_steps": ckpt["meta_step"],
-            "resumed_at_step": before["meta_step"] if before else "",
-            "meta_training_s": round(sum(m.get("step_s", 0) for m in ckpt["metrics"]), 1), "val_acc_2k_3_students": last["val_acc"],
-            "calibration": "" if not ckpt.get("calibration") else f"lr x{ckpt['calibration']['lr_scale']}, momentum {ckpt['calibration']['momentum']}",
-            "final_line": run.stdout.strip().splitlines()[-1], "loadavg_1min_at_end": round(os.getloadavg()[0], 2), "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs", "date": time.strftime("%Y-%m-%d %H:%M")}]
+        rows = [r for r in rows if flag(r["command"], "--out", "") != str(out)] + [
+            {
+                "method": method,
+                "scale": args.scale,
+                "command": " ".join(cmd),
+                "wall_s": round(wall, 1),
+                "meta_steps": ckpt["meta_step"],
+                "resumed_at_step": before["meta_step"] if before else "",
+                "meta_training_s": round(sum(m.get("step_s", 0) for m in ckpt["metrics"]), 1),
+                "val_acc_2k_3_students": last["val_acc"],
+                "calibration": ""
+                if not ckpt.get("calibration")
+                else f"lr x{ckpt['calibration']['lr_scale']}, momentum {ckpt['calibration']['momentum']}",
+                "final_line": run.stdout.strip().splitlines()[-1],
+                "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
+                "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs",
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+            }
+        ]
         write_csv(pd.DataFrame(rows), table)
-    runs.append({"command": command, "scale": args.scale, "methods": args.methods.split(","), **({"note": args.note} if args.note else {})})
+    runs.append(
+        {
+            "command": command,
+            "scale": args.scale,
+            "methods": args.methods.split(","),
+            **({"note": args.note} if args.note else {}),
+        }
+    )
     # A teacher's row (one per --out: a method under several suffixes keeps several) belongs to the
     # last run that made it; a run left with no rows drops out.
     owner = {out: i for i, r in enumerate(runs) for out in outputs(r)}

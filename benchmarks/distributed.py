@@ -18,8 +18,8 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,18 +28,45 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.data import load_mnist
-from gtn_nas.distillation import DistillConfig, Distiller, load_teacher
-from gtn_nas.reporting import distributed_md, read_csv
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import load_mnist
+from gtn_nas.report.repo import distributed_md, read_csv
+from gtn_nas.teachers.distillation import DistillConfig, Distiller, load_teacher
 
 
 def timed_run(method: str, k: int, procs: int, threads: int, steps: int, workdir: Path) -> dict:
     out = workdir / f"{method}-k{k}-p{procs}.pt"
-    launcher = ["gtn-nas"] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                                f"--nproc-per-node={procs}", "-m", "gtn_nas"]
-    cmd = [*launcher, "distill", "--method", method, "--meta-steps", str(steps), "--students-per-step", str(k),
-           "--eval-every", "100000", "--no-calibrate", "--quiet", "--init", "noise", "--out", str(out)]  # meta-steps alone, no fit
+    launcher = (
+        ["gtn-nas"]
+        if procs == 1
+        else [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={procs}",
+            "-m",
+            "gtn_nas",
+        ]
+    )
+    cmd = [
+        *launcher,
+        "distill",
+        "--method",
+        method,
+        "--meta-steps",
+        str(steps),
+        "--students-per-step",
+        str(k),
+        "--eval-every",
+        "100000",
+        "--no-calibrate",
+        "--quiet",
+        "--init",
+        "noise",
+        "--out",
+        str(out),
+    ]  # meta-steps alone, no fit
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "GTN_NAS_THREADS": str(threads)}
     run = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if run.returncode != 0:
@@ -48,10 +75,18 @@ def timed_run(method: str, k: int, procs: int, threads: int, steps: int, workdir
     # Each meta-step draws other architectures, so single steps vary several-fold; runs of equal K
     # draw the same students, and the throughput is the total time over the same steps.
     total = float(step_s.sum())
-    return {"method": method, "students_per_step": k, "processes": procs, "threads_per_process": threads,
-            "meta_steps_timed": len(step_s), "median_step_s": float(step_s.median()), "total_s": total,
-            "meta_steps_per_min": 60 * len(step_s) / total, "students_per_min": 60 * k * len(step_s) / total,
-            "command": f"OMP_NUM_THREADS={threads} GTN_NAS_THREADS={threads} " + " ".join(cmd)}
+    return {
+        "method": method,
+        "students_per_step": k,
+        "processes": procs,
+        "threads_per_process": threads,
+        "meta_steps_timed": len(step_s),
+        "median_step_s": float(step_s.median()),
+        "total_s": total,
+        "meta_steps_per_min": 60 * len(step_s) / total,
+        "students_per_min": 60 * k * len(step_s) / total,
+        "command": f"OMP_NUM_THREADS={threads} GTN_NAS_THREADS={threads} " + " ".join(cmd),
+    }
 
 
 def gradient_variance(teacher_path: Path, draws: int, ks: list[int]) -> list[dict]:
@@ -65,14 +100,24 @@ def gradient_variance(teacher_path: Path, draws: int, ks: list[int]) -> list[dic
         for k in range(max(ks)):
             d.opt.zero_grad(set_to_none=True)
             d.method(d.context(10**6 + i, k))  # steps the teacher never trained on
-            per_student[i, k] = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+            per_student[i, k] = torch.cat(
+                [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+            )
     rows = []
     for k in ks:
         g = per_student[:, :k].mean(1)
         mean = g.mean(0)
         var = float(((g - mean) ** 2).sum(1).mean())
-        rows.append({"method": cfg.method, "students_per_step": k, "draws": draws, "total_variance": var,
-                     "relative_variance": var / float((mean ** 2).sum()), "teacher": str(teacher_path)})
+        rows.append(
+            {
+                "method": cfg.method,
+                "students_per_step": k,
+                "draws": draws,
+                "total_variance": var,
+                "relative_variance": var / float((mean**2).sum()),
+                "teacher": str(teacher_path),
+            }
+        )
     base = rows[0]["total_variance"]
     for r in rows:
         r["variance_vs_k1"] = r["total_variance"] / base
@@ -82,7 +127,12 @@ def gradient_variance(teacher_path: Path, draws: int, ks: list[int]) -> list[dic
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--method", default="gm")
-    ap.add_argument("--teacher", type=Path, default=Path("results/teachers/default/gm-15min.pt"), help="frozen teacher for the variance")
+    ap.add_argument(
+        "--teacher",
+        type=Path,
+        default=Path("results/teachers/default/gm-15min.pt"),
+        help="frozen teacher for the variance",
+    )
     ap.add_argument("--ks", default="1,2,4")
     ap.add_argument("--steps", type=int, default=13, help="meta-steps per timed configuration (the first is not timed)")
     ap.add_argument("--draws", type=int, default=8)
@@ -99,13 +149,22 @@ def main() -> None:
     torch.set_num_threads(2)
     variance = gradient_variance(args.teacher, args.draws, ks)
     print(json.dumps(variance), flush=True)
-    env = {"command": "python " + shlex.join(sys.argv), "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
-           "torch": torch.__version__, "cuda": torch.cuda.is_available(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    env = {
+        "command": "python " + shlex.join(sys.argv),
+        "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     write_csv(pd.DataFrame(speed), args.out.with_suffix(".csv"))
     write_csv(pd.DataFrame(variance), args.out.parent / f"{args.out.name}_variance.csv")
-    write_text(args.out.with_suffix(".json"), json.dumps({**env, "speed": speed, "variance": variance}, indent=1) + "\n")
+    write_text(
+        args.out.with_suffix(".json"), json.dumps({**env, "speed": speed, "variance": variance}, indent=1) + "\n"
+    )
     # From the files just written, exactly as `gtn-nas report` renders them.
-    md = distributed_md(read_csv(args.out.with_suffix(".csv")), read_csv(args.out.parent / f"{args.out.name}_variance.csv"), env)
+    md = distributed_md(
+        read_csv(args.out.with_suffix(".csv")), read_csv(args.out.parent / f"{args.out.name}_variance.csv"), env
+    )
     write_text(args.out.with_suffix(".md"), md)
     print(md)
 

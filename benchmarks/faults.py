@@ -29,8 +29,26 @@ from pathlib import Path
 import pandas as pd
 
 TINY = str(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "tiny.toml")
-DISTILL = ["--method", "bptt", "--bptt-window", "2", "--space", TINY, "--inner-steps", "3", "--batch-size", "20",
-           "--eval-every", "1000", "--no-calibrate", "--quiet", "--seed", "5", "--checkpoint-every", "5"]
+DISTILL = [
+    "--method",
+    "bptt",
+    "--bptt-window",
+    "2",
+    "--space",
+    TINY,
+    "--inner-steps",
+    "3",
+    "--batch-size",
+    "20",
+    "--eval-every",
+    "1000",
+    "--no-calibrate",
+    "--quiet",
+    "--seed",
+    "5",
+    "--checkpoint-every",
+    "5",
+]
 
 
 def _env() -> dict:
@@ -38,8 +56,9 @@ def _env() -> dict:
 
 
 def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gtn_nas", *args], env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gtn_nas", *args], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
@@ -82,7 +101,7 @@ def kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, rng: random.Random
 def distill_scenario(workdir: Path, rng: random.Random, kills: int = 3, steps: int = 300) -> dict:
     import torch
 
-    from gtn_nas.checkpoint import load_checkpoint
+    from gtn_nas.core.checkpoint import load_checkpoint
 
     run = ["distill", *DISTILL, "--meta-steps", str(steps)]
     out, ref = workdir / "killed.pt", workdir / "ref.pt"
@@ -96,8 +115,15 @@ def distill_scenario(workdir: Path, rng: random.Random, kills: int = 3, steps: i
     diff = max(float((a["teacher"][k] - b["teacher"][k]).abs().max()) for k in b["teacher"])
     steps_logged = pd.read_csv(out.with_suffix(".csv"))["meta_step"]
     identical = all(torch.equal(a["teacher"][k], b["teacher"][k]) for k in b["teacher"])
-    return {"scenario": "distill", "kills": done, "checkpoints_at_kills": " ".join(map(str, at)), "identical_teacher": identical,
-            "max_abs_diff": diff, "lost": int(steps - steps_logged.nunique()), "duplicated": int(len(steps_logged) - steps_logged.nunique())}
+    return {
+        "scenario": "distill",
+        "kills": done,
+        "checkpoints_at_kills": " ".join(map(str, at)),
+        "identical_teacher": identical,
+        "max_abs_diff": diff,
+        "lost": int(steps - steps_logged.nunique()),
+        "duplicated": int(len(steps_logged) - steps_logged.nunique()),
+    }
 
 
 def _queue_counts(url: str, study_name: str | None, expected: list[str]) -> dict:
@@ -107,16 +133,21 @@ def _queue_counts(url: str, study_name: str | None, expected: list[str]) -> dict
     name = study_name or optuna.get_all_study_names(url)[0]
     study = optuna.load_study(study_name=name, storage=url)
     complete = Counter(t.user_attrs["arch_id"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    return {"archs": len(expected), "lost": sum(a not in complete for a in expected),
-            "duplicated": sum(n - 1 for n in complete.values())}
+    return {
+        "archs": len(expected),
+        "lost": sum(a not in complete for a in expected),
+        "duplicated": sum(n - 1 for n in complete.values()),
+    }
 
 
 def _tiny_csv(workdir: Path) -> tuple[Path, list[str]]:
-    from gtn_nas.spaces import arch_id, load_space, spec_to_json
+    from gtn_nas.core.spaces import arch_id, load_space, spec_to_json
 
     specs = load_space(TINY).archs
     path = workdir / "archs.csv"
-    pd.DataFrame({"arch_id": [arch_id(s) for s in specs], "spec": [spec_to_json(s) for s in specs]}).to_csv(path, index=False)
+    pd.DataFrame({"arch_id": [arch_id(s) for s in specs], "spec": [spec_to_json(s) for s in specs]}).to_csv(
+        path, index=False
+    )
     return path, [arch_id(s) for s in specs]
 
 
@@ -126,11 +157,33 @@ def queue_scenario(kind: str, workdir: Path, url: str, rng: random.Random) -> di
     name = f"faults-{kind}-{uuid.uuid4().hex[:8]}"
     common = ["--archs-from", str(csv), "--storage", url, "--study-name", name, "--stale-after", "2", "--quiet"]
     if kind == "ground-truth":
-        cmd = lambda i: ["ground-truth", *common, "--epochs", "1", "--seeds", "1", "--train-examples", "5000",
-                         "--out", str(workdir / f"gt{i}.csv")]
+        cmd = lambda i: [
+            "ground-truth",
+            *common,
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+            "--train-examples",
+            "5000",
+            "--out",
+            str(workdir / f"gt{i}.csv"),
+        ]
     else:
-        cmd = lambda i: ["search", "--proxy", "real", "--lr", "0.1", "--steps", "200", *common, "--space", TINY,
-                         "--out", str(workdir / f"ev{i}.csv")]
+        cmd = lambda i: [
+            "search",
+            "--proxy",
+            "real",
+            "--lr",
+            "0.1",
+            "--steps",
+            "200",
+            *common,
+            "--space",
+            TINY,
+            "--out",
+            str(workdir / f"ev{i}.csv"),
+        ]
     victim, other = start(*cmd(0)), start(*cmd(1))
     killed = kill_once_working(victim, workdir / ("gt0.csv" if kind == "ground-truth" else "ev0.csv"), rng)
     finish(other)
@@ -147,9 +200,30 @@ def search_scenario(workdir: Path, url: str, rng: random.Random, n_trials: int =
     from optuna.trial import TrialState
 
     name = f"faults-search-{uuid.uuid4().hex[:8]}"
-    cmd = lambda i: ["search", "--proxy", "real", "--lr", "0.1", "--steps", "200", "--space", TINY, "--sampler", "random",
-                     "--n-trials", str(n_trials), "--storage", url, "--study-name", name, "--stale-after", "2",
-                     "--quiet", "--out", str(workdir / f"s{i}.csv")]
+    cmd = lambda i: [
+        "search",
+        "--proxy",
+        "real",
+        "--lr",
+        "0.1",
+        "--steps",
+        "200",
+        "--space",
+        TINY,
+        "--sampler",
+        "random",
+        "--n-trials",
+        str(n_trials),
+        "--storage",
+        url,
+        "--study-name",
+        name,
+        "--stale-after",
+        "2",
+        "--quiet",
+        "--out",
+        str(workdir / f"s{i}.csv"),
+    ]
     victim, other = start(*cmd(0)), start(*cmd(1))
     killed = kill_once_working(victim, workdir / "s0.csv", rng)
     finish(other)
@@ -158,8 +232,15 @@ def search_scenario(workdir: Path, url: str, rng: random.Random, n_trials: int =
     study = optuna.load_study(study_name=name, storage=url)
     complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    return {"scenario": "search", "kills": int(killed), "n_trials": n_trials, "complete": complete,
-            "lost": max(0, n_trials - complete), "duplicated": max(0, complete - n_trials), "left_running": running}
+    return {
+        "scenario": "search",
+        "kills": int(killed),
+        "n_trials": n_trials,
+        "complete": complete,
+        "lost": max(0, n_trials - complete),
+        "duplicated": max(0, complete - n_trials),
+        "left_running": running,
+    }
 
 
 def storages(workdir: Path) -> dict[str, str]:
@@ -172,7 +253,7 @@ def storages(workdir: Path) -> dict[str, str]:
 def main() -> None:
     import tempfile
 
-    from gtn_nas.atomic import write_csv
+    from gtn_nas.core.atomic import write_csv
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
@@ -200,7 +281,7 @@ def main() -> None:
                     (work / "search").mkdir(exist_ok=True)
                     rows.append({"storage": storage, "repeat": rep, **search_scenario(work / "search", url, rng)})
             print(rows[-1], flush=True)
-    from gtn_nas.atomic import write_text
+    from gtn_nas.core.atomic import write_text
 
     write_csv(pd.DataFrame(rows), args.out.with_suffix(".csv"))
     meta = {"command": f"python {' '.join(sys.argv)}", "seed": args.seed, "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -210,13 +291,14 @@ def main() -> None:
 
 def summarise(out: Path) -> None:
     """OUT.md from OUT.csv and OUT.json, exactly as `gtn-nas report` renders it."""
-    from gtn_nas.atomic import write_text
-    from gtn_nas.reporting import faults_md, read_csv, read_json
+    from gtn_nas.core.atomic import write_text
+    from gtn_nas.report.repo import faults_md, read_csv, read_json
 
     frame = read_csv(out.with_suffix(".csv"), ("scenario", "storage"), ("kills", "lost", "duplicated"))
     md = faults_md(frame, read_json(out.with_suffix(".json"), ("command",)), out.with_suffix(".csv").name)
     write_text(out.with_suffix(".md"), md)
     print(md)
+
 
 if __name__ == "__main__":
     main()

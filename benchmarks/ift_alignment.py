@@ -19,12 +19,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.data import load_mnist
-from gtn_nas.distillation import DistillConfig, Distiller, load_teacher
-from gtn_nas.methods import Bptt, Ift, IftConfig
-from gtn_nas.reporting import ift_alignment_md, read_csv
-from gtn_nas.spaces import Space, arch_id
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import load_mnist
+from gtn_nas.core.spaces import Space, arch_id
+from gtn_nas.report.repo import ift_alignment_md, read_csv
+from gtn_nas.teachers.distillation import DistillConfig, Distiller, load_teacher
+from gtn_nas.teachers.methods import Bptt, Ift, IftConfig
 
 NEUMANN = {"solver": "neumann", "damping": 0.0}  # gtn-nas 0.1's solver
 
@@ -54,7 +54,9 @@ STUDENTS = [
 def meta_grad(d: Distiller, method, step: int) -> torch.Tensor:
     d.teacher.zero_grad(set_to_none=True)
     method(d.context(step))
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in d.teacher.data_parameters()])
+    return torch.cat(
+        [(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in d.teacher.data_parameters()]
+    )
 
 
 def main() -> None:
@@ -80,9 +82,23 @@ def main() -> None:
                 t0 = time.perf_counter()
                 approx = meta_grad(d, Ift(cfg), 10_000 + draw)
                 cos = torch.nn.functional.cosine_similarity(exact, approx, dim=0).item()
-                rows.append({"student": arch_id(spec), "family": spec["family"], "norm": spec["norm"], "draw": draw, "setting": name,
-                             "cosine": cos, "norm_ratio": (approx.norm() / exact.norm()).item(), "seconds": time.perf_counter() - t0})
-            print(f"{arch_id(spec)} draw {draw}: " + ", ".join(f"{r['setting']} {r['cosine']:.2f}" for r in rows[-len(SETTINGS):]), flush=True)
+                rows.append(
+                    {
+                        "student": arch_id(spec),
+                        "family": spec["family"],
+                        "norm": spec["norm"],
+                        "draw": draw,
+                        "setting": name,
+                        "cosine": cos,
+                        "norm_ratio": (approx.norm() / exact.norm()).item(),
+                        "seconds": time.perf_counter() - t0,
+                    }
+                )
+            print(
+                f"{arch_id(spec)} draw {draw}: "
+                + ", ".join(f"{r['setting']} {r['cosine']:.2f}" for r in rows[-len(SETTINGS) :]),
+                flush=True,
+            )
             write_csv(pd.DataFrame(rows), args.out)
     meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     write_text(args.out.with_suffix(".json"), json.dumps(meta) + "\n")

@@ -32,13 +32,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.data import MNIST, load_mnist
-from gtn_nas.distillation import DistillConfig, Distiller
-from gtn_nas.inner import InnerState, train_steps
-from gtn_nas.methods import Ift, IftConfig
-from gtn_nas.reporting import ift_floor_md, read_csv, read_json
-from gtn_nas.spaces import arch_id, load_space
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import MNIST, load_mnist
+from gtn_nas.core.inner import InnerState, train_steps
+from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.report.repo import ift_floor_md, read_csv, read_json
+from gtn_nas.teachers.distillation import DistillConfig, Distiller
+from gtn_nas.teachers.methods import Ift, IftConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from meta_speed import hardware  # noqa: E402  (one definition of the machine's name)
@@ -52,7 +52,14 @@ SETTINGS = {
 
 
 def inner_only(ctx) -> None:
-    train_steps(ctx.f, InnerState.start(ctx.params0), ctx.teacher, ctx.noise, range(ctx.teacher.cfg.inner_steps), create_graph=False)
+    train_steps(
+        ctx.f,
+        InnerState.start(ctx.params0),
+        ctx.teacher,
+        ctx.noise,
+        range(ctx.teacher.cfg.inner_steps),
+        create_graph=False,
+    )
 
 
 def time_student(d: Distiller, spec: dict, repeats: int) -> dict[str, float]:
@@ -92,12 +99,22 @@ def main() -> None:
         mine = [r for r in rows if r["student"] == arch_id(spec)]
         print(f"{arch_id(spec)}: " + ", ".join(f"{r['setting']} {r['seconds']:.2f}s" for r in mine), flush=True)
     write_csv(pd.DataFrame(rows), args.out)
-    meta = {"command": command, "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "T": 32, "batch_size": 128,
-            "threads": args.threads, "students": args.students, "repeats": args.repeats,
-            "settings": {name: dataclasses.asdict(cfg) for name, cfg in SETTINGS.items()}}
+    meta = {
+        "command": command,
+        "hardware": hardware(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "T": 32,
+        "batch_size": 128,
+        "threads": args.threads,
+        "students": args.students,
+        "repeats": args.repeats,
+        "settings": {name: dataclasses.asdict(cfg) for name, cfg in SETTINGS.items()},
+    }
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     speed = args.out.parent / "meta_speed.csv"
-    md = ift_floor_md(read_csv(args.out), read_json(args.out.with_suffix(".json")), read_csv(speed) if speed.exists() else None)
+    md = ift_floor_md(
+        read_csv(args.out), read_json(args.out.with_suffix(".json")), read_csv(speed) if speed.exists() else None
+    )
     write_text(args.out.with_suffix(".md"), md)
     print(md)
 

@@ -31,22 +31,24 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.data import Split, load_mnist
-from gtn_nas.distillation import load_teacher
-from gtn_nas.warmstart import balanced_real_steps
-from gtn_nas.quality import teacher_batches
-from gtn_nas.report import curves_figure, save_figure
-from gtn_nas.reporting import curves_md, read_csv
-from gtn_nas.spaces import arch_id, load_space
-from gtn_nas.students import accuracy, build_student
-from gtn_nas.training import real_batches, sgd_steps
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import Split, load_mnist
+from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.core.students import accuracy, build_student
+from gtn_nas.core.training import real_batches, sgd_steps
+from gtn_nas.report.figures import curves_figure, save_figure
+from gtn_nas.report.repo import curves_md, read_csv
+from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.fit import balanced_real_steps
+from gtn_nas.teachers.quality import teacher_batches
 
 REAL_SOURCE = "real (calibrated like teachers)"
 BALANCED_SOURCE = "real balanced (calibrated like teachers)"
 
 
-def curve(spec: dict, seed: int, steps: list, test: Split, every: int, max_grad_norm: float | None = None) -> list[tuple[int, float]]:
+def curve(
+    spec: dict, seed: int, steps: list, test: Split, every: int, max_grad_norm: float | None = None
+) -> list[tuple[int, float]]:
     """(step, test accuracy) at steps 0, every, 2*every, ... and after the last step (gradients
     clipped to `max_grad_norm` as the recipe says)."""
     net = build_student(spec, seed)
@@ -71,7 +73,9 @@ def curve(spec: dict, seed: int, steps: list, test: Split, every: int, max_grad_
     return points
 
 
-def real_setting(per_arch: Path, lr: float | None, momentum: float | None, source: str = REAL_SOURCE) -> tuple[str, float, float, float | None]:
+def real_setting(
+    per_arch: Path, lr: float | None, momentum: float | None, source: str = REAL_SOURCE
+) -> tuple[str, float, float, float | None]:
     """(source name, lr, momentum, clip) for real data: given values, else teacher_quality's calibrated ones."""
     if lr is not None and momentum is not None:
         return f"{source.split(' (')[0]} (lr {lr:g}, momentum {momentum:g})", lr, momentum, None
@@ -90,8 +94,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--every", type=int, default=4, help="score after every this many steps")
     ap.add_argument("--test-examples", type=int, default=2000)
-    ap.add_argument("--real-per-arch", type=Path, default=Path("results/teacher_quality/per_arch.csv"),
-                    help="teacher_quality.py's per-architecture CSV (for the calibrated real-data lr/momentum)")
+    ap.add_argument(
+        "--real-per-arch",
+        type=Path,
+        default=Path("results/teacher_quality/per_arch.csv"),
+        help="teacher_quality.py's per-architecture CSV (for the calibrated real-data lr/momentum)",
+    )
     ap.add_argument("--real-lr", type=float)
     ap.add_argument("--real-momentum", type=float)
     ap.add_argument("--no-real", action="store_true", help="teachers only")
@@ -107,8 +115,10 @@ def main() -> None:
     for path in args.teachers:
         teacher, _ = load_teacher(path)
         batches, lrs, moms = teacher_batches(teacher)
-        sources[f"teacher:{path.stem}"] = (lambda seed, b=batches, l=lrs, m=moms: [(x, y, lr, mo) for (x, y), lr, mo in zip(b, l, m)],
-                                           teacher.max_grad_norm)
+        sources[f"teacher:{path.stem}"] = (
+            lambda seed, b=batches, l=lrs, m=moms: [(x, y, lr, mo) for (x, y), lr, mo in zip(b, l, m)],
+            teacher.max_grad_norm,
+        )
     real = None
     if not args.no_real:
         name, lr, mom, clip = real_setting(args.real_per_arch, args.real_lr, args.real_momentum)
@@ -127,11 +137,22 @@ def main() -> None:
                     rows.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "step": step, "test_acc": acc})
         write_csv(pd.DataFrame(rows), args.out)
         last = pd.DataFrame(rows).query("source == @name")
-        print(f"{name}: {time.perf_counter() - t0:.0f}s, mean test acc after step "
-              f"{last['step'].max()}: {last[last['step'] == last['step'].max()]['test_acc'].mean():.4f}", flush=True)
-    meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "space": args.space, "seeds": args.seeds,
-            "every": args.every, "test_examples": args.test_examples, "test_subset_seed": 0, "real": real,
-            "threads": args.threads}
+        print(
+            f"{name}: {time.perf_counter() - t0:.0f}s, mean test acc after step "
+            f"{last['step'].max()}: {last[last['step'] == last['step'].max()]['test_acc'].mean():.4f}",
+            flush=True,
+        )
+    meta = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "space": args.space,
+        "seeds": args.seeds,
+        "every": args.every,
+        "test_examples": args.test_examples,
+        "test_subset_seed": 0,
+        "real": real,
+        "threads": args.threads,
+    }
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     # From the file just written, exactly as `gtn-nas report` renders them.
     frame = read_csv(args.out)

@@ -59,10 +59,10 @@ class RssSampler:
 def measure_one(method: str, steps: int, repeats: int, device_name: str, threads: int) -> dict:
     import torch
 
-    from gtn_nas.data import MNIST, load_mnist
-    from gtn_nas.device import resolve_device
-    from gtn_nas.distillation import DistillConfig, Distiller
-    from gtn_nas.teacher import TeacherConfig
+    from gtn_nas.core.data import MNIST, load_mnist
+    from gtn_nas.core.device import resolve_device
+    from gtn_nas.teachers.distillation import DistillConfig, Distiller
+    from gtn_nas.teachers.generator import TeacherConfig
 
     torch.set_num_threads(threads)
     device = resolve_device(device_name)
@@ -70,7 +70,13 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
     data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0)).to(device)
     del full
     base, options = VARIANTS.get(method, (method, {}))
-    cfg = DistillConfig(method=base, method_options=options, teacher=TeacherConfig(inner_steps=steps, init="noise"), meta_steps=10**6, eval_every=10**9)
+    cfg = DistillConfig(
+        method=base,
+        method_options=options,
+        teacher=TeacherConfig(inner_steps=steps, init="noise"),
+        meta_steps=10**6,
+        eval_every=10**9,
+    )
     # init noise: the meta-gradient's cost alone (a fit to real images would run in the first step)
     d = Distiller(cfg, data, device)
     d.space = type(d.space)(name="bench", source="meta_cost", archs=(STUDENT,))
@@ -89,8 +95,16 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
                 torch.cuda.synchronize()
             if i > 0:
                 times.append(time.perf_counter() - t0)
-    row = {"method": method, "T": steps, "device": device.type, "threads": threads, "repeats": repeats,
-           "sec_per_meta_step": statistics.median(times), "sec_min": min(times), "sec_max": max(times)}
+    row = {
+        "method": method,
+        "T": steps,
+        "device": device.type,
+        "threads": threads,
+        "repeats": repeats,
+        "sec_per_meta_step": statistics.median(times),
+        "sec_min": min(times),
+        "sec_max": max(times),
+    }
     if device.type == "cuda":
         row |= {"peak_mem_mb": torch.cuda.max_memory_allocated(device) / 2**20, "baseline_mb": float("nan")}
     else:
@@ -100,7 +114,10 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
 
 
 def hardware() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+        platform.processor(),
+    )
     return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
 
 
@@ -125,14 +142,26 @@ def main() -> None:
 
     import pandas as pd
 
-    from gtn_nas.atomic import write_csv, write_text
+    from gtn_nas.core.atomic import write_csv, write_text
 
     command = "python " + " ".join([sys.argv[0], *sys.argv[1:]])
     rows = []
     for T in map(int, args.T.split(",")):
         for method in args.methods.split(","):
-            cmd = [sys.executable, __file__, "--one", method, "--steps", str(T), "--repeats", str(args.repeats),
-                   "--device", args.device, "--threads", str(args.threads)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                method,
+                "--steps",
+                str(T),
+                "--repeats",
+                str(args.repeats),
+                "--device",
+                args.device,
+                "--threads",
+                str(args.threads),
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 err = (out.stderr.strip().splitlines() or ["?"])[-1]
@@ -140,24 +169,35 @@ def main() -> None:
                 rows.append({"method": method, "T": T, "error": err})
                 continue
             row = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{method:5s} T={T:4d}: {row['sec_per_meta_step']:.2f} s/meta-step, peak {row['peak_mem_mb']:.0f} MB "
-                  f"(+{row['increment_mb']:.0f} MB over baseline)", flush=True)
+            print(
+                f"{method:5s} T={T:4d}: {row['sec_per_meta_step']:.2f} s/meta-step, peak {row['peak_mem_mb']:.0f} MB "
+                f"(+{row['increment_mb']:.0f} MB over baseline)",
+                flush=True,
+            )
             rows.append(row)
             write_csv(pd.DataFrame(rows), args.out)
     write_csv(pd.DataFrame(rows), args.out)  # with the failed measurements
-    meta = {"command": command, "hardware": hardware(), "student": STUDENT, "batch_size": 128,
-            "teacher": "generator + learned curriculum", "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta = {
+        "command": command,
+        "hardware": hardware(),
+        "student": STUDENT,
+        "batch_size": 128,
+        "teacher": "generator + learned curriculum",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     summarise(args.out)
-    print(f"wrote {args.out}, {args.out.with_suffix('.json')}, {args.out.with_suffix('.md')} and {args.out.with_suffix('.png')}")
+    print(
+        f"wrote {args.out}, {args.out.with_suffix('.json')}, {args.out.with_suffix('.md')} and {args.out.with_suffix('.png')}"
+    )
 
 
 def summarise(out: Path) -> None:
     """Markdown table (with ratios to BPTT at the same T) and the memory/time plot, from the CSV and
     JSON at `out`, exactly as `gtn-nas report` renders them."""
-    from gtn_nas.atomic import write_text
-    from gtn_nas.report import meta_cost_figure, save_figure
-    from gtn_nas.reporting import meta_cost_md, meta_cost_table, read_csv, read_json
+    from gtn_nas.core.atomic import write_text
+    from gtn_nas.report.figures import meta_cost_figure, save_figure
+    from gtn_nas.report.repo import meta_cost_md, meta_cost_table, read_csv, read_json
 
     frame, meta = read_csv(out, ("method",), ("T",)), read_json(out.with_suffix(".json"), ("command",))
     write_text(out.with_suffix(".md"), meta_cost_md(frame, meta, png=out.with_suffix(".png").name))

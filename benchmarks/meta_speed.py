@@ -21,9 +21,9 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
-import shlex
 import sys
 import tempfile
 import time
@@ -37,10 +37,10 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int, options: 
     import torch
 
     import gtn_nas
-    from gtn_nas.data import MNIST, load_mnist
+    from gtn_nas.core.data import MNIST, load_mnist
 
     try:
-        from gtn_nas.distillation import DistillConfig, Distiller
+        from gtn_nas.teachers.distillation import DistillConfig, Distiller
     except ImportError:  # revisions before the module was renamed (gtn-nas 0.1 included)
         from gtn_nas.distill import DistillConfig, Distiller
 
@@ -75,13 +75,19 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int, options: 
         per_student.append(statistics.median(times))
     import dataclasses
 
-    return {"package": str(Path(gtn_nas.__file__).parent), "options": dataclasses.asdict(d.method.cfg),
-            "generator": getattr(d.cfg.teacher, "generator", "upsample"), "sec_per_student": per_student}
+    return {
+        "package": str(Path(gtn_nas.__file__).parent),
+        "options": dataclasses.asdict(d.method.cfg),
+        "generator": getattr(d.cfg.teacher, "generator", "upsample"),
+        "sec_per_student": per_student,
+    }
 
 
 def unpack(rev: str, dest: Path) -> Path:
     """The package at `rev`, importable from `dest` (search spaces where importlib finds them)."""
-    tar = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "gtn_nas", "search_spaces"], capture_output=True, check=True).stdout
+    tar = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "gtn_nas", "search_spaces"], capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, check=True)
     (dest / "gtn_nas" / "search_spaces").mkdir(exist_ok=True)
     for toml in (dest / "search_spaces").glob("*"):
@@ -91,8 +97,20 @@ def unpack(rev: str, dest: Path) -> Path:
 
 def run(path: Path, method: str, specs: list[dict], repeats: int, threads: int, options: dict | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(path)}
-    cmd = [sys.executable, __file__, "--worker", method, "--specs", json.dumps(specs), "--repeats", str(repeats), "--threads", str(threads),
-           "--options", json.dumps(options or {})]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        method,
+        "--specs",
+        json.dumps(specs),
+        "--repeats",
+        str(repeats),
+        "--threads",
+        str(threads),
+        "--options",
+        json.dumps(options or {}),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tempfile.gettempdir())
     if out.returncode != 0:
         raise SystemExit(f"{method} at {path}: {out.stderr.strip().splitlines()[-1]}")
@@ -106,11 +124,16 @@ def variant(text: str) -> tuple[str, str, dict]:
         method, options = rest.split(":", 1)
         return label, method, json.loads(options)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--variant wants LABEL=METHOD:JSON (e.g. 'warm8=ift:{{\"warm_steps\": 8}}'); got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--variant wants LABEL=METHOD:JSON (e.g. 'warm8=ift:{{\"warm_steps\": 8}}'); got {text!r}"
+        ) from None
 
 
 def hardware() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+        platform.processor(),
+    )
     return f"{cpu}, {os.cpu_count()} logical CPUs"
 
 
@@ -119,8 +142,13 @@ def main() -> None:
     ap.add_argument("--worker")
     ap.add_argument("--specs")
     ap.add_argument("--options", default="{}")
-    ap.add_argument("--variant", action="append", default=[], type=variant,
-                    help="LABEL=METHOD:JSON, a row of the current code with these method options (repeatable)")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        type=variant,
+        help="LABEL=METHOD:JSON, a row of the current code with these method options (repeatable)",
+    )
     ap.add_argument("--baseline-rev", default=BASELINE_REV)
     ap.add_argument("--methods", default="bptt,ift,gm")
     ap.add_argument("--students", type=int, default=6, help="students drawn from each distillation space")
@@ -129,18 +157,24 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/meta_speed.csv"))
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, json.loads(args.specs), args.repeats, int(args.threads), json.loads(args.options))))
+        print(
+            json.dumps(
+                worker(args.worker, json.loads(args.specs), args.repeats, int(args.threads), json.loads(args.options))
+            )
+        )
         return
 
     import pandas as pd
 
-    from gtn_nas.atomic import write_csv, write_text
-    from gtn_nas.reporting import meta_speed_md, read_csv
-    from gtn_nas.spaces import arch_id, load_space
+    from gtn_nas.core.atomic import write_csv, write_text
+    from gtn_nas.core.spaces import arch_id, load_space
+    from gtn_nas.report.repo import meta_speed_md, read_csv
 
     command = "python " + shlex.join(sys.argv)
-    sets = {"new students": load_space("distill").sample(args.students, seed=0),
-            "0.1 students": load_space("distill_v0").sample(args.students, seed=0)}
+    sets = {
+        "new students": load_space("distill").sample(args.students, seed=0),
+        "0.1 students": load_space("distill_v0").sample(args.students, seed=0),
+    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         codes = {"0.1 (" + args.baseline_rev + ")": unpack(args.baseline_rev, Path(tmp)), "new": ROOT}
@@ -150,23 +184,50 @@ def main() -> None:
                     for code, path in codes.items():
                         if code == "new" and set_name != "new students":
                             continue  # the new code runs on its own students only
-                        runs = [("default", None)] + ([(label, opts) for label, m, opts in args.variant if m == method] if code == "new" else [])
+                        runs = [("default", None)] + (
+                            [(label, opts) for label, m, opts in args.variant if m == method] if code == "new" else []
+                        )
                         for label, opts in runs:
                             r = run(path, method, specs, args.repeats, threads, opts)
                             sec = statistics.mean(r["sec_per_student"])
-                            rows.append({"method": method, "code": code, "variant": label, "students": set_name, "threads": threads,
-                                         "sec_per_meta_step": sec, "meta_steps_per_min": 60 / sec, "options": json.dumps(r["options"]),
-                                         "generator": r["generator"], "per_student": json.dumps(dict(zip(map(arch_id, specs), r["sec_per_student"])))})
-                            print(f"{method:4s} {code:14s} {label:10s} {set_name:12s} threads={threads}: {sec:.2f} s/meta-step", flush=True)
+                            rows.append(
+                                {
+                                    "method": method,
+                                    "code": code,
+                                    "variant": label,
+                                    "students": set_name,
+                                    "threads": threads,
+                                    "sec_per_meta_step": sec,
+                                    "meta_steps_per_min": 60 / sec,
+                                    "options": json.dumps(r["options"]),
+                                    "generator": r["generator"],
+                                    "per_student": json.dumps(dict(zip(map(arch_id, specs), r["sec_per_student"]))),
+                                }
+                            )
+                            print(
+                                f"{method:4s} {code:14s} {label:10s} {set_name:12s} threads={threads}: {sec:.2f} s/meta-step",
+                                flush=True,
+                            )
                             write_csv(pd.DataFrame(rows), args.out)
     frame = pd.DataFrame(rows)
     old = frame[frame["code"] != "new"].set_index(["method", "students", "threads"])["meta_steps_per_min"]
-    frame["speedup_vs_0.1_same_students"] = [r.meta_steps_per_min / old[(r.method, r.students, r.threads)] for r in frame.itertuples()]
+    frame["speedup_vs_0.1_same_students"] = [
+        r.meta_steps_per_min / old[(r.method, r.students, r.threads)] for r in frame.itertuples()
+    ]
     base = old.xs("0.1 students", level="students")
-    frame["speedup_vs_0.1_as_shipped"] = [r.meta_steps_per_min / base[(r.method, r.threads)] for r in frame.itertuples()]
+    frame["speedup_vs_0.1_as_shipped"] = [
+        r.meta_steps_per_min / base[(r.method, r.threads)] for r in frame.itertuples()
+    ]
     write_csv(frame, args.out)
-    meta = {"command": command, "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "T": 32, "batch_size": 128,
-            "students": args.students, "repeats": args.repeats}
+    meta = {
+        "command": command,
+        "hardware": hardware(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "T": 32,
+        "batch_size": 128,
+        "students": args.students,
+        "repeats": args.repeats,
+    }
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
     md = meta_speed_md(read_csv(args.out), meta)  # from the file just written, as `gtn-nas report` renders it
     write_text(args.out.with_suffix(".md"), md)

@@ -26,10 +26,10 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import spearmanr
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas import ranking
-from gtn_nas.ranking import combine_runs, load_ground_truth
-from gtn_nas.reporting import nas_combination_md
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.nas import ranking
+from gtn_nas.nas.ranking import combine_runs, load_ground_truth
+from gtn_nas.report.repo import nas_combination_md
 
 PAIR = ("teacher:gm", "real")  # the paired comparison: the best teacher against real data
 
@@ -45,7 +45,9 @@ def combined(score: pd.Series, zero: pd.Series) -> pd.Series:
     return rows.set_index("arch_id")["score"]
 
 
-def paired_difference(a: pd.Series, b: pd.Series, truth: pd.Series, n_boot: int, seed: int) -> tuple[float, float, float]:
+def paired_difference(
+    a: pd.Series, b: pd.Series, truth: pd.Series, n_boot: int, seed: int
+) -> tuple[float, float, float]:
     """rho(a) - rho(b) over the same architectures, and its paired bootstrap 95% interval."""
     frame = pd.concat([a, b, truth], axis=1, join="inner").to_numpy(float)
     out = ranking.paired_difference(frame[:, 0], frame[:, 1], frame[:, 2], n_boot, seed)
@@ -60,7 +62,9 @@ def main() -> None:
     ap.add_argument("--long-ground-truth", type=Path, default=Path("results/ground_truth/convnet_3ep.csv"))
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=Path("results/nas_combination"), help="writes OUT.csv, OUT.json, OUT.md")
+    ap.add_argument(
+        "--out", type=Path, default=Path("results/nas_combination"), help="writes OUT.csv, OUT.json, OUT.md"
+    )
     args = ap.parse_args()
     truth = load_ground_truth(args.ground_truth).set_index("arch_id")["val_acc"]
     long = load_ground_truth(args.long_ground_truth).set_index("arch_id")["val_acc"]
@@ -70,9 +74,19 @@ def main() -> None:
     for (proxy, steps, val, seed), g in raw.groupby(["proxy", "steps", "val_examples", "init_seed"], sort=True):
         score = g.drop_duplicates("arch_id").set_index("arch_id")["score"]
         both = combined(score, zero)
-        rows.append({"proxy": proxy, "steps": steps, "val_examples": val, "init_seed": seed, "n": len(score),
-                     "rho_alone": _rho(score, truth), "rho_with_naswot": _rho(both, truth),
-                     "rho_alone_3ep": _rho(score, long), "rho_with_naswot_3ep": _rho(both, long)})
+        rows.append(
+            {
+                "proxy": proxy,
+                "steps": steps,
+                "val_examples": val,
+                "init_seed": seed,
+                "n": len(score),
+                "rho_alone": _rho(score, truth),
+                "rho_with_naswot": _rho(both, truth),
+                "rho_alone_3ep": _rho(score, long),
+                "rho_with_naswot_3ep": _rho(both, long),
+            }
+        )
         scored[(proxy, steps, val, seed)] = score, both
     frame = pd.DataFrame(rows)
     diffs = []
@@ -82,13 +96,34 @@ def main() -> None:
             continue
         d, lo, hi = paired_difference(both, other[1], truth, args.bootstrap, args.seed)
         a, a_lo, a_hi = paired_difference(score, other[0], truth, args.bootstrap, args.seed)
-        diffs.append({"steps": steps, "val_examples": val, "init_seed": seed, "diff": d, "diff_lo": lo, "diff_hi": hi,
-                      "diff_alone": a, "diff_alone_lo": a_lo, "diff_alone_hi": a_hi})
-    frame = frame.merge(pd.DataFrame(diffs).assign(proxy=PAIR[0]), on=["proxy", "steps", "val_examples", "init_seed"], how="left")
+        diffs.append(
+            {
+                "steps": steps,
+                "val_examples": val,
+                "init_seed": seed,
+                "diff": d,
+                "diff_lo": lo,
+                "diff_hi": hi,
+                "diff_alone": a,
+                "diff_alone_lo": a_lo,
+                "diff_alone_hi": a_hi,
+            }
+        )
+    frame = frame.merge(
+        pd.DataFrame(diffs).assign(proxy=PAIR[0]), on=["proxy", "steps", "val_examples", "init_seed"], how="left"
+    )
     write_csv(frame, args.out.with_suffix(".csv"))
-    meta = {"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "bootstrap": args.bootstrap,
-            "seed": args.seed, "pair": list(PAIR), "naswot": str(args.naswot), "scores": str(args.scores),
-            "ground_truth": str(args.ground_truth), "long_ground_truth": str(args.long_ground_truth)}
+    meta = {
+        "command": "python " + shlex.join(sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "bootstrap": args.bootstrap,
+        "seed": args.seed,
+        "pair": list(PAIR),
+        "naswot": str(args.naswot),
+        "scores": str(args.scores),
+        "ground_truth": str(args.ground_truth),
+        "long_ground_truth": str(args.long_ground_truth),
+    }
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     md = nas_combination_md(frame, meta)
     write_text(args.out.with_suffix(".md"), md)

@@ -39,22 +39,38 @@ def default_teachers(folder: Path) -> list[Path]:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
-    ap.add_argument("--teachers", type=Path, nargs="*", default=None,
-                    help="Teacher checkpoints (default: results/teachers/{bptt,ift,gm}.pt, pixels-*.pt that exist).")
-    ap.add_argument("--baselines", default="real,subset,params,synflow,naswot", help="Comma-separated baseline proxies ('' for none).")
+    ap.add_argument(
+        "--teachers",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="Teacher checkpoints (default: results/teachers/{bptt,ift,gm}.pt, pixels-*.pt that exist).",
+    )
+    ap.add_argument(
+        "--baselines",
+        default="real,subset,params,synflow,naswot",
+        help="Comma-separated baseline proxies ('' for none).",
+    )
     ap.add_argument("--space", default="convnet", help="Space the real/subset lr-tuning architectures are drawn from.")
     ap.add_argument("--steps", type=int, default=32)
-    ap.add_argument("--batch-size", type=int, default=None, help="Baselines' batch size (default: the first teacher's, else 128).")
+    ap.add_argument(
+        "--batch-size", type=int, default=None, help="Baselines' batch size (default: the first teacher's, else 128)."
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--results", type=Path, default=Path("results"), help="Output folder (nas/, nas_correlation.*).")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--rerun", action="store_true",
-                    help="Rerun every search (default: keep an output CSV that already scores every ground-truth "
-                         "architecture and is newer than its teacher)")
+    ap.add_argument(
+        "--rerun",
+        action="store_true",
+        help="Rerun every search (default: keep an output CSV that already scores every ground-truth "
+        "architecture and is newer than its teacher)",
+    )
     return ap.parse_args(argv)
 
 
@@ -75,24 +91,59 @@ def is_done(cmd: list[str], ground_truth: Path) -> bool:
 def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[str], list[str], list[str]]:
     """Per proxy: its `gtn-nas search` command line and the same as `ProxySettings` fields (the
     benchmark calls the API; the command lines are what a user would type); and the rank command."""
-    from gtn_nas.distillation import load_teacher
+    from gtn_nas.teachers.distillation import load_teacher
 
     teachers = args.teachers if args.teachers is not None else default_teachers(Path("results/teachers"))
     nas = args.results / "nas"
-    common = ["--archs-from", str(args.ground_truth), "--steps", str(args.steps), "--seed", str(args.seed),
-              "--space", args.space, "--device", args.device, "--quiet"] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    common = [
+        "--archs-from",
+        str(args.ground_truth),
+        "--steps",
+        str(args.steps),
+        "--seed",
+        str(args.seed),
+        "--space",
+        args.space,
+        "--device",
+        args.device,
+        "--quiet",
+    ] + (["--data-dir", args.data_dir] if args.data_dir else [])
     base = {"steps": args.steps, "seed": args.seed}
-    searches = [(["search", "--teacher", str(t), *common, "--out", str(nas / f"{t.stem}.csv")], {**base, "kind": "teacher", "teacher": str(t)})
-                for t in teachers]
+    searches = [
+        (
+            ["search", "--teacher", str(t), *common, "--out", str(nas / f"{t.stem}.csv")],
+            {**base, "kind": "teacher", "teacher": str(t)},
+        )
+        for t in teachers
+    ]
     batch = args.batch_size or (load_teacher(teachers[0])[0].cfg.batch_size if teachers else 128)
     for name in [b for b in args.baselines.split(",") if b]:
-        extra, fields = (["--batch-size", str(batch)], {"batch_size": batch}) if name in ("real", "subset") else ([], {})
+        extra, fields = (
+            (["--batch-size", str(batch)], {"batch_size": batch}) if name in ("real", "subset") else ([], {})
+        )
         if name == "subset" and teachers:  # the subset is as large as the first teacher's synthetic set
             extra, fields = ["--teacher", str(teachers[0])], {"teacher": str(teachers[0])}
-        searches.append((["search", "--proxy", name, *common, *extra, "--out", str(nas / f"{name}.csv")], {**base, "kind": name, **fields}))
+        searches.append(
+            (
+                ["search", "--proxy", name, *common, *extra, "--out", str(nas / f"{name}.csv")],
+                {**base, "kind": name, **fields},
+            )
+        )
     outs = [cmd[-1] for cmd, _ in searches]
-    rank = ["rank", "--ground-truth", str(args.ground_truth), *outs, "--bootstrap", str(args.bootstrap), "--seed", str(args.seed),
-            "--out-csv", str(args.results / "nas_correlation.csv"), "--out-md", str(args.results / "nas_correlation.md")]
+    rank = [
+        "rank",
+        "--ground-truth",
+        str(args.ground_truth),
+        *outs,
+        "--bootstrap",
+        str(args.bootstrap),
+        "--seed",
+        str(args.seed),
+        "--out-csv",
+        str(args.results / "nas_correlation.csv"),
+        "--out-md",
+        str(args.results / "nas_correlation.md"),
+    ]
     labels = trained_labels(searches)  # reads each teacher's checkpoint once
     combos = combinations(searches, labels)
     paired = pairs(labels, combos)
@@ -105,11 +156,16 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[s
 
 def trained_labels(searches: list) -> list[str]:
     """The proxy labels of the trained proxies (teachers, real, subset), as `rank` names them."""
-    from gtn_nas.checkpoint import load_checkpoint
-    from gtn_nas.proxies import teacher_name
+    from gtn_nas.core.checkpoint import load_checkpoint
+    from gtn_nas.nas.proxies import teacher_name
 
-    return list(dict.fromkeys(teacher_name(load_checkpoint(f["teacher"])) if f["kind"] == "teacher" else f["kind"]
-                              for _, f in searches if f["kind"] in ("teacher", "real", "subset")))
+    return list(
+        dict.fromkeys(
+            teacher_name(load_checkpoint(f["teacher"])) if f["kind"] == "teacher" else f["kind"]
+            for _, f in searches
+            if f["kind"] in ("teacher", "real", "subset")
+        )
+    )
 
 
 def combinations(searches: list, labels: list[str]) -> list[str]:
@@ -132,17 +188,27 @@ def pairs(labels: list[str], combos: list[str]) -> list[str]:
 def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
     """What `gtn-nas search --archs-from GT ...` does, through the Python API."""
     import gtn_nas
-    from gtn_nas.spaces import specs_from_csv
+    from gtn_nas.core.spaces import specs_from_csv
 
-    gtn_nas.evaluate(specs_from_csv(args.ground_truth), gtn_nas.ProxySettings(**fields), out, space=args.space,
-                     source=args.ground_truth.stem, data=data, device=args.device)
+    gtn_nas.evaluate(
+        specs_from_csv(args.ground_truth),
+        gtn_nas.ProxySettings(**fields),
+        out,
+        space=args.space,
+        source=args.ground_truth.stem,
+        data=data,
+        device=args.device,
+    )
 
 
 def rank(args: argparse.Namespace, outs: list[str], combine: list[str], paired: list[str]) -> None:
     import gtn_nas
-    from gtn_nas.atomic import write_csv
+    from gtn_nas.core.atomic import write_csv
 
-    write_csv(gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed, combine, paired), args.results / "nas_correlation.csv")
+    write_csv(
+        gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed, combine, paired),
+        args.results / "nas_correlation.csv",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,12 +217,17 @@ def main(argv: list[str] | None = None) -> None:
     searches, rank_cmd, combos, paired = plan(args)
     if not searches:
         sys.exit("error: no teacher checkpoints and no baselines: nothing to rank")
-    from gtn_nas.reporting import nas_commands_md
+    from gtn_nas.report.repo import nas_commands_md
 
     line = lambda c: "gtn-nas " + " ".join(shlex.quote(a) for a in c)
-    meta = {"command": " ".join(["python benchmarks/nas_correlation.py", *map(shlex.quote, argv)]),
-            "searches": [line(cmd) for cmd, _ in searches], "rank": line(rank_cmd), "ground_truth": str(args.ground_truth),
-            "bootstrap": args.bootstrap, "results": str(args.results)}
+    meta = {
+        "command": " ".join(["python benchmarks/nas_correlation.py", *map(shlex.quote, argv)]),
+        "searches": [line(cmd) for cmd, _ in searches],
+        "rank": line(rank_cmd),
+        "ground_truth": str(args.ground_truth),
+        "bootstrap": args.bootstrap,
+        "results": str(args.results),
+    }
     print(nas_commands_md(meta))
     data = None
     kept = []
@@ -167,24 +238,28 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print("$ gtn-nas " + " ".join(shlex.quote(a) for a in cmd), file=sys.stderr)
         if data is None:
-            from gtn_nas.data import load_mnist
+            from gtn_nas.core.data import load_mnist
 
             data = load_mnist(args.data_dir)
         evaluate(fields, Path(cmd[-1]), args, data)
     rank(args, [cmd[-1] for cmd, _ in searches], combos, paired)
-    from gtn_nas.atomic import write_text
-    from gtn_nas.reporting import write_section
+    from gtn_nas.core.atomic import write_text
+    from gtn_nas.report.repo import write_section
 
     if kept:  # say which outputs this run reused, so the commands below are not all read as run now
         rest = "ran the other searches" if len(kept) < len(searches) else "ran no search, only the rank command"
-        meta["note"] = (f"This run reused {', '.join(f'`{k}`' for k in kept)} (complete outputs of the same command, newer "
-                        f"than their teacher; `--rerun` redoes them) and {rest}.")
+        meta["note"] = (
+            f"This run reused {', '.join(f'`{k}`' for k in kept)} (complete outputs of the same command, newer "
+            f"than their teacher; `--rerun` redoes them) and {rest}."
+        )
     write_text(args.results / "nas" / "commands.json", json.dumps(meta, indent=1) + "\n")
-    write_section("nas", args.results)  # nas_correlation.md, nas/COMMANDS.md, nas/plots/, as `gtn-nas report` draws them
+    write_section(
+        "nas", args.results
+    )  # nas_correlation.md, nas/COMMANDS.md, nas/plots/, as `gtn-nas report` draws them
 
 
 if __name__ == "__main__":
-    from gtn_nas.errors import GtnNasError
+    from gtn_nas.core.errors import GtnNasError
 
     try:
         main()

@@ -39,18 +39,35 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.data import load_mnist
-from gtn_nas.distillation import load_teacher
-from gtn_nas.proxies import (ProxySettings, balanced_subset, make_proxy, per_image_forward_flops, split_pool,
-                             subset_batches, teacher_batches)
-from gtn_nas.ranking import load_ground_truth, rank_proxy
-from gtn_nas.spaces import arch_id, load_space
-from gtn_nas.students import build_student, correct, count_params
-from gtn_nas.training import real_batches, sgd_steps
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import load_mnist
+from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.core.students import build_student, correct, count_params
+from gtn_nas.core.training import real_batches, sgd_steps
+from gtn_nas.nas.proxies import (
+    ProxySettings,
+    balanced_subset,
+    make_proxy,
+    per_image_forward_flops,
+    split_pool,
+    subset_batches,
+    teacher_batches,
+)
+from gtn_nas.nas.ranking import load_ground_truth, rank_proxy
+from gtn_nas.teachers.distillation import load_teacher
 
-RAW_COLUMNS = ["proxy", "arch_id", "init_seed", "steps", "val_examples", "score", "train_seconds", "eval_seconds",
-               "flops", "params"]
+RAW_COLUMNS = [
+    "proxy",
+    "arch_id",
+    "init_seed",
+    "steps",
+    "val_examples",
+    "score",
+    "train_seconds",
+    "eval_seconds",
+    "flops",
+    "params",
+]
 ZERO_COST = ("params", "synflow", "naswot")
 
 
@@ -63,9 +80,14 @@ def _init_worker(plans: dict, budgets: tuple[int, ...], val_small: int, threads:
     torch.set_num_threads(threads)
     data = load_mnist()
     idx = torch.randperm(len(data.val), generator=torch.Generator().manual_seed(0))  # Split.subset's order
-    _STATE.update(data=data, budgets=budgets, small=idx[:val_small], rest=idx[val_small:],
-                  batches={name: _batches(plan, data, max(budgets)) for name, plan in plans.items()},
-                  clips={name: plan.get("max_grad_norm") for name, plan in plans.items()})
+    _STATE.update(
+        data=data,
+        budgets=budgets,
+        small=idx[:val_small],
+        rest=idx[val_small:],
+        batches={name: _batches(plan, data, max(budgets)) for name, plan in plans.items()},
+        clips={name: plan.get("max_grad_norm") for name, plan in plans.items()},
+    )
 
 
 def _batches(plan: dict, data, steps: int):
@@ -89,7 +111,7 @@ def score_arch(task: tuple[str, dict, int]) -> list[dict]:
     """One architecture, one proxy, one initialisation: a row per (budget, validation size)."""
     name, spec, seed = task
     val, small, rest, budgets = _STATE["data"].val, _STATE["small"], _STATE["rest"], set(_STATE["budgets"])
-    batches = _STATE["batches"][name][:max(budgets)]
+    batches = _STATE["batches"][name][: max(budgets)]
     net = build_student(spec, seed)
     f, n_params = per_image_forward_flops(net), count_params(net)
     rows, clock = [], {"train": 0.0, "mark": time.perf_counter()}
@@ -102,10 +124,24 @@ def score_arch(task: tuple[str, dict, int]) -> list[dict]:
         hit_small, s_small = _correct(net, val.x[small], val.y[small])
         hit_rest, s_rest = _correct(net, val.x[rest], val.y[rest])
         images = sum(len(b[1]) for b in batches[:t])
-        for n, hits, secs in ((len(small), hit_small, s_small), (len(val), torch.cat([hit_small, hit_rest]), s_small + s_rest)):
-            rows.append({"proxy": name, "arch_id": arch_id(spec), "init_seed": seed, "steps": t, "val_examples": n,
-                         "score": hits.float().mean().item(), "train_seconds": clock["train"], "eval_seconds": secs,
-                         "flops": int(3 * f * images + f * n), "params": n_params})
+        for n, hits, secs in (
+            (len(small), hit_small, s_small),
+            (len(val), torch.cat([hit_small, hit_rest]), s_small + s_rest),
+        ):
+            rows.append(
+                {
+                    "proxy": name,
+                    "arch_id": arch_id(spec),
+                    "init_seed": seed,
+                    "steps": t,
+                    "val_examples": n,
+                    "score": hits.float().mean().item(),
+                    "train_seconds": clock["train"],
+                    "eval_seconds": secs,
+                    "flops": int(3 * f * images + f * n),
+                    "params": n_params,
+                }
+            )
         clock["mark"] = time.perf_counter()
 
     sgd_steps(net, batches, after, max_grad_norm=_STATE["clips"][name])
@@ -113,6 +149,7 @@ def score_arch(task: tuple[str, dict, int]) -> list[dict]:
 
 
 # -- planning, running, summarising ----------------------------------------------------------------
+
 
 def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str], skip: set[str] = frozenset()) -> dict:
     """name -> how to rebuild its batches; tunes real/subset lrs once, as `gtn-nas search` does.
@@ -123,8 +160,12 @@ def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str], skip:
         if f"teacher:{path.stem}" in skip:
             continue
         teacher, ckpt = load_teacher(path)
-        plans[f"teacher:{path.stem}"] = {"kind": "teacher", "teacher": str(path), "distill_seconds": float(ckpt.get("elapsed", 0.0)),
-                                         "max_grad_norm": teacher.max_grad_norm}
+        plans[f"teacher:{path.stem}"] = {
+            "kind": "teacher",
+            "teacher": str(path),
+            "distill_seconds": float(ckpt.get("elapsed", 0.0)),
+            "max_grad_norm": teacher.max_grad_norm,
+        }
     ref = load_teacher(teachers[0])[0] if teachers else None  # real/subset take its batch size, subset its T x B
     for name in kinds:
         if name in skip:
@@ -133,9 +174,15 @@ def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str], skip:
         s = ProxySettings(kind=kind, steps=32, seed=0, max_grad_norm=float(clip) if clip else None)
         proxy = make_proxy(s, data, torch.device("cpu"), space, gt_ids, (ref, {}) if ref is not None else None)
         B = proxy.setup["batch_size"]
-        plans[name] = {"kind": kind, "lr": proxy.setup["lr"], "momentum": s.momentum, "batch_size": B,
-                       "subset_size": (ref.cfg.inner_steps if ref is not None else 32) * B,
-                       "setup_seconds": proxy.setup.get("setup_seconds", 0.0), "max_grad_norm": s.max_grad_norm}
+        plans[name] = {
+            "kind": kind,
+            "lr": proxy.setup["lr"],
+            "momentum": s.momentum,
+            "batch_size": B,
+            "subset_size": (ref.cfg.inner_steps if ref is not None else 32) * B,
+            "setup_seconds": proxy.setup.get("setup_seconds", 0.0),
+            "max_grad_norm": s.max_grad_norm,
+        }
         print(f"{name}: lr {proxy.setup['lr']} (tuned at 32 steps)", flush=True)
     return plans
 
@@ -153,12 +200,18 @@ def run(args, gt: pd.DataFrame, raw_path: Path) -> None:
     write_text(plans_path, json.dumps(plans, indent=1) + "\n")
     specs = [json.loads(s) for s in gt["spec"]]
     names = [n for n in plans if not args.only or n in args.only]
-    tasks = [(name, spec, seed) for seed in range(args.seeds) for name in names for spec in specs
-             if (name, arch_id(spec), seed) not in done]
+    tasks = [
+        (name, spec, seed)
+        for seed in range(args.seeds)
+        for name in names
+        for spec in specs
+        if (name, arch_id(spec), seed) not in done
+    ]
     print(f"{len(tasks)} trainings to go ({len(done)} done)", flush=True)
     frames, start = [raw], time.perf_counter()
-    with ProcessPoolExecutor(args.workers, initializer=_init_worker,
-                             initargs=(plans, tuple(args.steps), args.val_small, args.threads)) as pool:
+    with ProcessPoolExecutor(
+        args.workers, initializer=_init_worker, initargs=(plans, tuple(args.steps), args.val_small, args.threads)
+    ) as pool:
         for i, rows in enumerate(pool.map(score_arch, tasks, chunksize=1), start=1):
             frames.append(pd.DataFrame(rows))
             if i % 10 == 0 or i == len(tasks):
@@ -173,12 +226,17 @@ def zero_cost_rows(nas_dir: Path) -> pd.DataFrame:
         path = nas_dir / f"{kind}.csv"
         if path.exists():
             f = pd.read_csv(path)
-            frames.append(f.assign(proxy=kind, steps=0, val_examples=0, init_seed=0)[
-                ["proxy", "arch_id", "init_seed", "steps", "val_examples", "score", "seconds", "flops"]])
+            frames.append(
+                f.assign(proxy=kind, steps=0, val_examples=0, init_seed=0)[
+                    ["proxy", "arch_id", "init_seed", "steps", "val_examples", "score", "seconds", "flops"]
+                ]
+            )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def summarise(raw: pd.DataFrame, zero: pd.DataFrame, gt: pd.DataFrame, n_boot: int, long: pd.DataFrame | None = None) -> pd.DataFrame:
+def summarise(
+    raw: pd.DataFrame, zero: pd.DataFrame, gt: pd.DataFrame, n_boot: int, long: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Every (proxy, steps, val_examples, seeds) point against the 1-epoch ground truth; with `long`
     (the longer yardstick on a subset), the same points on that subset against it, plus the 1-epoch
     ground truth itself as a proxy ("real, 1 epoch": the cost a user would otherwise pay)."""
@@ -189,7 +247,9 @@ def summarise(raw: pd.DataFrame, zero: pd.DataFrame, gt: pd.DataFrame, n_boot: i
     sub = _points(raw[raw["arch_id"].isin(ids)], zero[zero["arch_id"].isin(ids)] if len(zero) else zero, long, n_boot)
     one = gt[gt["arch_id"].isin(ids)].assign(score=gt["val_acc"], flops=gt["train_flops"])
     epoch_steps = math.ceil(50_000 / 128)  # the ground truth's Adam steps (batch 128), per seed
-    sub = pd.concat([sub, pd.DataFrame([_point("real, 1 epoch", epoch_steps, 10_000, 2, one, long, n_boot)])], ignore_index=True)
+    sub = pd.concat(
+        [sub, pd.DataFrame([_point("real, 1 epoch", epoch_steps, 10_000, 2, one, long, n_boot)])], ignore_index=True
+    )
     return pd.concat([frame, sub.assign(ground_truth=f"3 epochs, cosine ({len(long)} nets)")], ignore_index=True)
 
 
@@ -198,8 +258,11 @@ def _points(raw: pd.DataFrame, zero: pd.DataFrame, gt: pd.DataFrame, n_boot: int
     out = []
     for (proxy, steps, n_val), g in raw.groupby(["proxy", "steps", "val_examples"], sort=False):
         for k in range(1, int(g["init_seed"].max()) + 2):
-            rows = g[g["init_seed"] < k].groupby("arch_id", as_index=False).agg(
-                score=("score", "mean"), seconds=("seconds", "sum"), flops=("flops", "sum"), n=("score", "size"))
+            rows = (
+                g[g["init_seed"] < k]
+                .groupby("arch_id", as_index=False)
+                .agg(score=("score", "mean"), seconds=("seconds", "sum"), flops=("flops", "sum"), n=("score", "size"))
+            )
             if (rows["n"] < k).any():  # a seed not finished for every architecture
                 continue
             out.append(_point(proxy, steps, n_val, k, rows, gt, n_boot))
@@ -210,30 +273,50 @@ def _points(raw: pd.DataFrame, zero: pd.DataFrame, gt: pd.DataFrame, n_boot: int
 
 def _point(proxy, steps, n_val, seeds, rows, gt, n_boot) -> dict:
     r = rank_proxy(rows, gt, n_boot=n_boot, seed=0)
-    return {"proxy": proxy, "steps": int(steps), "val_examples": int(n_val), "seeds": seeds, "n": r["n"],
-            "spearman": r["spearman"], "spearman_lo": r["spearman_lo"], "spearman_hi": r["spearman_hi"],
-            "kendall": r["kendall"], "top10": r["top10_overlap"], "regret": r["regret"],
-            "flops_ratio": r["flops_ratio"], "seconds_ratio": r["cost_ratio"]}
+    return {
+        "proxy": proxy,
+        "steps": int(steps),
+        "val_examples": int(n_val),
+        "seeds": seeds,
+        "n": r["n"],
+        "spearman": r["spearman"],
+        "spearman_lo": r["spearman_lo"],
+        "spearman_hi": r["spearman_hi"],
+        "kendall": r["kendall"],
+        "top10": r["top10_overlap"],
+        "regret": r["regret"],
+        "flops_ratio": r["flops_ratio"],
+        "seconds_ratio": r["cost_ratio"],
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
-    ap.add_argument("--teachers", type=Path, nargs="*",
-                    default=[Path(f"results/teachers/{m}.pt") for m in ("gm", "bptt", "ift")])
+    ap.add_argument(
+        "--teachers", type=Path, nargs="*", default=[Path(f"results/teachers/{m}.pt") for m in ("gm", "bptt", "ift")]
+    )
     ap.add_argument("--real", nargs="*", default=["real", "subset"], help="real-data proxies (real, subset)")
     ap.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     ap.add_argument("--val-small", type=int, default=1000, help="the smaller validation subset (the other is all 10k)")
     ap.add_argument("--seeds", type=int, default=1, help="initialisations per architecture (proxy seeds 1..k)")
     ap.add_argument("--only", nargs="*", help="train only these proxies (e.g. extra seeds for teacher:gm real)")
-    ap.add_argument("--redo", action="store_true", help="with --only: score those proxies afresh (e.g. a recalibrated teacher)")
+    ap.add_argument(
+        "--redo", action="store_true", help="with --only: score those proxies afresh (e.g. a recalibrated teacher)"
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="threads per worker")
     ap.add_argument("--bootstrap", type=int, default=1000)
-    ap.add_argument("--long-ground-truth", type=Path, default=Path("results/ground_truth/convnet_3ep.csv"),
-                    help="the longer yardstick on a subset (benchmarks/yardstick.py), used when present")
+    ap.add_argument(
+        "--long-ground-truth",
+        type=Path,
+        default=Path("results/ground_truth/convnet_3ep.csv"),
+        help="the longer yardstick on a subset (benchmarks/yardstick.py), used when present",
+    )
     ap.add_argument("--nas-dir", type=Path, default=Path("results/nas"), help="zero-cost proxies' search outputs")
-    ap.add_argument("--out", type=Path, default=Path("results/nas_frontier"), help="writes OUT.csv, OUT.json, OUT/scores.csv")
+    ap.add_argument(
+        "--out", type=Path, default=Path("results/nas_frontier"), help="writes OUT.csv, OUT.json, OUT/scores.csv"
+    )
     ap.add_argument("--summarise", action="store_true", help="only rebuild OUT.csv from OUT/scores.csv")
     args = ap.parse_args()
     if args.redo and not args.only:
@@ -249,9 +332,15 @@ def main() -> None:
     command = "python " + shlex.join(sys.argv)
     old = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").exists() else {}
     runs = old.get("runs", []) + ([] if args.summarise else [command])  # every run that added scores
-    meta = {"command": command, "runs": runs, "ground_truth": str(args.ground_truth), "n_archs": len(gt),
-            "hardware": "2 logical CPUs, no GPU", "date": time.strftime("%Y-%m-%d"),
-            "plans": json.loads((args.out / "plans.json").read_text())}
+    meta = {
+        "command": command,
+        "runs": runs,
+        "ground_truth": str(args.ground_truth),
+        "n_archs": len(gt),
+        "hardware": "2 logical CPUs, no GPU",
+        "date": time.strftime("%Y-%m-%d"),
+        "plans": json.loads((args.out / "plans.json").read_text()),
+    }
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     print(summary.to_string(index=False))
 

@@ -30,14 +30,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.data import load_mnist
-from gtn_nas.distillation import load_teacher
-from gtn_nas.quality import teacher_batches
-from gtn_nas.report import markdown_table
-from gtn_nas.spaces import arch_id, load_space
-from gtn_nas.students import accuracy
-from gtn_nas.training import train_student
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import load_mnist
+from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.core.students import accuracy
+from gtn_nas.core.training import train_student
+from gtn_nas.report.figures import markdown_table
+from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.quality import teacher_batches
 
 ROOT = Path(__file__).resolve().parent.parent
 POOL = "results/ground_truth/rank_pool.csv"
@@ -50,7 +50,16 @@ VARIANTS = {
     "accuracy": ["--meta-steps", str(META_STEPS)],
     "rank": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL],
     "rank-mix1": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL, "--rank-weight", "1"],
-    "rank-zscore": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL, "--rank-loss", "zscore"],
+    "rank-zscore": [
+        "--meta-steps",
+        str(META_STEPS),
+        "--objective",
+        "rank",
+        "--rank-pool",
+        POOL,
+        "--rank-loss",
+        "zscore",
+    ],
 }
 
 
@@ -71,8 +80,12 @@ def heldout_retained(ckpt: Path, seeds=(0, 1)) -> pd.DataFrame:
     rows = []
     for spec in load_space("heldout").archs:
         for seed in seeds:
-            acc = accuracy(train_student(spec, seed, recipe, "cpu", teacher.max_grad_norm), None, data.test.x, data.test.y)
-            rows.append({"arch_id": arch_id(spec), "seed": seed, "test_acc": acc, "retained": acc / full[arch_id(spec)]})
+            acc = accuracy(
+                train_student(spec, seed, recipe, "cpu", teacher.max_grad_norm), None, data.test.x, data.test.y
+            )
+            rows.append(
+                {"arch_id": arch_id(spec), "seed": seed, "test_acc": acc, "retained": acc / full[arch_id(spec)]}
+            )
     return pd.DataFrame(rows)
 
 
@@ -84,18 +97,43 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
     wall = None if done else run(cmd + (["--resume"] if ckpt.exists() else []), log)
     nas = out_dir / "nas" / f"{name}.csv"
     if not nas.exists():
-        run(["gtn-nas", "search", "--teacher", str(ckpt), "--archs-from", GT, "--steps", "32", "--seed", "0",
-             "--space", "convnet", "--quiet", "--out", str(nas)], log)
+        run(
+            [
+                "gtn-nas",
+                "search",
+                "--teacher",
+                str(ckpt),
+                "--archs-from",
+                GT,
+                "--steps",
+                "32",
+                "--seed",
+                "0",
+                "--space",
+                "convnet",
+                "--quiet",
+                "--out",
+                str(nas),
+            ],
+            log,
+        )
     held = heldout_retained(ckpt)
     write_csv(held, out_dir / "heldout" / f"{name}.csv")
     metrics = pd.read_csv(ckpt.with_suffix(".csv")) if ckpt.with_suffix(".csv").exists() else pd.DataFrame()
     rank_val = metrics["rank_val_rho"].dropna() if "rank_val_rho" in metrics else pd.Series(dtype=float)
-    record = {"variant": variant, "seed": seed, "distill_command": shlex.join(cmd), "distill_wall_s": wall,
-              "meta_steps": int(metrics["meta_step"].iloc[-1]) if len(metrics) else 0,
-              "elapsed_s": float(metrics["elapsed_s"].iloc[-1]) if len(metrics) else None,
-              "heldout_retained": float(held["retained"].mean()), "heldout_retained_min": float(held["retained"].min()),
-              "rank_val_rho_last": float(rank_val.iloc[-1]) if len(rank_val) else None,
-              "threads": os.environ.get("GTN_NAS_THREADS"), "commands": log}
+    record = {
+        "variant": variant,
+        "seed": seed,
+        "distill_command": shlex.join(cmd),
+        "distill_wall_s": wall,
+        "meta_steps": int(metrics["meta_step"].iloc[-1]) if len(metrics) else 0,
+        "elapsed_s": float(metrics["elapsed_s"].iloc[-1]) if len(metrics) else None,
+        "heldout_retained": float(held["retained"].mean()),
+        "heldout_retained_min": float(held["retained"].min()),
+        "rank_val_rho_last": float(rank_val.iloc[-1]) if len(rank_val) else None,
+        "threads": os.environ.get("GTN_NAS_THREADS"),
+        "commands": log,
+    }
     write_text(json.dumps(record, indent=1) + "\n", out_dir / "runs" / f"{name}.json")
     print(json.dumps({k: v for k, v in record.items() if k != "commands"}), flush=True)
 
@@ -109,34 +147,65 @@ def summarise(out_dir: Path) -> None:
         if r["variant"] != "start" and f"start-seed{r['seed']}" in names:
             paired += ["--paired", f"teacher:ift [{n}],teacher:ift [start-seed{r['seed']}]"]
         paired += ["--paired", f"teacher:ift [{n}],real"]
-    cmd = ["gtn-nas", "rank", "--ground-truth", GT, *runs, "--bootstrap", "1000", "--seed", "0", *paired,
-           "--out-csv", str(out_dir / "nas_correlation.csv"), "--out-md", str(out_dir / "nas_correlation.md")]
+    cmd = [
+        "gtn-nas",
+        "rank",
+        "--ground-truth",
+        GT,
+        *runs,
+        "--bootstrap",
+        "1000",
+        "--seed",
+        "0",
+        *paired,
+        "--out-csv",
+        str(out_dir / "nas_correlation.csv"),
+        "--out-md",
+        str(out_dir / "nas_correlation.md"),
+    ]
     run(cmd, [])
     corr = pd.read_csv(ROOT / out_dir / "nas_correlation.csv").set_index("proxy")
-    interval = lambda label: (f"{corr.at[label, 'spearman']:+.3f} [{corr.at[label, 'spearman_lo']:+.2f}, {corr.at[label, 'spearman_hi']:+.2f}]"
-                              if label in corr.index else "")
+    interval = lambda label: (
+        f"{corr.at[label, 'spearman']:+.3f} [{corr.at[label, 'spearman_lo']:+.2f}, {corr.at[label, 'spearman_hi']:+.2f}]"
+        if label in corr.index
+        else ""
+    )
     rows = []
     for r, n in zip(records, names):
         me = f"teacher:ift [{n}]"
-        rows.append({"variant": r["variant"], "seed": r["seed"], "meta_steps": r["meta_steps"], "elapsed_s": round(r["elapsed_s"] or 0.0),
-                     "heldout_retained": round(r["heldout_retained"], 4),
-                     "rank_val_rho_last": None if r["rank_val_rho_last"] is None else round(r["rank_val_rho_last"], 3),
-                     "convnet60_rho": interval(me).lstrip("+"),
-                     "minus_start": interval(f"{me} − teacher:ift [start-seed{r['seed']}]"),
-                     "minus_real": interval(f"{me} − real")})
+        rows.append(
+            {
+                "variant": r["variant"],
+                "seed": r["seed"],
+                "meta_steps": r["meta_steps"],
+                "elapsed_s": round(r["elapsed_s"] or 0.0),
+                "heldout_retained": round(r["heldout_retained"], 4),
+                "rank_val_rho_last": None if r["rank_val_rho_last"] is None else round(r["rank_val_rho_last"], 3),
+                "convnet60_rho": interval(me).lstrip("+"),
+                "minus_start": interval(f"{me} − teacher:ift [start-seed{r['seed']}]"),
+                "minus_real": interval(f"{me} − real"),
+            }
+        )
     table = pd.DataFrame(rows).sort_values(["variant", "seed"])
     write_csv(table, out_dir / "summary.csv")
-    md = ["# Rank-objective ablation (ift, K = 4, fitted start)", "",
-          f"Command: `{shlex.join([sys.executable.split('/')[-1], 'benchmarks/rank_ablation.py', '--summarise'])}` "
-          "after the runs in `runs/*.json` (each holds its exact commands). Correlations, intervals and paired "
-          "differences: `nas_correlation.md`.", "", markdown_table(table, ".3f")]
+    md = [
+        "# Rank-objective ablation (ift, K = 4, fitted start)",
+        "",
+        f"Command: `{shlex.join([sys.executable.split('/')[-1], 'benchmarks/rank_ablation.py', '--summarise'])}` "
+        "after the runs in `runs/*.json` (each holds its exact commands). Correlations, intervals and paired "
+        "differences: `nas_correlation.md`.",
+        "",
+        markdown_table(table, ".3f"),
+    ]
     write_text("\n".join(md), out_dir / "summary.md")
     print(table.to_string(index=False))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", nargs="*", default=[], help="VARIANT:SEED jobs to run (variants: " + ", ".join(VARIANTS) + ")")
+    ap.add_argument(
+        "--only", nargs="*", default=[], help="VARIANT:SEED jobs to run (variants: " + ", ".join(VARIANTS) + ")"
+    )
     ap.add_argument("--out-dir", type=Path, default=Path("results/teachers/rank_ablation"))
     ap.add_argument("--summarise", action="store_true")
     args = ap.parse_args()

@@ -16,9 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from gtn_nas.atomic import write_text
-from gtn_nas.errors import GtnNasError
-from gtn_nas.readme_blocks import render_readme
+from gtn_nas.core.atomic import write_text
+from gtn_nas.core.errors import GtnNasError
+from gtn_nas.report.repo.readme_blocks import render_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 

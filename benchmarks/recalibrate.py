@@ -20,11 +20,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.calibrate import CalibrationConfig, recalibrate
-from gtn_nas.checkpoint import load_checkpoint
-from gtn_nas.data import load_mnist
-from gtn_nas.reporting import recalibration_md
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.checkpoint import load_checkpoint
+from gtn_nas.core.data import load_mnist
+from gtn_nas.report.repo import recalibration_md
+from gtn_nas.teachers.calibration import CalibrationConfig
+from gtn_nas.teachers.recalibration import recalibrate
 
 
 def _choice(c: dict) -> str:
@@ -36,21 +37,36 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("teachers", nargs="+", type=Path)
     ap.add_argument("--clips", default="none,1")
-    ap.add_argument("--out", type=Path, default=Path("results/teachers/recalibration"), help="writes OUT.csv, OUT.json, OUT.md")
+    ap.add_argument(
+        "--out", type=Path, default=Path("results/teachers/recalibration"), help="writes OUT.csv, OUT.json, OUT.md"
+    )
     args = ap.parse_args()
     clips = tuple(None if c == "none" else float(c) for c in args.clips.split(","))
     data, rows = load_mnist(), []
     for path in args.teachers:
         c = recalibrate(path, path, data, CalibrationConfig(max_grad_norms=clips))
-        rows.append({"teacher": str(path), "previous": _choice(c.get("previous", {"lr_scale": 1.0, "momentum": "teacher"})),
-                     "now": _choice(c), "holdout_acc_previous": c.get("previous", {}).get("holdout_acc"),
-                     "holdout_acc_now": c["holdout_acc"], "settings": len(c["table"]), "seconds": c["seconds"],
-                     "elapsed_s_now": float(load_checkpoint(path)["elapsed"])})
+        rows.append(
+            {
+                "teacher": str(path),
+                "previous": _choice(c.get("previous", {"lr_scale": 1.0, "momentum": "teacher"})),
+                "now": _choice(c),
+                "holdout_acc_previous": c.get("previous", {}).get("holdout_acc"),
+                "holdout_acc_now": c["holdout_acc"],
+                "settings": len(c["table"]),
+                "seconds": c["seconds"],
+                "elapsed_s_now": float(load_checkpoint(path)["elapsed"]),
+            }
+        )
         print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     write_csv(frame, args.out.with_suffix(".csv"))
-    meta = {"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"), "clips": args.clips,
-            "threads": torch.get_num_threads(), "hardware": "2 logical CPUs, no GPU"}
+    meta = {
+        "command": "python " + shlex.join(sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "clips": args.clips,
+        "threads": torch.get_num_threads(),
+        "hardware": "2 logical CPUs, no GPU",
+    }
     write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
     write_text(args.out.with_suffix(".md"), recalibration_md(frame, meta))
 

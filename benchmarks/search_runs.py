@@ -28,16 +28,19 @@ import pandas as pd
 import torch
 
 from gtn_nas import api
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.data import load_mnist
-from gtn_nas.groundtruth import GroundTruthConfig
-from gtn_nas.proxies import ProxySettings
-
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import load_mnist
+from gtn_nas.nas.ground_truth import GroundTruthConfig
+from gtn_nas.nas.proxies import ProxySettings
 
 
 def searches(teacher: str) -> dict[str, tuple[str, ProxySettings]]:
     gm = ProxySettings(kind="teacher", teacher=teacher)
-    return {"tpe-teacher": ("tpe", gm), "tpe-real": ("tpe", ProxySettings(kind="real")), "random-teacher": ("random", gm)}
+    return {
+        "tpe-teacher": ("tpe", gm),
+        "tpe-real": ("tpe", ProxySettings(kind="real")),
+        "random-teacher": ("random", gm),
+    }
 
 
 def with_history(frame: pd.DataFrame) -> pd.DataFrame:
@@ -50,30 +53,50 @@ def judge(picks: dict[str, dict], gt_csv: Path, data, out: Path, train_examples:
     """Ground-truth validation accuracy of each pick: from the 60-net CSV, or trained now."""
     gt = pd.read_csv(gt_csv).set_index("arch_id")
     todo = [p["spec"] for p in picks.values() if p["arch_id"] not in gt.index]
-    trained = api.ground_truth(todo, GroundTruthConfig(train_examples=train_examples), out / "picks_gt.csv", data=data, device="cpu").set_index("arch_id") \
-        if todo else pd.DataFrame()
+    trained = (
+        api.ground_truth(
+            todo, GroundTruthConfig(train_examples=train_examples), out / "picks_gt.csv", data=data, device="cpu"
+        ).set_index("arch_id")
+        if todo
+        else pd.DataFrame()
+    )
     out = {}
     for name, p in picks.items():
         src, table = ("ground_truth/convnet.csv", gt) if p["arch_id"] in gt.index else ("search/picks_gt.csv", trained)
         row = table.loc[p["arch_id"]]
-        out[name] = {"pick_val_acc": float(row["val_acc"]), "pick_val_acc_sd": float(row["val_acc_sd"]),
-                     "pick_test_acc": float(row["test_acc"]), "pick_gt_from": src, "pick_gt_seconds": float(row["seconds"])}
+        out[name] = {
+            "pick_val_acc": float(row["val_acc"]),
+            "pick_val_acc_sd": float(row["val_acc_sd"]),
+            "pick_test_acc": float(row["test_acc"]),
+            "pick_gt_from": src,
+            "pick_gt_seconds": float(row["seconds"]),
+        }
     return out
 
 
 def run_one(job) -> tuple[dict, dict]:
     """One search, start to end (in its own process, one thread): its summary row and its pick."""
     name, sampler, proxy, n_trials, out = job
-    run = api.search("convnet", proxy, out / f"{name}.csv", n_trials=n_trials, sampler=sampler, data=load_mnist(), device="cpu")
+    run = api.search(
+        "convnet", proxy, out / f"{name}.csv", n_trials=n_trials, sampler=sampler, data=load_mnist(), device="cpu"
+    )
     frame = with_history(run.frame)
     write_csv(frame, out / f"{name}.csv")
     best = frame.loc[frame["score"].idxmax()]
     setup = float(frame["setup_seconds"].iloc[0]) if "setup_seconds" in frame else 0.0
-    row = {"search": name, "sampler": sampler, "proxy": run.proxy_name, "trials": sum(t.state.name == "COMPLETE" for t in run.study.trials),
-           "archs": int(frame["arch_id"].nunique()), "pick": best["arch_id"], "pick_score": float(best["score"]),
-           "proxy_seconds": float(frame["seconds"].sum()), "setup_seconds": setup,
-           "distill_seconds": float(frame["distill_seconds"].iloc[0]) if "distill_seconds" in frame else 0.0,
-           "proxy_tflops": float(frame["flops"].sum()) / 1e12}
+    row = {
+        "search": name,
+        "sampler": sampler,
+        "proxy": run.proxy_name,
+        "trials": sum(t.state.name == "COMPLETE" for t in run.study.trials),
+        "archs": int(frame["arch_id"].nunique()),
+        "pick": best["arch_id"],
+        "pick_score": float(best["score"]),
+        "proxy_seconds": float(frame["seconds"].sum()),
+        "setup_seconds": setup,
+        "distill_seconds": float(frame["distill_seconds"].iloc[0]) if "distill_seconds" in frame else 0.0,
+        "proxy_tflops": float(frame["flops"].sum()) / 1e12,
+    }
     print(row, flush=True)
     return row, {"arch_id": best["arch_id"], "spec": json.loads(best["spec"])}
 
@@ -86,12 +109,17 @@ def main() -> None:
     ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
     ap.add_argument("--out", type=Path, default=Path("results/search"))
     ap.add_argument("--workers", type=int, default=2, help="searches run side by side, one thread each")
-    ap.add_argument("--gt-train-examples", type=int, help="smoke tests only: ground-truth the picks on this many images")
+    ap.add_argument(
+        "--gt-train-examples", type=int, help="smoke tests only: ground-truth the picks on this many images"
+    )
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    todo = [(name, sampler, proxy, args.n_trials, out) for name, (sampler, proxy) in searches(args.teacher).items()
-            if not args.only or name in args.only]
+    todo = [
+        (name, sampler, proxy, args.n_trials, out)
+        for name, (sampler, proxy) in searches(args.teacher).items()
+        if not args.only or name in args.only
+    ]
     with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         done = list(pool.map(run_one, todo))  # each search is resumable: its study lives in NAME.db
     rows = [row for row, _ in done]
@@ -104,9 +132,26 @@ def main() -> None:
     summary["median_of_60_val_acc"] = float(gt["val_acc"].median())
     summary, runs = kept_from_before(summary, out) if args.only else (summary, [])
     write_csv(summary, out / "summary.csv")
-    runs.append({"command": "python " + shlex.join(sys.argv), "date": time.strftime("%Y-%m-%d"), "searches": [r["search"] for r in rows]})
-    write_text(out / "summary.json", json.dumps({"command": runs[-1]["command"], "date": runs[-1]["date"], "runs": runs,
-                                                 "hardware": "2 logical CPUs, no GPU"}, indent=1) + "\n")
+    runs.append(
+        {
+            "command": "python " + shlex.join(sys.argv),
+            "date": time.strftime("%Y-%m-%d"),
+            "searches": [r["search"] for r in rows],
+        }
+    )
+    write_text(
+        out / "summary.json",
+        json.dumps(
+            {
+                "command": runs[-1]["command"],
+                "date": runs[-1]["date"],
+                "runs": runs,
+                "hardware": "2 logical CPUs, no GPU",
+            },
+            indent=1,
+        )
+        + "\n",
+    )
     print(summary.to_string(index=False))
 
 
@@ -116,10 +161,16 @@ def kept_from_before(summary: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, li
         return summary, []
     before = pd.read_csv(out / "summary.csv")
     meta = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
-    runs = meta.get("runs") or ([{"command": meta["command"], "date": meta.get("date"), "searches": before["search"].tolist()}] if "command" in meta else [])
+    runs = meta.get("runs") or (
+        [{"command": meta["command"], "date": meta.get("date"), "searches": before["search"].tolist()}]
+        if "command" in meta
+        else []
+    )
     merged = pd.concat([before[~before["search"].isin(summary["search"])], summary])
     order = {name: i for i, name in enumerate(before["search"])}
-    return merged.sort_values("search", key=lambda c: c.map(lambda n: order.get(n, len(order)))).reset_index(drop=True), runs
+    return merged.sort_values("search", key=lambda c: c.map(lambda n: order.get(n, len(order)))).reset_index(
+        drop=True
+    ), runs
 
 
 if __name__ == "__main__":

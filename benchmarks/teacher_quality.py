@@ -36,18 +36,18 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.calibrate import CalibrationConfig, grid_search
-from gtn_nas.data import load_mnist
-from gtn_nas.distillation import load_teacher
-from gtn_nas.warmstart import balanced_real_steps
-from gtn_nas.export import teacher_arrays
-from gtn_nas.report import save_figure
-from gtn_nas.reporting import read_csv, teacher_quality_md, teacher_samples_figure
-from gtn_nas.spaces import arch_id, load_space
-from gtn_nas.students import accuracy, build_student
-from gtn_nas.teacher import Teacher, TeacherConfig
-from gtn_nas.training import FullTraining, real_batches, train_full, train_student
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.data import load_mnist
+from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.core.students import accuracy, build_student
+from gtn_nas.core.training import FullTraining, real_batches, train_full, train_student
+from gtn_nas.report.figures import save_figure
+from gtn_nas.report.repo import read_csv, teacher_quality_md, teacher_samples_figure
+from gtn_nas.teachers.calibration import CalibrationConfig, grid_search
+from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.export import teacher_arrays
+from gtn_nas.teachers.fit import balanced_real_steps
+from gtn_nas.teachers.generator import Teacher, TeacherConfig
 
 LR_GRID = (0.03, 0.1, 0.3)
 MOMENTUM_GRID = (0.5, 0.9)
@@ -59,7 +59,10 @@ def recipe(arrays: dict):
     """(steps, max_grad_norm) of an exported teacher."""
     B, T = int(arrays["batch_size"]), len(arrays["lr"])
     x, y = torch.from_numpy(arrays["images"]), torch.from_numpy(arrays.get("soft_labels", arrays["labels"]))
-    steps = [(x[t * B:(t + 1) * B], y[t * B:(t + 1) * B], float(arrays["lr"][t]), float(arrays["momentum"][t])) for t in range(T)]
+    steps = [
+        (x[t * B : (t + 1) * B], y[t * B : (t + 1) * B], float(arrays["lr"][t]), float(arrays["momentum"][t]))
+        for t in range(T)
+    ]
     clip = arrays.get("max_grad_norm")
     return steps, None if clip is None else float(clip)
 
@@ -102,13 +105,19 @@ def calibrate_real(data, T: int, B: int, kind: str = "random") -> tuple[float, f
     specs = load_space("distill").sample(cfg.students, seed=cfg.seed)
     batches = [(x, y) for x, y, _, _ in real_steps(kind, data, T, B, 0.0, 0.0, seed=100)]
     base = torch.full((T,), 0.05)
-    best, _ = grid_search(specs, batches, base, torch.full((T,), 0.5), data.train.subset(cfg.holdout, seed=0), cfg, "cpu")
+    best, _ = grid_search(
+        specs, batches, base, torch.full((T,), 0.5), data.train.subset(cfg.holdout, seed=0), cfg, "cpu"
+    )
     m = 0.5 if best["momentum"] == "teacher" else float(best["momentum"])
     return 0.05 * best["lr_scale"], m, best["max_grad_norm"], best
 
 
 def full_training(specs, data, epochs: int, cache: Path) -> dict[str, float]:
-    done = pd.read_csv(cache) if cache.exists() else pd.DataFrame(columns=["arch_id", "epochs", "test_acc", "val_acc", "seconds"])
+    done = (
+        pd.read_csv(cache)
+        if cache.exists()
+        else pd.DataFrame(columns=["arch_id", "epochs", "test_acc", "val_acc", "seconds"])
+    )
     for spec in specs:
         aid = arch_id(spec)
         if ((done["arch_id"] == aid) & (done["epochs"] == epochs)).any():
@@ -116,8 +125,13 @@ def full_training(specs, data, epochs: int, cache: Path) -> dict[str, float]:
         t0 = time.perf_counter()
         net = build_student(spec, 0)
         train_full(net, data.train, FullTraining(epochs=epochs), seed=0)
-        row = {"arch_id": aid, "epochs": epochs, "test_acc": accuracy(net, None, data.test.x, data.test.y),
-               "val_acc": accuracy(net, None, data.val.x, data.val.y), "seconds": time.perf_counter() - t0}
+        row = {
+            "arch_id": aid,
+            "epochs": epochs,
+            "test_acc": accuracy(net, None, data.test.x, data.test.y),
+            "val_acc": accuracy(net, None, data.val.x, data.val.y),
+            "seconds": time.perf_counter() - t0,
+        }
         print(f"full training {aid}: test {row['test_acc']:.4f} ({row['seconds']:.0f}s)", flush=True)
         done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
         write_csv(done, cache)
@@ -132,30 +146,54 @@ def summarise(rows: pd.DataFrame, full: dict[str, float]) -> pd.DataFrame:
     for source, g in per_arch.groupby("source", sort=False):
         seeds = rows[rows["source"] == source].groupby("seed")["test_acc"].mean()
         rho = spearmanr(g["test_acc"], g["arch_id"].map(full)).statistic if len(g) > 2 else float("nan")
-        out.append({"source": source, "test_acc_mean": g["test_acc"].mean(),
-                    "test_acc_sd_over_seeds": seeds.std() if len(seeds) > 1 else 0.0,
-                    "worst_arch_acc": g["test_acc"].min(), "retained_mean": g["retained"].mean(),
-                    "retained_min": g["retained"].min(), "spearman_vs_full": rho, "n_archs": len(g), "n_seeds": len(seeds)})
+        out.append(
+            {
+                "source": source,
+                "test_acc_mean": g["test_acc"].mean(),
+                "test_acc_sd_over_seeds": seeds.std() if len(seeds) > 1 else 0.0,
+                "worst_arch_acc": g["test_acc"].min(),
+                "retained_mean": g["retained"].mean(),
+                "retained_min": g["retained"].min(),
+                "spearman_vs_full": rho,
+                "n_archs": len(g),
+                "n_seeds": len(seeds),
+            }
+        )
     return pd.DataFrame(out)
 
 
 # source -> (batches, how the lr is chosen)
-REAL_SOURCES = {"real (tuned lr)": ("random", "tuned"), "real (calibrated like teachers)": ("random", "calibrated"),
-                "real balanced (tuned lr)": ("balanced", "tuned"),
-                "real balanced (calibrated like teachers)": ("balanced", "calibrated")}
+REAL_SOURCES = {
+    "real (tuned lr)": ("random", "tuned"),
+    "real (calibrated like teachers)": ("random", "calibrated"),
+    "real balanced (tuned lr)": ("balanced", "tuned"),
+    "real balanced (calibrated like teachers)": ("balanced", "calibrated"),
+}
 
 
 def real_rows(spec, data, T: int, B: int, seeds: int, calibrated: dict, names) -> list[dict]:
     """The real-data baselines `names` for one architecture: tuned on validation, or calibrated like
     teachers (`calibrated`: batches kind -> (lr, momentum, clip))."""
-    tuned = {kind: tune_real(spec, data, T, B, kind) for kind in {REAL_SOURCES[n][0] for n in names if REAL_SOURCES[n][1] == "tuned"}}
+    tuned = {
+        kind: tune_real(spec, data, T, B, kind)
+        for kind in {REAL_SOURCES[n][0] for n in names if REAL_SOURCES[n][1] == "tuned"}
+    }
     rows = []
     for seed in range(seeds):
         for name in names:
             kind, how = REAL_SOURCES[name]
             lr, mom, clip = (tuned if how == "tuned" else calibrated)[kind]
-            rows.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "lr": lr, "momentum": mom, "max_grad_norm": clip,
-                         "test_acc": score(spec, seed, real_steps(kind, data, T, B, lr, mom, seed), data.test, clip)})
+            rows.append(
+                {
+                    "source": name,
+                    "arch_id": arch_id(spec),
+                    "seed": seed,
+                    "lr": lr,
+                    "momentum": mom,
+                    "max_grad_norm": clip,
+                    "test_acc": score(spec, seed, real_steps(kind, data, T, B, lr, mom, seed), data.test, clip),
+                }
+            )
     return rows
 
 
@@ -174,9 +212,15 @@ def main() -> None:
     ap.add_argument("--full-epochs", type=int, default=2)
     ap.add_argument("--out-dir", type=Path, default=Path("results/teacher_quality"))
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--tune", nargs="*", default=[], help="teachers (file stems) also tuned per architecture like real (tuned lr)")
-    ap.add_argument("--only", default="", help="comma-separated sources (e.g. teacher:ift) to score again, for a teacher "
-                    "changed since the last run; every other source's rows are kept from OUT_DIR/per_arch.csv")
+    ap.add_argument(
+        "--tune", nargs="*", default=[], help="teachers (file stems) also tuned per architecture like real (tuned lr)"
+    )
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma-separated sources (e.g. teacher:ift) to score again, for a teacher "
+        "changed since the last run; every other source's rows are kept from OUT_DIR/per_arch.csv",
+    )
     args = ap.parse_args()
     only = [name for name in args.only.split(",") if name]
     torch.set_num_threads(args.threads)
@@ -190,14 +234,19 @@ def main() -> None:
     default = Teacher(TeacherConfig(), seed=0)
     sources["untrained generator"] = (*recipe(teacher_arrays(default)), default)
     if set(only) - set(sources) - set(REAL_SOURCES):
-        raise SystemExit(f"--only: {', '.join(sorted(set(only) - set(sources) - set(REAL_SOURCES)))} is not among "
-                         f"{', '.join([*sources, *REAL_SOURCES])}")
+        raise SystemExit(
+            f"--only: {', '.join(sorted(set(only) - set(sources) - set(REAL_SOURCES)))} is not among "
+            f"{', '.join([*sources, *REAL_SOURCES])}"
+        )
     T, B = 32, 128
     real_names = [n for n in REAL_SOURCES if not only or n in only]
     calibrated = {}
     for kind in {REAL_SOURCES[n][0] for n in real_names if REAL_SOURCES[n][1] == "calibrated"}:
         *calibrated[kind], cal = calibrate_real(data, T, B, kind)
-        print(f"real {kind} (calibrated like teachers): lr, momentum, clip {calibrated[kind]} (holdout {cal['holdout_acc']:.4f})", flush=True)
+        print(
+            f"real {kind} (calibrated like teachers): lr, momentum, clip {calibrated[kind]} (holdout {cal['holdout_acc']:.4f})",
+            flush=True,
+        )
     to_tune = [name for name in args.tune if not only or f"teacher:{name}" in only]
     rows = []
     for spec in specs:
@@ -206,14 +255,33 @@ def main() -> None:
             new = []
             for name, (steps, c, _) in sources.items():
                 if not only or name in only:
-                    new.append({"source": name, "arch_id": arch_id(spec), "seed": seed, "test_acc": score(spec, seed, steps, data.test, c)})
+                    new.append(
+                        {
+                            "source": name,
+                            "arch_id": arch_id(spec),
+                            "seed": seed,
+                            "test_acc": score(spec, seed, steps, data.test, c),
+                        }
+                    )
             for name, (k, m, c) in tuned.items():
-                new.append({"source": f"teacher:{name} (tuned)", "arch_id": arch_id(spec), "seed": seed, "lr_scale": k, "momentum": m,
-                            "max_grad_norm": c, "test_acc": score(spec, seed, rescale(sources[f"teacher:{name}"][0], k, m), data.test, c)})
+                new.append(
+                    {
+                        "source": f"teacher:{name} (tuned)",
+                        "arch_id": arch_id(spec),
+                        "seed": seed,
+                        "lr_scale": k,
+                        "momentum": m,
+                        "max_grad_norm": c,
+                        "test_acc": score(spec, seed, rescale(sources[f"teacher:{name}"][0], k, m), data.test, c),
+                    }
+                )
             rows += new
         rows += real_rows(spec, data, T, B, args.seeds, calibrated, real_names)
-        print(f"{arch_id(spec)}: " + ", ".join(f"{r['source']} {r['test_acc']:.3f}" for r in rows if r["arch_id"] == arch_id(spec)),
-              flush=True)
+        print(
+            f"{arch_id(spec)}: "
+            + ", ".join(f"{r['source']} {r['test_acc']:.3f}" for r in rows if r["arch_id"] == arch_id(spec)),
+            flush=True,
+        )
     frame = pd.DataFrame(rows)
     if only:
         frame = _replace_sources(pd.read_csv(args.out_dir / "per_arch.csv"), frame)
@@ -223,13 +291,27 @@ def main() -> None:
     summary = summarise(frame, full)
     write_csv(summary, args.out_dir / "summary.csv")
     for name, (_, _, teacher) in sources.items():
-        save_figure(teacher_samples_figure(teacher, name), args.out_dir / f"samples_{name.replace(':', '_').replace(' ', '_')}.png")
-    meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "inner_steps": T, "batch_size": B,
-            "full_epochs": args.full_epochs, "seeds": args.seeds, "tuned_teachers": args.tune}
+        save_figure(
+            teacher_samples_figure(teacher, name),
+            args.out_dir / f"samples_{name.replace(':', '_').replace(' ', '_')}.png",
+        )
+    meta = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "inner_steps": T,
+        "batch_size": B,
+        "full_epochs": args.full_epochs,
+        "seeds": args.seeds,
+        "tuned_teachers": args.tune,
+    }
     if only:  # the table is the earlier run's with some sources redone: both commands made it
         earlier = json.loads((args.out_dir / "command.json").read_text())
-        meta = {**earlier, "command": f"{earlier['command']} ; then {command}", "date": meta["date"],
-                "tuned_teachers": sorted(set(earlier.get("tuned_teachers", [])) | set(args.tune))}
+        meta = {
+            **earlier,
+            "command": f"{earlier['command']} ; then {command}",
+            "date": meta["date"],
+            "tuned_teachers": sorted(set(earlier.get("tuned_teachers", [])) | set(args.tune)),
+        }
     write_text(args.out_dir / "command.json", json.dumps(meta) + "\n")
     # Rendered from the files just written, exactly as `gtn-nas report` renders them.
     md = teacher_quality_md(read_csv(args.out_dir / "summary.csv"), read_csv(args.out_dir / "full_training.csv"), meta)

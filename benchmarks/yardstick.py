@@ -23,23 +23,32 @@ from pathlib import Path
 
 import pandas as pd
 
-from gtn_nas.atomic import write_csv, write_text
-from gtn_nas.ranking import bootstrap, correlations, top_k_overlap
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.nas.ranking import bootstrap, correlations, top_k_overlap
 
 DIR = Path("results/ground_truth")
 
 
 def compare(short: pd.DataFrame, long: pd.DataFrame, n_boot: int) -> tuple[pd.DataFrame, dict]:
     both = short[["arch_id", "val_acc", "seconds", "train_flops"]].merge(
-        long[["arch_id", "val_acc", "val_acc_sd", "seconds", "train_flops"]], on="arch_id", suffixes=("_1ep", "_3ep"))
+        long[["arch_id", "val_acc", "val_acc_sd", "seconds", "train_flops"]], on="arch_id", suffixes=("_1ep", "_3ep")
+    )
     x, y = both["val_acc_1ep"].to_numpy(float), both["val_acc_3ep"].to_numpy(float)
     rho, tau = correlations(x, y)
     (lo, hi), (tlo, thi) = bootstrap(x, y, n_boot, seed=0)
     top = top_k_overlap(both.rename(columns={"val_acc_1ep": "score", "val_acc_3ep": "val_acc"}), 5)
-    summary = {"n": len(both), "spearman": rho, "spearman_lo": lo, "spearman_hi": hi, "kendall": tau,
-               "kendall_lo": tlo, "kendall_hi": thi, "top5_overlap": top,
-               "flops_ratio_1ep_vs_3ep": float(both["train_flops_1ep"].sum() / both["train_flops_3ep"].sum()),
-               "mean_gain_3ep": float((y - x).mean())}
+    summary = {
+        "n": len(both),
+        "spearman": rho,
+        "spearman_lo": lo,
+        "spearman_hi": hi,
+        "kendall": tau,
+        "kendall_lo": tlo,
+        "kendall_hi": thi,
+        "top5_overlap": top,
+        "flops_ratio_1ep_vs_3ep": float(both["train_flops_1ep"].sum() / both["train_flops_3ep"].sum()),
+        "mean_gain_3ep": float((y - x).mean()),
+    }
     return both, summary
 
 
@@ -60,9 +69,11 @@ def main() -> None:
         both, summary = compare(short, pd.read_csv(args.long), args.bootstrap)
         write_csv(both, DIR / "yardstick.csv")
         summary["command"] = "python " + shlex.join(sys.argv)
-        summary["long_command"] = ("GTN_NAS_THREADS=1 gtn-nas ground-truth --archs-from results/ground_truth/yardstick_archs.csv "
-                                   "--epochs 3 --schedule cosine --seeds 2 --out results/ground_truth/convnet_3ep.csv "
-                                   "(two workers sharing its SQLite storage)")
+        summary["long_command"] = (
+            "GTN_NAS_THREADS=1 gtn-nas ground-truth --archs-from results/ground_truth/yardstick_archs.csv "
+            "--epochs 3 --schedule cosine --seeds 2 --out results/ground_truth/convnet_3ep.csv "
+            "(two workers sharing its SQLite storage)"
+        )
         summary["date"] = time.strftime("%Y-%m-%d")
         write_text(DIR / "yardstick.json", json.dumps(summary, indent=1) + "\n")
         print(json.dumps(summary, indent=1))

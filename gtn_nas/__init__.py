@@ -8,10 +8,21 @@ The Python API (see `gtn_nas.api`): `distill`, `load_teacher`, `ground_truth`, `
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "distill": "api", "load_teacher": "api", "ground_truth": "api", "evaluate": "api", "search": "api", "rank": "api",
-    "Distilled": "api", "SearchRun": "api",
-    "DistillConfig": "distillation", "TeacherConfig": "teacher", "GroundTruthConfig": "groundtruth",
-    "FullTraining": "training", "ProxySettings": "proxies", "load_space": "spaces", "load_mnist": "data",
+    "distill": "api",
+    "load_teacher": "api",
+    "ground_truth": "api",
+    "evaluate": "api",
+    "search": "api",
+    "rank": "api",
+    "Distilled": "api",
+    "SearchRun": "api",
+    "DistillConfig": "teachers.distillation",
+    "TeacherConfig": "teachers.generator",
+    "GroundTruthConfig": "nas.ground_truth",
+    "FullTraining": "core.training",
+    "ProxySettings": "nas.proxies",
+    "load_space": "core.spaces",
+    "load_mnist": "core.data",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -28,20 +28,27 @@ import optuna
 import pandas as pd
 import torch
 
-from .data import MNIST, load_mnist
-from .device import resolve_device
-from .distillation import DistillConfig, Distiller
-from .distillation import load_teacher as _load_teacher
-from .distributed import device_for, process_group, world_from_env
-from .errors import ConfigError
-from .groundtruth import GroundTruthConfig, run_ground_truth
-from .proxies import ProxySettings, make_proxy
-from .ranking import rank_all
-from .searching import (bind_settings, evaluate_queue, open_search_storage, open_search_study, record_setup, run_search,
-                        stored_lr)
-from .spaces import Space, arch_id, load_space
-from .teacher import Teacher
-from .workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
+from .core.data import MNIST, load_mnist
+from .core.device import resolve_device
+from .core.distributed import device_for, process_group, world_from_env
+from .core.errors import ConfigError
+from .core.spaces import Space, arch_id, load_space
+from .nas.ground_truth import GroundTruthConfig, run_ground_truth
+from .nas.proxies import ProxySettings, make_proxy
+from .nas.ranking import rank_all
+from .nas.search import (
+    bind_settings,
+    evaluate_queue,
+    open_search_storage,
+    open_search_study,
+    record_setup,
+    run_search,
+    stored_lr,
+)
+from .nas.workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
+from .teachers.distillation import DistillConfig, Distiller
+from .teachers.distillation import load_teacher as _load_teacher
+from .teachers.generator import Teacher
 
 
 @contextlib.contextmanager
@@ -67,6 +74,7 @@ def _data(data: MNIST | None, data_dir, device: torch.device) -> MNIST:
 
 # -- teachers ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Distilled:
     teacher: Teacher
@@ -78,9 +86,17 @@ class Distilled:
     validation: dict | None = None  # with score=True: fresh students' validation accuracy
 
 
-def distill(config: DistillConfig, out: str | Path, *, resume: bool = False, score: bool = False,
-            data: MNIST | None = None, data_dir=None, device: str | torch.device = "auto",
-            on_step: Callable[[dict], None] | None = None) -> Distilled:
+def distill(
+    config: DistillConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    score: bool = False,
+    data: MNIST | None = None,
+    data_dir=None,
+    device: str | torch.device = "auto",
+    on_step: Callable[[dict], None] | None = None,
+) -> Distilled:
     """Train a teacher (continue it with `resume`) and save it at `out`; under torchrun the students
     of each meta-step are spread over the processes (see `distributed`)."""
     out = Path(out)
@@ -92,12 +108,19 @@ def distill(config: DistillConfig, out: str | Path, *, resume: bool = False, sco
     with process_group(world, dev):
         d = Distiller(config, _data(data, data_dir, dev), dev, world)
         if resume and out.exists():
-            from .checkpoint import load_checkpoint
+            from .core.checkpoint import load_checkpoint
 
             d.restore(load_checkpoint(out, map_location=dev), out)
         d.run(out, on_step)
-    return Distilled(d.teacher, pd.DataFrame(d.metrics), d.calibration or {}, out, world.size, world.is_main,
-                     d.final_summary() if score and world.is_main else None)
+    return Distilled(
+        d.teacher,
+        pd.DataFrame(d.metrics),
+        d.calibration or {},
+        out,
+        world.size,
+        world.is_main,
+        d.final_summary() if score and world.is_main else None,
+    )
 
 
 def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teacher:
@@ -107,24 +130,38 @@ def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teache
 
 # -- the yardstick -------------------------------------------------------------------------------
 
+
 @_quiet_optuna()
-def ground_truth(specs: list[dict], config: GroundTruthConfig = GroundTruthConfig(), out: str | Path = "ground_truth.csv", *,
-                 storage: str | None = None, study_name: str | None = None, max_archs: int | None = None,
-                 stale_after: float = 120.0, data: MNIST | None = None, data_dir=None,
-                 device: str | torch.device = "auto", on_arch: Callable[[str, dict], None] | None = None) -> pd.DataFrame:
+def ground_truth(
+    specs: list[dict],
+    config: GroundTruthConfig = GroundTruthConfig(),
+    out: str | Path = "ground_truth.csv",
+    *,
+    storage: str | None = None,
+    study_name: str | None = None,
+    max_archs: int | None = None,
+    stale_after: float = 120.0,
+    data: MNIST | None = None,
+    data_dir=None,
+    device: str | torch.device = "auto",
+    on_arch: Callable[[str, dict], None] | None = None,
+) -> pd.DataFrame:
     """Fully train `specs` (each for every seed of `config`) through a shared, resumable work queue;
     one row per architecture finished so far (by any worker), also written to `out`."""
     validate_stale_after(stale_after)
     dev = _device(device)
     data = _data(data, data_dir, dev)
     if config.train_examples is not None and config.train_examples > len(data.train):  # before any study file exists
-        raise ConfigError(f"--train-examples {config.train_examples} exceeds the {len(data.train)} training examples loaded")
+        raise ConfigError(
+            f"--train-examples {config.train_examples} exceeds the {len(data.train)} training examples loaded"
+        )
     url = storage_url(storage, Path(out).with_suffix(".db"))
     queue = WorkQueue(open_storage(url), study_name or config.study_name(_digest("specs", specs)), specs, stale_after)
     return run_ground_truth(queue, data, config, Path(out), dev, max_archs, on_arch)
 
 
 # -- proxies: evaluate given architectures, or search a space ------------------------------------
+
 
 @dataclass
 class SearchRun:
@@ -136,10 +173,22 @@ class SearchRun:
 
 
 @_quiet_optuna()
-def evaluate(specs: list[dict], proxy: ProxySettings, out: str | Path, *, space: str | Space = "convnet",
-             source: str = "archs", storage: str | None = None, study_name: str | None = None,
-             max_archs: int | None = None, stale_after: float = 120.0, data: MNIST | None = None, data_dir=None,
-             device: str | torch.device = "auto", on_arch: Callable[[str, dict], None] | None = None) -> SearchRun:
+def evaluate(
+    specs: list[dict],
+    proxy: ProxySettings,
+    out: str | Path,
+    *,
+    space: str | Space = "convnet",
+    source: str = "archs",
+    storage: str | None = None,
+    study_name: str | None = None,
+    max_archs: int | None = None,
+    stale_after: float = 120.0,
+    data: MNIST | None = None,
+    data_dir=None,
+    device: str | torch.device = "auto",
+    on_arch: Callable[[str, dict], None] | None = None,
+) -> SearchRun:
     """Score exactly `specs` with a proxy through a shared, resumable work queue (each architecture
     once over all workers). `space` draws the lr-tuning architectures of real/subset; `source`
     names the list in the default study name."""
@@ -149,17 +198,37 @@ def evaluate(specs: list[dict], proxy: ProxySettings, out: str | Path, *, space:
     url = storage_url(storage, Path(out).with_suffix(".db"))
     name = study_name or default_study_name(settings, "evaluate", _digest(source, specs), "")
     queue = WorkQueue(open_search_storage(url, stale_after=None), name, specs, stale_after)
-    scorer = _bound_proxy(queue.study, settings, {"mode": "evaluate", "space": sp.name}, data, data_dir, dev, sp,
-                          {arch_id(s) for s in specs}, loaded)
+    scorer = _bound_proxy(
+        queue.study,
+        settings,
+        {"mode": "evaluate", "space": sp.name},
+        data,
+        data_dir,
+        dev,
+        sp,
+        {arch_id(s) for s in specs},
+        loaded,
+    )
     frame = evaluate_queue(queue, scorer, Path(out), max_archs, on_arch)
     return SearchRun(frame, queue.study, url, name, scorer.name)
 
 
 @_quiet_optuna()
-def search(space: str | Space, proxy: ProxySettings, out: str | Path, *, n_trials: int = 100, sampler: str = "tpe",
-           storage: str | None = None, study_name: str | None = None, stale_after: float = 120.0,
-           data: MNIST | None = None, data_dir=None, device: str | torch.device = "auto",
-           on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> SearchRun:
+def search(
+    space: str | Space,
+    proxy: ProxySettings,
+    out: str | Path,
+    *,
+    n_trials: int = 100,
+    sampler: str = "tpe",
+    storage: str | None = None,
+    study_name: str | None = None,
+    stale_after: float = 120.0,
+    data: MNIST | None = None,
+    data_dir=None,
+    device: str | torch.device = "auto",
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+) -> SearchRun:
     """An Optuna search (TPE or random) over `space`, scoring each proposal with the proxy, until the
     study holds `n_trials` COMPLETE trials over all workers."""
     validate_stale_after(stale_after)
@@ -175,8 +244,14 @@ def search(space: str | Space, proxy: ProxySettings, out: str | Path, *, n_trial
     return SearchRun(frame, study, url, name, scorer.name)
 
 
-def rank(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, seed: int = 0,
-         combine: list[str] | tuple[str, ...] = (), paired: list[str] | tuple[str, ...] = ()) -> pd.DataFrame:
+def rank(
+    ground_truth: str | Path,
+    runs: list[str | Path],
+    n_boot: int = 1000,
+    seed: int = 0,
+    combine: list[str] | tuple[str, ...] = (),
+    paired: list[str] | tuple[str, ...] = (),
+) -> pd.DataFrame:
     """Each proxy's rank correlations, top-k overlap, regret and cost against the ground truth;
     `combine` adds rank-averaged proxies ("teacher:gm+naswot"), `paired` a row per pair "a,b":
     rho(a) - rho(b) with a paired bootstrap interval."""
@@ -184,6 +259,7 @@ def rank(ground_truth: str | Path, runs: list[str | Path], n_boot: int = 1000, s
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
 
 def _space(space: str | Space) -> Space:
     return space if isinstance(space, Space) else load_space(space)
@@ -206,5 +282,7 @@ def _digest(stem: str, specs: list[dict]) -> str:
 
 def default_study_name(settings: ProxySettings, mode: str, source: str, tail: str) -> str:
     label = Path(settings.teacher).stem if settings.kind == "teacher" else settings.kind
-    extra = (f"-v{settings.val_examples}" if settings.val_examples else "") + (f"-k{settings.seeds}" if settings.seeds > 1 else "")
+    extra = (f"-v{settings.val_examples}" if settings.val_examples else "") + (
+        f"-k{settings.seeds}" if settings.seeds > 1 else ""
+    )
     return f"{mode}-{label}-{source}-T{settings.steps}-seed{settings.seed}{extra}{tail}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gtn_nas.data import load_mnist
+from gtn_nas.core.data import load_mnist
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_SPACE = str(FIXTURES / "tiny.toml")
@@ -21,7 +21,7 @@ def mnist():
 @pytest.fixture(scope="session")
 def small_mnist(mnist):
     """Real MNIST cut down so that CLI-level tests run in seconds."""
-    from gtn_nas.data import MNIST
+    from gtn_nas.core.data import MNIST
 
     return MNIST(mnist.train.subset(2000, 0), mnist.val.subset(500, 0), mnist.test.subset(500, 0))
 

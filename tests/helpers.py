@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import torch
 
-from gtn_nas.data import Split
-from gtn_nas.methods import MetaContext
-from gtn_nas.students import Functional, build_student
-from gtn_nas.teacher import Teacher, TeacherConfig
+from gtn_nas.core.data import Split
+from gtn_nas.core.students import Functional, build_student
+from gtn_nas.teachers.generator import Teacher, TeacherConfig
+from gtn_nas.teachers.methods import MetaContext
 
 SMOOTH_MLP = {"family": "mlp", "depth": 1, "width": 8, "activation": "tanh", "norm": "none"}
 
 
 def tiny_context(kind="pixels", steps=3, batch=10, seed=0, spec=SMOOTH_MLP, curriculum=True) -> MetaContext:
     g = torch.Generator().manual_seed(seed)
-    teacher = Teacher(TeacherConfig(kind=kind, inner_steps=steps, batch_size=batch, inner_lr=0.1, curriculum=curriculum,
-                                    noise_dim=4, hidden=8), seed=seed).double()
+    teacher = Teacher(
+        TeacherConfig(
+            kind=kind, inner_steps=steps, batch_size=batch, inner_lr=0.1, curriculum=curriculum, noise_dim=4, hidden=8
+        ),
+        seed=seed,
+    ).double()
     f = Functional(build_student(spec, seed).double())
     real = Split(torch.randn(200, 1, 28, 28, generator=g, dtype=torch.float64), torch.arange(200) % 10)
     noise = teacher.sample_noise(torch.Generator().manual_seed(seed)).double() if teacher.needs_noise else None
-    return MetaContext(teacher, f, f.init_params(), noise, real.x[:40], real.y[:40], real,
-                       [torch.nonzero(real.y == c).squeeze(1) for c in range(10)], torch.Generator().manual_seed(seed), spec=spec, seed=seed)
+    return MetaContext(
+        teacher,
+        f,
+        f.init_params(),
+        noise,
+        real.x[:40],
+        real.y[:40],
+        real,
+        [torch.nonzero(real.y == c).squeeze(1) for c in range(10)],
+        torch.Generator().manual_seed(seed),
+        spec=spec,
+        seed=seed,
+    )
 
 
 def fresh_gen(ctx: MetaContext, seed=0) -> MetaContext:

@@ -4,7 +4,7 @@ background, and passes gradients to the images exactly."""
 import pytest
 import torch
 
-from gtn_nas import augment as dsa
+from gtn_nas.core import augment as dsa
 
 DT = torch.float64
 

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-
-from gtn_nas.methods import Bptt, BpttConfig
 from helpers import fresh_gen, tiny_context
+
+from gtn_nas.teachers.methods import Bptt, BpttConfig
 
 
 def _meta_loss(ctx, method):
@@ -92,8 +92,8 @@ def test_intermediate_losses_match_finite_differences(name):
 
 
 def test_intermediate_losses_are_the_mean_of_the_real_loss_at_each_point():
-    from gtn_nas.inner import InnerState, loss, train_steps
-    from gtn_nas.methods.bptt import loss_points
+    from gtn_nas.core.inner import InnerState, loss, train_steps
+    from gtn_nas.teachers.methods.bptt import loss_points
 
     assert loss_points(0, 4, 2) == [2, 4] and loss_points(0, 4, 1) == [4] and loss_points(2, 4, 5) == [3, 4]
     ctx = tiny_context(steps=4)
@@ -121,10 +121,16 @@ def test_random_window_matches_finite_differences_and_reaches_only_its_steps():
 
 
 def test_bad_bptt_options_are_config_errors():
-    from gtn_nas.errors import ConfigError
+    from gtn_nas.core.errors import ConfigError
 
-    for bad in ({"truncate": -1, "window": 0}, {"checkpoint_every": -1}, {"window": -2}, {"meta_losses": 0},
-                {"checkpoint_every": 2, "meta_losses": 2}, {"window": 2, "truncate": 2}):
+    for bad in (
+        {"truncate": -1, "window": 0},
+        {"checkpoint_every": -1},
+        {"window": -2},
+        {"meta_losses": 0},
+        {"checkpoint_every": 2, "meta_losses": 2},
+        {"window": 2, "truncate": 2},
+    ):
         with pytest.raises(ConfigError):
             BpttConfig(**bad)
 

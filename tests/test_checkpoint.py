@@ -4,10 +4,16 @@ import pickle
 import pytest
 import torch
 
-from gtn_nas.checkpoint import load_checkpoint, save_checkpoint
-from gtn_nas.errors import CheckpointError
+from gtn_nas.core.checkpoint import load_checkpoint, save_checkpoint
+from gtn_nas.core.errors import CheckpointError
 
-PAYLOAD = {"method": "ift", "config": {"a": 1}, "teacher": {"w": torch.ones(2)}, "meta_step": 3, "metrics": [{"x": 1.0}]}
+PAYLOAD = {
+    "method": "ift",
+    "config": {"a": 1},
+    "teacher": {"w": torch.ones(2)},
+    "meta_step": 3,
+    "metrics": [{"x": 1.0}],
+}
 
 
 def test_roundtrip_and_versions(tmp_path):
@@ -34,12 +40,15 @@ def test_pickle_with_code_is_refused_without_running_it(tmp_path):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("make", [
-    lambda p: p.write_bytes(b"not a checkpoint at all"),
-    lambda p: torch.save({"w": torch.zeros(3)}, p),  # a plain state dict
-    lambda p: p.write_bytes(pickle.dumps([1, 2, 3])),
-    lambda p: torch.save({"format": "gtn-nas-teacher", "format_version": 1}, p),  # incomplete
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: p.write_bytes(b"not a checkpoint at all"),
+        lambda p: torch.save({"w": torch.zeros(3)}, p),  # a plain state dict
+        lambda p: p.write_bytes(pickle.dumps([1, 2, 3])),
+        lambda p: torch.save({"format": "gtn-nas-teacher", "format_version": 1}, p),  # incomplete
+    ],
+)
 def test_other_files_are_refused_with_one_line(tmp_path, make):
     path = tmp_path / "x.pt"
     make(path)

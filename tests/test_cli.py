@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_SPACE
 from typer.testing import CliRunner
 
-from conftest import TINY_SPACE
-from gtn_nas.cli import main
+from gtn_nas.cli.commands import main
 
 
 @dataclass
@@ -24,7 +24,9 @@ class Run:
 
 def gtn(*args, timeout=300) -> Run:
     """`python -m gtn_nas ARGS` in a fresh process (the real entry point)."""
-    run = subprocess.run([sys.executable, "-m", "gtn_nas", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    run = subprocess.run(
+        [sys.executable, "-m", "gtn_nas", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
     return Run(run.returncode, run.stdout, run.stderr)
 
 
@@ -58,7 +60,9 @@ def test_distill_export_roundtrip(tmp_path):
     run = gtn("distill", "--method", "gm", "--meta-steps", 2, "--out", ckpt, *TINY)
     assert run.exit_code == 0, run.stderr
     assert "validation accuracy" in run.stdout
-    assert_one_line_error(gtn("distill", "--method", "gm", "--meta-steps", 2, "--out", ckpt, *TINY), "exists", "--resume")
+    assert_one_line_error(
+        gtn("distill", "--method", "gm", "--meta-steps", 2, "--out", ckpt, *TINY), "exists", "--resume"
+    )
     more = gtn("distill", "--method", "gm", "--meta-steps", 3, "--out", ckpt, "--resume", *TINY)
     assert more.exit_code == 0 and "3 meta-steps" in more.stdout
     run = gtn("export", "--teacher", ckpt, "--out", tmp_path / "d.npz")
@@ -68,59 +72,94 @@ def test_distill_export_roundtrip(tmp_path):
     assert torch.load(ckpt, weights_only=True)["meta_step"] == 3
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["distill", "--method", "sgd", "--out", "x.pt"], ["--method must be one of bptt, ift, gm"]),
-    (["distill", "--teacher-kind", "vae", "--out", "x.pt"], ["--teacher-kind"]),
-    (["distill", "--init", "real", "--no-curriculum", "--out", "x.pt"], ["--init real with a generator needs --curriculum"]),
-    (["distill", "--pixel-init", "data", "--out", "x.pt"], ["--init must be noise or real"]),
-    (["distill", "--fit-steps", "-1", "--out", "x.pt"], ["--fit-steps must be >= 0"]),
-    (["distill", "--device", "tpu", "--out", "x.pt"], ["--device"]),
-    (["distill", "--meta-steps", "-1", "--out", "x.pt"], ["--meta-steps"]),
-    (["distill", "--out", "x.pt", "--no-such-flag"], ["No such option"]),
-    (["distill", "--out", "x.pt", "--space", "nospace"], ["unknown search space"]),
-    (["distill", "--out", "x.pt", "--data-dir", "{tmp}/empty", "--quiet"], ["MNIST not found", "--data-dir"]),
-    (["distill", "--out", "x.pt", "--eval-every", "0"], ["--eval-every"]),
-    (["distill", "--out", "x.pt", "--method", "ift", "--ift-batches", "0"], ["ift batches"]),
-    (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-truncate", "-1"], ["truncate"]),
-    (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-checkpoint", "-1"], ["checkpoint"]),
-    (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-window", "-1"], ["window"]),
-    (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-meta-losses", "0"], ["meta-losses"]),
-    (["distill", "--out", "x.pt", "--meta-lr", "0"], ["--meta-lr"]),
-    (["distill", "--out", "x.pt", "--method", "gm", "--gm-real-per-class", "0"], ["real-per-class"]),
-    (["distill", "--out", "x.pt", "--method", "gm", "--gm-layer-reduce", "max"], ["layer-reduce"]),
-    (["distill", "--out", "x.pt", "--method", "ift", "--ift-solver", "lu"], ["solver"]),
-    (["distill", "--out", "x.pt", "--method", "ift", "--bptt-window", "4"], ["--bptt-window applies to --method bptt"]),
-    (["distill", "--out", "x.pt", "--students-per-step", "0"], ["--students-per-step"]),
-    (["distill", "--out", "x.pt", "--generator", "vae"], ["--generator"]),
-    (["distill", "--out", "x.pt", "--inner-momentum", "0"], ["momentum"]),
-    # non-finite floats: inf passed "> 0" (a NaN teacher, exit 0), NaN failed later as "lower --meta-lr"
-    (["distill", "--out", "x.pt", "--meta-lr", "inf"], ["--meta-lr", "finite"]),
-    (["distill", "--out", "x.pt", "--meta-lr", "nan"], ["--meta-lr", "finite"]),
-    (["distill", "--out", "x.pt", "--inner-lr", "inf"], ["--inner-lr", "finite"]),
-    (["distill", "--out", "x.pt", "--inner-lr", "nan"], ["--inner-lr", "finite"]),
-    (["distill", "--out", "x.pt", "--inner-lr", "1000"], ["--inner-lr"]),  # overflowed the softplus parametrisation
-    (["distill", "--out", "x.pt", "--inner-momentum", "nan"], ["momentum"]),
-    (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "nan"], ["damping", "finite"]),
-    (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "inf"], ["damping", "finite"]),
-    (["distill", "--out", "x.pt", "--method", "ift", "--neumann-alpha", "inf"], ["neumann-alpha", "finite"]),
-    # counted in inner steps: longer than the unroll was silently "all steps"
-    (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "5"], ["--bptt-window", "--inner-steps (4)"]),
-    (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "8"], ["--bptt-window", "--inner-steps (4)"]),
-    (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-truncate", "5"], ["--bptt-truncate"]),
-    (["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "0", "--bptt-checkpoint", "5"],
-     ["--bptt-checkpoint"]),
-    (["distill", "--out", "x.pt", "--method", "gm", "--inner-steps", "4", "--gm-match-steps", "5"], ["--gm-match-steps"]),
-    # real/subset learning rates: NaN or <= 0 trained nothing and scored 0.1 or 0.0 with exit 0
-    (["search", "--proxy", "real", "--lr", "nan", "--out", "x.csv"], ["--lr", "finite"]),
-    (["search", "--proxy", "real", "--lr", "inf", "--out", "x.csv"], ["--lr", "finite"]),
-    (["search", "--proxy", "real", "--lr-grid=-1,0", "--out", "x.csv"], ["--lr-grid", "-1.0,0.0"]),
-    (["search", "--proxy", "real", "--lr-grid", "0.1,nan", "--out", "x.csv"], ["--lr-grid"]),
-    (["search", "--proxy", "real", "--max-grad-norm", "inf", "--out", "x.csv"], ["--max-grad-norm", "finite"]),
-    (["ground-truth", "--train-examples", "60000", "--out", "x.csv"], ["--train-examples", "50000"]),
-    (["export", "--teacher", "{tmp}/missing.pt", "--out", "{tmp}/d.npz"], ["no such teacher"]),
-    (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.npz"], ["not a gtn-nas teacher"]),
-    (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.txt"], [".npz"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["distill", "--method", "sgd", "--out", "x.pt"], ["--method must be one of bptt, ift, gm"]),
+        (["distill", "--teacher-kind", "vae", "--out", "x.pt"], ["--teacher-kind"]),
+        (
+            ["distill", "--init", "real", "--no-curriculum", "--out", "x.pt"],
+            ["--init real with a generator needs --curriculum"],
+        ),
+        (["distill", "--pixel-init", "data", "--out", "x.pt"], ["--init must be noise or real"]),
+        (["distill", "--fit-steps", "-1", "--out", "x.pt"], ["--fit-steps must be >= 0"]),
+        (["distill", "--device", "tpu", "--out", "x.pt"], ["--device"]),
+        (["distill", "--meta-steps", "-1", "--out", "x.pt"], ["--meta-steps"]),
+        (["distill", "--out", "x.pt", "--no-such-flag"], ["No such option"]),
+        (["distill", "--out", "x.pt", "--space", "nospace"], ["unknown search space"]),
+        (["distill", "--out", "x.pt", "--data-dir", "{tmp}/empty", "--quiet"], ["MNIST not found", "--data-dir"]),
+        (["distill", "--out", "x.pt", "--eval-every", "0"], ["--eval-every"]),
+        (["distill", "--out", "x.pt", "--method", "ift", "--ift-batches", "0"], ["ift batches"]),
+        (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-truncate", "-1"], ["truncate"]),
+        (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-checkpoint", "-1"], ["checkpoint"]),
+        (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-window", "-1"], ["window"]),
+        (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-meta-losses", "0"], ["meta-losses"]),
+        (["distill", "--out", "x.pt", "--meta-lr", "0"], ["--meta-lr"]),
+        (["distill", "--out", "x.pt", "--method", "gm", "--gm-real-per-class", "0"], ["real-per-class"]),
+        (["distill", "--out", "x.pt", "--method", "gm", "--gm-layer-reduce", "max"], ["layer-reduce"]),
+        (["distill", "--out", "x.pt", "--method", "ift", "--ift-solver", "lu"], ["solver"]),
+        (
+            ["distill", "--out", "x.pt", "--method", "ift", "--bptt-window", "4"],
+            ["--bptt-window applies to --method bptt"],
+        ),
+        (["distill", "--out", "x.pt", "--students-per-step", "0"], ["--students-per-step"]),
+        (["distill", "--out", "x.pt", "--generator", "vae"], ["--generator"]),
+        (["distill", "--out", "x.pt", "--inner-momentum", "0"], ["momentum"]),
+        # non-finite floats: inf passed "> 0" (a NaN teacher, exit 0), NaN failed later as "lower --meta-lr"
+        (["distill", "--out", "x.pt", "--meta-lr", "inf"], ["--meta-lr", "finite"]),
+        (["distill", "--out", "x.pt", "--meta-lr", "nan"], ["--meta-lr", "finite"]),
+        (["distill", "--out", "x.pt", "--inner-lr", "inf"], ["--inner-lr", "finite"]),
+        (["distill", "--out", "x.pt", "--inner-lr", "nan"], ["--inner-lr", "finite"]),
+        (["distill", "--out", "x.pt", "--inner-lr", "1000"], ["--inner-lr"]),  # overflowed the softplus parametrisation
+        (["distill", "--out", "x.pt", "--inner-momentum", "nan"], ["momentum"]),
+        (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "nan"], ["damping", "finite"]),
+        (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "inf"], ["damping", "finite"]),
+        (["distill", "--out", "x.pt", "--method", "ift", "--neumann-alpha", "inf"], ["neumann-alpha", "finite"]),
+        # counted in inner steps: longer than the unroll was silently "all steps"
+        (
+            ["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "5"],
+            ["--bptt-window", "--inner-steps (4)"],
+        ),
+        (
+            ["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "8"],
+            ["--bptt-window", "--inner-steps (4)"],
+        ),
+        (
+            ["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-truncate", "5"],
+            ["--bptt-truncate"],
+        ),
+        (
+            [
+                "distill",
+                "--out",
+                "x.pt",
+                "--method",
+                "bptt",
+                "--inner-steps",
+                "4",
+                "--bptt-window",
+                "0",
+                "--bptt-checkpoint",
+                "5",
+            ],
+            ["--bptt-checkpoint"],
+        ),
+        (
+            ["distill", "--out", "x.pt", "--method", "gm", "--inner-steps", "4", "--gm-match-steps", "5"],
+            ["--gm-match-steps"],
+        ),
+        # real/subset learning rates: NaN or <= 0 trained nothing and scored 0.1 or 0.0 with exit 0
+        (["search", "--proxy", "real", "--lr", "nan", "--out", "x.csv"], ["--lr", "finite"]),
+        (["search", "--proxy", "real", "--lr", "inf", "--out", "x.csv"], ["--lr", "finite"]),
+        (["search", "--proxy", "real", "--lr-grid=-1,0", "--out", "x.csv"], ["--lr-grid", "-1.0,0.0"]),
+        (["search", "--proxy", "real", "--lr-grid", "0.1,nan", "--out", "x.csv"], ["--lr-grid"]),
+        (["search", "--proxy", "real", "--max-grad-norm", "inf", "--out", "x.csv"], ["--max-grad-norm", "finite"]),
+        (["ground-truth", "--train-examples", "60000", "--out", "x.csv"], ["--train-examples", "50000"]),
+        (["export", "--teacher", "{tmp}/missing.pt", "--out", "{tmp}/d.npz"], ["no such teacher"]),
+        (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.npz"], ["not a gtn-nas teacher"]),
+        (["export", "--teacher", "{tmp}/fake.pt", "--out", "{tmp}/d.txt"], [".npz"]),
+    ],
+)
 def test_bad_input_is_one_line(tmp_path, monkeypatch, args, needles):
     monkeypatch.chdir(tmp_path)  # relative outputs (x.pt) land where the test looks for them
     torch.save({"weights": torch.zeros(2)}, tmp_path / "fake.pt")
@@ -129,19 +168,25 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, args, needles):
     assert not any(tmp_path.glob("[dx].*"))  # nothing written, not even a half-made study (x.db)
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["search", "--proxy", "params", "--out", "adir"], ["--out adir is a folder"]),  # scored everything, then failed
-    (["search", "--proxy", "params", "--out", "afile/x.csv"], ["afile is not a folder"]),
-    (["search", "--proxy", "params", "--out", "x.csv", "--storage", "adir"], ["--storage adir is a folder"]),
-    (["ground-truth", "--out", "adir"], ["--out adir is a folder"]),
-    (["ground-truth", "--out", "afile/sub/gt.csv"], ["afile is not a folder"]),
-    (["distill", "--out", "adir"], ["--out adir is a folder"]),
-    (["distill", "--out", "afile/sub/t.pt"], ["afile is not a folder"]),
-    (["distill", "--out", "m.pt"], ["metrics CSV", "m.csv is a folder"]),  # failed at the first checkpoint
-    (["export", "--teacher", "afile", "--out", "d.npz"], ["--out d.npz is a folder"]),
-    (["report", "--results", ".", "--out", "afile"], ["--out afile is a file"]),
-    (["rank", "r.csv", "--ground-truth", "gt.csv", "--out-md", "adir"], ["--out-md adir is a folder"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (
+            ["search", "--proxy", "params", "--out", "adir"],
+            ["--out adir is a folder"],
+        ),  # scored everything, then failed
+        (["search", "--proxy", "params", "--out", "afile/x.csv"], ["afile is not a folder"]),
+        (["search", "--proxy", "params", "--out", "x.csv", "--storage", "adir"], ["--storage adir is a folder"]),
+        (["ground-truth", "--out", "adir"], ["--out adir is a folder"]),
+        (["ground-truth", "--out", "afile/sub/gt.csv"], ["afile is not a folder"]),
+        (["distill", "--out", "adir"], ["--out adir is a folder"]),
+        (["distill", "--out", "afile/sub/t.pt"], ["afile is not a folder"]),
+        (["distill", "--out", "m.pt"], ["metrics CSV", "m.csv is a folder"]),  # failed at the first checkpoint
+        (["export", "--teacher", "afile", "--out", "d.npz"], ["--out d.npz is a folder"]),
+        (["report", "--results", ".", "--out", "afile"], ["--out afile is a file"]),
+        (["rank", "r.csv", "--ground-truth", "gt.csv", "--out-md", "adir"], ["--out-md adir is a folder"]),
+    ],
+)
 def test_unwritable_outputs_are_refused_before_any_work(tmp_path, monkeypatch, args, needles):
     monkeypatch.chdir(tmp_path)
     for folder in ("adir", "m.csv", "d.npz"):

@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import TINY_SPACE
-from gtn_nas.calibrate import CalibrationConfig, recalibrate
-from gtn_nas.distillation import DistillConfig, distill, load_teacher
-from gtn_nas.errors import ConfigError
-from gtn_nas.export import export_npz
-from gtn_nas.proxies import ProxySettings, make_proxy
-from gtn_nas.students import build_student
-from gtn_nas.teacher import TeacherConfig
-from gtn_nas.training import sgd_steps
+
+from gtn_nas.core.errors import ConfigError
+from gtn_nas.core.students import build_student
+from gtn_nas.core.training import sgd_steps
+from gtn_nas.nas.proxies import ProxySettings, make_proxy
+from gtn_nas.teachers.calibration import CalibrationConfig
+from gtn_nas.teachers.distillation import DistillConfig, distill, load_teacher
+from gtn_nas.teachers.export import export_npz
+from gtn_nas.teachers.generator import TeacherConfig
+from gtn_nas.teachers.recalibration import recalibrate
 
 CPU = torch.device("cpu")
 SPEC = {"family": "mlp", "depth": 1, "width": 16, "activation": "relu", "norm": "none"}
@@ -34,7 +35,7 @@ def test_clipped_step_equals_sgd_on_the_rescaled_gradient():
     bufs = [torch.zeros_like(p) for p in ref.parameters()]
     for x, y, lr, m in steps:  # by hand: g <- g * min(1, c / |g|), then heavy-ball momentum
         grads = torch.autograd.grad(F.cross_entropy(ref(x), y), list(ref.parameters()))
-        norm = torch.sqrt(sum((g ** 2).sum() for g in grads))
+        norm = torch.sqrt(sum((g**2).sum() for g in grads))
         scale = min(1.0, 0.3 / (float(norm) + 1e-6))
         with torch.no_grad():
             for p, b, g in zip(ref.parameters(), bufs, grads):
@@ -65,21 +66,33 @@ def test_calibration_config_rejects_bad_clips():
 
 
 def _gm_teacher(small_mnist, tmp_path):
-    cfg = DistillConfig(method="gm", teacher=TeacherConfig(inner_steps=3, batch_size=20, init="noise"), meta_steps=1, space=TINY_SPACE,
-                        eval_every=2, eval_students=1, eval_examples=200, calibrate=False)
+    cfg = DistillConfig(
+        method="gm",
+        teacher=TeacherConfig(inner_steps=3, batch_size=20, init="noise"),
+        meta_steps=1,
+        space=TINY_SPACE,
+        eval_every=2,
+        eval_students=1,
+        eval_examples=200,
+        calibrate=False,
+    )
     distill(cfg, small_mnist, CPU, tmp_path / "t.pt")
     return tmp_path / "t.pt"
 
 
 def test_recalibration_with_clips_reaches_the_checkpoint_the_export_and_the_proxy(small_mnist, tmp_path):
     path = _gm_teacher(small_mnist, tmp_path)
-    cfg = CalibrationConfig(lr_scales=(1.0, 64.0), momenta=(0.9,), max_grad_norms=(None, 0.5), students=2, holdout=200, seed=3)
+    cfg = CalibrationConfig(
+        lr_scales=(1.0, 64.0), momenta=(0.9,), max_grad_norms=(None, 0.5), students=2, holdout=200, seed=3
+    )
     result = recalibrate(path, tmp_path / "r.pt", small_mnist, cfg)
     assert len(result["table"]) == 4 and {r["max_grad_norm"] for r in result["table"]} == {None, 0.5}
     best = max(result["table"], key=lambda r: r["holdout_acc"])
     assert (best["lr_scale"], best["max_grad_norm"]) == (result["lr_scale"], result["max_grad_norm"])
     # Force the clip (a one-setting grid) to check where it travels.
-    forced = recalibrate(path, tmp_path / "c.pt", small_mnist, dataclasses.replace(cfg, lr_scales=(2.0,), max_grad_norms=(0.5,)))
+    forced = recalibrate(
+        path, tmp_path / "c.pt", small_mnist, dataclasses.replace(cfg, lr_scales=(2.0,), max_grad_norms=(0.5,))
+    )
     assert forced["max_grad_norm"] == 0.5
     teacher, ckpt = load_teacher(tmp_path / "c.pt")
     assert teacher.max_grad_norm == 0.5 and ckpt["calibration"]["max_grad_norm"] == 0.5
@@ -87,7 +100,9 @@ def test_recalibration_with_clips_reaches_the_checkpoint_the_export_and_the_prox
     export_npz(tmp_path / "c.pt", tmp_path / "c.npz")
     assert float(np.load(tmp_path / "c.npz")["max_grad_norm"]) == 0.5
     assert load_teacher(path)[0].max_grad_norm is None and "max_grad_norm" not in np.load(_export(path, tmp_path))
-    proxy = make_proxy(ProxySettings(kind="teacher", teacher=str(tmp_path / "c.pt")), small_mnist, CPU, teacher=(teacher, ckpt))
+    proxy = make_proxy(
+        ProxySettings(kind="teacher", teacher=str(tmp_path / "c.pt")), small_mnist, CPU, teacher=(teacher, ckpt)
+    )
     assert proxy.max_grad_norm == 0.5 and proxy.setup["max_grad_norm"] == 0.5
 
 
@@ -100,10 +115,17 @@ def test_recalibrating_twice_starts_from_the_uncalibrated_teacher(small_mnist, t
     path = _gm_teacher(small_mnist, tmp_path)
     cfg = CalibrationConfig(lr_scales=(4.0,), momenta=(0.0,), max_grad_norms=(1.0,), students=1, holdout=100, seed=3)
     recalibrate(path, tmp_path / "a.pt", small_mnist, cfg)
-    again = recalibrate(tmp_path / "a.pt", tmp_path / "b.pt", small_mnist, dataclasses.replace(cfg, momenta=(None,), max_grad_norms=(None,)))
+    again = recalibrate(
+        tmp_path / "a.pt",
+        tmp_path / "b.pt",
+        small_mnist,
+        dataclasses.replace(cfg, momenta=(None,), max_grad_norms=(None,)),
+    )
     teacher, _ = load_teacher(tmp_path / "b.pt")
     torch.testing.assert_close(teacher.lr(), torch.full((3,), 0.2))
-    torch.testing.assert_close(teacher.momentum(), torch.full((3,), 0.5))  # the initial momentum, not the 0 chosen before
+    torch.testing.assert_close(
+        teacher.momentum(), torch.full((3,), 0.5)
+    )  # the initial momentum, not the 0 chosen before
     assert teacher.max_grad_norm is None and again["previous"]["max_grad_norm"] == 1.0
 
 
@@ -121,7 +143,9 @@ def test_calibrate_command_recalibrates_and_refuses_bad_input_in_one_line(small_
     from test_cli import assert_one_line_error, cli
 
     path = _gm_teacher(small_mnist, tmp_path)
-    assert_one_line_error(cli("calibrate", "--teacher", path, "--out", tmp_path / "o.pt", "--clips", "none,0"), "--clips")
+    assert_one_line_error(
+        cli("calibrate", "--teacher", path, "--out", tmp_path / "o.pt", "--clips", "none,0"), "--clips"
+    )
     assert_one_line_error(cli("calibrate", "--teacher", path, "--out", tmp_path / "o.pt", "--clips", "x"), "--clips")
     assert_one_line_error(cli("calibrate", "--teacher", tmp_path / "nope.pt", "--out", tmp_path / "o.pt"), "nope.pt")
     assert_one_line_error(cli("calibrate", "--teacher", path, "--out", tmp_path), "folder")
@@ -135,7 +159,7 @@ def test_a_study_knows_its_teacher_by_content_not_path(small_mnist, tmp_path):
 
     import optuna
 
-    from gtn_nas.searching import bind_settings
+    from gtn_nas.nas.search import bind_settings
 
     path = _gm_teacher(small_mnist, tmp_path)
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s")

@@ -5,8 +5,8 @@ import shutil
 import pytest
 import torch
 
-from gtn_nas.data import FILES, MEAN, STD, default_data_dir, load_mnist, locate
-from gtn_nas.errors import DataError
+from gtn_nas.core.data import FILES, MEAN, STD, default_data_dir, load_mnist, locate
+from gtn_nas.core.errors import DataError
 
 
 def test_splits_are_fixed_disjoint_and_sized(mnist):
@@ -14,6 +14,7 @@ def test_splits_are_fixed_disjoint_and_sized(mnist):
     assert mnist.train.x.shape[1:] == (1, 28, 28) and mnist.train.x.dtype == torch.float32
     # Normalised: the background pixel (0) maps to -MEAN/STD.
     assert mnist.train.x.min().item() == pytest.approx(-MEAN / STD, abs=1e-5)
+
     # val and train come from one 60k set without overlap: compare the raw image bytes.
     def rows(x):
         return {bytes(r) for r in (x.flatten(1) * STD + MEAN).mul(255).round().to(torch.uint8).numpy()}

@@ -3,23 +3,31 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY_SPACE
-from gtn_nas.distillation import DistillConfig, Distiller, distill, load_teacher
-from gtn_nas.errors import CheckpointError, ConfigError
-from gtn_nas.export import KEYS, export_npz
-from gtn_nas.spaces import load_space
-from gtn_nas.students import accuracy, build_student
-from gtn_nas.teacher import TeacherConfig
-from gtn_nas.training import sgd_steps
+
+from gtn_nas.core.errors import CheckpointError, ConfigError
+from gtn_nas.core.spaces import load_space
+from gtn_nas.core.students import accuracy, build_student
+from gtn_nas.core.training import sgd_steps
+from gtn_nas.teachers.distillation import DistillConfig, Distiller, distill, load_teacher
+from gtn_nas.teachers.export import KEYS, export_npz
+from gtn_nas.teachers.generator import TeacherConfig
 
 CPU = torch.device("cpu")
 
 
 def _cfg(method="ift", kind="generator", steps=3, **kw):
     kw = {"checkpoint_every": 1, **kw}
-    return DistillConfig(method=method, teacher=TeacherConfig(kind=kind, inner_steps=3, batch_size=20, init="noise"), meta_steps=steps,
-                         space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, **kw)
+    return DistillConfig(
+        method=method,
+        teacher=TeacherConfig(kind=kind, inner_steps=3, batch_size=20, init="noise"),
+        meta_steps=steps,
+        space=TINY_SPACE,
+        eval_every=2,
+        eval_students=1,
+        eval_examples=200,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("method", ["bptt", "ift", "gm"])
@@ -70,7 +78,7 @@ def test_warm_ift_resumes_exactly_mid_student(small_mnist, tmp_path, mode, done)
         torch.testing.assert_close(a[k], b[k])
     with pytest.raises(ConfigError, match="--ift-warm-steps"):
         _cfg("ift", method_options={"warm_steps": 4}).validate()  # longer than the 3-step unroll
-    from gtn_nas.distributed import World
+    from gtn_nas.core.distributed import World
 
     with pytest.raises(ConfigError, match="one process only"):  # each rank's kept students would be lost on resume
         Distiller(_cfg("ift", students_per_step=2, method_options={"warm_steps": 1}), small_mnist, CPU, World(0, 2))
@@ -100,7 +108,7 @@ class DivergingStudents:
 
 
 def test_a_diverged_student_skips_its_meta_step_and_the_run_goes_on(small_mnist):
-    from gtn_nas.distillation import MAX_SKIPPED_IN_A_ROW
+    from gtn_nas.teachers.distillation import MAX_SKIPPED_IN_A_ROW
 
     d = Distiller(_cfg("gm", steps=4, calibrate=False), small_mnist, CPU)
     d.method = DivergingStudents(d, steps={1})
@@ -125,7 +133,7 @@ def test_a_diverged_student_skips_its_meta_step_and_the_run_goes_on(small_mnist)
 def test_the_config_stores_every_method_option_defaults_included():
     import dataclasses
 
-    from gtn_nas.methods import GmConfig
+    from gtn_nas.teachers.methods import GmConfig
 
     cfg = DistillConfig(method="gm", method_options={"match_steps": 4})
     assert cfg.method_options == dataclasses.asdict(GmConfig(match_steps=4))
@@ -135,10 +143,12 @@ def test_the_config_stores_every_method_option_defaults_included():
 def test_a_checkpoint_from_before_gm_augment_resumes_as_trained(small_mnist, tmp_path):
     """Teachers from before --gm-augment lack the option and were trained without it: they resume
     with --no-gm-augment, and refuse the new default (augment on) as other options."""
-    from gtn_nas.checkpoint import load_checkpoint, save_checkpoint
-    from gtn_nas.methods import resolve_options
+    from gtn_nas.core.checkpoint import load_checkpoint, save_checkpoint
+    from gtn_nas.teachers.methods import resolve_options
 
-    cfg = lambda steps, **given: _cfg("gm", steps=steps, calibrate=False, method_options=resolve_options("gm", given))  # as the CLI
+    cfg = lambda steps, **given: _cfg(
+        "gm", steps=steps, calibrate=False, method_options=resolve_options("gm", given)
+    )  # as the CLI
     distill(cfg(1, augment=False), small_mnist, CPU, tmp_path / "t.pt")
     ckpt = load_checkpoint(tmp_path / "t.pt")
     del ckpt["config"]["method_options"]["augment"]
@@ -162,8 +172,10 @@ def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
     spec = load_space(TINY_SPACE).archs[0]
     net = build_student(spec, 5)
     x, y = torch.from_numpy(data["images"]), torch.from_numpy(data["labels"])
-    sgd_steps(net, [(x[t * B:(t + 1) * B], y[t * B:(t + 1) * B], data["lr"][t], data["momentum"][t]) for t in range(T)])
-    from gtn_nas.distillation import evaluate_teacher
+    sgd_steps(
+        net, [(x[t * B : (t + 1) * B], y[t * B : (t + 1) * B], data["lr"][t], data["momentum"][t]) for t in range(T)]
+    )
+    from gtn_nas.teachers.distillation import evaluate_teacher
 
     teacher, _ = load_teacher(tmp_path / "t.pt")
     expected = evaluate_teacher(teacher, [spec], small_mnist.val, seed=5, device=CPU)
@@ -175,7 +187,11 @@ def test_calibration_is_written_to_the_checkpoint_and_the_export(small_mnist, tm
     cal = torch.load(tmp_path / "t.pt", weights_only=True)["calibration"]
     assert cal["lr_scale"] == d.calibration["lr_scale"] and len(cal["table"]) == 6 * 3 * 2
     best = max(cal["table"], key=lambda r: r["holdout_acc"])
-    assert (best["lr_scale"], best["momentum"], best["max_grad_norm"]) == (cal["lr_scale"], cal["momentum"], cal["max_grad_norm"])
+    assert (best["lr_scale"], best["momentum"], best["max_grad_norm"]) == (
+        cal["lr_scale"],
+        cal["momentum"],
+        cal["max_grad_norm"],
+    )
     teacher, _ = load_teacher(tmp_path / "t.pt")
     torch.testing.assert_close(teacher.lr(), torch.full((3,), 0.05 * cal["lr_scale"]))
     export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
@@ -188,7 +204,11 @@ def test_calibration_is_written_to_the_checkpoint_and_the_export(small_mnist, tm
 
 def test_bptt_does_not_calibrate_by_default_and_calibration_can_be_forced(small_mnist, tmp_path):
     # ift and gm cannot learn the inner lr/momentum: they calibrate unless told not to (clip_ablation_ift_bptt.md)
-    assert [Distiller(_cfg(m, steps=1), small_mnist, CPU).calibrates for m in ("bptt", "ift", "gm")] == [False, True, True]
+    assert [Distiller(_cfg(m, steps=1), small_mnist, CPU).calibrates for m in ("bptt", "ift", "gm")] == [
+        False,
+        True,
+        True,
+    ]
     assert not Distiller(_cfg("ift", steps=1, calibrate=False), small_mnist, CPU).calibrates
     assert distill(_cfg("bptt", steps=1), small_mnist, CPU, tmp_path / "a.pt").calibration is None
     assert distill(_cfg("bptt", steps=1, calibrate=True), small_mnist, CPU, tmp_path / "b.pt").calibration is not None
@@ -209,12 +229,17 @@ def test_students_per_step_averages_the_students_meta_gradients(small_mnist):
     for n, p in d.teacher.named_parameters():
         torch.testing.assert_close(p.grad / K, (grads[0][n] + grads[1][n]) / 2)
     assert d.context(0, 1).params0.keys() != d.context(0, 0).params0.keys() or not all(
-        torch.equal(a, b) for a, b in zip(d.context(0, 1).params0.values(), d.context(0, 0).params0.values()))
+        torch.equal(a, b) for a, b in zip(d.context(0, 1).params0.values(), d.context(0, 0).params0.values())
+    )
 
 
 @pytest.mark.parametrize("per_match", [False, True])
 def test_gm_update_per_match_steps_the_teacher_once_per_match(small_mnist, per_match):
-    d = Distiller(_cfg("gm", steps=2, calibrate=False, method_options={"match_steps": 2, "update_per_match": per_match}), small_mnist, CPU)
+    d = Distiller(
+        _cfg("gm", steps=2, calibrate=False, method_options={"match_steps": 2, "update_per_match": per_match}),
+        small_mnist,
+        CPU,
+    )
     before = {k: v.clone() for k, v in d.teacher.state_dict().items()}
     d.meta_step()
     adam_steps = {int(s["step"]) for s in d.opt.state_dict()["state"].values()}
@@ -248,11 +273,22 @@ def test_gtn_nas_0_1_configs_load_with_their_generator():
     assert old.teacher.generator == "upsample" and old.students_per_step == 1 and old.calibrate is False
 
 
-@pytest.mark.parametrize("bad", [{"eval_every": 0}, {"meta_lr": 0.0}, {"students_per_step": 0}, {"meta_batch": 0},
-                                 {"meta_lr": float("inf")}, {"meta_lr": float("nan")}, {"grad_clip": float("inf")},
-                                 {"teacher": TeacherConfig(inner_lr=float("inf"))}, {"teacher": TeacherConfig(inner_lr=float("nan"))}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"eval_every": 0},
+        {"meta_lr": 0.0},
+        {"students_per_step": 0},
+        {"meta_batch": 0},
+        {"meta_lr": float("inf")},
+        {"meta_lr": float("nan")},
+        {"grad_clip": float("inf")},
+        {"teacher": TeacherConfig(inner_lr=float("inf"))},
+        {"teacher": TeacherConfig(inner_lr=float("nan"))},
+    ],
+)
 def test_bad_distill_options_are_config_errors(bad):
-    from gtn_nas.errors import ConfigError
+    from gtn_nas.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         DistillConfig(**bad).validate()
@@ -260,12 +296,24 @@ def test_bad_distill_options_are_config_errors(bad):
 
 @pytest.mark.parametrize("method", ["bptt", "ift"])
 def test_soft_labels_are_learned_and_exported_as_the_recipe_trains(small_mnist, tmp_path, method):
-    cfg = DistillConfig(method=method, teacher=TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True, init="noise"), meta_steps=2,
-                        space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, checkpoint_every=1, calibrate=False)
+    cfg = DistillConfig(
+        method=method,
+        teacher=TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True, init="noise"),
+        meta_steps=2,
+        space=TINY_SPACE,
+        eval_every=2,
+        eval_students=1,
+        eval_examples=200,
+        checkpoint_every=1,
+        calibrate=False,
+    )
     d = distill(cfg, small_mnist, CPU, tmp_path / "t.pt")
     start = TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True, init="noise")
-    from gtn_nas.teacher import Teacher
-    assert not torch.allclose(d.teacher.label_logits, Teacher(start, seed=0).label_logits)  # the meta-gradient reached them
+    from gtn_nas.teachers.generator import Teacher
+
+    assert not torch.allclose(
+        d.teacher.label_logits, Teacher(start, seed=0).label_logits
+    )  # the meta-gradient reached them
     export_npz(tmp_path / "t.pt", tmp_path / "t.npz")
     data = np.load(tmp_path / "t.npz")
     soft = data["soft_labels"]
@@ -278,34 +326,42 @@ def test_soft_labels_are_learned_and_exported_as_the_recipe_trains(small_mnist, 
 
 
 def test_gm_refuses_soft_labels():
-    from gtn_nas.errors import ConfigError
+    from gtn_nas.core.errors import ConfigError
+
     with pytest.raises(ConfigError, match="soft-labels"):
         DistillConfig(method="gm", teacher=TeacherConfig(soft_labels=True)).validate()
 
 
-@pytest.mark.parametrize("method, options, flag", [
-    ("bptt", {"window": 5}, "--bptt-window"),
-    ("bptt", {"window": 0, "truncate": 5}, "--bptt-truncate"),
-    ("bptt", {"window": 0, "checkpoint_every": 5}, "--bptt-checkpoint"),
-    ("gm", {"match_steps": 5}, "--gm-match-steps"),
-])
+@pytest.mark.parametrize(
+    "method, options, flag",
+    [
+        ("bptt", {"window": 5}, "--bptt-window"),
+        ("bptt", {"window": 0, "truncate": 5}, "--bptt-truncate"),
+        ("bptt", {"window": 0, "checkpoint_every": 5}, "--bptt-checkpoint"),
+        ("gm", {"match_steps": 5}, "--gm-match-steps"),
+    ],
+)
 def test_options_counted_in_inner_steps_cannot_exceed_them(method, options, flag):
-    from gtn_nas.errors import ConfigError
-    from gtn_nas.methods import resolve_options
+    from gtn_nas.core.errors import ConfigError
+    from gtn_nas.teachers.methods import resolve_options
 
     teacher = TeacherConfig(inner_steps=4)
     for given in (options, resolve_options(method, options)):  # as an API user and as the CLI pass them
         with pytest.raises(ConfigError, match=f"{flag} \\(5\\) must be at most --inner-steps \\(4\\)"):
             DistillConfig(method=method, teacher=teacher, method_options=given).validate()
-    DistillConfig(method=method, teacher=TeacherConfig(inner_steps=5), method_options=options).validate()  # equal is fine
+    DistillConfig(
+        method=method, teacher=TeacherConfig(inner_steps=5), method_options=options
+    ).validate()  # equal is fine
     # the methods' defaults (window 8, 8 matches) mean "every step" on a shorter unroll
-    DistillConfig(method=method, teacher=TeacherConfig(inner_steps=3), method_options=resolve_options(method, {})).validate()
+    DistillConfig(
+        method=method, teacher=TeacherConfig(inner_steps=3), method_options=resolve_options(method, {})
+    ).validate()
 
 
 def test_ctrl_c_during_monitoring_keeps_the_completed_step_and_its_row(small_mnist, tmp_path, monkeypatch):
     """The step counter, the teacher and the metrics row change together: an interrupt in the
     evaluation (after the step was taken) used to leave meta_step 2 with one row, for good."""
-    import gtn_nas.distillation as distillation
+    import gtn_nas.teachers.distillation as distillation
 
     full = distill(_cfg("gm", steps=3, calibrate=False), small_mnist, CPU, tmp_path / "full.pt")
     real = distillation.evaluate_teacher
@@ -320,7 +376,9 @@ def test_ctrl_c_during_monitoring_keeps_the_completed_step_and_its_row(small_mni
     assert ckpt["meta_step"] == 2 and [r["meta_step"] for r in ckpt["metrics"]] == [1, 2]
     assert np.isnan(ckpt["metrics"][1]["val_acc"])  # the score was lost, not the step
     monkeypatch.setattr(distillation, "evaluate_teacher", real)
-    resumed = distill(_cfg("gm", steps=3, calibrate=False, checkpoint_every=100), small_mnist, CPU, tmp_path / "t.pt", resume=True)
+    resumed = distill(
+        _cfg("gm", steps=3, calibrate=False, checkpoint_every=100), small_mnist, CPU, tmp_path / "t.pt", resume=True
+    )
     assert [r["meta_step"] for r in resumed.metrics] == [1, 2, 3]
     a, b = full.teacher.state_dict(), resumed.teacher.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -341,7 +399,7 @@ def test_interrupts_deferred_delivers_ctrl_c_after_the_block(ctrl_c_raises):
     import os
     import signal
 
-    from gtn_nas.distillation import interrupts_deferred
+    from gtn_nas.teachers.distillation import interrupts_deferred
 
     done = []
     with pytest.raises(KeyboardInterrupt):

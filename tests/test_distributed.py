@@ -9,14 +9,32 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY_SPACE
-from gtn_nas.checkpoint import load_checkpoint
-from gtn_nas.distributed import World
 from test_rank_objective import pool_csv
 
-TINY = ["--method", "bptt", "--bptt-window", "2", "--space", TINY_SPACE, "--inner-steps", "3", "--batch-size", "20", "--init", "noise",
-        "--eval-every", "1000", "--no-calibrate", "--quiet", "--seed", "3"]
+from gtn_nas.core.checkpoint import load_checkpoint
+from gtn_nas.core.distributed import World
+
+TINY = [
+    "--method",
+    "bptt",
+    "--bptt-window",
+    "2",
+    "--space",
+    TINY_SPACE,
+    "--inner-steps",
+    "3",
+    "--batch-size",
+    "20",
+    "--init",
+    "noise",
+    "--eval-every",
+    "1000",
+    "--no-calibrate",
+    "--quiet",
+    "--seed",
+    "3",
+]
 
 
 _STARTED: list[subprocess.Popen] = []
@@ -38,9 +56,15 @@ def _env():
 
 
 def _distill(out: Path, *args: str, ranks: int = 1, **kw):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"] if ranks > 1 else [sys.executable]
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}"]
+        if ranks > 1
+        else [sys.executable]
+    )
     cmd = [*launcher, "-m", "gtn_nas", "distill", *TINY, "--out", str(out), *args]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+    proc = subprocess.Popen(
+        cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw
+    )
     _STARTED.append(proc)
     return proc
 
@@ -71,8 +95,10 @@ def test_one_process_world_leaves_gradients_alone():
 
 def test_a_failing_rank_ignores_further_sigterms_so_its_save_and_message_finish():
     # torchrun's SIGTERM can land while rank 0 saves after gloo already reported the failure.
-    code = ("import os, signal, time; from gtn_nas.distributed import _failure; "
-            "e = _failure('x'); os.kill(os.getpid(), signal.SIGTERM); time.sleep(0.2); print('alive', type(e).__name__)")
+    code = (
+        "import os, signal, time; from gtn_nas.distributed import _failure; "
+        "e = _failure('x'); os.kill(os.getpid(), signal.SIGTERM); time.sleep(0.2); print('alive', type(e).__name__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "alive RankFailure", out.stderr
 
@@ -83,7 +109,9 @@ def test_two_ranks_equal_one_process_with_the_same_students(tmp_path, objective)
     # the rank objective the ranks also exchange their students' losses before weighting them
     extra = ["--objective", "rank", "--rank-pool", str(pool_csv(tmp_path / "pool.csv"))] if objective == "rank" else []
     one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", *extra)
-    two = _distill(tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", *extra, ranks=2)
+    two = _distill(
+        tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", *extra, ranks=2
+    )
     _finish(one), _finish(two)
     a, b = _teacher(tmp_path / "one.pt"), _teacher(tmp_path / "two.pt")
     assert set(a) == set(b)

@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-
-from gtn_nas.methods import Gm, GmConfig
-from gtn_nas.methods.gm import layer_distance, match_distance
 from helpers import fresh_gen, tiny_context
+
+from gtn_nas.teachers.methods import Gm, GmConfig
+from gtn_nas.teachers.methods.gm import layer_distance, match_distance
 
 DT = torch.float64
 
@@ -95,7 +95,7 @@ def test_match_steps_matches_only_that_many_steps():
 
 
 def test_bad_gm_options_are_config_errors():
-    from gtn_nas.errors import ConfigError
+    from gtn_nas.core.errors import ConfigError
 
     for bad in ({"real_per_class": 0}, {"layer_reduce": "max"}, {"match_steps": -1}):
         with pytest.raises(ConfigError):

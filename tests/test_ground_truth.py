@@ -5,13 +5,13 @@ import sys
 import time
 
 import pandas as pd
+from conftest import TINY_SPACE
 from optuna.trial import TrialState
 
-from conftest import TINY_SPACE
-from gtn_nas.groundtruth import GroundTruthConfig, run_ground_truth
-from gtn_nas.spaces import load_space
-from gtn_nas.training import FullTraining
-from gtn_nas.workqueue import WorkQueue, open_storage, storage_url
+from gtn_nas.core.spaces import load_space
+from gtn_nas.core.training import FullTraining
+from gtn_nas.nas.ground_truth import GroundTruthConfig, run_ground_truth
+from gtn_nas.nas.workqueue import WorkQueue, open_storage, storage_url
 
 CFG = GroundTruthConfig(FullTraining(epochs=1, batch_size=50), seeds=(0, 1), train_examples=300)
 
@@ -55,8 +55,24 @@ def test_crashed_worker_architecture_is_redone(small_mnist, tmp_path):
 
 def test_ground_truth_cli(tmp_path):
     out = tmp_path / "gt.csv"
-    cmd = [sys.executable, "-m", "gtn_nas", "ground-truth", "--space", TINY_SPACE, "--n-archs", "2", "--epochs", "1",
-           "--seeds", "2", "--train-examples", "200", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gtn_nas",
+        "ground-truth",
+        "--space",
+        TINY_SPACE,
+        "--n-archs",
+        "2",
+        "--epochs",
+        "1",
+        "--seeds",
+        "2",
+        "--train-examples",
+        "200",
+        "--out",
+        str(out),
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     frame = pd.read_csv(out)
@@ -68,8 +84,8 @@ def test_ground_truth_cli(tmp_path):
 def test_train_examples_beyond_the_training_split_are_refused(small_mnist, tmp_path):
     import pytest
 
-    from gtn_nas.errors import ConfigError
-    from gtn_nas.groundtruth import TRAIN_SPLIT
+    from gtn_nas.core.errors import ConfigError
+    from gtn_nas.nas.ground_truth import TRAIN_SPLIT
 
     assert TRAIN_SPLIT == 50_000
     for n in (TRAIN_SPLIT + 1, 60_000, 0):  # 60000 trained on 50k under a study named n60000
@@ -85,12 +101,19 @@ def test_train_examples_beyond_the_training_split_are_refused(small_mnist, tmp_p
 def test_configs_validate_every_field():
     import pytest
 
-    from gtn_nas.errors import ConfigError
+    from gtn_nas.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="seed"):
         GroundTruthConfig(seeds=())  # was an UnboundLocalError in evaluate_arch
-    for bad in ({"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"lr": -1e-3}, {"lr": float("nan")}, {"lr": float("inf")},
-                {"schedule": "step"}):
+    for bad in (
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"lr": 0.0},
+        {"lr": -1e-3},
+        {"lr": float("nan")},
+        {"lr": float("inf")},
+        {"schedule": "step"},
+    ):
         with pytest.raises(ConfigError):
             FullTraining(**bad)
 
@@ -99,9 +122,11 @@ def test_api_refuses_train_examples_beyond_its_data_before_creating_a_study(smal
     import pytest
 
     import gtn_nas
-    from gtn_nas.errors import ConfigError
+    from gtn_nas.core.errors import ConfigError
 
     specs = load_space(TINY_SPACE).archs[:1]
     with pytest.raises(ConfigError, match="exceeds the 2000 training examples"):
-        gtn_nas.ground_truth(specs, GroundTruthConfig(train_examples=3000), tmp_path / "gt.csv", data=small_mnist, device="cpu")
+        gtn_nas.ground_truth(
+            specs, GroundTruthConfig(train_examples=3000), tmp_path / "gt.csv", data=small_mnist, device="cpu"
+        )
     assert list(tmp_path.iterdir()) == []  # no study file, no CSV

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gtn_nas.methods.ift import ift_backward
+from gtn_nas.teachers.methods.ift import ift_backward
 
 DT = torch.float64
 
@@ -103,9 +103,10 @@ def test_damping_solves_the_damped_system():
 
 def test_settling_lowers_the_ift_objective_gradient():
     """Settling steps move the student towards a stationary point of L_syn (what the IFT assumes)."""
-    from gtn_nas.inner import loss
-    from gtn_nas.methods import Ift, IftConfig
     from helpers import fresh_gen, tiny_context
+
+    from gtn_nas.core.inner import loss
+    from gtn_nas.teachers.methods import Ift, IftConfig
 
     norms = []
     for settle in (0, 50):
@@ -116,17 +117,29 @@ def test_settling_lowers_the_ift_objective_gradient():
             batches = [ctx.teacher.batch(t) for t in range(3)]
         w = {k: v.requires_grad_() for k, v in params.items()}
         g = torch.autograd.grad(sum(loss(ctx.f, w, x, y) for x, y in batches) / 3, list(w.values()))
-        norms.append(sum((x ** 2).sum() for x in g).sqrt().item())
+        norms.append(sum((x**2).sum() for x in g).sqrt().item())
     assert norms[1] < 0.5 * norms[0]
 
 
 def test_bad_ift_options_are_config_errors():
-    from gtn_nas.errors import ConfigError
-    from gtn_nas.methods import IftConfig
+    from gtn_nas.core.errors import ConfigError
+    from gtn_nas.teachers.methods import IftConfig
 
-    for bad in ({"batches": 0}, {"neumann_terms": -1}, {"neumann_alpha": 0}, {"settle_steps": -1}, {"solver": "lu"}, {"damping": -1},
-                {"damping": float("nan")}, {"damping": float("inf")}, {"neumann_alpha": float("inf")}, {"neumann_alpha": float("nan")},
-                {"warm_steps": -1}, {"warm_mode": "resume"}, {"solver": "cg", "neumann_terms": 0}):  # 0 CG iterations: a zero meta-gradient, a teacher that never learns
+    for bad in (
+        {"batches": 0},
+        {"neumann_terms": -1},
+        {"neumann_alpha": 0},
+        {"settle_steps": -1},
+        {"solver": "lu"},
+        {"damping": -1},
+        {"damping": float("nan")},
+        {"damping": float("inf")},
+        {"neumann_alpha": float("inf")},
+        {"neumann_alpha": float("nan")},
+        {"warm_steps": -1},
+        {"warm_mode": "resume"},
+        {"solver": "cg", "neumann_terms": 0},
+    ):  # 0 CG iterations: a zero meta-gradient, a teacher that never learns
         with pytest.raises(ConfigError):
             IftConfig(**bad)
     IftConfig(solver="neumann", neumann_terms=0)  # the identity inverse (K = 0) is a real setting
@@ -138,8 +151,9 @@ def test_warm_ift_runs_one_student_through_its_t_steps_over_several_meta_steps()
     the next meta-step starts the fresh student it is given."""
     import dataclasses
 
-    from gtn_nas.methods import Ift, IftConfig
     from helpers import fresh_gen, tiny_context
+
+    from gtn_nas.teachers.methods import Ift, IftConfig
 
     ctx = tiny_context(steps=4, batch=10)
     cold = Ift(IftConfig(solver="neumann", neumann_terms=0, warm_steps=0))(fresh_gen(ctx)).params
@@ -162,9 +176,10 @@ def test_replay_ift_takes_every_implicit_step_at_step_t_from_a_kept_prefix():
     import copy
     import dataclasses
 
-    from gtn_nas.inner import InnerState, train_steps
-    from gtn_nas.methods import Ift, IftConfig
     from helpers import fresh_gen, tiny_context
+
+    from gtn_nas.core.inner import InnerState, train_steps
+    from gtn_nas.teachers.methods import Ift, IftConfig
 
     ctx = tiny_context(steps=4, batch=10)
     settings = dict(solver="neumann", neumann_terms=0)
@@ -199,14 +214,18 @@ def test_replay_ift_takes_every_implicit_step_at_step_t_from_a_kept_prefix():
 
 @pytest.mark.parametrize("mode, done", [("advance", 4), ("replay", 1)])
 def test_warm_ift_state_round_trips_through_a_weights_only_checkpoint(tmp_path, mode, done):
-    from gtn_nas.checkpoint import load_checkpoint, save_checkpoint
-    from gtn_nas.methods import Ift, IftConfig
     from helpers import fresh_gen, tiny_context
+
+    from gtn_nas.core.checkpoint import load_checkpoint, save_checkpoint
+    from gtn_nas.teachers.methods import Ift, IftConfig
 
     ctx = tiny_context(steps=4, batch=10)
     a = Ift(IftConfig(warm_steps=3, warm_mode=mode))
     a(fresh_gen(ctx))
-    save_checkpoint(tmp_path / "c.pt", {"method": "ift", "config": {}, "teacher": {}, "meta_step": 1, "metrics": [], "method_state": a.state_dict()})
+    save_checkpoint(
+        tmp_path / "c.pt",
+        {"method": "ift", "config": {}, "teacher": {}, "meta_step": 1, "metrics": [], "method_state": a.state_dict()},
+    )
     b = Ift(IftConfig(warm_steps=3, warm_mode=mode))
     b.load_state_dict(load_checkpoint(tmp_path / "c.pt")["method_state"])
     ctx.teacher.zero_grad(set_to_none=True)

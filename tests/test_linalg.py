@@ -1,6 +1,6 @@
 import torch
 
-from gtn_nas.linalg import neumann_inverse
+from gtn_nas.core.linalg import neumann_inverse
 
 
 def _spd(n, seed):
@@ -35,7 +35,7 @@ def test_neumann_works_on_several_tensors():
 
 
 def test_conjugate_gradient_solves_spd_systems_exactly_in_n_steps():
-    from gtn_nas.linalg import conjugate_gradient
+    from gtn_nas.core.linalg import conjugate_gradient
 
     A1, A2 = _spd(4, 5), _spd(3, 6)
     v = (torch.randn(4, dtype=torch.float64), torch.randn(3, dtype=torch.float64))

@@ -11,12 +11,11 @@ import uuid
 
 import optuna
 import pytest
-
 from optuna.trial import TrialState
-
-from gtn_nas.workqueue import WorkQueue, driver_url, open_storage
 from test_queue import SPECS, completions_race
 from test_search import WORKER_SPACE, check_search_study, search_workers, tiny_teacher, tiny_teachers  # noqa: F401  (fixtures)
+
+from gtn_nas.nas.workqueue import WorkQueue, driver_url, open_storage
 
 URL = os.environ.get("GTN_NAS_TEST_POSTGRES")
 

@@ -4,12 +4,12 @@ import multiprocessing as mp
 import time
 
 import pytest
+from conftest import TINY_SPACE
 from optuna.trial import TrialState
 
-from conftest import TINY_SPACE
-from gtn_nas.errors import ConfigError
-from gtn_nas.spaces import load_space
-from gtn_nas.workqueue import WorkQueue, open_storage, storage_url
+from gtn_nas.core.errors import ConfigError
+from gtn_nas.core.spaces import load_space
+from gtn_nas.nas.workqueue import WorkQueue, open_storage, storage_url
 
 SPECS = list(load_space(TINY_SPACE).archs)
 
@@ -50,7 +50,11 @@ def test_a_late_result_for_a_finished_architecture_is_dropped_without_error(tmp_
     retry = next(t for t in iter(b.claim, None) if t.user_attrs["arch_id"] == mine.user_attrs["arch_id"])
     assert b.complete(retry, 0.7, {"score": 0.7})
     assert not a.complete(mine, 0.1, {"score": 0.1})
-    done = [t for t in b.study.get_trials(states=(TrialState.COMPLETE,)) if t.user_attrs["arch_id"] == mine.user_attrs["arch_id"]]
+    done = [
+        t
+        for t in b.study.get_trials(states=(TrialState.COMPLETE,))
+        if t.user_attrs["arch_id"] == mine.user_attrs["arch_id"]
+    ]
     assert len(done) == 1 and done[0].value == 0.7
 
 
@@ -91,7 +95,7 @@ def test_heartbeats_keep_a_slow_architecture_claimed(tmp_path):
 
 
 def _aid(spec):
-    from gtn_nas.spaces import arch_id
+    from gtn_nas.core.spaces import arch_id
 
     return arch_id(spec)
 
@@ -148,7 +152,10 @@ def completions_race(open_queue, monkeypatch) -> list[TrialState]:
         return ids
 
     monkeypatch.setattr(WorkQueue, "_complete_ids", slow_read)
-    workers = [threading.Thread(target=q.complete, args=(t, v, {"score": v})) for q, t, v in ((a, first, 0.9), (b, second, 0.1))]
+    workers = [
+        threading.Thread(target=q.complete, args=(t, v, {"score": v}))
+        for q, t, v in ((a, first, 0.9), (b, second, 0.1))
+    ]
     for w in workers:
         w.start()
     for w in workers:

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from gtn_nas.cli import app
-from gtn_nas.errors import ConfigError
-from gtn_nas.ranking import load_runs, rank_all, rank_proxy, to_markdown, top_k_overlap
+from gtn_nas.cli.commands import app
+from gtn_nas.core.errors import ConfigError
+from gtn_nas.nas.ranking import load_runs, rank_all, rank_proxy, to_markdown, top_k_overlap
 
 # Twelve architectures a01..a12 with ground truth val_acc = 0.80 + i/100 (so the true rank is i),
 # and a proxy whose ranks swap 4<->5 and 7<->12:  p = 1 2 3 5 4 6 12 8 9 10 11 7.
@@ -31,10 +31,27 @@ IDS = [f"a{i:02d}" for i in range(1, 13)]
 
 
 def write_example(tmp_path):
-    gt = pd.DataFrame({"arch_id": IDS, "spec": "{}", "val_acc": [0.80 + i / 100 for i in range(1, 13)],
-                       "seconds": 10.0, "train_flops": 1e9})
-    run = pd.DataFrame({"arch_id": IDS, "proxy": "teacher:ift", "score": [0.5 + p / 100 for p in P], "seconds": 0.5,
-                        "flops": 1e6, "setup_seconds": 6.0, "setup_flops": 0, "distill_seconds": 60.0})
+    gt = pd.DataFrame(
+        {
+            "arch_id": IDS,
+            "spec": "{}",
+            "val_acc": [0.80 + i / 100 for i in range(1, 13)],
+            "seconds": 10.0,
+            "train_flops": 1e9,
+        }
+    )
+    run = pd.DataFrame(
+        {
+            "arch_id": IDS,
+            "proxy": "teacher:ift",
+            "score": [0.5 + p / 100 for p in P],
+            "seconds": 0.5,
+            "flops": 1e6,
+            "setup_seconds": 6.0,
+            "setup_flops": 0,
+            "distill_seconds": 60.0,
+        }
+    )
     gt.to_csv(tmp_path / "gt.csv", index=False)
     run.to_csv(tmp_path / "ift.csv", index=False)
     return tmp_path / "gt.csv", tmp_path / "ift.csv"
@@ -89,11 +106,26 @@ def test_same_proxy_in_two_files_is_labelled_by_file(tmp_path):
 
 def test_rank_command_writes_csv_and_markdown(tmp_path):
     gt, run = write_example(tmp_path)
-    result = CliRunner().invoke(app, ["rank", "--ground-truth", str(gt), str(run), "--bootstrap", "50",
-                                      "--out-csv", str(tmp_path / "r.csv"), "--out-md", str(tmp_path / "r.md")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "rank",
+            "--ground-truth",
+            str(gt),
+            str(run),
+            "--bootstrap",
+            "50",
+            "--out-csv",
+            str(tmp_path / "r.csv"),
+            "--out-md",
+            str(tmp_path / "r.md"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "r.csv")
-    assert {"proxy", "spearman", "kendall", "cost_ratio", "spearman_lo", "spearman_top50", "regret"} <= set(table.columns)
+    assert {"proxy", "spearman", "kendall", "cost_ratio", "spearman_lo", "spearman_top50", "regret"} <= set(
+        table.columns
+    )
     md = (tmp_path / "r.md").read_text()
     assert md == result.output and "| teacher:ift | 12 | 0.818 [" in md and "0.0500 (a07)" in md
 
@@ -112,21 +144,26 @@ def test_combined_proxy_is_the_mean_of_ranks_at_the_summed_cost(tmp_path):
 
     gt, run = write_example(tmp_path)
     q = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11]  # a second proxy: swaps 11 <-> 12 only
-    pd.DataFrame({"arch_id": IDS, "proxy": "naswot", "score": [float(v) for v in q], "seconds": 0.25, "flops": 1e3}).to_csv(
-        tmp_path / "naswot.csv", index=False)
+    pd.DataFrame(
+        {"arch_id": IDS, "proxy": "naswot", "score": [float(v) for v in q], "seconds": 0.25, "flops": 1e3}
+    ).to_csv(tmp_path / "naswot.csv", index=False)
     table = rank_all(gt, [run, tmp_path / "naswot.csv"], n_boot=0, combine=["teacher:ift+naswot"]).set_index("proxy")
     row = table.loc["teacher:ift+naswot"]
     # By hand: mean ranks (p + q) / 2 = 1 2 3 4.5 4.5 6 9.5 8 9 10 11.5 9 against the true order 1..12.
     mean_rank = [1, 2, 3, 4.5, 4.5, 6, 9.5, 8, 9, 10, 11.5, 9]
     assert row["spearman"] == pytest.approx(spearmanr(mean_rank, range(1, 13)).statistic)
     assert row["spearman"] > max(table.loc["teacher:ift", "spearman"], 0.0) and row["pick"] == "a11"
-    assert row["cost_ratio"] == pytest.approx(12 * 0.75 / 120) and row["flops_ratio"] == pytest.approx(12 * (1e6 + 1e3) / 12e9)
+    assert row["cost_ratio"] == pytest.approx(12 * 0.75 / 120) and row["flops_ratio"] == pytest.approx(
+        12 * (1e6 + 1e3) / 12e9
+    )
     assert row["distill_seconds"] == 60 and row["amortised_cost_ratio"] == pytest.approx((9 + 6 + 60) / 120)
     with pytest.raises(ConfigError, match="--combine"):
         rank_all(gt, [run], n_boot=0, combine=["teacher:ift+nope"])
     from test_cli import assert_one_line_error, cli
 
-    assert_one_line_error(cli("rank", "--ground-truth", gt, run, "--combine", "teacher:ift"), "--combine", "teacher:ift")
+    assert_one_line_error(
+        cli("rank", "--ground-truth", gt, run, "--combine", "teacher:ift"), "--combine", "teacher:ift"
+    )
 
 
 def test_paired_difference_is_the_difference_of_rhos_with_a_paired_interval(tmp_path):
@@ -134,15 +171,21 @@ def test_paired_difference_is_the_difference_of_rhos_with_a_paired_interval(tmp_
 
     gt, run = write_example(tmp_path)
     q = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11]  # swaps 11 <-> 12 only: rho 1 - 12/1716
-    pd.DataFrame({"arch_id": IDS, "proxy": "real", "score": [float(v) for v in q]}).to_csv(tmp_path / "real.csv", index=False)
-    table = rank_all(gt, [run, tmp_path / "real.csv"], n_boot=200, paired=["real,teacher:ift", "teacher:ift,teacher:ift"])
+    pd.DataFrame({"arch_id": IDS, "proxy": "real", "score": [float(v) for v in q]}).to_csv(
+        tmp_path / "real.csv", index=False
+    )
+    table = rank_all(
+        gt, [run, tmp_path / "real.csv"], n_boot=200, paired=["real,teacher:ift", "teacher:ift,teacher:ift"]
+    )
     proxies = table[table["pair"].isna()].set_index("proxy")
     assert list(proxies.index) == ["teacher:ift", "real"]
     row, same = (r for _, r in table[table["pair"].notna()].iterrows())
     assert row["proxy"] == "real − teacher:ift" and row["n"] == 12
     expected = spearmanr(q, range(12)).statistic - spearmanr(P, range(12)).statistic
     assert row["spearman"] == pytest.approx(expected) == pytest.approx(1 - 12 / 1716 - 9 / 11)
-    assert row["spearman_lo"] <= row["spearman"] <= row["spearman_hi"] and row["spearman_lo"] >= 0  # real never ranks worse
+    assert (
+        row["spearman_lo"] <= row["spearman"] <= row["spearman_hi"] and row["spearman_lo"] >= 0
+    )  # real never ranks worse
     assert row["p_not_above"] < 0.5
     # A proxy against itself: every resample's difference is exactly 0, so "not above" always holds.
     assert (same["spearman"], same["spearman_lo"], same["spearman_hi"], same["p_not_above"]) == (0, 0, 0, 1)

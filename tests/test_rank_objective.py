@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY_SPACE
-from gtn_nas.distillation import DistillConfig, Distiller, distill
-from gtn_nas.errors import ConfigError
-from gtn_nas.inner import InnerState, loss, train_steps
-from gtn_nas.methods import Bptt, BpttConfig, Ift, IftConfig, MetaContext
-from gtn_nas.ranking_objective import RankPool, objective_weights, rank_loss
-from gtn_nas.spaces import arch_id, load_space, specs_from_csv
-from gtn_nas.students import Functional, build_student
-from gtn_nas.teacher import Teacher, TeacherConfig
-from gtn_nas.warmstart import fit_generator, real_pixels
 from helpers import tiny_context
 from test_cli import assert_one_line_error, cli
+
+from gtn_nas.core.errors import ConfigError
+from gtn_nas.core.inner import InnerState, loss, train_steps
+from gtn_nas.core.spaces import arch_id, load_space, specs_from_csv
+from gtn_nas.core.students import Functional, build_student
+from gtn_nas.teachers.distillation import DistillConfig, Distiller, distill
+from gtn_nas.teachers.fit import fit_generator, real_pixels
+from gtn_nas.teachers.generator import Teacher, TeacherConfig
+from gtn_nas.teachers.methods import Bptt, BpttConfig, Ift, IftConfig, MetaContext
+from gtn_nas.teachers.rank_objective import RankPool, objective_weights, rank_loss
 
 CPU = torch.device("cpu")
 RESULTS = Path(__file__).parent.parent / "results" / "ground_truth"
@@ -31,7 +31,13 @@ def pool_csv(path: Path, n: int = 20) -> Path:
         w = csv.writer(fh)
         w.writerow(["arch_id", "spec", "val_acc"])
         for i in range(n):
-            spec = {"family": "mlp", "depth": 1, "width": 4 + i, "activation": "relu" if i % 2 else "tanh", "norm": "none"}
+            spec = {
+                "family": "mlp",
+                "depth": 1,
+                "width": 4 + i,
+                "activation": "relu" if i % 2 else "tanh",
+                "norm": "none",
+            }
             w.writerow([arch_id(spec), json.dumps(spec, sort_keys=True), 0.5 + i / 100])
     return path
 
@@ -58,7 +64,10 @@ def test_rank_loss_gradient_matches_finite_differences(form):
 
 def test_rank_loss_is_low_for_the_right_order_and_ignores_a_shift():
     a = torch.tensor([0.9, 0.8, 0.7], dtype=torch.float64)
-    right, wrong = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64), torch.tensor([0.3, 0.2, 0.1], dtype=torch.float64)
+    right, wrong = (
+        torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64),
+        torch.tensor([0.3, 0.2, 0.1], dtype=torch.float64),
+    )
     for form in ("pairwise", "zscore"):
         assert rank_loss(right, a, form) < rank_loss(wrong, a, form)
         torch.testing.assert_close(rank_loss(right + 5.0, a, form), rank_loss(right, a, form))
@@ -81,8 +90,21 @@ def _contexts(steps=3):
     out = []
     for i, spec in enumerate(SPECS):
         f = Functional(build_student(spec, 10 + i).double())
-        out.append(MetaContext(base.teacher, f, f.init_params(), base.noise, base.meta_x, base.meta_y, base.real,
-                               base.class_index, torch.Generator().manual_seed(i), spec=spec, seed=10 + i))
+        out.append(
+            MetaContext(
+                base.teacher,
+                f,
+                f.init_params(),
+                base.noise,
+                base.meta_x,
+                base.meta_y,
+                base.real,
+                base.class_index,
+                torch.Generator().manual_seed(i),
+                spec=spec,
+                seed=10 + i,
+            )
+        )
     return base.teacher, out
 
 
@@ -134,9 +156,20 @@ def test_ift_pending_backward_is_linear_in_its_weight():
 
 def _rank_cfg(pool, method="ift", **kw):
     kw = {"students_per_step": 3, **kw}
-    return DistillConfig(method=method, teacher=TeacherConfig(inner_steps=3, batch_size=20, init="noise"), meta_steps=2,
-                         space=TINY_SPACE, eval_every=2, eval_students=1, eval_examples=200, checkpoint_every=1,
-                         calibrate=False, objective="rank", rank_pool=str(pool), **kw)
+    return DistillConfig(
+        method=method,
+        teacher=TeacherConfig(inner_steps=3, batch_size=20, init="noise"),
+        meta_steps=2,
+        space=TINY_SPACE,
+        eval_every=2,
+        eval_students=1,
+        eval_examples=200,
+        checkpoint_every=1,
+        calibrate=False,
+        objective="rank",
+        rank_pool=str(pool),
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("method", ["bptt", "ift"])
@@ -161,8 +194,16 @@ def test_rank_distillation_is_deterministic(small_mnist, tmp_path):
 
 
 def test_zero_meta_steps_is_the_fitted_start(mnist, tmp_path):
-    cfg = DistillConfig(method="ift", teacher=TeacherConfig(inner_steps=3, batch_size=20, fit_steps=4), meta_steps=0,
-                        space=TINY_SPACE, eval_students=1, eval_examples=200, calibrate=False, seed=3)
+    cfg = DistillConfig(
+        method="ift",
+        teacher=TeacherConfig(inner_steps=3, batch_size=20, fit_steps=4),
+        meta_steps=0,
+        space=TINY_SPACE,
+        eval_students=1,
+        eval_examples=200,
+        calibrate=False,
+        seed=3,
+    )
     d = distill(cfg, mnist, CPU, tmp_path / "start.pt")  # the full split: the fit avoids the calibration holdout
     assert d.step == 0 and (tmp_path / "start.pt").exists()
     start = Teacher(cfg.teacher, seed=3)
@@ -182,16 +223,22 @@ def test_the_shipped_pool_is_disjoint_from_every_evaluation_net():
     assert not {arch_id(s) for s, _ in pool.train} & {arch_id(s) for s, _ in pool.val}
 
 
-@pytest.mark.parametrize("extra, needles", [
-    (["--objective", "rank", "--students-per-step", "2"], ["--objective rank needs --rank-pool"]),
-    (["--objective", "rank", "--rank-pool", "POOL"], ["--students-per-step >= 2"]),
-    (["--objective", "rank", "--rank-pool", "BAD", "--students-per-step", "2"], ["missing column(s) val_acc"]),
-    (["--objective", "rank", "--rank-pool", "nowhere.csv", "--students-per-step", "2"], ["no such file"]),
-    (["--objective", "rank", "--rank-pool", "POOL", "--students-per-step", "2", "--method", "gm"], ["gm"]),
-    (["--objective", "rank", "--rank-pool", "POOL", "--students-per-step", "2", "--rank-loss", "hinge"], ["--rank-loss"]),
-    (["--rank-weight", "1"], ["--rank-weight applies to --objective rank only"]),
-    (["--objective", "best"], ["--objective must be one of"]),
-])
+@pytest.mark.parametrize(
+    "extra, needles",
+    [
+        (["--objective", "rank", "--students-per-step", "2"], ["--objective rank needs --rank-pool"]),
+        (["--objective", "rank", "--rank-pool", "POOL"], ["--students-per-step >= 2"]),
+        (["--objective", "rank", "--rank-pool", "BAD", "--students-per-step", "2"], ["missing column(s) val_acc"]),
+        (["--objective", "rank", "--rank-pool", "nowhere.csv", "--students-per-step", "2"], ["no such file"]),
+        (["--objective", "rank", "--rank-pool", "POOL", "--students-per-step", "2", "--method", "gm"], ["gm"]),
+        (
+            ["--objective", "rank", "--rank-pool", "POOL", "--students-per-step", "2", "--rank-loss", "hinge"],
+            ["--rank-loss"],
+        ),
+        (["--rank-weight", "1"], ["--rank-weight applies to --objective rank only"]),
+        (["--objective", "best"], ["--objective must be one of"]),
+    ],
+)
 def test_bad_rank_options_are_one_line_errors(tmp_path, extra, needles):
     pool = pool_csv(tmp_path / "pool.csv")
     bad = tmp_path / "bad.csv"

@@ -16,30 +16,61 @@ import pandas as pd
 import pytest
 import torch
 
-from gtn_nas.checkpoint import save_checkpoint
-from gtn_nas.cli import main
-from gtn_nas.distillation import DistillConfig
-from gtn_nas.report import pareto_front
-from gtn_nas.readme_blocks import render_readme
-from gtn_nas.reporting import SECTIONS, ift_floor_md, nas_combination_md, write_section
-from gtn_nas.teacher import Teacher, TeacherConfig
+from gtn_nas.cli.commands import main
+from gtn_nas.core.checkpoint import save_checkpoint
+from gtn_nas.report.figures import pareto_front
+from gtn_nas.report.repo import SECTIONS, ift_floor_md, nas_combination_md, write_section
+from gtn_nas.report.repo.readme_blocks import render_readme
+from gtn_nas.teachers.distillation import DistillConfig
+from gtn_nas.teachers.generator import Teacher, TeacherConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "results"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-EXPECTED = sorted([
-    "README.md", "distributed.md", "faults.md", "faults_distill.md", "ground_truth/README.md", "ground_truth/yardstick.md",
-    "ground_truth/yardstick.png", "ift_alignment.md", "ift_floor.md", "meta_cost.md", "meta_cost.png", "meta_speed.md", "nas/COMMANDS.md",
-    "nas/plots/all.png", "nas/plots/gm.png", "nas/plots/real.png", "nas_combination.md", "nas_correlation.md", "nas_frontier.md",
-    "nas_frontier.png",
-    "search/plots/tpe-teacher.png", "search/summary.md", "teacher_quality/curves.md", "teacher_quality/curves.png",
-    "teacher_quality/samples_teacher_tiny.png", "teacher_quality/samples_untrained_generator.png", "teacher_quality/summary.md",
-    "teachers/ablation.md", "teachers/default/README.md", "teachers/default/nas/COMMANDS.md", "teachers/default/nas/plots/all.png",
-    "teachers/default/nas/plots/gm-15min.png", "teachers/default/nas_correlation.md", "teachers/default/wall_time.md",
-    "teachers/wall_time.md", "teachers/clip_ablation.md", "teachers/recalibration.md", "teachers/clip_ablation_ift_bptt.md",
-    "teachers/recalibration_ift.md",
-])
+EXPECTED = sorted(
+    [
+        "README.md",
+        "distributed.md",
+        "faults.md",
+        "faults_distill.md",
+        "ground_truth/README.md",
+        "ground_truth/yardstick.md",
+        "ground_truth/yardstick.png",
+        "ift_alignment.md",
+        "ift_floor.md",
+        "meta_cost.md",
+        "meta_cost.png",
+        "meta_speed.md",
+        "nas/COMMANDS.md",
+        "nas/plots/all.png",
+        "nas/plots/gm.png",
+        "nas/plots/real.png",
+        "nas_combination.md",
+        "nas_correlation.md",
+        "nas_frontier.md",
+        "nas_frontier.png",
+        "search/plots/tpe-teacher.png",
+        "search/summary.md",
+        "teacher_quality/curves.md",
+        "teacher_quality/curves.png",
+        "teacher_quality/samples_teacher_tiny.png",
+        "teacher_quality/samples_untrained_generator.png",
+        "teacher_quality/summary.md",
+        "teachers/ablation.md",
+        "teachers/default/README.md",
+        "teachers/default/nas/COMMANDS.md",
+        "teachers/default/nas/plots/all.png",
+        "teachers/default/nas/plots/gm-15min.png",
+        "teachers/default/nas_correlation.md",
+        "teachers/default/wall_time.md",
+        "teachers/wall_time.md",
+        "teachers/clip_ablation.md",
+        "teachers/recalibration.md",
+        "teachers/clip_ablation_ift_bptt.md",
+        "teachers/recalibration_ift.md",
+    ]
+)
 
 
 def cli(capsys, *args) -> tuple[int, str, str]:
@@ -52,8 +83,16 @@ def cli(capsys, *args) -> tuple[int, str, str]:
 
 def tiny_teacher(path: Path) -> None:
     cfg = DistillConfig(method="gm", teacher=TeacherConfig(inner_steps=2, batch_size=20, init="noise"), meta_steps=1)
-    save_checkpoint(path, {"method": "gm", "config": cfg.to_dict(), "teacher": Teacher(cfg.teacher, seed=0).state_dict(),
-                           "meta_step": 0, "metrics": []})
+    save_checkpoint(
+        path,
+        {
+            "method": "gm",
+            "config": cfg.to_dict(),
+            "teacher": Teacher(cfg.teacher, seed=0).state_dict(),
+            "meta_step": 0,
+            "metrics": [],
+        },
+    )
 
 
 @pytest.fixture
@@ -109,16 +148,25 @@ def test_numbers_and_commands_come_from_the_raw_files(results, tmp_path, capsys)
     assert frontier.count("| yes |") == 5 + 6  # the fixture's Pareto fronts, one per ground truth
 
 
-@pytest.mark.parametrize("name, content, needle", [
-    ("meta_cost.csv", b"\xff\xfe\x00\x01\x02", "not a readable CSV"),
-    ("nas/gm.csv", b'arch_id,spec\n"never closed,1\n', "not a readable CSV"),
-    ("teacher_quality/summary.csv", b"source\nreal\n", "missing column(s)"),
-    ("meta_speed.csv", b"method,code,students,options,threads,sec_per_meta_step,meta_steps_per_min,"
-                       b"speedup_vs_0.1_same_students,speedup_vs_0.1_as_shipped\nbptt,new,s,{},2,fast,1,1,1\n", "not numeric"),
-    ("distributed.json", b"{not json", "not valid JSON"),
-    ("teachers/tiny.pt", b"not a checkpoint", "tiny.pt"),
-])
-def test_corrupt_input_is_one_line_naming_the_file_and_nothing_is_written(results, tmp_path, capsys, name, content, needle):
+@pytest.mark.parametrize(
+    "name, content, needle",
+    [
+        ("meta_cost.csv", b"\xff\xfe\x00\x01\x02", "not a readable CSV"),
+        ("nas/gm.csv", b'arch_id,spec\n"never closed,1\n', "not a readable CSV"),
+        ("teacher_quality/summary.csv", b"source\nreal\n", "missing column(s)"),
+        (
+            "meta_speed.csv",
+            b"method,code,students,options,threads,sec_per_meta_step,meta_steps_per_min,"
+            b"speedup_vs_0.1_same_students,speedup_vs_0.1_as_shipped\nbptt,new,s,{},2,fast,1,1,1\n",
+            "not numeric",
+        ),
+        ("distributed.json", b"{not json", "not valid JSON"),
+        ("teachers/tiny.pt", b"not a checkpoint", "tiny.pt"),
+    ],
+)
+def test_corrupt_input_is_one_line_naming_the_file_and_nothing_is_written(
+    results, tmp_path, capsys, name, content, needle
+):
     (results / name).write_bytes(content)
     out = tmp_path / "out"
     code, _, err = cli(capsys, "--results", results, "--out", out)
@@ -130,8 +178,12 @@ def test_corrupt_input_is_one_line_naming_the_file_and_nothing_is_written(result
 
 def test_corrupt_input_from_the_real_command_has_no_traceback(results, tmp_path):
     (results / "manifest.json").write_bytes(b"\x00\xff\xfe")
-    run = subprocess.run([sys.executable, "-m", "gtn_nas", "report", "--results", str(results), "--out", str(tmp_path / "out")],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "gtn_nas", "report", "--results", str(results), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2
     assert run.stderr.strip().startswith("error: ") and "manifest.json" in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
@@ -143,8 +195,10 @@ def test_readme_blocks_are_refilled_checked_and_left_alone_on_request(results, t
         (small / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(results / name, small / name)
     readme = tmp_path / "README.md"
-    stale = ("# Project\n\nProse stays.\n\n<!-- results:memory -->\nold table\n<!-- /results:memory -->\n\nMore prose.\n\n"
-             "<!-- results:frontier -->\n<!-- /results:frontier -->\n\n<!-- results:nope -->\nkept\n<!-- /results:nope -->\n")
+    stale = (
+        "# Project\n\nProse stays.\n\n<!-- results:memory -->\nold table\n<!-- /results:memory -->\n\nMore prose.\n\n"
+        "<!-- results:frontier -->\n<!-- /results:frontier -->\n\n<!-- results:nope -->\nkept\n<!-- /results:nope -->\n"
+    )
     readme.write_text(stale)
     assert cli(capsys, "--results", small, "--check")[0] == 1
     assert readme.read_text() == stale
@@ -179,7 +233,12 @@ def test_benchmarks_write_what_the_report_writes(results, tmp_path, capsys):
     alone = tmp_path / "alone"
     written = write_section("nas", results, alone)  # what benchmarks/nas_correlation.py writes after its runs
     assert sorted(str(p.relative_to(alone)) for p in written) == [
-        "nas/COMMANDS.md", "nas/plots/all.png", "nas/plots/gm.png", "nas/plots/real.png", "nas_correlation.md"]
+        "nas/COMMANDS.md",
+        "nas/plots/all.png",
+        "nas/plots/gm.png",
+        "nas/plots/real.png",
+        "nas_correlation.md",
+    ]
     capsys.readouterr()
     assert cli(capsys, "--results", results)[0] == 0
     assert (bench / "faults.md").read_bytes() == (results / "faults.md").read_bytes()
@@ -188,12 +247,20 @@ def test_benchmarks_write_what_the_report_writes(results, tmp_path, capsys):
 
 
 def test_ift_floor_page_states_the_bound_and_whether_a_target_fits_it():
-    frame = pd.DataFrame({"student": ["a", "a", "b", "b"], "setting": ["inner", "default"] * 2, "seconds": [1.0, 2.0, 1.0, 4.0]})
+    frame = pd.DataFrame(
+        {"student": ["a", "a", "b", "b"], "setting": ["inner", "default"] * 2, "seconds": [1.0, 2.0, 1.0, 4.0]}
+    )
     meta = {"command": "python benchmarks/ift_floor.py", "repeats": 3}
 
     def speed(new: float) -> pd.DataFrame:
-        return pd.DataFrame({"method": ["ift", "ift"], "code": ["0.1 (x)", "new"], "students": ["new students"] * 2,
-                             "sec_per_meta_step": [1.0, new]})
+        return pd.DataFrame(
+            {
+                "method": ["ift", "ift"],
+                "code": ["0.1 (x)", "new"],
+                "students": ["new students"] * 2,
+                "sec_per_meta_step": [1.0, new],
+            }
+        )
 
     assert "any solve over today's default: 3.00x" in ift_floor_md(frame, meta)  # mean 3 s ÷ mean 1 s
     assert "needs 2.70x over today's default: within the bound" in ift_floor_md(frame, meta, speed(0.9))
@@ -209,10 +276,31 @@ def test_paired_difference_and_its_column_on_the_combination_page():
     assert (d, lo, hi) == pytest.approx((2.0, 2.0, 2.0))  # a perfect proxy against a reversed one, on every resample
     d, lo, hi = paired_difference(noisy, truth, truth, 200, 0)
     assert d < 0 and lo < d < hi <= 0 + 1e-12  # a noisy proxy never beats the truth itself
-    row = {"proxy": "teacher:gm", "steps": 32, "val_examples": 1000, "init_seed": 0, "rho_alone": 0.7, "rho_with_naswot": 0.8,
-           "rho_alone_3ep": 0.7, "rho_with_naswot_3ep": 0.8, "diff": 0.05, "diff_lo": -0.01, "diff_hi": 0.1,
-           "diff_alone": -0.02, "diff_alone_lo": -0.2, "diff_alone_hi": 0.15}
-    meta = {"command": "c", "date": "d", "bootstrap": 200, "seed": 0, "pair": ["teacher:gm", "real"], "scores": "s", "naswot": "n"}
+    row = {
+        "proxy": "teacher:gm",
+        "steps": 32,
+        "val_examples": 1000,
+        "init_seed": 0,
+        "rho_alone": 0.7,
+        "rho_with_naswot": 0.8,
+        "rho_alone_3ep": 0.7,
+        "rho_with_naswot_3ep": 0.8,
+        "diff": 0.05,
+        "diff_lo": -0.01,
+        "diff_hi": 0.1,
+        "diff_alone": -0.02,
+        "diff_alone_lo": -0.2,
+        "diff_alone_hi": 0.15,
+    }
+    meta = {
+        "command": "c",
+        "date": "d",
+        "bootstrap": 200,
+        "seed": 0,
+        "pair": ["teacher:gm", "real"],
+        "scores": "s",
+        "naswot": "n",
+    }
     md = nas_combination_md(pd.DataFrame([row]), meta)
     assert "| ρ(teacher:gm+naswot) − ρ(real+naswot) [95% CI] | ρ(teacher:gm) − ρ(real) [95% CI] |" in md
     assert "| +0.050 [-0.01, +0.10] | -0.020 [-0.20, +0.15] |" in md
@@ -229,9 +317,9 @@ def test_pareto_front():
 def test_learning_curve_ends_where_train_student_ends():
     import learning_curves
 
-    from gtn_nas.data import Split
-    from gtn_nas.students import accuracy
-    from gtn_nas.training import train_student
+    from gtn_nas.core.data import Split
+    from gtn_nas.core.students import accuracy
+    from gtn_nas.core.training import train_student
 
     g = torch.Generator().manual_seed(0)
     spec = {"family": "mlp", "depth": 1, "width": 16, "activation": "relu", "norm": "batch"}
@@ -249,13 +337,37 @@ def test_learning_curves_read_each_real_baselines_own_calibration(tmp_path):
     import pandas as pd
 
     per_arch = tmp_path / "per_arch.csv"
-    pd.DataFrame([{"source": learning_curves.REAL_SOURCE, "arch_id": "a", "seed": 0, "lr": 0.1, "momentum": 0.9, "max_grad_norm": 1.0},
-                  {"source": learning_curves.BALANCED_SOURCE, "arch_id": "a", "seed": 0, "lr": 0.2, "momentum": 0.5,
-                   "max_grad_norm": None}]).to_csv(per_arch, index=False)
+    pd.DataFrame(
+        [
+            {
+                "source": learning_curves.REAL_SOURCE,
+                "arch_id": "a",
+                "seed": 0,
+                "lr": 0.1,
+                "momentum": 0.9,
+                "max_grad_norm": 1.0,
+            },
+            {
+                "source": learning_curves.BALANCED_SOURCE,
+                "arch_id": "a",
+                "seed": 0,
+                "lr": 0.2,
+                "momentum": 0.5,
+                "max_grad_norm": None,
+            },
+        ]
+    ).to_csv(per_arch, index=False)
     assert learning_curves.real_setting(per_arch, None, None) == (learning_curves.REAL_SOURCE, 0.1, 0.9, 1.0)
     assert learning_curves.real_setting(per_arch, None, None, learning_curves.BALANCED_SOURCE) == (
-        learning_curves.BALANCED_SOURCE, 0.2, 0.5, None)
-    assert learning_curves.real_setting(per_arch, 0.3, 0.0, learning_curves.BALANCED_SOURCE)[0] == "real balanced (lr 0.3, momentum 0)"
+        learning_curves.BALANCED_SOURCE,
+        0.2,
+        0.5,
+        None,
+    )
+    assert (
+        learning_curves.real_setting(per_arch, 0.3, 0.0, learning_curves.BALANCED_SOURCE)[0]
+        == "real balanced (lr 0.3, momentum 0)"
+    )
 
 
 def test_rescoring_some_sources_keeps_the_others_and_their_order():
@@ -263,8 +375,13 @@ def test_rescoring_some_sources_keeps_the_others_and_their_order():
     import clip_ablation
     import teacher_quality
 
-    old = pd.DataFrame({"source": ["real", "teacher:a", "teacher:b", "real", "teacher:a", "teacher:b"], "seed": [0, 0, 0, 1, 1, 1],
-                        "test_acc": [0.9, 0.5, 0.6, 0.91, 0.51, 0.61]})
+    old = pd.DataFrame(
+        {
+            "source": ["real", "teacher:a", "teacher:b", "real", "teacher:a", "teacher:b"],
+            "seed": [0, 0, 0, 1, 1, 1],
+            "test_acc": [0.9, 0.5, 0.6, 0.91, 0.51, 0.61],
+        }
+    )
     new = pd.DataFrame({"source": ["teacher:a", "teacher:a"], "seed": [0, 1], "test_acc": [0.7, 0.71]})
     merged = teacher_quality._replace_sources(old, new)
     assert list(dict.fromkeys(merged["source"])) == ["real", "teacher:a", "teacher:b"]
@@ -272,23 +389,38 @@ def test_rescoring_some_sources_keeps_the_others_and_their_order():
     assert sorted(merged[merged["source"] != "teacher:a"]["test_acc"]) == [0.6, 0.61, 0.9, 0.91]
 
     rows = pd.DataFrame({"teacher": ["x", "x", "y", "y"], "grid": ["before", "after"] * 2, "v": [1, 2, 3, 4]})
-    added = pd.DataFrame({"teacher": ["y", "x", "x"], "grid": ["uncalibrated", "uncalibrated", "after"], "v": [5, 6, 7]})
+    added = pd.DataFrame(
+        {"teacher": ["y", "x", "x"], "grid": ["uncalibrated", "uncalibrated", "after"], "v": [5, 6, 7]}
+    )
     merged = clip_ablation._merge(rows, added)
     assert list(zip(merged["teacher"], merged["grid"], merged["v"])) == [
-        ("x", "uncalibrated", 6), ("x", "before", 1), ("x", "after", 7), ("y", "uncalibrated", 5), ("y", "before", 3), ("y", "after", 4)]
+        ("x", "uncalibrated", 6),
+        ("x", "before", 1),
+        ("x", "after", 7),
+        ("y", "uncalibrated", 5),
+        ("y", "before", 3),
+        ("y", "after", 4),
+    ]
 
 
 def test_wall_time_table_names_every_run_that_left_rows():
-    from gtn_nas.reporting import wall_time_md
+    from gtn_nas.report.repo import wall_time_md
 
     frame = pd.DataFrame({"method": ["gm", "bptt"], "scale": [2.0, 4.0], "wall_s": [2250.0, 2400.0]})
-    meta = {"command": "python b.py --scale 4", "scale": 4, "runs": [
-        {"command": "python b.py --scale 2", "scale": 2, "note": "pinned"}, {"command": "python b.py --scale 4", "scale": 4}]}
+    meta = {
+        "command": "python b.py --scale 4",
+        "scale": 4,
+        "runs": [
+            {"command": "python b.py --scale 2", "scale": 2, "note": "pinned"},
+            {"command": "python b.py --scale 4", "scale": 4},
+        ],
+    }
     md = wall_time_md(frame, meta)
     assert md.startswith("# Distillation runs at several budgets")
     assert "Commands: `python b.py --scale 2` (pinned); `python b.py --scale 4`" in md
     assert wall_time_md(frame.iloc[:1], {"command": "python b.py --scale 2", "scale": 2}).startswith(
-        "# Distillation runs at 2x the default meta-steps\n\nCommand: `python b.py --scale 2`")
+        "# Distillation runs at 2x the default meta-steps\n\nCommand: `python b.py --scale 2`"
+    )
 
 
 def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
@@ -301,8 +433,11 @@ def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
     merged, runs = search_runs.kept_from_before(pd.DataFrame({"search": ["b"], "pick": ["new"]}), tmp_path)
     assert merged["search"].tolist() == ["a", "b", "c"] and merged["pick"].tolist() == ["p", "new", "r"]
     assert runs == [{"command": "python benchmarks/search_runs.py", "date": "d", "searches": ["a", "b", "c"]}]
-    from gtn_nas.reporting.nas import search_md
+    from gtn_nas.report.repo.nas import search_md
 
     runs.append({"command": "python benchmarks/search_runs.py --only b", "date": "e", "searches": ["b"]})
     md = search_md(merged, {"command": runs[-1]["command"], "runs": runs}, [])
-    assert "Commands: `python benchmarks/search_runs.py` (a, b, c; d); then `python benchmarks/search_runs.py --only b` (b; e)" in md
+    assert (
+        "Commands: `python benchmarks/search_runs.py` (a, b, c; d); then `python benchmarks/search_runs.py --only b` (b; e)"
+        in md
+    )

@@ -11,17 +11,23 @@ import optuna
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY_SPACE
 from optuna.trial import TrialState
 
-from conftest import TINY_SPACE
-from gtn_nas.errors import ConfigError
-from gtn_nas.distillation import load_teacher
-from gtn_nas.proxies import ProxySettings, balanced_subset, make_proxy, per_image_forward_flops, split_pool
-from gtn_nas.workqueue import driver_url
-from gtn_nas.searching import (ArchEncoding, bind_settings, open_search_storage, open_search_study, record_setup,
-                            run_search)
-from gtn_nas.spaces import arch_id, load_space, parse_space, spec_to_json
-from gtn_nas.students import build_student, count_params
+from gtn_nas.core.errors import ConfigError
+from gtn_nas.core.spaces import arch_id, load_space, parse_space, spec_to_json
+from gtn_nas.core.students import build_student, count_params
+from gtn_nas.nas.proxies import ProxySettings, balanced_subset, make_proxy, per_image_forward_flops, split_pool
+from gtn_nas.nas.search import (
+    ArchEncoding,
+    bind_settings,
+    open_search_storage,
+    open_search_study,
+    record_setup,
+    run_search,
+)
+from gtn_nas.nas.workqueue import driver_url
+from gtn_nas.teachers.distillation import load_teacher
 
 # 16 quick MLPs: enough distinct architectures that two workers overlap in time.
 WORKER_SPACE = """name = "workers"
@@ -37,14 +43,21 @@ norm = ["none", "layer"]
 @pytest.fixture(scope="session")
 def tiny_teachers(tmp_path_factory, small_mnist):
     """A generator and a pixel teacher, one meta-step of gradient matching each (T=2, B=10)."""
-    from gtn_nas.distillation import DistillConfig, Distiller
-    from gtn_nas.teacher import TeacherConfig
+    from gtn_nas.teachers.distillation import DistillConfig, Distiller
+    from gtn_nas.teachers.generator import TeacherConfig
 
     folder = tmp_path_factory.mktemp("teachers")
     paths = {}
     for kind in ("generator", "pixels"):
-        cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind=kind, inner_steps=2, batch_size=10, init="noise"), meta_steps=1,
-                            space=TINY_SPACE, eval_every=1000, eval_students=1, eval_examples=200)
+        cfg = DistillConfig(
+            method="gm",
+            teacher=TeacherConfig(kind=kind, inner_steps=2, batch_size=10, init="noise"),
+            meta_steps=1,
+            space=TINY_SPACE,
+            eval_every=1000,
+            eval_students=1,
+            eval_examples=200,
+        )
         paths[kind] = folder / f"{kind}.pt"
         Distiller(cfg, small_mnist, torch.device("cpu")).run(paths[kind])
     return paths
@@ -70,9 +83,26 @@ def run_together(commands: list[list[str]], timeout: float = 240) -> list[subpro
 def search_workers(teacher: Path, storage: str, study: str, space: Path, out_dir: Path, n_trials: int, n: int = 2):
     # 2,000 steps (the teacher's 2 batches, cycled) take ~1 s per new architecture, so the ~6 s of work
     # outlasts any skew in the two workers' start-up (at 100 steps, ~1 s in all, one worker sometimes did it all).
-    cmd = lambda i: gtn_nas("search", "--teacher", str(teacher), "--space", str(space), "--steps", "2000", "--sampler", "random",
-                            "--n-trials", str(n_trials), "--storage", storage, "--study-name", study, "--quiet",
-                            "--out", str(out_dir / f"worker{i}.csv"))
+    cmd = lambda i: gtn_nas(
+        "search",
+        "--teacher",
+        str(teacher),
+        "--space",
+        str(space),
+        "--steps",
+        "2000",
+        "--sampler",
+        "random",
+        "--n-trials",
+        str(n_trials),
+        "--storage",
+        storage,
+        "--study-name",
+        study,
+        "--quiet",
+        "--out",
+        str(out_dir / f"worker{i}.csv"),
+    )
     for r in run_together([cmd(i) for i in range(n)]):
         assert r.returncode == 0, r.stderr[-2000:]
 
@@ -83,7 +113,11 @@ def check_search_study(storage: str, study_name: str, n_trials: int) -> list:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == n_trials
     assert len({t.number for t in trials}) == len(trials)
-    assert all(t.state == TrialState.PRUNED and t.user_attrs.get("over_budget") for t in trials if t.state != TrialState.COMPLETE)
+    assert all(
+        t.state == TrialState.PRUNED and t.user_attrs.get("over_budget")
+        for t in trials
+        if t.state != TrialState.COMPLETE
+    )
     by_number = {t.number: t for t in complete}
     for t in complete:
         if "reused_from" in t.user_attrs:  # a repeat proposal: the earlier trial's score, at no cost
@@ -113,10 +147,26 @@ def test_two_search_workers_record_every_trial_once(tmp_path, tiny_teacher):
 def test_two_archs_from_workers_score_each_architecture_once(tmp_path, tiny_teacher):
     specs = load_space(TINY_SPACE).archs
     gt = tmp_path / "gt.csv"
-    pd.DataFrame({"arch_id": [arch_id(s) for s in specs], "spec": [spec_to_json(s) for s in specs]}).to_csv(gt, index=False)
+    pd.DataFrame({"arch_id": [arch_id(s) for s in specs], "spec": [spec_to_json(s) for s in specs]}).to_csv(
+        gt, index=False
+    )
     storage = f"sqlite:///{tmp_path / 'queue.db'}"
-    cmd = lambda i: gtn_nas("search", "--teacher", str(tiny_teacher), "--steps", "2", "--archs-from", str(gt), "--storage", storage,
-                            "--space", TINY_SPACE, "--quiet", "--out", str(tmp_path / f"w{i}.csv"))
+    cmd = lambda i: gtn_nas(
+        "search",
+        "--teacher",
+        str(tiny_teacher),
+        "--steps",
+        "2",
+        "--archs-from",
+        str(gt),
+        "--storage",
+        storage,
+        "--space",
+        TINY_SPACE,
+        "--quiet",
+        "--out",
+        str(tmp_path / f"w{i}.csv"),
+    )
     for r in run_together([cmd(0), cmd(1)]):
         assert r.returncode == 0, r.stderr[-2000:]
     [name] = optuna.get_all_study_names(storage)
@@ -130,6 +180,7 @@ def test_two_archs_from_workers_score_each_architecture_once(tmp_path, tiny_teac
 
 
 # -- in-process: proxies ---------------------------------------------------------------------------
+
 
 def test_teacher_proxies_are_named_deterministic_and_costed(tiny_teachers, small_mnist):
     spec = load_space(TINY_SPACE).archs[-1]
@@ -163,26 +214,37 @@ def test_subset_proxy_is_class_balanced_and_teacher_sized(small_mnist, tiny_teac
     sub = balanced_subset(pool, 40, 10, seed=0)
     assert torch.equal(sub.y, torch.arange(40) % 10)
     teacher = load_teacher(tiny_teacher, "cpu")
-    proxy = make_proxy(ProxySettings(kind="subset", steps=4, lr=0.1, teacher=str(tiny_teacher)), small_mnist,
-                       torch.device("cpu"), teacher=teacher)
+    proxy = make_proxy(
+        ProxySettings(kind="subset", steps=4, lr=0.1, teacher=str(tiny_teacher)),
+        small_mnist,
+        torch.device("cpu"),
+        teacher=teacher,
+    )
     # 2 teacher steps x 10 = a 20-image subset, trained 4 steps: two passes.
     images = torch.cat([b[0] for b in proxy.batches])
     assert images.shape[0] == 40 and len({tuple(x.flatten()[:20].tolist()) for x in images}) <= 20
 
 
 def test_proxy_seeds_score_is_the_mean_of_separate_initialisations(small_mnist, tiny_teacher):
-    from gtn_nas.proxies import train_and_score
+    from gtn_nas.nas.proxies import train_and_score
 
     spec = load_space(TINY_SPACE).archs[-1]
     teacher = load_teacher(tiny_teacher, "cpu")
-    proxy = make_proxy(ProxySettings(teacher=str(tiny_teacher), steps=3, seed=5, seeds=3), small_mnist, torch.device("cpu"), teacher=teacher)
+    proxy = make_proxy(
+        ProxySettings(teacher=str(tiny_teacher), steps=3, seed=5, seeds=3),
+        small_mnist,
+        torch.device("cpu"),
+        teacher=teacher,
+    )
     separate = [train_and_score(spec, proxy.batches, proxy.val, 5 + i, "cpu")["score"] for i in range(3)]
     assert len(set(separate)) > 1  # the initialisations differ
     assert proxy.score(spec)["score"] == pytest.approx(sum(separate) / 3, abs=1e-12)
 
 
 def test_val_examples_subset_is_fixed_by_seed(small_mnist):
-    make = lambda seed, n=100: make_proxy(ProxySettings(kind="params", seed=seed, val_examples=n), small_mnist, torch.device("cpu"))
+    make = lambda seed, n=100: make_proxy(
+        ProxySettings(kind="params", seed=seed, val_examples=n), small_mnist, torch.device("cpu")
+    )
     a, b, c = make(0), make(0), make(1)
     assert len(a.val) == 100 and torch.equal(a.val.x, b.val.x) and not torch.equal(a.val.x, c.val.x)
     assert len(make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu")).val) == len(small_mnist.val)
@@ -190,18 +252,23 @@ def test_val_examples_subset_is_fixed_by_seed(small_mnist):
         make(0, 0)
     with pytest.raises(ConfigError, match="--proxy-seeds"):
         ProxySettings(kind="params", seeds=0).validate()
-    assert "seeds" not in ProxySettings().key() and ProxySettings(seeds=2).key()["seeds"] == 2  # old studies keep their key
+    assert (
+        "seeds" not in ProxySettings().key() and ProxySettings(seeds=2).key()["seeds"] == 2
+    )  # old studies keep their key
 
 
 def test_params_proxy_and_unknown_proxy(small_mnist):
     spec = load_space(TINY_SPACE).archs[0]
     proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
     assert proxy.score(spec)["score"] == count_params(build_student(spec, 0)) and proxy.score(spec)["flops"] == 0
-    with pytest.raises(ConfigError, match="--proxy must be one of teacher, real, subset, params, synflow, naswot; got 'zero-cost'"):
+    with pytest.raises(
+        ConfigError, match="--proxy must be one of teacher, real, subset, params, synflow, naswot; got 'zero-cost'"
+    ):
         ProxySettings(kind="zero-cost").validate()
 
 
 # -- in-process: studies -------------------------------------------------------------------------
+
 
 def test_search_reuses_scores_honestly_and_resumes_to_the_budget(tmp_path, small_mnist):
     space = load_space(TINY_SPACE)
@@ -233,7 +300,7 @@ def test_search_reuses_scores_honestly_and_resumes_to_the_budget(tmp_path, small
 def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeypatch):
     import time
 
-    import gtn_nas.workqueue as workqueue
+    import gtn_nas.nas.workqueue as workqueue
 
     monkeypatch.setattr(workqueue, "HEARTBEAT_S", 1)
     space = load_space(TINY_SPACE)
@@ -248,7 +315,11 @@ def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeyp
     trials = study.get_trials()
     assert trials[dead.number].state == TrialState.FAIL
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
-    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == trials[dead.number].params
+    assert (
+        len(retried) == 1
+        and retried[0].state == TrialState.COMPLETE
+        and retried[0].params == trials[dead.number].params
+    )
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
 
 
@@ -267,7 +338,11 @@ def test_a_worker_killed_before_its_first_heartbeat_frees_its_slot(tmp_path, sma
     trials = study.get_trials()
     assert trials[dead.number].state == TrialState.FAIL and not study.get_trials(states=(TrialState.RUNNING,))
     retried = [t for t in trials if t.user_attrs.get("retry_of") == dead.number]
-    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == trials[dead.number].params
+    assert (
+        len(retried) == 1
+        and retried[0].state == TrialState.COMPLETE
+        and retried[0].params == trials[dead.number].params
+    )
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
 
 
@@ -292,11 +367,13 @@ def test_a_result_for_a_reclaimed_search_trial_is_dropped_without_error(tmp_path
     assert trials[reclaimed[0]].state == TrialState.FAIL
     retry = [t for t in trials if t.user_attrs.get("retry_of") == reclaimed[0]]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == trials[reclaimed[0]].params
-    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3 and not study.get_trials(states=(TrialState.RUNNING,))
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3 and not study.get_trials(
+        states=(TrialState.RUNNING,)
+    )
 
 
 def _ask_enqueued(url, out):
-    from gtn_nas.searching import ask
+    from gtn_nas.nas.search import ask
 
     study = optuna.load_study(study_name="race", storage=open_search_storage(url))
     numbers = []
@@ -336,22 +413,37 @@ def test_a_dead_workers_trial_is_retried_on_journal_storage_too(tmp_path, small_
     trials = study.get_trials()
     assert trials[dead.number].state == TrialState.FAIL
     retried = [t for t in trials if t.user_attrs.get("retry_of") == dead.number]
-    assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE and retried[0].params == trials[dead.number].params
+    assert (
+        len(retried) == 1
+        and retried[0].state == TrialState.COMPLETE
+        and retried[0].params == trials[dead.number].params
+    )
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 3
 
 
 def test_the_api_prints_nothing(tmp_path, small_mnist, capfd):
-    from gtn_nas import api
-
     import logging
+
+    from gtn_nas import api
 
     before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.INFO)  # as in a fresh notebook
     # Optuna's handler kept the stderr of its first use (pytest's collection-time capture): point it here.
-    streams = [(h, h.setStream(sys.stderr)) for h in logging.getLogger("optuna").handlers if isinstance(h, logging.StreamHandler)]
+    streams = [
+        (h, h.setStream(sys.stderr))
+        for h in logging.getLogger("optuna").handlers
+        if isinstance(h, logging.StreamHandler)
+    ]
     try:
-        run = api.search(TINY_SPACE, ProxySettings(kind="params"), tmp_path / "quiet.csv", n_trials=2, sampler="random",
-                         data=small_mnist, device="cpu")
+        run = api.search(
+            TINY_SPACE,
+            ProxySettings(kind="params"),
+            tmp_path / "quiet.csv",
+            n_trials=2,
+            sampler="random",
+            data=small_mnist,
+            device="cpu",
+        )
         assert len(run.study.get_trials(states=(TrialState.COMPLETE,))) == 2
         assert capfd.readouterr() == ("", "")  # no "A new study created", no "Trial 0 finished"
         assert optuna.logging.get_verbosity() == optuna.logging.INFO  # the caller's level is back
@@ -376,8 +468,15 @@ def test_random_search_is_deterministic_for_a_seed(tmp_path, small_mnist):
 def test_encoding_uses_keys_for_grids_and_ids_otherwise():
     grid = ArchEncoding(load_space(TINY_SPACE))
     assert grid.structured and set(grid.families) == {"mlp", "conv"}
-    ragged = parse_space({"arch": [{"family": "mlp", "depth": 0, "width": 8, "activation": "relu", "norm": "none"},
-                                   {"family": "mlp", "depth": 1, "width": 16, "activation": "tanh", "norm": "none"}]}, "x")
+    ragged = parse_space(
+        {
+            "arch": [
+                {"family": "mlp", "depth": 0, "width": 8, "activation": "relu", "norm": "none"},
+                {"family": "mlp", "depth": 1, "width": 16, "activation": "tanh", "norm": "none"},
+            ]
+        },
+        "x",
+    )
     enc = ArchEncoding(ragged)
     assert not enc.structured
     trial = optuna.create_study().ask()
@@ -392,6 +491,7 @@ def test_postgres_urls_get_an_installed_driver():
 
 # -- the command line: one-line errors ---------------------------------------------------------------
 
+
 def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     bad_space = tmp_path / "bad.toml"
     bad_space.write_text('[[grid]]\nfamily = "conv"\ndepth = [1]\n')
@@ -399,7 +499,10 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     torch.save({"weights": torch.zeros(3)}, not_teacher)
     return {
         "bad-space": (["--proxy", "params", "--space", str(bad_space)], "grid[0]: missing key 'width'"),
-        "unknown-proxy": (["--proxy", "zero-shot"], "--proxy must be one of teacher, real, subset, params, synflow, naswot; got 'zero-shot'"),
+        "unknown-proxy": (
+            ["--proxy", "zero-shot"],
+            "--proxy must be one of teacher, real, subset, params, synflow, naswot; got 'zero-shot'",
+        ),
         "not-a-teacher": (["--teacher", str(not_teacher)], "not a gtn-nas teacher checkpoint"),
         "garbage-teacher": (["--teacher", str(bad_space)], f"error: {bad_space}: "),
     }
@@ -408,7 +511,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
 @pytest.mark.parametrize("case", ["bad-space", "unknown-proxy", "not-a-teacher", "garbage-teacher"])
 def test_search_errors_are_one_line(tmp_path, case, monkeypatch, capsys):
     """Through the real entry point (`gtn_nas.cli.main`), in-process for speed."""
-    from gtn_nas.cli import main
+    from gtn_nas.cli.commands import main
 
     args, needle = bad_inputs(tmp_path)[case]
     monkeypatch.setattr(sys, "argv", ["gtn-nas", "search", "--out", str(tmp_path / "o.csv"), *args])
@@ -422,6 +525,8 @@ def test_search_errors_are_one_line(tmp_path, case, monkeypatch, capsys):
 
 def test_search_error_in_a_subprocess_is_one_line_on_stderr(tmp_path):
     args, needle = bad_inputs(tmp_path)["not-a-teacher"]
-    run = subprocess.run(gtn_nas("search", "--out", str(tmp_path / "o.csv"), *args), capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        gtn_nas("search", "--out", str(tmp_path / "o.csv"), *args), capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: ") and needle in run.stderr, run.stderr

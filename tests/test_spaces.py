@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from gtn_nas.errors import SpaceError
-from gtn_nas.spaces import arch_id, builtin_spaces, load_space, spec_from_json, specs_from_csv, validate_spec
+from gtn_nas.core.errors import SpaceError
+from gtn_nas.core.spaces import arch_id, builtin_spaces, load_space, spec_from_json, specs_from_csv, validate_spec
 
 
 def test_builtin_spaces_count_and_ids():
@@ -31,16 +31,31 @@ def test_spec_json_roundtrip():
     assert spec_from_json(json.dumps(spec)) == spec
 
 
-@pytest.mark.parametrize("body, needle", [
-    ('[[grid]]\nfamily = "conv"\ndepth = [1]\nwidth = [8]\nactivation = ["relu"]\nnorm = ["none"]\n', "missing key 'pooling'"),
-    ('[[grid]]\nfamily = "mlp"\ndepth = [1]\nwidth = [8]\nactivation = ["swish"]\nnorm = ["none"]\n', "key 'activation' must be one of"),
-    ('[[grid]]\nfamily = "mlp"\ndepth = [1]\nwidth = [0]\nactivation = ["relu"]\nnorm = ["none"]\n', "key 'width' must be an integer"),
-    ('[[grid]]\nfamily = "rnn"\n', "key 'family' must be one of"),
-    ('[[arch]]\nfamily = "mlp"\ndepth = 1\nwidth = 8\nactivation = "relu"\nnorm = "none"\ncolour = "red"\n', "unknown key(s) colour"),
-    ('name = "x"\n', "the space is empty"),
-    ('name = [\n', "invalid TOML"),
-    ('grids = []\n', "unknown top-level key(s) grids"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        (
+            '[[grid]]\nfamily = "conv"\ndepth = [1]\nwidth = [8]\nactivation = ["relu"]\nnorm = ["none"]\n',
+            "missing key 'pooling'",
+        ),
+        (
+            '[[grid]]\nfamily = "mlp"\ndepth = [1]\nwidth = [8]\nactivation = ["swish"]\nnorm = ["none"]\n',
+            "key 'activation' must be one of",
+        ),
+        (
+            '[[grid]]\nfamily = "mlp"\ndepth = [1]\nwidth = [0]\nactivation = ["relu"]\nnorm = ["none"]\n',
+            "key 'width' must be an integer",
+        ),
+        ('[[grid]]\nfamily = "rnn"\n', "key 'family' must be one of"),
+        (
+            '[[arch]]\nfamily = "mlp"\ndepth = 1\nwidth = 8\nactivation = "relu"\nnorm = "none"\ncolour = "red"\n',
+            "unknown key(s) colour",
+        ),
+        ('name = "x"\n', "the space is empty"),
+        ("name = [\n", "invalid TOML"),
+        ("grids = []\n", "unknown top-level key(s) grids"),
+    ],
+)
 def test_bad_space_files_name_file_and_key(tmp_path, body, needle):
     path = tmp_path / "bad.toml"
     path.write_text(body)
@@ -70,7 +85,9 @@ def test_distill_space_spans_the_search_spaces_and_is_disjoint_from_ground_truth
 
     distill = load_space("distill")
     ids = set(distill.ids())
-    gt = set(s for s in (arch_id(x) for x in specs_from_csv(Path(__file__).parents[1] / "results/ground_truth/convnet.csv")))
+    gt = set(
+        s for s in (arch_id(x) for x in specs_from_csv(Path(__file__).parents[1] / "results/ground_truth/convnet.csv"))
+    )
     assert len(gt) == 60
     assert not ids & gt and not ids & set(load_space("heldout").ids())
     conv = [a for a in distill.archs if a["family"] == "conv"]

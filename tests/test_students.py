@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from gtn_nas.inner import InnerState, grads, sgd_step
-from gtn_nas.spaces import load_space
-from gtn_nas.students import Functional, build_student
-from gtn_nas.training import sgd_steps
+from gtn_nas.core.inner import InnerState, grads, sgd_step
+from gtn_nas.core.spaces import load_space
+from gtn_nas.core.students import Functional, build_student
+from gtn_nas.core.training import sgd_steps
 
 
 @pytest.mark.parametrize("spec", load_space("heldout").archs + load_space("distill").archs[:4])
@@ -36,8 +36,10 @@ def test_functional_sgd_matches_torch_optim_sgd():
     """The inner loop and the export recipe (torch.optim.SGD) follow the same trajectory."""
     spec = {"family": "conv", "depth": 1, "width": 4, "activation": "tanh", "norm": "instance", "pooling": "avg"}
     g = torch.Generator().manual_seed(0)
-    steps = [(torch.randn(12, 1, 28, 28, generator=g), torch.randint(10, (12,), generator=g), 0.1 + 0.05 * t, 0.2 + 0.2 * t)
-             for t in range(4)]
+    steps = [
+        (torch.randn(12, 1, 28, 28, generator=g), torch.randint(10, (12,), generator=g), 0.1 + 0.05 * t, 0.2 + 0.2 * t)
+        for t in range(4)
+    ]
     net = build_student(spec, 3)
     f = Functional(build_student(spec, 3))
     state = InnerState.start(f.init_params())
@@ -52,7 +54,9 @@ def test_scoring_along_one_trajectory_equals_separate_shorter_runs():
     """`after` (the frontier's budgets on one trajectory) sees what a run of that many steps ends with."""
     spec = {"family": "conv", "depth": 2, "width": 4, "activation": "relu", "norm": "batch", "pooling": "max"}
     g = torch.Generator().manual_seed(1)
-    steps = [(torch.randn(16, 1, 28, 28, generator=g), torch.randint(10, (16,), generator=g), 0.1, 0.9) for _ in range(6)]
+    steps = [
+        (torch.randn(16, 1, 28, 28, generator=g), torch.randint(10, (16,), generator=g), 0.1, 0.9) for _ in range(6)
+    ]
     probe = torch.randn(8, 1, 28, 28, generator=g)
     long, seen = build_student(spec, 5), {}
 
@@ -70,9 +74,9 @@ def test_scoring_along_one_trajectory_equals_separate_shorter_runs():
 
 
 def test_cosine_schedule_anneals_and_bad_schedules_are_refused():
-    from gtn_nas.data import Split
-    from gtn_nas.errors import ConfigError
-    from gtn_nas.training import FullTraining, train_full
+    from gtn_nas.core.data import Split
+    from gtn_nas.core.errors import ConfigError
+    from gtn_nas.core.training import FullTraining, train_full
 
     spec = {"family": "mlp", "depth": 1, "width": 16, "activation": "relu", "norm": "none"}
     g = torch.Generator().manual_seed(0)

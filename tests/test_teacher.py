@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gtn_nas.teacher import Generator, UpsampleConv
+from gtn_nas.teachers.generator import Generator, UpsampleConv
 
 
 @pytest.mark.parametrize("cin,cout,size", [(32, 32, 7), (32, 1, 14), (3, 5, 4)])

@@ -3,21 +3,24 @@ fitted to them), and the config defaults that follow from it."""
 
 import pytest
 import torch
-
 from conftest import TINY_SPACE
-from gtn_nas.distillation import DistillConfig, Distiller, distill
-from gtn_nas.teacher import TeacherConfig
+
+from gtn_nas.teachers.distillation import DistillConfig, Distiller, distill
+from gtn_nas.teachers.generator import TeacherConfig
 
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("teacher, init, meta_lr", [
-    (TeacherConfig(), "real", 0.001),  # a curriculum generator is fitted to real images, then fine-tuned
-    (TeacherConfig(init="noise"), "noise", 0.01),
-    (TeacherConfig(curriculum=False), "noise", 0.01),  # no code per image to fit
-    (TeacherConfig(kind="pixels"), "noise", 0.01),
-    (TeacherConfig(kind="pixels", init="real"), "real", 0.01),
-])
+@pytest.mark.parametrize(
+    "teacher, init, meta_lr",
+    [
+        (TeacherConfig(), "real", 0.001),  # a curriculum generator is fitted to real images, then fine-tuned
+        (TeacherConfig(init="noise"), "noise", 0.01),
+        (TeacherConfig(curriculum=False), "noise", 0.01),  # no code per image to fit
+        (TeacherConfig(kind="pixels"), "noise", 0.01),
+        (TeacherConfig(kind="pixels", init="real"), "real", 0.01),
+    ],
+)
 def test_how_a_teacher_starts_and_its_meta_lr_follow_from_kind_and_init(teacher, init, meta_lr):
     for method in ("bptt", "ift", "gm"):
         cfg = DistillConfig(method=method, teacher=teacher)
@@ -34,11 +37,17 @@ def test_a_checkpoint_from_before_init_was_stored_started_from_noise():
 
 
 def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_holdout(mnist):
-    from gtn_nas.calibrate import CalibrationConfig
-    from gtn_nas.warmstart import balanced_real_steps, real_pixels
+    from gtn_nas.teachers.calibration import CalibrationConfig
+    from gtn_nas.teachers.fit import balanced_real_steps, real_pixels
 
-    cfg = DistillConfig(method="gm", teacher=TeacherConfig(kind="pixels", init="real", inner_steps=3, batch_size=20),
-                        meta_steps=1, space=TINY_SPACE, eval_students=1, eval_examples=200)
+    cfg = DistillConfig(
+        method="gm",
+        teacher=TeacherConfig(kind="pixels", init="real", inner_steps=3, batch_size=20),
+        meta_steps=1,
+        space=TINY_SPACE,
+        eval_students=1,
+        eval_examples=200,
+    )
     d = Distiller(cfg, mnist, CPU)
     d.start()
     images = d.teacher.pixels.detach().reshape(60, -1)
@@ -57,23 +66,33 @@ def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_ho
     assert all(torch.equal(y, d.teacher.labels) and (lr, m) == (0.1, 0.5) for _, y, lr, m in steps)
 
 
-@pytest.mark.parametrize("bad, needle", [(TeacherConfig(init="real", curriculum=False), "needs --curriculum"),
-                                         (TeacherConfig(kind="pixels", init="data"), "--init must be"),
-                                         (TeacherConfig(init="real", fit_steps=-1), "--fit-steps")])
+@pytest.mark.parametrize(
+    "bad, needle",
+    [
+        (TeacherConfig(init="real", curriculum=False), "needs --curriculum"),
+        (TeacherConfig(kind="pixels", init="data"), "--init must be"),
+        (TeacherConfig(init="real", fit_steps=-1), "--fit-steps"),
+    ],
+)
 def test_real_init_needs_a_fixed_code_per_image_and_a_known_name(bad, needle):
-    from gtn_nas.errors import ConfigError
+    from gtn_nas.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=needle):
         bad.validate()
 
 
 def test_generator_started_from_real_images_reproduces_them_better_than_an_unfitted_one(mnist):
-    from gtn_nas.warmstart import real_pixels
+    from gtn_nas.teachers.fit import real_pixels
 
     def run(init, fit_steps=40):
         teacher = TeacherConfig(init=init, fit_steps=fit_steps, inner_steps=3, batch_size=20)
-        d = Distiller(DistillConfig(method="gm", teacher=teacher, meta_steps=1, space=TINY_SPACE, eval_students=1,
-                                    eval_examples=200), mnist, CPU)
+        d = Distiller(
+            DistillConfig(
+                method="gm", teacher=teacher, meta_steps=1, space=TINY_SPACE, eval_students=1, eval_examples=200
+            ),
+            mnist,
+            CPU,
+        )
         d.start()
         return d
 
@@ -87,15 +106,25 @@ def test_generator_started_from_real_images_reproduces_them_better_than_an_unfit
     assert fitted.fit_error is not None and unfitted.fit_error is None
     assert error(fitted) < 0.7 * error(unfitted)
     again = run("real")  # deterministic for a seed
-    assert all(torch.equal(a, b) for a, b in zip(fitted.teacher.state_dict().values(), again.teacher.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(fitted.teacher.state_dict().values(), again.teacher.state_dict().values())
+    )
     # the fit moves the generator and its codes, never the inner lr/momentum
     assert torch.equal(fitted.teacher.raw_lr, unfitted.teacher.raw_lr)
 
 
 def test_a_resumed_real_started_teacher_is_not_fitted_again_and_matches_an_uninterrupted_run(mnist, tmp_path):
-    cfg = lambda steps: DistillConfig(method="gm", teacher=TeacherConfig(init="real", fit_steps=20, inner_steps=3, batch_size=20),
-                                      meta_steps=steps, space=TINY_SPACE, eval_every=10, eval_students=1, eval_examples=200,
-                                      calibrate=False, checkpoint_every=1)
+    cfg = lambda steps: DistillConfig(
+        method="gm",
+        teacher=TeacherConfig(init="real", fit_steps=20, inner_steps=3, batch_size=20),
+        meta_steps=steps,
+        space=TINY_SPACE,
+        eval_every=10,
+        eval_students=1,
+        eval_examples=200,
+        calibrate=False,
+        checkpoint_every=1,
+    )
     distill(cfg(1), mnist, CPU, tmp_path / "a.pt")
     resumed = distill(cfg(2), mnist, CPU, tmp_path / "a.pt", resume=True)
     whole = distill(cfg(2), mnist, CPU, tmp_path / "b.pt")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gtn_nas.students import build_student
-from gtn_nas.zero_cost import activation_codes, naswot, synflow
+from gtn_nas.core.students import build_student
+from gtn_nas.nas.zero_cost import activation_codes, naswot, synflow
 
 MLP = {"family": "mlp", "depth": 1, "width": 3, "activation": "relu", "norm": "none"}
 
@@ -43,7 +43,9 @@ def test_naswot_equals_the_hand_computation_on_a_two_layer_mlp():
     assert np.isfinite(got) == (sign != 0)
     if sign != 0:
         assert got == pytest.approx(logdet, rel=1e-6)
-    torch.testing.assert_close(activation_codes(build_student(MLP, 5), x).double(), torch.from_numpy(codes), check_dtype=False)
+    torch.testing.assert_close(
+        activation_codes(build_student(MLP, 5), x).double(), torch.from_numpy(codes), check_dtype=False
+    )
 
 
 def test_naswot_is_higher_when_images_get_distinct_codes():

@@ -1,0 +1,475 @@
+"""The `gtn-nas` command line: a thin shell over the Python API.
+
+Every gtn-nas error becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ..core.errors import ConfigError, GtnNasError
+from .app import (
+    DataDir,
+    Device,
+    Storage,
+    app,
+    check_output_dir,
+    check_output_file,
+    check_storage_file,
+    threads_from_env,
+)
+
+
+@app.command("ground-truth")
+def ground_truth(
+    space: str = typer.Option("convnet", help="Built-in space name or path to a .toml space file."),
+    n_archs: int = typer.Option(60, "--n-archs", min=1, help="Architectures drawn from the space."),
+    arch_seed: int = typer.Option(0, "--arch-seed", help="Seed of the architecture draw."),
+    archs_from: Path | None = typer.Option(
+        None, "--archs-from", help="Use the architectures of this CSV instead of drawing."
+    ),
+    epochs: int = typer.Option(1, min=1),
+    schedule: str = typer.Option(
+        "constant", "--schedule", help="Adam's lr over training: constant or cosine (annealed to 0)."
+    ),
+    seeds: int = typer.Option(2, "--seeds", min=1, help="Training seeds per architecture (mean and spread)."),
+    train_examples: int | None = typer.Option(
+        None, "--train-examples", min=100, help="Train on this many examples only (smoke tests)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Output CSV (missing folders are created; the study's SQLite file goes beside it)."
+    ),
+    storage: str | None = Storage,
+    study_name: str | None = typer.Option(None, "--study-name"),
+    max_archs: int | None = typer.Option(
+        None, "--max-archs", min=1, help="Stop after this many architectures (this worker)."
+    ),
+    stale_after: float = typer.Option(
+        120.0, "--stale-after", help="Seconds without heartbeat before a RUNNING architecture is redone (>= 2)."
+    ),
+    data_dir: Path | None = DataDir,
+    device: str = Device,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Fully train architectures on real MNIST: the yardstick proxies are ranked against."""
+    from .. import api
+    from ..core.device import resolve_device
+    from ..core.spaces import load_space, specs_from_csv
+    from ..core.training import FullTraining
+    from ..nas.ground_truth import GroundTruthConfig
+    from ..nas.workqueue import storage_url, validate_stale_after
+    from .progress import progress_bar
+
+    threads_from_env()
+    check_output_file(out)
+    check_storage_file(storage, out)
+    validate_stale_after(stale_after)
+    resolve_device(device)
+    sp = load_space(space)
+    specs = specs_from_csv(archs_from) if archs_from else sp.sample(n_archs, arch_seed)
+    cfg = GroundTruthConfig(FullTraining(epochs=epochs, schedule=schedule), tuple(range(seeds)), train_examples)
+    with progress_bar(disable=quiet) as bar:
+        task = bar.add_task("ground truth", total=len(specs), info="")
+        report = lambda aid, result: bar.update(task, advance=1, info=f"{aid}: val {result['val_acc']:.4f}")
+        frame = api.ground_truth(
+            specs,
+            cfg,
+            out,
+            storage=storage,
+            study_name=study_name or cfg.study_name(sp.name),
+            max_archs=max_archs,
+            stale_after=stale_after,
+            data_dir=data_dir,
+            device=device,
+            on_arch=report,
+        )
+    typer.echo(
+        f"{len(frame)} of {len(specs)} architectures done; wrote {out} (storage {storage_url(storage, out.with_suffix('.db'))})"
+    )
+
+
+@app.command()
+def distill(
+    method: str = typer.Option("ift", help="Meta-gradient: bptt, ift or gm."),
+    out: Path = typer.Option(
+        ..., "--out", help="Teacher checkpoint to write (metrics CSV goes beside it; missing folders are created)."
+    ),
+    teacher_kind: str = typer.Option(
+        "generator", "--teacher-kind", help="generator (GTN) or pixels (dataset distillation)."
+    ),
+    init: str | None = typer.Option(
+        None,
+        "--init",
+        "--pixel-init",
+        help="noise or real (default: real for a curriculum generator, else noise): pixels start as real training images (Zhao et al.), a generator is first fitted to reproduce them.",
+    ),
+    fit_steps: int = typer.Option(
+        300, "--fit-steps", help="--init real, generator: Adam steps fitting it to the real images."
+    ),
+    meta_steps: int | None = typer.Option(
+        None,
+        "--meta-steps",
+        help="Meta-steps (default: the method's laptop budget, see README; 0: the fitted, calibrated start alone, a control).",
+    ),
+    inner_steps: int = typer.Option(32, "--inner-steps"),
+    batch_size: int = typer.Option(128, "--batch-size"),
+    curriculum: bool = typer.Option(
+        True, "--curriculum/--no-curriculum", help="Learned noise per inner step (generator only)."
+    ),
+    soft_labels: bool = typer.Option(
+        False, "--soft-labels/--hard-labels", help="Learn a label distribution per synthetic image (bptt, ift)."
+    ),
+    inner_lr: float = typer.Option(0.05, "--inner-lr", help="Inner SGD learning rate (initial value; bptt learns it)."),
+    inner_momentum: float = typer.Option(0.5, "--inner-momentum"),
+    meta_lr: float | None = typer.Option(
+        None, "--meta-lr", help="Adam's meta-lr (default 0.01; 0.001 for a generator fitted to real images)."
+    ),
+    space: str = typer.Option("distill", help="Space the training students are sampled from."),
+    seed: int = typer.Option(0),
+    generator: str | None = typer.Option(
+        None, "--generator", help="Generator decoder: convt or upsample (default: bptt, ift upsample; gm convt)."
+    ),
+    students_per_step: int = typer.Option(
+        1, "--students-per-step", help="Students per meta-step (meta-gradients averaged)."
+    ),
+    objective: str = typer.Option(
+        "accuracy",
+        "--objective",
+        help="accuracy (students' real-data loss) or rank (order K pool students as full training does; bptt, ift).",
+    ),
+    rank_pool: Path | None = typer.Option(
+        None,
+        "--rank-pool",
+        help="--objective rank: ground-truth CSV of the ranking pool (e.g. results/ground_truth/rank_pool.csv).",
+    ),
+    rank_loss: str = typer.Option(
+        "pairwise",
+        "--rank-loss",
+        help="--objective rank: pairwise (gap-weighted logistic) or zscore (Synthetic Petri Dish).",
+    ),
+    rank_weight: float | None = typer.Option(
+        None,
+        "--rank-weight",
+        help="--objective rank: optimise mean loss + this x rank loss (default: the rank loss alone).",
+    ),
+    calibrate: bool | None = typer.Option(
+        None,
+        "--calibrate/--no-calibrate",
+        help="Grid-search the inner lr scale, momentum and gradient clip after distillation (default: ift and gm).",
+    ),
+    neumann_terms: int | None = typer.Option(
+        None, "--neumann-terms", help="ift: Neumann-series terms (CG iterations with --ift-solver cg)."
+    ),
+    neumann_alpha: float | None = typer.Option(None, "--neumann-alpha", help="ift: Neumann step size."),
+    ift_batches: int | None = typer.Option(
+        None, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."
+    ),
+    ift_settle: int | None = typer.Option(
+        None, "--ift-settle", help="ift: extra gradient steps on the IFT objective before the implicit step."
+    ),
+    ift_warm_steps: int | None = typer.Option(
+        None,
+        "--ift-warm-steps",
+        help="ift: keep each student across meta-steps, this many inner steps per meta-step (Lorraine et al.'s warm start; 0: a fresh T-step student every meta-step).",
+    ),
+    ift_warm_mode: str | None = typer.Option(
+        None,
+        "--ift-warm-mode",
+        help="ift: with --ift-warm-steps N, advance (steps t..t+N-1 of the kept student, then on) or replay (its last N steps again each meta-step, from its state after step T-N).",
+    ),
+    ift_solver: str | None = typer.Option(None, "--ift-solver", help="ift: neumann or cg."),
+    ift_damping: float | None = typer.Option(None, "--ift-damping", help="ift: solve (H + damping I) p = v."),
+    bptt_checkpoint: int | None = typer.Option(
+        None, "--bptt-checkpoint", help="bptt: checkpoint the unroll in blocks of this many steps."
+    ),
+    bptt_truncate: int | None = typer.Option(
+        None, "--bptt-truncate", help="bptt: differentiate only the last k steps."
+    ),
+    bptt_window: int | None = typer.Option(
+        None, "--bptt-window", help="bptt: differentiate a randomly placed window of k steps."
+    ),
+    bptt_meta_losses: int | None = typer.Option(
+        None,
+        "--bptt-meta-losses",
+        help="bptt: real-data loss at this many evenly spaced inner steps (GTN's intermediate losses).",
+    ),
+    bptt_augment: bool | None = typer.Option(
+        None,
+        "--bptt-augment/--no-bptt-augment",
+        help="bptt: a random DSA transformation of every synthetic image at every inner step while distilling.",
+    ),
+    gm_real_per_class: int | None = typer.Option(
+        None, "--gm-real-per-class", help="gm: real examples per class per match."
+    ),
+    gm_match_steps: int | None = typer.Option(
+        None, "--gm-match-steps", help="gm: match at this many random inner steps per meta-step (0: all)."
+    ),
+    gm_layer_reduce: str | None = typer.Option(
+        None, "--gm-layer-reduce", help="gm: sum (Zhao et al.) or mean of the row distances per layer."
+    ),
+    gm_update_per_match: bool | None = typer.Option(
+        None,
+        "--gm-update-per-match/--gm-update-per-step",
+        help="gm: a teacher update after every match (Zhao et al.) or one per meta-step.",
+    ),
+    gm_augment: bool | None = typer.Option(
+        None,
+        "--gm-augment/--no-gm-augment",
+        help="gm: differentiable siamese augmentation (Zhao & Bilen 2021) at each match.",
+    ),
+    eval_every: int = typer.Option(
+        25, "--eval-every", help="Score the teacher on validation every this many meta-steps (monitoring only)."
+    ),
+    checkpoint_every: int = typer.Option(
+        25, "--checkpoint-every", help="Write the checkpoint every this many meta-steps (and on Ctrl-C)."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint at --out."),
+    data_dir: Path | None = DataDir,
+    device: str = Device,
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Train a teacher (GTN generator or pixel set) with one meta-gradient method."""
+    from .. import api
+    from ..teachers.distillation import DEFAULT_META_STEPS, DistillConfig, check_step_options, metrics_path
+    from ..teachers.generator import TeacherConfig
+    from ..teachers.methods import resolve_options
+    from .progress import progress_bar
+
+    threads_from_env()
+    check_output_file(out)
+    check_output_file(metrics_path(out), "--out (its metrics CSV)")
+    given = {
+        "ift": {
+            "--neumann-terms": ("neumann_terms", neumann_terms),
+            "--neumann-alpha": ("neumann_alpha", neumann_alpha),
+            "--ift-batches": ("batches", ift_batches),
+            "--ift-settle": ("settle_steps", ift_settle),
+            "--ift-warm-steps": ("warm_steps", ift_warm_steps),
+            "--ift-warm-mode": ("warm_mode", ift_warm_mode),
+            "--ift-solver": ("solver", ift_solver),
+            "--ift-damping": ("damping", ift_damping),
+        },
+        "bptt": {
+            "--bptt-checkpoint": ("checkpoint_every", bptt_checkpoint),
+            "--bptt-truncate": ("truncate", bptt_truncate),
+            "--bptt-window": ("window", bptt_window),
+            "--bptt-meta-losses": ("meta_losses", bptt_meta_losses),
+            "--bptt-augment": ("augment", bptt_augment),
+        },
+        "gm": {
+            "--gm-real-per-class": ("real_per_class", gm_real_per_class),
+            "--gm-layer-reduce": ("layer_reduce", gm_layer_reduce),
+            "--gm-match-steps": ("match_steps", gm_match_steps),
+            "--gm-update-per-match": ("update_per_match", gm_update_per_match),
+            "--gm-augment": ("augment", gm_augment),
+        },
+    }
+    for other, flags in given.items():
+        stray = [flag for flag, (_, value) in flags.items() if value is not None and other != method]
+        if stray:
+            raise ConfigError(f"{stray[0]} applies to --method {other} only")
+    chosen = {k: v for k, v in given.get(method, {}).values() if v is not None}
+    if method == "bptt" and chosen.get("truncate") and "window" not in chosen:
+        chosen["window"] = 0  # a truncation replaces the default random window
+    options = resolve_options(method, chosen)
+    tcfg = TeacherConfig(
+        kind=teacher_kind,
+        inner_steps=inner_steps,
+        batch_size=batch_size,
+        curriculum=curriculum,
+        inner_lr=inner_lr,
+        inner_momentum=inner_momentum,
+        generator=generator,
+        soft_labels=soft_labels,
+        init=init,
+        fit_steps=fit_steps,
+    )
+    cfg = DistillConfig(
+        method=method,
+        teacher=tcfg,
+        method_options=options,
+        meta_lr=meta_lr,
+        space=space,
+        seed=seed,
+        meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps,
+        eval_every=eval_every,
+        students_per_step=students_per_step,
+        calibrate=calibrate,
+        checkpoint_every=checkpoint_every,
+        objective=objective,
+        rank_pool=None if rank_pool is None else str(rank_pool),
+        rank_loss=rank_loss,
+        rank_weight=rank_weight,
+    ).validate()
+    check_step_options(method, chosen, inner_steps)  # flags given explicitly, even at their default value
+    import os
+
+    from ..core.data import load_mnist
+    from ..core.device import resolve_device
+    from ..core.spaces import load_space
+
+    resolve_device(device)  # every option is checked before any work (and before the progress bar)
+    load_space(cfg.space)
+    if out.exists() and not resume:
+        raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
+    data = load_mnist(data_dir)
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    with progress_bar(disable=quiet or not main_rank) as bar:
+        fits = cfg.teacher.init == "real" and cfg.teacher.kind == "generator" and not resume
+        task = bar.add_task(
+            f"distill {method}", total=cfg.meta_steps, info="fitting the generator to real images" if fits else ""
+        )
+
+        def show(row):
+            acc = "" if row["val_acc"] != row["val_acc"] else f" val {row['val_acc']:.3f}"
+            bar.update(
+                task,
+                completed=row["meta_step"],
+                info=f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB",
+            )
+
+        run = api.distill(cfg, out, resume=resume, score=True, data=data, device=device, on_step=show)
+    if not run.is_main:
+        return
+    if run.calibration:
+        c = run.calibration
+        clip = f", gradient norm clipped at {c['max_grad_norm']}" if c.get("max_grad_norm") is not None else ""
+        typer.echo(
+            f"calibrated: inner lr x{c['lr_scale']}, momentum {c['momentum']}{clip} (training-split holdout accuracy {c['holdout_acc']:.4f})"
+        )
+    final, steps = run.validation, int(run.metrics["meta_step"].iloc[-1]) if len(run.metrics) else 0
+    elapsed = float(run.metrics["elapsed_s"].iloc[-1]) if len(run.metrics) else 0.0
+    ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
+    typer.echo(
+        f"teacher {out} ({method}, {steps} meta-steps{ranks}, {elapsed:.0f}s): students trained {inner_steps} steps on its data "
+        f"reach {final['mean']:.4f} validation accuracy (mean of {final['n']} students; min {final['min']:.4f}, max {final['max']:.4f}); "
+        f"metrics {metrics_path(out)}"
+    )
+
+
+@app.command()
+def export(
+    teacher: Path = typer.Option(..., "--teacher", help="Teacher checkpoint."),
+    out: Path = typer.Option(..., "--out", help="Output .npz file (missing folders are created)."),
+    noise_seed: int = typer.Option(0, "--noise-seed", help="Noise seed for teachers without a learned curriculum."),
+) -> None:
+    """Write the teacher's synthetic dataset as a .npz that any framework can train on."""
+    from ..teachers.export import export_npz
+
+    if out.suffix != ".npz":
+        raise ConfigError(f"--out must end in .npz; got {out}")
+    check_output_file(out)
+    n = export_npz(teacher, out, noise_seed)
+    typer.echo(f"wrote {out}: {n} images")
+
+
+@app.command()
+def calibrate(
+    teacher: Path = typer.Option(..., "--teacher", help="Trained teacher checkpoint."),
+    out: Path = typer.Option(
+        ..., "--out", help="Where to write the recalibrated checkpoint (may be --teacher itself)."
+    ),
+    clips: str = typer.Option(
+        "none,1", "--clips", help="Gradient-norm clips tried ('none' = no clipping), comma-separated."
+    ),
+    students: int = typer.Option(4, "--students", min=1, help="Distillation-space students per setting."),
+    data_dir: Path | None = DataDir,
+) -> None:
+    """Calibrate a trained teacher afresh: inner lr scale x momentum x gradient clip, scored on
+    distillation students and a training-split holdout (its earlier calibration is undone first)."""
+    from ..core.data import load_mnist
+    from ..teachers.calibration import CalibrationConfig
+    from ..teachers.recalibration import recalibrate
+
+    threads_from_env()
+    grid = tuple(None if c.strip().lower() == "none" else _positive_float(c, "--clips") for c in clips.split(","))
+    cfg = CalibrationConfig(max_grad_norms=grid, students=students)
+    check_output_file(out)
+    c = recalibrate(teacher, out, load_mnist(data_dir), cfg)
+    clip = f", gradient norm clipped at {c['max_grad_norm']}" if c["max_grad_norm"] is not None else ", no clipping"
+    typer.echo(
+        f"wrote {out}: inner lr x{c['lr_scale']}, momentum {c['momentum']}{clip} "
+        f"(training-split holdout accuracy {c['holdout_acc']:.4f}; {len(c['table'])} settings in {c['seconds']:.0f}s)"
+    )
+
+
+def _positive_float(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a number (or 'none')") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{option}: {text!r} must be a finite number > 0 (or 'none')")
+    return value
+
+
+@app.command("report")
+def report_cmd(
+    results: Path = typer.Option(Path("results"), "--results", help="Folder of raw results (CSV, JSON, checkpoints)."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder to write the Markdown and plots to (default: --results)."
+    ),
+    readme: Path | None = typer.Option(
+        None,
+        "--readme",
+        help="README whose <!-- results:NAME --> blocks to refill (default: README.md beside --out, if it has such blocks).",
+    ),
+    no_readme: bool = typer.Option(False, "--no-readme", help="Leave every README alone."),
+    check: bool = typer.Option(
+        False, "--check", help="Write nothing; exit 1 if a Markdown file or README block is out of date."
+    ),
+) -> None:
+    """Rebuild every Markdown table and plot under results/ from the raw files there (trains nothing)."""
+    from ..report.repo import build_report, find_readme, stale, write_report
+
+    threads_from_env()
+    out = results if out is None else out
+    check_output_dir(out)
+    if readme is not None and not readme.is_file():
+        raise ConfigError(f"--readme {readme}: no such file")
+    target = None if no_readme else (readme or find_readme(out))
+    rep = build_report(results, target, figures=not check)
+    for section, paths in rep.missing:
+        typer.echo(f"missing: {section}: {', '.join(paths)}")
+    if check:
+        old = stale(rep, out)
+        for path in old:
+            typer.echo(f"out of date: {path}")
+        raise typer.Exit(1 if old else 0)
+    written, unchanged = write_report(rep, out)
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(
+        f"{len(written)} written, {len(unchanged)} unchanged, {len(rep.missing)} section(s) skipped for missing inputs"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning every expected failure into one line on stderr."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI prints its own progress
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except GtnNasError as exc:
+        _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted; rerun the same command (with --resume for distill) to continue", 130)
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), 1)
+    except Exception as exc:
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise  # a bug: keep the traceback
+        _fail(exc.format_message().replace("\n", " "), 2)  # a usage error (unknown option, bad value)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+from . import search as cli_search  # noqa: E402,F401  (registers `search` and `rank` on `app`)

@@ -1,0 +1,334 @@
+"""Results reporting: every Markdown file and plot under results/, rebuilt from the raw files there.
+
+A `Section` names the raw files it reads (paths relative to the results folder) and builds
+{relative output path: Markdown text or Figure} from them. `build_report` runs every section; one
+whose inputs are absent is skipped and listed as missing, not failed. Everything is rendered in
+memory first, so a corrupt input (an unparsable CSV, a missing column or key) stops the report with
+a one-line `ReportInputError` before any file is written; `write_report` then writes each output
+atomically, leaving unchanged files untouched. The same inputs give the same bytes (PNGs included).
+
+Benchmarks call the same renderers (`*_md`, `gtn_nas.report.*_figure`) on the files they have just
+written, so each results file has one format, defined here. Commands live in JSON sidecars beside
+the raw files (key "command"); `manifest.json` indexes them for results/README.md.
+
+Modules: `inputs` (validated reading, formatting helpers), one per subject of pages (`index`,
+`groundtruth`, `teachers`, `costs`, `nas`); this one holds the registry and the building and
+writing of reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from ...core.atomic import atomic_write
+from ...core.errors import ConfigError, GtnNasError
+from .. import figures as draw
+
+# The pages, one module per subject; re-exported here, where benchmarks and readme_blocks import them.
+from .costs import (
+    DISTRIBUTED_SPEED,
+    DISTRIBUTED_VARIANCE,
+    _distributed,
+    _faults,
+    _ift_alignment,
+    _ift_floor,
+    _meta_cost,
+    _meta_speed,
+    distributed_md,
+    faults_md,
+    ift_alignment_md,
+    ift_alignment_table,
+    ift_floor_md,
+    ift_floor_table,
+    meta_cost_md,
+    meta_cost_table,
+    meta_speed_md,
+)
+from .groundtruth import _ground_truth, _yardstick, ground_truth_md, yardstick_md
+from .index import _index, index_md
+from .inputs import Inputs, MissingInput, ReportInputError, flag, read_csv, read_json
+from .nas import (
+    COMBINATION_NUMERIC,
+    FRONTIER_COLUMNS,
+    FRONTIER_NUMERIC,
+    _frontier,
+    _nas,
+    _nas_combination,
+    _search,
+    combination_pivot,
+    frontier_md,
+    frontier_table,
+    nas_combination_md,
+    nas_commands_md,
+    nas_correlation_md,
+    search_md,
+)
+from .teachers import (
+    ABLATION_COLUMNS,
+    QUALITY_NUMERIC,
+    _ablation,
+    _clip_ablation,
+    _curves,
+    _recalibration,
+    _samples,
+    _teacher_quality,
+    _wall_time,
+    ablation_md,
+    clip_ablation_md,
+    curves_md,
+    recalibration_md,
+    teacher_quality_md,
+    teacher_samples_figure,
+    wall_time_md,
+)
+
+__all__ = [
+    "ABLATION_COLUMNS",
+    "COMBINATION_NUMERIC",
+    "DISTRIBUTED_SPEED",
+    "DISTRIBUTED_VARIANCE",
+    "FRONTIER_COLUMNS",
+    "FRONTIER_NUMERIC",
+    "QUALITY_NUMERIC",
+    "SECTIONS",
+    "Inputs",
+    "MissingInput",
+    "Report",
+    "ReportInputError",
+    "Section",
+    "ablation_md",
+    "build_report",
+    "clip_ablation_md",
+    "combination_pivot",
+    "curves_md",
+    "distributed_md",
+    "faults_md",
+    "find_readme",
+    "flag",
+    "frontier_md",
+    "frontier_table",
+    "ground_truth_md",
+    "ift_alignment_md",
+    "ift_alignment_table",
+    "ift_floor_md",
+    "ift_floor_table",
+    "index_md",
+    "meta_cost_md",
+    "meta_cost_table",
+    "meta_speed_md",
+    "nas_combination_md",
+    "nas_commands_md",
+    "nas_correlation_md",
+    "read_csv",
+    "read_json",
+    "recalibration_md",
+    "search_md",
+    "stale",
+    "teacher_quality_md",
+    "teacher_samples_figure",
+    "to_bytes",
+    "wall_time_md",
+    "write_outputs",
+    "write_report",
+    "write_section",
+    "yardstick_md",
+]
+
+
+# -- the registry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """The raw files a group of outputs is made from, and the function that makes them."""
+
+    name: str
+    inputs: tuple[str, ...]  # relative to the results folder; a glob must match at least one file
+    build: Callable[[Inputs], dict]
+
+
+SECTIONS = (
+    Section("index", ("manifest.json",), _index),
+    Section("ground-truth", ("ground_truth/convnet.csv", "ground_truth/convnet.json"), _ground_truth),
+    Section("yardstick", ("ground_truth/yardstick.csv", "ground_truth/yardstick.json"), _yardstick),
+    Section("teachers", ("teachers/wall_time.csv", "teachers/wall_time.json"), _wall_time("teachers")),
+    Section(
+        "default-teachers",
+        ("teachers/default/wall_time.csv", "teachers/default/wall_time.json"),
+        _wall_time("teachers/default"),
+    ),
+    Section("ablation", ("teachers/ablation.csv",), _ablation),
+    Section(
+        "clip-ablation", ("teachers/clip_ablation.csv", "teachers/clip_ablation.json"), _clip_ablation("clip_ablation")
+    ),
+    # The same ablation on the ift and bptt teachers (a later run; the gm rows above are unchanged).
+    Section(
+        "clip-ablation-ift-bptt",
+        ("teachers/clip_ablation_ift_bptt.csv", "teachers/clip_ablation_ift_bptt.json"),
+        _clip_ablation("clip_ablation_ift_bptt"),
+    ),
+    Section(
+        "recalibration", ("teachers/recalibration.csv", "teachers/recalibration.json"), _recalibration("recalibration")
+    ),
+    Section(
+        "recalibration-ift",
+        ("teachers/recalibration_ift.csv", "teachers/recalibration_ift.json"),
+        _recalibration("recalibration_ift"),
+    ),
+    Section(
+        "teacher-quality",
+        ("teacher_quality/summary.csv", "teacher_quality/full_training.csv", "teacher_quality/command.json"),
+        _teacher_quality,
+    ),
+    Section("samples", ("teachers/**/*.pt",), _samples),
+    Section("curves", ("teacher_quality/curves.csv", "teacher_quality/curves.json"), _curves),
+    Section("meta-speed", ("meta_speed.csv", "meta_speed.json"), _meta_speed),
+    Section("meta-cost", ("meta_cost.csv", "meta_cost.json"), _meta_cost),
+    Section("nas", ("nas_correlation.csv", "nas/commands.json", "nas/*.csv"), _nas("")),
+    Section(
+        "default-nas",
+        ("teachers/default/nas_correlation.csv", "teachers/default/nas/commands.json", "teachers/default/nas/*.csv"),
+        _nas("teachers/default/"),
+    ),
+    Section("frontier", ("nas_frontier.csv", "nas_frontier.json"), _frontier),
+    Section("nas-combination", ("nas_combination.csv", "nas_combination.json"), _nas_combination),
+    Section("search", ("search/summary.csv", "search/summary.json"), _search),
+    Section("ift-alignment", ("ift_alignment.csv", "ift_alignment.json"), _ift_alignment),
+    Section("ift-floor", ("ift_floor.csv", "ift_floor.json", "meta_speed.csv"), _ift_floor),
+    Section("distributed", ("distributed.csv", "distributed_variance.csv", "distributed.json"), _distributed),
+    Section("faults", ("faults.csv", "faults.json"), _faults("faults")),
+    Section("faults-distill", ("faults_distill.csv", "faults_distill.json"), _faults("faults_distill")),
+)
+
+
+# -- building and writing -------------------------------------------------------------------------
+
+
+def _guarded(build: Callable, inputs: Inputs, what: str):
+    """Run a renderer; data that parses but cannot be rendered (wrong types, empty tables) is an
+    input problem: one line naming the files the renderer read."""
+    try:
+        return build()
+    except (MissingInput, GtnNasError):
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, ZeroDivisionError, AttributeError) as exc:
+        files = ", ".join(str(inputs.root / r) for r in inputs.read) or str(inputs.root)
+        raise ReportInputError(f"{files}: cannot render {what} ({type(exc).__name__}: {str(exc)[:160]})") from None
+
+
+def to_bytes(output) -> bytes:
+    return draw.png_bytes(output) if isinstance(output, Figure) else output.encode()
+
+
+@dataclass
+class Report:
+    """Rendered outputs (path relative to the output folder → bytes), what was missing, and the
+    refreshed README (path, bytes) when one was asked for."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    missing: list[tuple[str, list[str]]] = field(default_factory=list)
+    readme: tuple[Path, bytes] | None = None
+
+
+def _absent(inputs: Inputs, patterns: tuple[str, ...]) -> list[str]:
+    return [p for p in patterns if not (any(inputs.root.glob(p)) if any(ch in p for ch in "*?[") else inputs.exists(p))]
+
+
+def build_report(
+    results: str | Path,
+    readme: str | Path | None = None,
+    sections: tuple[Section, ...] = SECTIONS,
+    figures: bool = True,
+) -> Report:
+    """Render every section whose inputs exist (in memory; nothing is written). Without `figures`,
+    PNGs are left out (drawing them is most of the time; `stale` does not compare them)."""
+    results = Path(results)
+    if not results.is_dir():
+        raise ConfigError(f"{results}: no such results folder")
+    inputs, rep = Inputs(results), Report()
+    for section in sections:
+        absent = _absent(inputs, section.inputs)
+        if absent:
+            rep.missing.append((section.name, absent))
+            continue
+        inputs.read = []
+        try:
+            outputs = _guarded(lambda: section.build(inputs), inputs, f"section {section.name}")
+            rendered = {
+                rel: _guarded(lambda o=out: to_bytes(o), inputs, rel)
+                for rel, out in outputs.items()
+                if figures or not isinstance(out, Figure)
+            }
+        except MissingInput as exc:
+            rep.missing.append((section.name, exc.paths))
+            continue
+        clash = set(rendered) & set(rep.files)
+        assert not clash, f"two sections write {clash}"
+        rep.files.update(rendered)
+    if readme is not None:
+        from .readme_blocks import render_readme  # it builds on this module's inputs and tables
+
+        text, missing = render_readme(Path(readme).read_text(), results)
+        rep.readme = (Path(readme), text.encode())
+        if missing:
+            rep.missing.append(("readme", missing))
+    return rep
+
+
+def find_readme(out: str | Path) -> Path | None:
+    """The README.md beside the output folder, if it has `<!-- results:NAME -->` blocks."""
+    path = Path(out).resolve().parent / "README.md"
+    return path if path.is_file() and "<!-- results:" in path.read_text() else None
+
+
+def _targets(rep: Report, out: Path) -> dict[Path, bytes]:
+    targets = {out / rel: data for rel, data in sorted(rep.files.items())}
+    if rep.readme is not None:
+        targets[rep.readme[0]] = rep.readme[1]
+    return targets
+
+
+def write_report(rep: Report, out: str | Path) -> tuple[list[Path], list[Path]]:
+    """Write every output whose bytes differ from the file on disk, atomically: (written, unchanged)."""
+    written, unchanged = [], []
+    for path, data in _targets(rep, Path(out)).items():
+        if path.is_file() and path.read_bytes() == data:
+            unchanged.append(path)
+            continue
+        atomic_write(path, lambda tmp, d=data: tmp.write_bytes(d))
+        written.append(path)
+    return written, unchanged
+
+
+def stale(rep: Report, out: str | Path) -> list[Path]:
+    """Markdown outputs (and the README) that differ from the files on disk. PNGs are not compared:
+    their bytes depend on the matplotlib and FreeType build, not only on the data."""
+    return [
+        p
+        for p, data in _targets(rep, Path(out)).items()
+        if p.suffix == ".md" and not (p.is_file() and p.read_bytes() == data)
+    ]
+
+
+def write_section(name: str, results: str | Path, out: str | Path | None = None) -> list[Path]:
+    """Render the section `name` from `results` and write its outputs under `out` (default:
+    `results`): what a benchmark calls right after writing the section's raw files."""
+    section = {s.name: s for s in SECTIONS}[name]
+    rep = build_report(results, sections=(section,))
+    if rep.missing:
+        raise ReportInputError(f"{results}: section {name} is missing {', '.join(rep.missing[0][1])}")
+    return write_report(rep, results if out is None else out)[0]
+
+
+def write_outputs(outputs: dict, folder: str | Path) -> list[Path]:
+    """Write renderer outputs ({relative path: text or Figure}) under `folder`, atomically (benchmarks)."""
+    paths = []
+    for rel, out in outputs.items():
+        data = to_bytes(out)
+        atomic_write(Path(folder) / rel, lambda tmp, d=data: tmp.write_bytes(d))
+        paths.append(Path(folder) / rel)
+    return paths

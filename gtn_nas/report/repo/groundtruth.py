@@ -1,0 +1,78 @@
+"""The ground-truth and yardstick pages."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import figures as draw
+from ..figures import markdown_table
+from .inputs import Inputs, _command_block, _num
+
+
+def ground_truth_md(frame: pd.DataFrame, meta: dict, name: str, yardstick: bool = False) -> str:
+    epochs = "/".join(str(v) for v in sorted(frame["epochs"].unique())) if "epochs" in frame else "?"
+    epochs += " epoch" if epochs == "1" else " epochs"
+    seeds = "/".join(str(v) for v in sorted(frame["n_seeds"].unique())) if "n_seeds" in frame else "?"
+    acc = frame["val_acc"]
+    text = (
+        f"# Ground truth\n\n`{name}`: {len(frame)} architectures drawn (seed {meta.get('arch_seed', '?')}) from "
+        f"`search_spaces/{meta.get('space', '?')}.toml`, each trained from scratch on the 50k training split for {epochs} "
+        f"({meta.get('training', 'see the command')}) with {seeds} seeds, scored on the 10k validation split (mean "
+        "`val_acc`, spread `val_acc_sd`, every seed in `val_accs`) and on the test split (`test_acc`). `seconds` is "
+        f"training + evaluation wall time summed over seeds, {meta.get('machine', 'machine not recorded')}, so it is noisy; "
+        "`train_flops` counts forward+backward FLOPs with `torch.utils.flop_counter`.\n\n"
+        f"Validation accuracy ranges from {acc.min():.4f} to {acc.max():.4f} (median {acc.median():.4f}).\n\n"
+        f"Command{' (' + meta['note'] + ')' if meta.get('note') else ''}:\n\n" + _command_block(meta["command"])
+    )
+    if yardstick:
+        text += "\nIs one epoch enough to rank them? `yardstick.md` compares 1 and 3 epochs.\n"
+    return text
+
+
+def _ground_truth(inputs: Inputs) -> dict:
+    frame = inputs.csv("ground_truth/convnet.csv", ("arch_id",), ("val_acc",))
+    meta = inputs.json("ground_truth/convnet.json", ("command",))
+    return {
+        "ground_truth/README.md": ground_truth_md(
+            frame, meta, "convnet.csv", inputs.exists("ground_truth/yardstick.csv")
+        )
+    }
+
+
+YARDSTICK_COLUMNS = ("arch_id",)
+YARDSTICK_NUMERIC = ("val_acc_1ep", "val_acc_3ep")
+
+
+def yardstick_md(frame: pd.DataFrame, meta: dict, png: str = "yardstick.png") -> str:
+    table = frame.sort_values(["val_acc_3ep", "arch_id"], ascending=[False, True])[["arch_id", *YARDSTICK_NUMERIC]]
+    table = table.assign(
+        rank_1ep=table["val_acc_1ep"].rank(ascending=False, method="min").astype(int),
+        rank_3ep=table["val_acc_3ep"].rank(ascending=False, method="min").astype(int),
+    )
+    table.columns = ["arch_id", "val. acc. 1 epoch", "val. acc. 3 epochs", "rank, 1 epoch", "rank, 3 epochs"]
+    kendall = (
+        f"; Kendall τ {_num(meta['kendall'], '.3f')} [{_num(meta.get('kendall_lo'), '.2f')}, {_num(meta.get('kendall_hi'), '.2f')}]"
+        if "kendall" in meta
+        else ""
+    )
+    trained = f"The 3-epoch training: `{meta['long_command']}`.\n\n" if meta.get("long_command") else ""
+    return (
+        "# Yardstick: does 1 epoch of full training rank like 3?\n\n"
+        f"Command: `{meta['command']}`\n\n{trained}"
+        f"Between the validation accuracies after 1 and after 3 epochs over {int(meta['n'])} architectures: Spearman ρ "
+        f"**{_num(meta['spearman'], '.3f')}** [{_num(meta['spearman_lo'], '.2f')}, {_num(meta['spearman_hi'], '.2f')}]{kendall} "
+        f"(95% bootstrap intervals). Plot: `{png}`.\n\n" + markdown_table(table, ".4f")
+    )
+
+
+def _yardstick(inputs: Inputs) -> dict:
+    frame = inputs.csv("ground_truth/yardstick.csv", YARDSTICK_COLUMNS, YARDSTICK_NUMERIC)
+    meta = inputs.json("ground_truth/yardstick.json", ("command", "spearman", "spearman_lo", "spearman_hi", "n"))
+    fig = draw.agreement_figure(
+        frame["val_acc_1ep"],
+        frame["val_acc_3ep"],
+        "validation accuracy, 1 epoch",
+        "validation accuracy, 3 epochs",
+        f"ρ = {_num(meta['spearman'], '.3f')} (n = {int(meta['n'])})",
+    )
+    return {"ground_truth/yardstick.md": yardstick_md(frame, meta), "ground_truth/yardstick.png": fig}

@@ -1,0 +1,554 @@
+"""The distillation loop: train a teacher with one meta-gradient method.
+
+Each meta-step samples K fresh students (`students_per_step`; architecture from the distillation
+space, random init), asks the method for each one's meta-gradient, averages them and takes an Adam
+step on the teacher (cosine decay to 0.1x, as in the GTN paper). Every random choice of meta-step s
+is drawn from generators seeded by (seed, s, k), so a resumed run continues exactly as an
+uninterrupted one would. After the last meta-step, a teacher may have its inner lr/momentum
+calibrated (`calibrate.py`; by default for ift and gm, whose meta-gradients cannot reach them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import random
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from ..core.atomic import write_csv
+from ..core.checkpoint import load_checkpoint, save_checkpoint
+from ..core.data import MNIST, Split
+from ..core.device import peak_memory_mb
+from ..core.distributed import RankFailure, World
+from ..core.errors import CheckpointError, ConfigError, GtnNasError
+from ..core.spaces import load_space
+from ..core.students import Functional, build_student
+from .calibration import calibrate_distilled, score_recipe
+from .fit import fit_generator, real_pixels
+from .generator import Teacher, TeacherConfig
+from .methods import METHODS, MetaContext, make_method, resolve_options
+from .quality import teacher_batches
+from .rank_objective import LOSS_FORMS, RankPool, objective_weights
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    method: str = "ift"
+    teacher: TeacherConfig = TeacherConfig()
+    method_options: dict = field(default_factory=dict)
+    meta_steps: int = 300
+    meta_lr: float | None = None  # None: DEFAULT_META_LR, or FINE_TUNE_META_LR for a generator fitted to real images
+    meta_batch: int = 256
+    space: str = "distill"
+    seed: int = 0
+    grad_clip: float = 5.0
+    eval_every: int = 25
+    eval_students: int = 3
+    eval_examples: int = 2000
+    checkpoint_every: int = 25
+    students_per_step: int = 1
+    calibrate: bool | None = None  # None: the method's default (DEFAULT_CALIBRATE)
+    # accuracy: mean real-data loss of the students; rank: a ranking loss between the students'
+    # real-data losses and their ground-truth accuracies (`ranking_objective`), K students from
+    # the ranking pool `rank_pool` (a ground-truth CSV) per meta-step.
+    objective: str = "accuracy"
+    rank_pool: str | None = None
+    rank_loss: str = "pairwise"
+    rank_weight: float | None = None  # with objective rank: None = the rank loss alone, β = mean L + β·rank
+
+    def __post_init__(self):
+        # Every method option is stored, defaults included, so a checkpoint says what it was trained
+        # with even after a default changes (bad options are left for validate() to report).
+        if self.method in METHODS:
+            with contextlib.suppress(ConfigError):
+                object.__setattr__(self, "method_options", resolve_options(self.method, self.method_options))
+        if self.teacher.generator is None and self.method in DEFAULT_GENERATOR:
+            object.__setattr__(
+                self, "teacher", dataclasses.replace(self.teacher, generator=DEFAULT_GENERATOR[self.method])
+            )
+        if self.teacher.init is None:
+            fits = self.teacher.kind == "generator" and self.teacher.curriculum  # a code per image to fit
+            object.__setattr__(
+                self,
+                "teacher",
+                dataclasses.replace(self.teacher, init=DEFAULT_INIT.get(self.method, "noise") if fits else "noise"),
+            )
+        if self.meta_lr is None:
+            fitted = self.teacher.kind == "generator" and self.teacher.init == "real"
+            object.__setattr__(self, "meta_lr", FINE_TUNE_META_LR if fitted else DEFAULT_META_LR)
+
+    def validate(self) -> DistillConfig:
+        if self.method not in METHODS:
+            raise ConfigError(f"--method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.meta_steps < 0:  # 0: the start alone (fitted, calibrated as its method is), a control
+            raise ConfigError(f"--meta-steps must be >= 0; got {self.meta_steps}")
+        for name in (
+            "meta_batch",
+            "eval_every",
+            "eval_students",
+            "eval_examples",
+            "checkpoint_every",
+            "students_per_step",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+        self._validate_objective()
+        # math.isfinite: an infinite meta-lr is "> 0" yet turns the teacher to NaN on its first step
+        if not (math.isfinite(self.meta_lr) and self.meta_lr > 0):
+            raise ConfigError(f"--meta-lr must be a finite number > 0; got {self.meta_lr}")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ConfigError(f"the meta-gradient clip must be a finite number > 0; got {self.grad_clip}")
+        self.teacher.validate()
+        if self.teacher.soft_labels and self.method == "gm":
+            raise ConfigError(
+                "--soft-labels needs a method whose meta-gradient reaches the labels (bptt or ift); gm matches class by class"
+            )
+        make_method(self.method, self.method_options)  # fails early on bad options
+        # The method configs cannot see the unroll length. Their defaults (bptt's window 8, gm's 8
+        # matches) are exempt: larger than a short unroll, they mean "every step" (a CLI flag that
+        # merely repeats a default is checked by the CLI, which knows what was given).
+        defaults = dataclasses.asdict(METHODS[self.method][1]())
+        changed = {k: v for k, v in self.method_options.items() if v != defaults.get(k)}
+        check_step_options(self.method, changed, self.teacher.inner_steps)
+        return self
+
+    def _validate_objective(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
+        if self.objective == "accuracy":
+            if self.rank_weight is not None:
+                raise ConfigError("--rank-weight applies to --objective rank only")
+            return
+        if self.method == "gm":
+            raise ConfigError(
+                "--objective rank needs a method whose meta-loss is each student's real-data loss (bptt or ift); "
+                "gm matches gradients and has none"
+            )
+        if self.rank_pool is None:
+            raise ConfigError(
+                "--objective rank needs --rank-pool CSV (ground truth of the ranking pool, "
+                "e.g. results/ground_truth/rank_pool.csv)"
+            )
+        if self.students_per_step < 2:
+            raise ConfigError(
+                f"--objective rank needs --students-per-step >= 2 (a ranking of one student is empty); got {self.students_per_step}"
+            )
+        if self.rank_loss not in LOSS_FORMS:
+            raise ConfigError(f"--rank-loss must be one of {', '.join(LOSS_FORMS)}; got {self.rank_loss!r}")
+        if self.rank_weight is not None and not (math.isfinite(self.rank_weight) and self.rank_weight >= 0):
+            raise ConfigError(f"--rank-weight must be a finite number >= 0; got {self.rank_weight}")
+        pool = RankPool.load(self.rank_pool)
+        if len(pool.train) < self.students_per_step:
+            raise ConfigError(
+                f"--rank-pool {self.rank_pool}: {len(pool.train)} rank-train architectures, fewer than "
+                f"--students-per-step ({self.students_per_step})"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> DistillConfig:
+        d = {"students_per_step": 1, "calibrate": False, **d}  # 0.1 checkpoints: one student, no calibration
+        # Checkpoints of gtn-nas 0.1 predate the choice of generator: theirs is `upsample`.
+        # Those before `init` started every teacher from noise.
+        d["teacher"] = TeacherConfig(**{"generator": "upsample", "init": "noise", **d["teacher"]})
+        # Options added since a checkpoint was written: it was trained without them.
+        d["method_options"] = {**OPTIONS_ADDED_OFF.get(d.get("method", "ift"), {}), **d.get("method_options", {})}
+        return DistillConfig(**d)
+
+
+OBJECTIVES = ("accuracy", "rank")
+# Each method's generator decoder, chosen by results/teachers/ablation.md (equal wall-clock budgets).
+DEFAULT_GENERATOR = {"bptt": "upsample", "ift": "upsample", "gm": "convt"}
+# How generator teachers start (ablation.md, `*-genreal*` at 180 s): fitted to real images, bptt
+# and gm students keep 0.91 of full-training accuracy before any meta-step, where 180 s of
+# meta-training from noise reach 0.82-0.85.
+DEFAULT_INIT = {"bptt": "real", "ift": "real", "gm": "real"}
+DEFAULT_META_LR = 0.01
+# A fitted generator is fine-tuned: at 0.01, 66 bptt meta-steps took it from 0.914 to 0.833 and gm
+# from ~0.91 to 0.864 (ablation.md); at 0.001 both kept it.
+FINE_TUNE_META_LR = 0.001
+# Calibration of the inner lr/momentum after distillation, where it measured better (ablation.md):
+# gm gained; for ift it was neutral on the default settings and worse on average over variants;
+# bptt learns its own.
+# ift: off while the grid had no gradient clips (ablation.md: -0.012), on since clips measured better
+# on both ift teachers (clip_ablation_ift_bptt.md); bptt learns its own lr and calibration did not help it.
+DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
+# Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
+# gm 480 -> 400 when augmentation came on: 480 took 1,023 s in one measured run (the machine slower
+# than an hour before, when the same 480 meta-steps ran 23% faster); 400 leaves room for that.
+# bptt 850 -> 800 when generators started fitted to real images: the fit (~80 s beside another run,
+# upsample decoder) would have taken 850's 859 s past 900.
+# ift 330 -> 300 -> 240: 300 with the fit and calibration took 996 s alone (results/teachers/default/
+# wall_time.csv; 2.6 s per meta-step that hour against 2.3 before); 240 leaves ~155 s of that out.
+DEFAULT_META_STEPS = {"bptt": 800, "ift": 240, "gm": 400}
+
+
+# Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
+MAX_SKIPPED_IN_A_ROW = 5
+# Method options added after teachers were shipped, with the value that means "as before".
+OPTIONS_ADDED_OFF = {"gm": {"augment": False}, "ift": {"warm_mode": "advance"}}
+
+
+# Method options counted in inner steps (by method: field -> CLI flag); none may exceed --inner-steps.
+STEP_OPTIONS = {
+    "bptt": {"window": "--bptt-window", "truncate": "--bptt-truncate", "checkpoint_every": "--bptt-checkpoint"},
+    "gm": {"match_steps": "--gm-match-steps"},
+    "ift": {"warm_steps": "--ift-warm-steps"},
+}
+
+
+def check_step_options(method: str, options: dict, inner_steps: int) -> None:
+    """A window, truncation, checkpoint block or match count longer than the unroll is a mistake
+    (it silently meant "all steps"): one line naming the flag."""
+    for name, flag in STEP_OPTIONS.get(method, {}).items():
+        if name in options and options[name] > inner_steps:
+            raise ConfigError(f"{flag} ({options[name]}) must be at most --inner-steps ({inner_steps})")
+
+
+@contextmanager
+def interrupts_deferred():
+    """Hold a Ctrl-C (SIGINT) until the block has run, then deliver it: the block's state changes
+    are never half made when the interrupt handler writes its checkpoint. (Signal handlers can only
+    be set in the main thread; elsewhere the block runs unprotected.)"""
+    previous = signal.getsignal(signal.SIGINT)  # None: set outside Python, and could not be put back
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    held = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held and callable(previous):
+        previous(*held[0])  # Python's default handler raises KeyboardInterrupt
+
+
+def step_seed(seed: int, step: int) -> int:
+    return seed * 1_000_003 + step
+
+
+def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:
+    """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
+    batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)
+    return score_recipe(specs, batches, lrs, moms, val, seed, device, teacher.max_grad_norm)
+
+
+class Distiller:
+    def __init__(self, cfg: DistillConfig, data: MNIST, device: torch.device, world: World = World()):
+        self.cfg, self.data, self.device, self.world = cfg.validate(), data, device, world
+        if world.size > cfg.students_per_step:
+            raise ConfigError(
+                f"--students-per-step ({cfg.students_per_step}) must be at least the number of processes ({world.size})"
+            )
+        if world.size > 1 and cfg.method_options.get("update_per_match"):
+            raise ConfigError(
+                "--gm-update-per-match steps the teacher inside a student's unroll; it runs in one process only"
+            )
+        if world.size > 1 and cfg.method_options.get("warm_steps"):
+            raise ConfigError(
+                "--ift-warm-steps keeps each rank's students across meta-steps; it runs in one process only"
+            )
+        self.space = load_space(cfg.space)
+        self.method = make_method(cfg.method, cfg.method_options)
+        self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
+        params = self.teacher.parameters() if self.method.learns_hyper else self.teacher.data_parameters()
+        self.opt = torch.optim.Adam(params, lr=cfg.meta_lr, betas=(0.9, 0.999))
+        horizon = max(cfg.meta_steps, 1)
+        decay = lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, horizon) / horizon))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, decay)
+        self.class_index = [torch.nonzero(data.train.y == c).squeeze(1) for c in range(10)]
+        self.eval_specs = self.space.sample(cfg.eval_students, seed=cfg.seed + 12345)
+        self.pool = RankPool.load(cfg.rank_pool) if cfg.objective == "rank" else None
+        self.val_small = data.val.subset(min(cfg.eval_examples, len(data.val)), seed=0)
+        self.step, self.elapsed, self.metrics, self.calibration = 0, 0.0, [], None
+        self.fit_error, self.started = None, False
+
+    def start(self) -> None:
+        """Start a teacher from real images (`--init real`), once, before its first meta-step; the
+        fit counts in `elapsed`. A teacher restored from a checkpoint is past it."""
+        if self.started:
+            return
+        self.started = True
+        if self.cfg.teacher.init == "real":
+            t0 = time.perf_counter()
+            self.fit_error = self._start_from_real()
+            self.world.share_from_main(list(self.teacher.parameters()))  # ranks must start identical
+            self.elapsed += time.perf_counter() - t0
+
+    def _start_from_real(self) -> float | None:
+        """Set a pixel teacher to real images, or fit a generator to them; the fit's MSE (or None)."""
+        images = real_pixels(self.data.train, self.cfg.teacher, self.cfg.seed).to(self.device)
+        if self.cfg.teacher.kind == "pixels":
+            self.teacher.set_pixels(images)
+            return None
+        return fit_generator(self.teacher, images, self.cfg.teacher.fit_steps, seed=self.cfg.seed)
+
+    @property
+    def calibrates(self) -> bool:
+        return DEFAULT_CALIBRATE[self.cfg.method] if self.cfg.calibrate is None else self.cfg.calibrate
+
+    # -- one meta-step -------------------------------------------------------------------
+    def context(self, step: int, k: int = 0, spec: dict | None = None) -> MetaContext:
+        """Student k of meta-step `step`: a draw from the distillation space unless `spec` is given."""
+        s = step_seed(self.cfg.seed, step) + 7_919 * k * 1_000_003_000  # k = 0: the one-student stream
+        gen = torch.Generator().manual_seed(s)
+        spec = random.Random(s).choice(self.space.archs) if spec is None else spec
+        f = Functional(build_student(spec, s, self.device))
+        idx = torch.randint(len(self.data.train), (self.cfg.meta_batch,), generator=gen).to(self.device)
+        noise = self.teacher.sample_noise(gen) if self.teacher.needs_noise else None
+        return MetaContext(
+            self.teacher,
+            f,
+            f.init_params(),
+            noise,
+            self.data.train.x[idx],
+            self.data.train.y[idx],
+            self.data.train,
+            self.class_index,
+            gen,
+            update=self._apply_update,
+            student=k,
+            spec=spec,
+            seed=s,
+        )
+
+    def _apply_update(self) -> float:
+        """Clip and apply the accumulated teacher gradient (the meta-step's schedule is not advanced)."""
+        norm = torch.nn.utils.clip_grad_norm_(
+            [p for g in self.opt.param_groups for p in g["params"]], self.cfg.grad_clip
+        )
+        if not torch.isfinite(norm):
+            raise ConfigError(f"meta-step {self.step}: the meta-gradient diverged; lower --meta-lr")
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return float(norm)
+
+    def meta_step(self) -> dict:
+        self.start()
+        start = time.perf_counter()
+        # With --gm-update-per-match the method updates the teacher itself, partway through the
+        # step: a Ctrl-C there would save a half-updated teacher under the previous step's number.
+        inside = bool(self.cfg.method_options.get("update_per_match"))
+        with interrupts_deferred() if inside else contextlib.nullcontext():
+            row = self._update(start)
+        if self.world.is_main and (self.step % self.cfg.eval_every == 0 or self.step == self.cfg.meta_steps):
+            # Monitoring only (students scored on validation, never used for a choice), so it runs
+            # after the step is recorded: a Ctrl-C here loses the score (NaN), not the row. Its time
+            # counts in elapsed_s, the wall clock, but not in step_s.
+            val_acc = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
+            if self.pool is not None:
+                row["rank_val_rho"] = rank_val_spearman(
+                    self.teacher, self.pool, self.val_small, self.cfg.seed, self.device
+                )
+            self.elapsed += time.perf_counter() - start - row["step_s"]
+            row.update(val_acc=val_acc, elapsed_s=round(self.elapsed, 3))
+        return row
+
+    def _update(self, start: float) -> dict:
+        """The meta-gradient, the teacher update, the counter and the metrics row."""
+        self.opt.zero_grad(set_to_none=True)
+        params = [p for g in self.opt.param_groups for p in g["params"]]
+        meta_loss = self._rank_gradient(params) if self.pool is not None else self._accuracy_gradient(params)
+        if not math.isfinite(meta_loss):
+            self._skip(meta_loss)
+        with interrupts_deferred():  # the update, the counter and the row change together or not at all
+            if any(p.grad is not None for g in self.opt.param_groups for p in g["params"]):
+                self._apply_update()  # nothing left when the method updated the teacher itself
+            with warnings.catch_warnings():  # a skipped first step calls the schedule before the optimiser
+                warnings.simplefilter("ignore", UserWarning)
+                self.sched.step()
+            self.step += 1
+            self.elapsed += time.perf_counter() - start
+            row = {
+                "meta_step": self.step,
+                "meta_loss": meta_loss,
+                "val_acc": float("nan"),
+                "elapsed_s": round(self.elapsed, 3),
+                "peak_mem_mb": round(peak_memory_mb(self.device), 1),
+                "step_s": round(time.perf_counter() - start, 4),
+            }
+            self.metrics.append(row)
+        return row
+
+    def _accuracy_gradient(self, params: list[torch.Tensor]) -> float:
+        """The mean meta-gradient of K students from the distillation space; their mean meta-loss."""
+        K = self.cfg.students_per_step
+        loss = sum(self.method(self.context(self.step, k)).meta_loss for k in self.world.students(K))
+        meta_loss = self.world.sum_gradients(params, loss) / K
+        if K > 1:
+            for p in params:
+                if p.grad is not None:
+                    p.grad /= K
+        return meta_loss
+
+    def _rank_gradient(self, params: list[torch.Tensor]) -> float:
+        """Σ_k c_k·dL_k/dλ for K distinct rank-train architectures (`ranking_objective`); the objective's value.
+
+        Every rank trains its share of the K students, the ranks exchange their losses L_k (all K
+        are needed for the weights c_k), then each takes its students' weighted meta-gradients."""
+        K = self.cfg.students_per_step
+        chosen = random.Random(step_seed(self.cfg.seed, self.step)).sample(self.pool.train, K)
+        pending = {k: self.method.forward(self.context(self.step, k, chosen[k][0])) for k in self.world.students(K)}
+        losses = self.world.gather(K, {k: p.meta_loss for k, p in pending.items()}, self.device)
+        if not all(math.isfinite(x) for x in losses):
+            return float("nan")  # a diverged student: the step is skipped
+        value, weights = objective_weights(losses, [a for _, a in chosen], self.cfg.rank_loss, self.cfg.rank_weight)
+        for k, p in pending.items():
+            p.backward(weights[k])
+        self.world.sum_gradients(params, 0.0)
+        return value
+
+    def _skip(self, meta_loss: float) -> None:
+        """Drop a meta-step whose student diverged on the teacher's data (an unnormalised deep net
+        at the teacher's lr can overflow): its meta-gradient says nothing about the teacher, and one
+        such draw late in a long run should not end it. The row keeps the NaN; a teacher whose
+        students keep diverging has diverged itself."""
+        trailing = next(
+            (i for i, r in enumerate(reversed(self.metrics)) if math.isfinite(r["meta_loss"])), len(self.metrics)
+        )
+        if trailing + 1 > MAX_SKIPPED_IN_A_ROW:
+            raise ConfigError(
+                f"meta-step {self.step}: the meta-loss diverged ({meta_loss}) {trailing + 1} meta-steps in a row; lower --meta-lr"
+            )
+        self.opt.zero_grad(set_to_none=True)
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        save_checkpoint(
+            path,
+            {
+                "method": self.cfg.method,
+                "config": self.cfg.to_dict(),
+                "teacher": self.teacher.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "meta_step": self.step,
+                "elapsed": self.elapsed,
+                "metrics": self.metrics,
+                "complete": self.step >= self.cfg.meta_steps and (self.calibration is not None or not self.calibrates),
+                "calibration": self.calibration or {},
+                "method_state": self.method.state_dict() if hasattr(self.method, "state_dict") else {},
+            },
+        )
+        write_csv(pd.DataFrame(self.metrics), metrics_path(path))
+
+    def restore(self, ckpt: dict, path: Path) -> None:
+        if DistillConfig.from_dict(ckpt["config"]).to_dict() | {"meta_steps": 0} != self.cfg.to_dict() | {
+            "meta_steps": 0
+        }:
+            raise CheckpointError(
+                f"{path}: --resume with options that differ from the checkpoint's (only --meta-steps may change)"
+            )
+        self.teacher.load_state_dict(ckpt["teacher"])
+        self.started = True
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.step, self.elapsed, self.metrics = ckpt["meta_step"], ckpt["elapsed"], list(ckpt["metrics"])
+        self.calibration = ckpt.get("calibration") or None
+        if hasattr(self.method, "load_state_dict"):
+            self.method.load_state_dict(ckpt.get("method_state") or {})
+        self.teacher.max_grad_norm = (self.calibration or {}).get("max_grad_norm")
+        self.sched.last_epoch = self.step
+        for g in self.opt.param_groups:
+            g["lr"] = self.cfg.meta_lr * self.sched.lr_lambdas[0](self.step)
+
+    def final_summary(self) -> dict:
+        """Validation accuracy (full 10k split) of freshly trained students, one per eval architecture."""
+        accs = [
+            evaluate_teacher(self.teacher, [spec], self.data.val, self.cfg.seed + 1 + i, self.device)
+            for i, spec in enumerate(self.eval_specs)
+        ]
+        return {"mean": sum(accs) / len(accs), "min": min(accs), "max": max(accs), "n": len(accs)}
+
+    def calibrate(self) -> dict:
+        """Set the teacher's inner lr scale, momentum and gradient clip by `calibrate.calibrate_distilled`."""
+        self.calibration = calibrate_distilled(
+            self.teacher, self.cfg.seed, self.space, self.data.train, device=self.device
+        )
+        self.elapsed += self.calibration["seconds"]
+        return self.calibration
+
+    def run(self, out: Path, on_step: Callable[[dict], None] | None = None) -> None:
+        """Meta-steps up to cfg.meta_steps (checkpointed, and on Ctrl-C too), then calibration."""
+        self.start()  # also for --meta-steps 0: the start is the teacher
+        try:
+            while self.step < self.cfg.meta_steps:
+                row = self.meta_step()
+                if self.world.is_main and (
+                    self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.meta_steps
+                ):
+                    self.save(out)
+                if on_step:
+                    on_step(row)
+        except (KeyboardInterrupt, RankFailure) as exc:
+            if self.step > 0 and self.world.is_main:
+                self.save(out)  # the last completed meta-step; --resume continues from it
+            if isinstance(exc, RankFailure):
+                raise RankFailure(f"{exc}; {out} holds meta-step {self.step}: rerun with --resume") from None
+            raise
+        if self.calibrates and self.calibration is None and self.world.is_main:
+            self.calibrate()
+            self.save(out)
+        elif self.step == 0 and self.world.is_main:
+            self.save(out)
+
+
+def rank_val_spearman(teacher: Teacher, pool: RankPool, val: Split, seed: int, device) -> float:
+    """Spearman ρ between rank-val ground truth and validation accuracy after training on the
+    teacher's data (the student recipe of evaluate_teacher): model selection, never a meta-gradient."""
+    from scipy.stats import spearmanr
+
+    accs = [evaluate_teacher(teacher, [spec], val, seed, device) for spec, _ in pool.val]
+    return float(spearmanr(accs, [a for _, a in pool.val]).statistic)
+
+
+def metrics_path(ckpt: Path) -> Path:
+    return Path(ckpt).with_suffix(".csv")
+
+
+def distill(
+    cfg: DistillConfig, data: MNIST, device, out: Path, resume: bool = False, on_step=None, world: World = World()
+) -> Distiller:
+    """Train (or, with `resume`, continue training) a teacher and save it at `out`."""
+    d = Distiller(cfg, data, device, world)
+    if resume and Path(out).exists():
+        d.restore(load_checkpoint(out, map_location=device), Path(out))
+    d.run(Path(out), on_step)
+    return d
+
+
+def load_teacher(path: str | Path, device="cpu") -> tuple[Teacher, dict]:
+    """A frozen teacher and its checkpoint dict; any file that is not one is a CheckpointError line.
+
+    (torch's weights-only unpickler raises KeyError/IndexError on some non-checkpoint files.)
+    """
+    try:
+        ckpt = load_checkpoint(path, map_location=device)
+        cfg = DistillConfig.from_dict(ckpt["config"])
+        teacher = Teacher(cfg.teacher).to(device)
+        teacher.load_state_dict(ckpt["teacher"])
+        teacher.max_grad_norm = (ckpt.get("calibration") or {}).get("max_grad_norm")
+    except GtnNasError:
+        raise
+    except (TypeError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: teacher checkpoint does not match this gtn-nas version ({str(exc).splitlines()[0][:120]})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001  (any other failure means: not a teacher we can read)
+        raise CheckpointError(
+            f"{path}: not a gtn-nas teacher checkpoint ({type(exc).__name__} while unpickling)"
+        ) from None
+    teacher.requires_grad_(False)
+    return teacher, ckpt
