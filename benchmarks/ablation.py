@@ -14,18 +14,16 @@ before and after calibration of its inner lr/momentum: students of every held-ou
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import load_space
 from gtn_nas.report.repo import ablation_md, read_csv
@@ -35,7 +33,8 @@ from gtn_nas.teachers.quality import score_teacher
 
 HYPER = {"inner_lr": 0.1, "inner_momentum": 0.9}
 # The cold ift default, pinned so reruns measure what the rows hold if a default moves: a variant's
-# ift options not given are these, as when the CG-era variants ran (the Neumann-era ones, ift-base to ift-hyper, ran with K=5 Neumann defaults).
+# ift options not given are these, as when the CG-era variants ran (the Neumann-era ones, ift-base
+# to ift-hyper, ran with K=5 Neumann defaults).
 IFT_COLD = {"warm_steps": 0, "neumann_terms": 20, "batches": 2}
 UPSAMPLE = {"generator": "upsample"}
 # name -> (method, method options, other DistillConfig/TeacherConfig fields, what it ablates)
@@ -240,19 +239,22 @@ VARIANTS = {
         "ift",
         {"warm_steps": 8, "neumann_terms": 5, "batches": 1},
         {},
-        "the ift default with a warm-started student, 8 inner steps per meta-step, 5 CG iterations, J=1 synthetic batch",
+        "the ift default with a warm-started student, 8 inner steps per meta-step, 5 CG iterations, "
+        "J=1 synthetic batch",
     ),
     "ift-warm4-cg5-j1": (
         "ift",
         {"warm_steps": 4, "neumann_terms": 5, "batches": 1},
         {},
-        "the ift default with a warm-started student, 4 inner steps per meta-step, 5 CG iterations, J=1 synthetic batch",
+        "the ift default with a warm-started student, 4 inner steps per meta-step, 5 CG iterations, "
+        "J=1 synthetic batch",
     ),
     "ift-genreal-mlr001-warm8-cg5-j1": (
         "ift",
         {"warm_steps": 8, "neumann_terms": 5, "batches": 1},
         {"init": "real", "meta_lr": 0.001},
-        "ift default (fitted start, meta-lr 0.001) with a warm-started student, 8 inner steps per meta-step, 5 CG iterations, J=1",
+        "ift default (fitted start, meta-lr 0.001) with a warm-started student, 8 inner steps per meta-step, "
+        "5 CG iterations, J=1",
     ),
 }
 DEFAULT_BUDGET = 180.0  # seconds of meta-training; other budgets are tagged in the file name
@@ -346,11 +348,11 @@ def run_variant(name: str, budget: float, probe: int, seeds: int, seed: int, out
         if calibrated
         else "",
         "threads": torch.get_num_threads(),
-        "command": "python " + shlex.join(sys.argv),
+        "command": common.command(),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     budget_tag = "" if budget in (0, DEFAULT_BUDGET) else f"-{budget:g}s"
-    write_text(out_dir / f"{name}{budget_tag}-seed{seed}.json", json.dumps(row, indent=1) + "\n")
+    common.write_json(out_dir / f"{name}{budget_tag}-seed{seed}.json", row)
     return row
 
 
@@ -363,19 +365,17 @@ def summarise(out_dir: Path) -> None:
     )
     write_csv(frame, out_dir.parent / "ablation.csv")
     # Rendered from the file just written, exactly as `gtn-nas report` renders it.
-    md = ablation_md(read_csv(out_dir.parent / "ablation.csv"))
-    write_text(out_dir.parent / "ablation.md", md)
-    print(md)
+    common.write_md(out_dir.parent / "ablation.md", ablation_md(read_csv(out_dir.parent / "ablation.csv")))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--variant", choices=list(VARIANTS))
     ap.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help="seconds of meta-training per variant")
     ap.add_argument("--probe", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=2, help="held-out seeds")
     ap.add_argument("--seed", type=int, default=0, help="distillation seed")
-    ap.add_argument("--threads", type=int, default=1)
+    common.add_threads(ap)
     ap.add_argument("--out-dir", type=Path, default=Path("results/teachers/ablation"))
     ap.add_argument("--summarise", action="store_true")
     args = ap.parse_args()

@@ -23,20 +23,18 @@ then lists every command that wrote it.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import correct
@@ -51,7 +49,6 @@ from gtn_nas.teachers.recalibration import recalibrate
 
 FULL = Path("results/teacher_quality/full_training.csv")
 UNCALIBRATED = {"lr_scales": (1.0,), "momenta": (None,), "max_grad_norms": (None,)}
-GROUND_TRUTH = Path("results/ground_truth/convnet.csv")
 
 
 def nas_scores(teacher, data, specs) -> pd.DataFrame:
@@ -79,7 +76,7 @@ def measure(task: tuple[str, str, tuple, int, int]) -> tuple[dict, pd.DataFrame,
     full = full[full["epochs"] == 2].set_index("arch_id")["test_acc"]
     held = pd.DataFrame(score_teacher(teacher, load_space("heldout").archs, data.test, range(seeds)))
     held = held.assign(retained=held["acc"] / held["arch_id"].map(full))
-    gt = load_ground_truth(GROUND_TRUTH)
+    gt = load_ground_truth(common.GROUND_TRUTH)
     nas = nas_scores(teacher, data, [json.loads(s) for s in gt["spec"]]).merge(gt[["arch_id", "val_acc"]], on="arch_id")
     per_arch = held.groupby("arch_id")["retained"].mean()
     row = {
@@ -121,20 +118,19 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("teachers", nargs="+", type=Path)
     ap.add_argument("--clips", default="none,1", help="the `after` grid's clips ('none' = no clipping)")
     ap.add_argument("--students", type=int, default=4, help="calibration students per setting (distill's default)")
     ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=2)
+    common.add_workers(ap)
     ap.add_argument(
         "--out", type=Path, default=Path("results/teachers/clip_ablation"), help="writes OUT.csv, OUT.json, OUT/*.csv"
     )
     ap.add_argument("--grids", default="before,after", help="any of uncalibrated, before, after")
     ap.add_argument("--append", action="store_true", help="add to an existing OUT instead of replacing it")
     args = ap.parse_args()
-    clips = tuple(None if c == "none" else float(c) for c in args.clips.split(","))
-    grids = {"uncalibrated": None, "before": (None,), "after": clips}
+    grids = {"uncalibrated": None, "before": (None,), "after": common.clips(args.clips)}
     names = args.grids.split(",")
     if not names or set(names) - set(grids):
         raise SystemExit(f"--grids: choose from {', '.join(grids)}; got {args.grids!r}")
@@ -145,11 +141,10 @@ def main() -> None:
     rows = pd.DataFrame([r for r, _, _ in results])
     held = pd.concat([h for _, h, _ in results], ignore_index=True)
     nas = pd.concat([n for _, _, n in results], ignore_index=True)
-    command = "python " + shlex.join(sys.argv)
-    commands = [command]
+    commands = [common.command()]
     if args.append and args.out.with_suffix(".csv").exists():
         old_meta = json.loads(args.out.with_suffix(".json").read_text())
-        commands = old_meta.get("commands", [old_meta["command"]]) + [command]
+        commands = old_meta.get("commands", [old_meta["command"]]) + [common.command()]
         rows, held, nas = (
             _merge(pd.read_csv(path), new)
             for path, new in (
@@ -161,23 +156,19 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(held, args.out / "heldout.csv")
     write_csv(nas, args.out / "nas.csv")
-    write_csv(rows, args.out.with_suffix(".csv"))
-    meta = {
-        "command": " ; ".join(commands),
-        "commands": commands,
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "wall_s": time.perf_counter() - start,
-        "workers": args.workers,
-        "threads_per_worker": 1,
-        "hardware": "2 logical CPUs, no GPU",
-        "clips": args.clips,
-        "students": args.students,
-        "seeds": args.seeds,
-    }
-    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
-    md = clip_ablation_md(rows, meta, args.out.name)
-    write_text(args.out.with_suffix(".md"), md)
-    print(md)
+    meta = common.metadata(
+        threads=1,  # each worker's
+        command=" ; ".join(commands),
+        commands=commands,
+        wall_s=time.perf_counter() - start,
+        workers=args.workers,
+        threads_per_worker=1,
+        clips=args.clips,
+        students=args.students,
+        seeds=args.seeds,
+    )
+    common.write_outputs(args.out, rows, meta)
+    common.write_md(args.out.with_suffix(".md"), clip_ablation_md(rows, meta, args.out.name))
 
 
 if __name__ == "__main__":
