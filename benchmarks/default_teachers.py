@@ -11,19 +11,16 @@ at most 45 minutes each alone).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
-import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import common
 import pandas as pd
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.checkpoint import load_checkpoint
 from gtn_nas.report.repo import flag, read_csv, wall_time_md
 from gtn_nas.teachers.distillation import DEFAULT_META_STEPS
@@ -39,7 +36,7 @@ def outputs(run: dict) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--methods", default="bptt,ift,gm")
     ap.add_argument("--out-dir", type=Path, default=Path("results/teachers"))
     ap.add_argument("--extra", default="", help="extra distill options, e.g. '--meta-steps 900' (then --suffix)")
@@ -60,7 +57,7 @@ def main() -> None:
         "--note", default="", help="how the run was made, recorded beside its command (e.g. a pinned checkout)"
     )
     args = ap.parse_args()
-    command = "python " + shlex.join(sys.argv)
+    command = common.command()
     table = args.table or args.out_dir / f"wall_time{args.suffix}.csv"
     # Runs accumulate in one table (a rerun replaces its methods' rows): each row keeps its scale,
     # and the JSON lists every command that wrote rows still there.
@@ -108,8 +105,8 @@ def main() -> None:
                 "final_line": run.stdout.strip().splitlines()[-1],
                 "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
                 "threads": os.environ.get("GTN_NAS_THREADS", "torch default"),
-                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs",
-                "date": time.strftime("%Y-%m-%d %H:%M"),
+                "machine": common.hardware(os.environ.get("GTN_NAS_THREADS", "torch default")),
+                "date": common.utc_now(),
             }
         ]
         write_csv(pd.DataFrame(rows), table)
@@ -125,9 +122,9 @@ def main() -> None:
     # last run that made it; a run left with no rows drops out.
     owner = {out: i for i, r in enumerate(runs) for out in outputs(r)}
     runs = [r for i, r in enumerate(runs) if i in owner.values()]
-    meta = {"command": command, "scale": args.scale, "runs": runs, "date": time.strftime("%Y-%m-%d %H:%M")}
-    write_text(table.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
-    write_text(table.with_suffix(".md"), wall_time_md(read_csv(table), meta))  # as `gtn-nas report` renders it
+    meta = common.metadata(scale=args.scale, runs=runs)
+    common.write_json(table.with_suffix(".json"), meta)
+    common.write_md(table.with_suffix(".md"), wall_time_md(read_csv(table), meta), echo=False)  # as the report does
 
 
 if __name__ == "__main__":

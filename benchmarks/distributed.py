@@ -4,9 +4,10 @@ students lowers the meta-gradient's variance.
 Speed: the real `gtn-nas distill` runs for `--steps` meta-steps per configuration, either one
 process with 2 threads or `torchrun` with 2 processes of 1 thread (gloo), at each K; throughput is
 meta-steps (and students) per minute over the metrics CSV's `step_s` (rank 0, so it includes the
-all-reduce), first step dropped. Runs with equal K train the same students. Variance: per-student meta-gradients of a frozen teacher for `--draws` draws of
-4 students (the students a meta-step would draw), averaged over the first K of each draw;
-total variance = mean over draws of |g_K - mean(g_K)|^2, divided by |mean(g_K)|^2 to compare K.
+all-reduce), first step dropped. Runs with equal K train the same students. Variance:
+per-student meta-gradients of a frozen teacher for `--draws` draws of 4 students (the students a
+meta-step would draw), averaged over the first K of each draw; total variance = mean over draws
+of |g_K - mean(g_K)|^2, divided by |mean(g_K)|^2 to compare K.
 
     python benchmarks/distributed.py --method gm --teacher results/teachers/default/gm-15min.pt
     -> results/distributed.{csv,json,md}
@@ -14,21 +15,18 @@ total variance = mean over draws of |g_K - mean(g_K)|^2, divided by |mean(g_K)|^
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
-import shlex
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.report.repo import distributed_md, read_csv
 from gtn_nas.teachers.distillation import DistillConfig, Distiller, load_teacher
@@ -125,7 +123,7 @@ def gradient_variance(teacher_path: Path, draws: int, ks: list[int]) -> list[dic
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--method", default="gm")
     ap.add_argument(
         "--teacher",
@@ -150,23 +148,18 @@ def main() -> None:
     variance = gradient_variance(args.teacher, args.draws, ks)
     print(json.dumps(variance), flush=True)
     env = {
-        "command": "python " + shlex.join(sys.argv),
-        "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs",
+        "command": common.command(),
+        "machine": common.hardware(),  # the variance's 2 threads; each speed row says its own
         "torch": torch.__version__,
         "cuda": torch.cuda.is_available(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "date": common.utc_now(),
     }
-    write_csv(pd.DataFrame(speed), args.out.with_suffix(".csv"))
-    write_csv(pd.DataFrame(variance), args.out.parent / f"{args.out.name}_variance.csv")
-    write_text(
-        args.out.with_suffix(".json"), json.dumps({**env, "speed": speed, "variance": variance}, indent=1) + "\n"
-    )
+    variance_csv = args.out.parent / f"{args.out.name}_variance.csv"
+    common.write_outputs(args.out, pd.DataFrame(speed), {**env, "speed": speed, "variance": variance})
+    write_csv(pd.DataFrame(variance), variance_csv)
     # From the files just written, exactly as `gtn-nas report` renders them.
-    md = distributed_md(
-        read_csv(args.out.with_suffix(".csv")), read_csv(args.out.parent / f"{args.out.name}_variance.csv"), env
-    )
-    write_text(args.out.with_suffix(".md"), md)
-    print(md)
+    md = distributed_md(read_csv(args.out.with_suffix(".csv")), read_csv(variance_csv), env)
+    common.write_md(args.out.with_suffix(".md"), md)
 
 
 if __name__ == "__main__":
