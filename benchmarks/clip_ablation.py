@@ -157,7 +157,7 @@ def main() -> None:
     write_csv(held, args.out / "heldout.csv")
     write_csv(nas, args.out / "nas.csv")
     meta = common.metadata(
-        threads=1,  # each worker's
+        hardware_threads=1,  # each worker's
         command=" ; ".join(commands),
         commands=commands,
         wall_s=time.perf_counter() - start,

@@ -85,8 +85,10 @@ def hardware(threads: int | str | None = None) -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, {threads} thread{'' if str(threads) == '1' else 's'}, {gpu}"
 
 
-def metadata(threads: int | str | None = None, **fields) -> dict:
-    """A run's record: its command, date and hardware (`threads` as `hardware` takes them), then `fields`."""
+def metadata(hardware_threads: int | str | None = None, **fields) -> dict:
+    """A run's record: its command, date and hardware, then `fields`. The hardware's threads are
+    `hardware_threads`, else a `threads` field, else this process's."""
+    threads = fields.get("threads") if hardware_threads is None else hardware_threads
     return {"command": command(), "date": utc_now(), "hardware": hardware(threads), **fields}
 
 

@@ -9,19 +9,16 @@ parameters (generator weights and curriculum noise): IFT does not reach the inne
 
 from __future__ import annotations
 
-import argparse
-import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
-from gtn_nas.core.spaces import Space, arch_id
+from gtn_nas.core.spaces import arch_id
 from gtn_nas.report.repo import ift_alignment_md, read_csv
 from gtn_nas.teachers.distillation import DistillConfig, Distiller, load_teacher
 from gtn_nas.teachers.methods import Bptt, Ift, IftConfig
@@ -51,23 +48,22 @@ STUDENTS = [
 ]
 
 
-def meta_grad(d: Distiller, method, step: int) -> torch.Tensor:
+def meta_grad(d: Distiller, method, step: int, spec: dict) -> torch.Tensor:
     d.teacher.zero_grad(set_to_none=True)
-    method(d.context(step))
+    method(d.context(step, spec=spec))
     return torch.cat(
         [(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in d.teacher.data_parameters()]
     )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--teacher", type=Path, help="teacher checkpoint (default: an untrained generator)")
     ap.add_argument("--draws", type=int, default=1, help="student inits / batches per architecture")
-    ap.add_argument("--threads", type=int, default=2)
+    common.add_threads(ap, default=2)
     ap.add_argument("--out", type=Path, default=Path("results/ift_alignment.csv"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    command = "python " + shlex.join(sys.argv)
     d = Distiller(DistillConfig(method="bptt", meta_steps=10**6, eval_every=10**9), load_mnist(), torch.device("cpu"))
     if args.teacher:
         teacher, _ = load_teacher(args.teacher)
@@ -75,12 +71,11 @@ def main() -> None:
         d.teacher.requires_grad_(True)
     rows = []
     for spec in STUDENTS:
-        d.space = Space("one", "ift_alignment", (spec,))
         for draw in range(args.draws):
-            exact = meta_grad(d, Bptt(), 10_000 + draw)
+            exact = meta_grad(d, Bptt(), 10_000 + draw, spec)
             for name, cfg in SETTINGS.items():
                 t0 = time.perf_counter()
-                approx = meta_grad(d, Ift(cfg), 10_000 + draw)
+                approx = meta_grad(d, Ift(cfg), 10_000 + draw, spec)
                 cos = torch.nn.functional.cosine_similarity(exact, approx, dim=0).item()
                 rows.append(
                     {
@@ -100,11 +95,10 @@ def main() -> None:
                 flush=True,
             )
             write_csv(pd.DataFrame(rows), args.out)
-    meta = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    write_text(args.out.with_suffix(".json"), json.dumps(meta) + "\n")
+    meta = common.metadata()
+    common.write_outputs(args.out, meta=meta, indent=None)
     md = ift_alignment_md(read_csv(args.out), meta)  # from the file just written, as `gtn-nas report` renders it
-    write_text(args.out.with_suffix(".md"), md)
-    print(md)
+    common.write_md(args.out.with_suffix(".md"), md)
 
 
 if __name__ == "__main__":

@@ -20,28 +20,21 @@ untrained, `--students` drawn from the distillation space with seed 0 (meta_spee
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
-from gtn_nas.core.atomic import write_csv, write_text
 from gtn_nas.core.data import MNIST, load_mnist
 from gtn_nas.core.inner import InnerState, train_steps
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.report.repo import ift_floor_md, read_csv, read_json
 from gtn_nas.teachers.distillation import DistillConfig, Distiller
 from gtn_nas.teachers.methods import Ift, IftConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from meta_speed import hardware  # noqa: E402  (one definition of the machine's name)
 
 COLD = {"warm_steps": 0, "batches": 2}  # a fresh student trained all T steps each meta-step
 SETTINGS = {
@@ -64,13 +57,11 @@ def inner_only(ctx) -> None:
 
 def time_student(d: Distiller, spec: dict, repeats: int) -> dict[str, float]:
     """Median seconds of each setting on one student (a warm-up call of each first)."""
-    space_cls = type(d.space)
-    d.space = space_cls(name="bench", source="ift_floor", archs=(spec,))
     calls = {"inner": inner_only, **{name: Ift(cfg) for name, cfg in SETTINGS.items()}}
     times = {name: [] for name in calls}
     for r in range(repeats + 1):
         for name, call in calls.items():
-            ctx = d.context(r)  # the same student, init and batches for every setting of repeat r
+            ctx = d.context(r, spec=spec)  # the same student, init and batches for every setting of repeat r
             d.teacher.zero_grad(set_to_none=True)
             t0 = time.perf_counter()
             call(ctx)
@@ -81,13 +72,12 @@ def time_student(d: Distiller, spec: dict, repeats: int) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--students", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    common.add_threads(ap, default=2)
     ap.add_argument("--out", type=Path, default=Path("results/ift_floor.csv"))
     args = ap.parse_args()
-    command = "python " + shlex.join(sys.argv)
     torch.set_num_threads(args.threads)
     full = load_mnist()
     data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0))
@@ -98,25 +88,20 @@ def main() -> None:
             rows.append({"student": arch_id(spec), "setting": setting, "seconds": sec})
         mine = [r for r in rows if r["student"] == arch_id(spec)]
         print(f"{arch_id(spec)}: " + ", ".join(f"{r['setting']} {r['seconds']:.2f}s" for r in mine), flush=True)
-    write_csv(pd.DataFrame(rows), args.out)
-    meta = {
-        "command": command,
-        "hardware": hardware(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "T": 32,
-        "batch_size": 128,
-        "threads": args.threads,
-        "students": args.students,
-        "repeats": args.repeats,
-        "settings": {name: dataclasses.asdict(cfg) for name, cfg in SETTINGS.items()},
-    }
-    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+    meta = common.metadata(
+        T=32,
+        batch_size=128,
+        threads=args.threads,
+        students=args.students,
+        repeats=args.repeats,
+        settings={name: dataclasses.asdict(cfg) for name, cfg in SETTINGS.items()},
+    )
+    common.write_outputs(args.out, pd.DataFrame(rows), meta, indent=2)
     speed = args.out.parent / "meta_speed.csv"
     md = ift_floor_md(
         read_csv(args.out), read_json(args.out.with_suffix(".json")), read_csv(speed) if speed.exists() else None
     )
-    write_text(args.out.with_suffix(".md"), md)
-    print(md)
+    common.write_md(args.out.with_suffix(".md"), md)
 
 
 if __name__ == "__main__":
