@@ -14,16 +14,17 @@ window of 8 steps). Ratios (`mem_vs_bptt`, `time_vs_bptt`) are against `bptt-ful
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
+
+import common
 
 VARIANTS = {"bptt-full": ("bptt", {"window": 0})}  # name -> (method, options); other names: defaults
 STUDENT = {"family": "conv", "depth": 2, "width": 32, "activation": "relu", "norm": "instance", "pooling": "max"}
@@ -70,16 +71,18 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
     data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0)).to(device)
     del full
     base, options = VARIANTS.get(method, (method, {}))
-    cfg = DistillConfig(
-        method=base,
-        method_options=options,
-        teacher=TeacherConfig(inner_steps=steps, init="noise"),
-        meta_steps=10**6,
-        eval_every=10**9,
-    )
-    # init noise: the meta-gradient's cost alone (a fit to real images would run in the first step)
-    d = Distiller(cfg, data, device)
-    d.space = type(d.space)(name="bench", source="meta_cost", archs=(STUDENT,))
+    # init noise: the meta-gradient's cost alone (a fit to real images would run in the first step);
+    # the one student as a one-architecture space file, read when the distiller is built.
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = DistillConfig(
+            method=base,
+            method_options=options,
+            teacher=TeacherConfig(inner_steps=steps, init="noise"),
+            meta_steps=10**6,
+            eval_every=10**9,
+            space=str(common.space_file([STUDENT], Path(tmp) / "meta_cost.toml")),
+        )
+        d = Distiller(cfg, data, device)
     times = []
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -113,23 +116,15 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
     return row
 
 
-def hardware() -> str:
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-        platform.processor(),
-    )
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--one", help="measure one method in this process and print JSON")
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--methods", default="bptt-full,bptt,ift,gm")
     ap.add_argument("--T", default="8,16,32,64,128")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=1)
+    common.add_threads(ap)
     ap.add_argument("--out", type=Path, default=Path("results/meta_cost.csv"))
     ap.add_argument("--summarise-only", action="store_true", help="redo the table and plot from an existing --out CSV")
     args = ap.parse_args()
@@ -142,9 +137,8 @@ def main() -> None:
 
     import pandas as pd
 
-    from gtn_nas.core.atomic import write_csv, write_text
+    from gtn_nas.core.atomic import write_csv
 
-    command = "python " + " ".join([sys.argv[0], *sys.argv[1:]])
     rows = []
     for T in map(int, args.T.split(",")):
         for method in args.methods.split(","):
@@ -170,37 +164,32 @@ def main() -> None:
                 continue
             row = json.loads(out.stdout.strip().splitlines()[-1])
             print(
-                f"{method:5s} T={T:4d}: {row['sec_per_meta_step']:.2f} s/meta-step, peak {row['peak_mem_mb']:.0f} MB "
-                f"(+{row['increment_mb']:.0f} MB over baseline)",
+                f"{method:5s} T={T:4d}: {row['sec_per_meta_step']:.2f} s/meta-step, "
+                f"peak {row['peak_mem_mb']:.0f} MB (+{row['increment_mb']:.0f} MB over baseline)",
                 flush=True,
             )
             rows.append(row)
             write_csv(pd.DataFrame(rows), args.out)
-    write_csv(pd.DataFrame(rows), args.out)  # with the failed measurements
-    meta = {
-        "command": command,
-        "hardware": hardware(),
-        "student": STUDENT,
-        "batch_size": 128,
-        "teacher": "generator + learned curriculum",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
-    summarise(args.out)
-    print(
-        f"wrote {args.out}, {args.out.with_suffix('.json')}, {args.out.with_suffix('.md')} and {args.out.with_suffix('.png')}"
+    meta = common.metadata(
+        hardware_threads=args.threads,
+        student=STUDENT,
+        batch_size=128,
+        teacher="generator + learned curriculum",
     )
+    common.write_outputs(args.out, pd.DataFrame(rows), meta, indent=2)  # with the failed measurements
+    summarise(args.out)
+    out = args.out
+    print(f"wrote {out}, {out.with_suffix('.json')}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
 
 
 def summarise(out: Path) -> None:
     """Markdown table (with ratios to BPTT at the same T) and the memory/time plot, from the CSV and
     JSON at `out`, exactly as `gtn-nas report` renders them."""
-    from gtn_nas.core.atomic import write_text
     from gtn_nas.report.figures import meta_cost_figure, save_figure
     from gtn_nas.report.repo import meta_cost_md, meta_cost_table, read_csv, read_json
 
     frame, meta = read_csv(out, ("method",), ("T",)), read_json(out.with_suffix(".json"), ("command",))
-    write_text(out.with_suffix(".md"), meta_cost_md(frame, meta, png=out.with_suffix(".png").name))
+    common.write_md(out.with_suffix(".md"), meta_cost_md(frame, meta, png=out.with_suffix(".png").name), echo=False)
     save_figure(meta_cost_figure(meta_cost_table(frame)[0]), out.with_suffix(".png"))
 
 
