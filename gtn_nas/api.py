@@ -101,8 +101,7 @@ def distill(
     of each meta-step are spread over the processes (see `distributed`)."""
     out = Path(out)
     config = config.validate()
-    if out.exists() and not resume:
-        raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
+    check_distill_output(out, resume)
     world = world_from_env()
     dev = device_for(world, _device(device))
     with process_group(world, dev):
@@ -121,6 +120,12 @@ def distill(
         world.is_main,
         d.final_summary() if score and world.is_main else None,
     )
+
+
+def check_distill_output(out: str | Path, resume: bool) -> None:
+    """A new run never overwrites a checkpoint; `resume` continues it."""
+    if Path(out).exists() and not resume:
+        raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
 
 
 def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teacher:

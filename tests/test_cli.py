@@ -52,7 +52,8 @@ def assert_one_line_error(run: Run, *needles):
         assert needle in lines[0]
 
 
-TINY = ["--inner-steps", 2, "--batch-size", 20, "--space", TINY_SPACE, "--eval-every", 1, "--quiet", "--init", "noise"]
+TINY_CONFIG = str(Path(TINY_SPACE).with_name("tiny_distill.toml"))
+TINY = ["--inner-steps", 2, "--batch-size", 20, "--config", TINY_CONFIG, "--quiet"]
 
 
 def test_distill_export_roundtrip(tmp_path):
@@ -72,82 +73,23 @@ def test_distill_export_roundtrip(tmp_path):
     assert torch.load(ckpt, weights_only=True)["meta_step"] == 3
 
 
+DISTILL = ["distill", "--out", "x.pt"]
+
+
 @pytest.mark.parametrize(
     "args, needles",
     [
         (["distill", "--method", "sgd", "--out", "x.pt"], ["--method must be one of bptt, ift, gm"]),
-        (["distill", "--teacher-kind", "vae", "--out", "x.pt"], ["--teacher-kind"]),
-        (
-            ["distill", "--init", "real", "--no-curriculum", "--out", "x.pt"],
-            ["--init real with a generator needs --curriculum"],
-        ),
-        (["distill", "--pixel-init", "data", "--out", "x.pt"], ["--init must be noise or real"]),
-        (["distill", "--fit-steps", "-1", "--out", "x.pt"], ["--fit-steps must be >= 0"]),
         (["distill", "--device", "tpu", "--out", "x.pt"], ["--device"]),
         (["distill", "--meta-steps", "-1", "--out", "x.pt"], ["--meta-steps"]),
-        (["distill", "--out", "x.pt", "--no-such-flag"], ["No such option"]),
-        (["distill", "--out", "x.pt", "--space", "nospace"], ["unknown search space"]),
-        (["distill", "--out", "x.pt", "--data-dir", "{tmp}/empty", "--quiet"], ["MNIST not found", "--data-dir"]),
-        (["distill", "--out", "x.pt", "--eval-every", "0"], ["--eval-every"]),
-        (["distill", "--out", "x.pt", "--method", "ift", "--ift-batches", "0"], ["ift batches"]),
-        (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-truncate", "-1"], ["truncate"]),
-        (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-checkpoint", "-1"], ["checkpoint"]),
-        (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-window", "-1"], ["window"]),
-        (["distill", "--out", "x.pt", "--method", "bptt", "--bptt-meta-losses", "0"], ["meta-losses"]),
-        (["distill", "--out", "x.pt", "--meta-lr", "0"], ["--meta-lr"]),
-        (["distill", "--out", "x.pt", "--method", "gm", "--gm-real-per-class", "0"], ["real-per-class"]),
-        (["distill", "--out", "x.pt", "--method", "gm", "--gm-layer-reduce", "max"], ["layer-reduce"]),
-        (["distill", "--out", "x.pt", "--method", "ift", "--ift-solver", "lu"], ["solver"]),
-        (
-            ["distill", "--out", "x.pt", "--method", "ift", "--bptt-window", "4"],
-            ["--bptt-window applies to --method bptt"],
-        ),
-        (["distill", "--out", "x.pt", "--students-per-step", "0"], ["--students-per-step"]),
-        (["distill", "--out", "x.pt", "--generator", "vae"], ["--generator"]),
-        (["distill", "--out", "x.pt", "--inner-momentum", "0"], ["momentum"]),
+        ([*DISTILL, "--no-such-flag"], ["No such option"]),
+        ([*DISTILL, "--data-dir", "{tmp}/empty", "--quiet"], ["MNIST not found", "--data-dir"]),
+        ([*DISTILL, "--meta-lr", "0"], ["--meta-lr"]),
+        ([*DISTILL, "--students-per-step", "0"], ["--students-per-step"]),
         # non-finite floats: inf passed "> 0" (a NaN teacher, exit 0), NaN failed later as "lower --meta-lr"
-        (["distill", "--out", "x.pt", "--meta-lr", "inf"], ["--meta-lr", "finite"]),
-        (["distill", "--out", "x.pt", "--meta-lr", "nan"], ["--meta-lr", "finite"]),
-        (["distill", "--out", "x.pt", "--inner-lr", "inf"], ["--inner-lr", "finite"]),
-        (["distill", "--out", "x.pt", "--inner-lr", "nan"], ["--inner-lr", "finite"]),
-        (["distill", "--out", "x.pt", "--inner-lr", "1000"], ["--inner-lr"]),  # overflowed the softplus parametrisation
-        (["distill", "--out", "x.pt", "--inner-momentum", "nan"], ["momentum"]),
-        (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "nan"], ["damping", "finite"]),
-        (["distill", "--out", "x.pt", "--method", "ift", "--ift-damping", "inf"], ["damping", "finite"]),
-        (["distill", "--out", "x.pt", "--method", "ift", "--neumann-alpha", "inf"], ["neumann-alpha", "finite"]),
-        # counted in inner steps: longer than the unroll was silently "all steps"
-        (
-            ["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "5"],
-            ["--bptt-window", "--inner-steps (4)"],
-        ),
-        (
-            ["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-window", "8"],
-            ["--bptt-window", "--inner-steps (4)"],
-        ),
-        (
-            ["distill", "--out", "x.pt", "--method", "bptt", "--inner-steps", "4", "--bptt-truncate", "5"],
-            ["--bptt-truncate"],
-        ),
-        (
-            [
-                "distill",
-                "--out",
-                "x.pt",
-                "--method",
-                "bptt",
-                "--inner-steps",
-                "4",
-                "--bptt-window",
-                "0",
-                "--bptt-checkpoint",
-                "5",
-            ],
-            ["--bptt-checkpoint"],
-        ),
-        (
-            ["distill", "--out", "x.pt", "--method", "gm", "--inner-steps", "4", "--gm-match-steps", "5"],
-            ["--gm-match-steps"],
-        ),
+        ([*DISTILL, "--meta-lr", "inf"], ["--meta-lr", "finite"]),
+        ([*DISTILL, "--meta-lr", "nan"], ["--meta-lr", "finite"]),
+        ([*DISTILL, "--config", "{tmp}/none.toml"], ["--config", "no such file"]),
         # real/subset learning rates: NaN or <= 0 trained nothing and scored 0.1 or 0.0 with exit 0
         (["search", "--proxy", "real", "--lr", "nan", "--out", "x.csv"], ["--lr", "finite"]),
         (["search", "--proxy", "real", "--lr", "inf", "--out", "x.csv"], ["--lr", "finite"]),
@@ -166,6 +108,68 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, args, needles):
     run = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert_one_line_error(run, *needles)
     assert not any(tmp_path.glob("[dx].*"))  # nothing written, not even a half-made study (x.db)
+
+
+@pytest.mark.parametrize(
+    "method, toml, needles",
+    [
+        ("ift", '[teacher]\nkind = "vae"', ["[teacher] kind"]),
+        ("ift", '[teacher]\ninit = "real"\ncurriculum = false', ["curriculum = true"]),
+        ("ift", '[teacher]\ninit = "data"', ["[teacher] init must be noise or real"]),
+        ("ift", "[teacher]\nfit_steps = -1", ["[teacher] fit_steps must be >= 0"]),
+        ("ift", '[teacher]\ngenerator = "vae"', ["[teacher] generator"]),
+        ("ift", "[teacher]\ninner_momentum = 0", ["momentum"]),
+        ("ift", "[teacher]\ninner_lr = inf", ["inner_lr", "finite"]),
+        ("ift", "[teacher]\ninner_lr = nan", ["inner_lr", "finite"]),
+        ("ift", "[teacher]\ninner_lr = 1000", ["inner_lr"]),  # overflowed the softplus parametrisation
+        ("ift", "[teacher]\ninner_momentum = nan", ["momentum"]),
+        ("ift", 'space = "nospace"', ["unknown search space"]),
+        ("ift", "eval_every = 0", ["eval_every"]),
+        ("ift", "foo = 1", ["unknown key 'foo'"]),
+        ("ift", "[teacher]\nfoo = 1", ["[teacher] unknown key 'foo'"]),
+        ("ift", "teacher = 3", ["[teacher] must be a table"]),
+        ("ift", "space = ", ["not valid TOML"]),
+        ("ift", "[method]\nbatches = 0", ["ift batches"]),
+        ("ift", '[method]\nsolver = "lu"', ["solver"]),
+        ("ift", "[method]\nwindow = 4", ["--method ift", "window"]),  # a bptt option
+        ("ift", "[method]\ndamping = nan", ["damping", "finite"]),
+        ("ift", "[method]\ndamping = inf", ["damping", "finite"]),
+        ("ift", "[method]\nneumann_alpha = inf", ["neumann-alpha", "finite"]),
+        ("bptt", "[method]\ntruncate = -1", ["truncate"]),
+        ("bptt", "[method]\ncheckpoint_every = -1", ["checkpoint"]),
+        ("bptt", "[method]\nwindow = -1", ["window"]),
+        ("bptt", "[method]\nmeta_losses = 0", ["meta-losses"]),
+        ("gm", "[method]\nreal_per_class = 0", ["real-per-class"]),
+        ("gm", '[method]\nlayer_reduce = "max"', ["layer-reduce"]),
+        # counted in inner steps: longer than the unroll was silently "all steps" (even the default, given)
+        ("bptt", "[teacher]\ninner_steps = 4\n[method]\nwindow = 5", ["[method] window", "--inner-steps (4)"]),
+        ("bptt", "[teacher]\ninner_steps = 4\n[method]\nwindow = 8", ["[method] window", "--inner-steps (4)"]),
+        ("bptt", "[teacher]\ninner_steps = 4\n[method]\ntruncate = 5", ["[method] truncate"]),
+        (
+            "bptt",
+            "[teacher]\ninner_steps = 4\n[method]\nwindow = 0\ncheckpoint_every = 5",
+            ["[method] checkpoint_every"],
+        ),
+        ("gm", "[teacher]\ninner_steps = 4\n[method]\nmatch_steps = 5", ["[method] match_steps"]),
+    ],
+)
+def test_bad_config_files_are_one_line(tmp_path, monkeypatch, method, toml, needles):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.toml").write_text(toml + "\n")
+    assert_one_line_error(cli(*DISTILL, "--method", method, "--config", tmp_path / "c.toml"), *needles)
+    assert not any(tmp_path.glob("x.*"))
+
+
+def test_flags_override_the_config_file_and_paths_in_it_are_relative_to_it(tmp_path):
+    from gtn_nas.teachers.config_file import distill_config
+
+    (tmp_path / "c.toml").write_text(
+        'seed = 5\nspace = "tiny.toml"\n[teacher]\ninner_steps = 7\n[method]\nwindow = 2\n'
+    )
+    (tmp_path / "tiny.toml").write_text(Path(TINY_SPACE).read_text())
+    cfg = distill_config(tmp_path / "c.toml", method="bptt", seed=None, teacher={"inner_steps": 3, "batch_size": None})
+    assert (cfg.seed, cfg.teacher.inner_steps, cfg.method_options["window"]) == (5, 3, 2)
+    assert cfg.space == str(tmp_path / "tiny.toml") and cfg.teacher.batch_size == 128
 
 
 @pytest.mark.parametrize(

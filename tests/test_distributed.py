@@ -15,26 +15,23 @@ from test_rank_objective import pool_csv
 from gtn_nas.core.checkpoint import load_checkpoint
 from gtn_nas.core.distributed import World
 
+FIXTURES = Path(TINY_SPACE).parent
+# bptt with a 2-step window on the tiny space, no calibration, monitoring practically off
 TINY = [
     "--method",
     "bptt",
-    "--bptt-window",
-    "2",
-    "--space",
-    TINY_SPACE,
+    "--config",
+    str(FIXTURES / "tiny_distributed_noise.toml"),
     "--inner-steps",
     "3",
     "--batch-size",
     "20",
-    "--init",
-    "noise",
-    "--eval-every",
-    "1000",
     "--no-calibrate",
     "--quiet",
     "--seed",
     "3",
 ]
+REAL_INIT = ["--config", str(FIXTURES / "tiny_distributed_real.toml")]  # the same, from a fitted generator
 
 
 _STARTED: list[subprocess.Popen] = []
@@ -96,7 +93,7 @@ def test_one_process_world_leaves_gradients_alone():
 def test_a_failing_rank_ignores_further_sigterms_so_its_save_and_message_finish():
     # torchrun's SIGTERM can land while rank 0 saves after gloo already reported the failure.
     code = (
-        "import os, signal, time; from gtn_nas.distributed import _failure; "
+        "import os, signal, time; from gtn_nas.core.distributed import _failure; "
         "e = _failure('x'); os.kill(os.getpid(), signal.SIGTERM); time.sleep(0.2); print('alive', type(e).__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -108,10 +105,8 @@ def test_two_ranks_equal_one_process_with_the_same_students(tmp_path, objective)
     # a generator fitted to real images first: every rank fits, then all take rank 0's start; with
     # the rank objective the ranks also exchange their students' losses before weighting them
     extra = ["--objective", "rank", "--rank-pool", str(pool_csv(tmp_path / "pool.csv"))] if objective == "rank" else []
-    one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", *extra)
-    two = _distill(
-        tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", "--init", "real", *extra, ranks=2
-    )
+    one = _distill(tmp_path / "one.pt", "--meta-steps", "4", "--students-per-step", "2", *REAL_INIT, *extra)
+    two = _distill(tmp_path / "two.pt", "--meta-steps", "4", "--students-per-step", "2", *REAL_INIT, *extra, ranks=2)
     _finish(one), _finish(two)
     a, b = _teacher(tmp_path / "one.pt"), _teacher(tmp_path / "two.pt")
     assert set(a) == set(b)

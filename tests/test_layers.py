@@ -68,7 +68,7 @@ def test_no_import_cycles():
         stack.append(m)
         for t in sorted(edges[m]):
             if state.get(t) == "open":
-                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(t):] + [t]))
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(t) :] + [t]))
             if t not in state:
                 visit(t)
         stack.pop()

@@ -23,8 +23,10 @@ from gtn_nas.nas.search import (
     bind_settings,
     open_search_storage,
     open_search_study,
+    reclaim_stale,
     record_setup,
     run_search,
+    search_pending,
 )
 from gtn_nas.nas.workqueue import driver_url
 from gtn_nas.teachers.distillation import load_teacher
@@ -332,6 +334,10 @@ def test_a_worker_killed_before_its_first_heartbeat_frees_its_slot(tmp_path, sma
     study = open_search_study(storage, "early", "random", seed=0)
     dead = study.ask()  # proposed an architecture and died before Optuna recorded any heartbeat
     ArchEncoding(space).suggest(dead)
+    # Its start time is the dead worker's clock, so the first worker to see it stamps it with the
+    # storage's time and judges it from there.
+    reclaim_stale(study, 2)
+    assert study.get_trials()[dead.number].state == TrialState.RUNNING
     time.sleep(2.5)
     proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
     run_search(study, proxy, space, 3, tmp_path / "early.csv", stale_after=2)
@@ -530,3 +536,58 @@ def test_search_error_in_a_subprocess_is_one_line_on_stderr(tmp_path):
     )
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("error: ") and needle in run.stderr, run.stderr
+
+
+def test_ctrl_c_inside_tell_frees_the_trials_slot_at_once(tmp_path, small_mnist, monkeypatch):
+    """A Ctrl-C while Optuna records the trial's end: the trial is failed on the way out, instead of
+    holding a budget slot until its heartbeat's grace period ends."""
+    space = load_space(TINY_SPACE)
+    study = open_search_study(open_search_storage(f"sqlite:///{tmp_path / 'tell.db'}"), "tell", "random", seed=0)
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    real_tell = optuna.Study.tell
+
+    def interrupted_tell(self, trial, *args, state=None, **kwargs):
+        if state == TrialState.COMPLETE:  # the fault: Ctrl-C arrives inside tell, before its write
+            raise KeyboardInterrupt
+        return real_tell(self, trial, *args, state=state, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "tell", interrupted_tell)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(study, proxy, space, 3, tmp_path / "tell.csv")
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_search_worker_whose_clock_runs_behind_does_not_reclaim_live_trials(tmp_path, monkeypatch):
+    """Staleness is judged by the storage's clock: a worker 1000 s behind (or ahead) cannot take a
+    live trial for dead, and its own beats are not stamped in the past."""
+    import time
+
+    from gtn_nas.nas.search import trial_heartbeat
+
+    # No Optuna heartbeats (as the work queue's storages): beats are user attributes, by SQLite's clock.
+    storage = open_search_storage(f"sqlite:///{tmp_path / 'skew.db'}", stale_after=None)
+    study = open_search_study(storage, "skew", "random", seed=0)
+    live = study.ask()  # a live worker's trial
+    live.suggest_categorical("arch", ["a", "b"])
+
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 1000)  # this worker's clock
+    with trial_heartbeat(study, live, stale_after=2):
+        pass
+    monkeypatch.setattr(time, "time", lambda: real() + 1000)
+    reclaim_stale(study, 2)
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+
+
+def test_search_pending_says_when_a_dead_workers_trial_becomes_reclaimable(tmp_path, small_mnist):
+    space = load_space(TINY_SPACE)
+    study = open_search_study(open_search_storage(f"sqlite:///{tmp_path / 'p.db'}"), "p", "random", seed=0)
+    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
+    run_search(study, proxy, space, 2, tmp_path / "p.csv", stale_after=30)
+    dead = study.ask()  # another worker took the third slot and died
+    ArchEncoding(space).suggest(dead)
+    reclaim_stale(study, 30)
+    left = search_pending(study, 3, stale_after=30)
+    assert (left.complete, left.claimed, left.done) == (2, 1, False) and 25 < left.reclaimable_in <= 31
+    assert "2 of 3 trials done" in left.describe("trials") and "reclaimable in" in left.describe("trials")

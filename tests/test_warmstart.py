@@ -69,9 +69,9 @@ def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_ho
 @pytest.mark.parametrize(
     "bad, needle",
     [
-        (TeacherConfig(init="real", curriculum=False), "needs --curriculum"),
-        (TeacherConfig(kind="pixels", init="data"), "--init must be"),
-        (TeacherConfig(init="real", fit_steps=-1), "--fit-steps"),
+        (TeacherConfig(init="real", curriculum=False), "needs curriculum = true"),
+        (TeacherConfig(kind="pixels", init="data"), "init must be"),
+        (TeacherConfig(init="real", fit_steps=-1), "fit_steps"),
     ],
 )
 def test_real_init_needs_a_fixed_code_per_image_and_a_known_name(bad, needle):

@@ -87,234 +87,97 @@ def ground_truth(
             on_arch=report,
         )
     typer.echo(
-        f"{len(frame)} of {len(specs)} architectures done; wrote {out} (storage {storage_url(storage, out.with_suffix('.db'))})"
+        f"{len(frame)} of {len(specs)} architectures done; wrote {out} "
+        f"(storage {storage_url(storage, out.with_suffix('.db'))})"
     )
 
 
 @app.command()
 def distill(
-    method: str = typer.Option("ift", help="Meta-gradient: bptt, ift or gm."),
+    method: str = typer.Option(
+        "ift", help="Meta-gradient: bptt, ift or gm (ift: flat memory in T, best 60-ConvNet ranking)."
+    ),
     out: Path = typer.Option(
-        ..., "--out", help="Teacher checkpoint to write (metrics CSV goes beside it; missing folders are created)."
+        ..., "--out", help="Teacher checkpoint to write (metrics CSV beside it; missing folders are created)."
     ),
-    teacher_kind: str = typer.Option(
-        "generator", "--teacher-kind", help="generator (GTN) or pixels (dataset distillation)."
-    ),
-    init: str | None = typer.Option(
+    config: Path | None = typer.Option(
         None,
-        "--init",
-        "--pixel-init",
-        help="noise or real (default: real for a curriculum generator, else noise): pixels start as real training images (Zhao et al.), a generator is first fitted to reproduce them.",
-    ),
-    fit_steps: int = typer.Option(
-        300, "--fit-steps", help="--init real, generator: Adam steps fitting it to the real images."
+        "--config",
+        help="TOML file with any other setting: teacher, method knobs, space (see teachers/config_file.py).",
     ),
     meta_steps: int | None = typer.Option(
         None,
         "--meta-steps",
-        help="Meta-steps (default: the method's laptop budget, see README; 0: the fitted, calibrated start alone, a control).",
+        help="Default: the method's 15-minute laptop budget (bptt 800, ift 240, gm 400); 0: the fitted start alone.",
     ),
-    inner_steps: int = typer.Option(32, "--inner-steps"),
-    batch_size: int = typer.Option(128, "--batch-size"),
-    curriculum: bool = typer.Option(
-        True, "--curriculum/--no-curriculum", help="Learned noise per inner step (generator only)."
+    students_per_step: int | None = typer.Option(
+        None, "--students-per-step", help="Students per meta-step, K (default 1; --objective rank needs >= 2)."
     ),
-    soft_labels: bool = typer.Option(
-        False, "--soft-labels/--hard-labels", help="Learn a label distribution per synthetic image (bptt, ift)."
-    ),
-    inner_lr: float = typer.Option(0.05, "--inner-lr", help="Inner SGD learning rate (initial value; bptt learns it)."),
-    inner_momentum: float = typer.Option(0.5, "--inner-momentum"),
-    meta_lr: float | None = typer.Option(
-        None, "--meta-lr", help="Adam's meta-lr (default 0.01; 0.001 for a generator fitted to real images)."
-    ),
-    space: str = typer.Option("distill", help="Space the training students are sampled from."),
-    seed: int = typer.Option(0),
-    generator: str | None = typer.Option(
-        None, "--generator", help="Generator decoder: convt or upsample (default: bptt, ift upsample; gm convt)."
-    ),
-    students_per_step: int = typer.Option(
-        1, "--students-per-step", help="Students per meta-step (meta-gradients averaged)."
-    ),
-    objective: str = typer.Option(
-        "accuracy",
+    objective: str | None = typer.Option(
+        None,
         "--objective",
-        help="accuracy (students' real-data loss) or rank (order K pool students as full training does; bptt, ift).",
+        help="accuracy (default: the students' real-data loss) or rank (order pool students as full training does).",
     ),
     rank_pool: Path | None = typer.Option(
         None,
         "--rank-pool",
-        help="--objective rank: ground-truth CSV of the ranking pool (e.g. results/ground_truth/rank_pool.csv).",
-    ),
-    rank_loss: str = typer.Option(
-        "pairwise",
-        "--rank-loss",
-        help="--objective rank: pairwise (gap-weighted logistic) or zscore (Synthetic Petri Dish).",
+        help="--objective rank: ground-truth CSV of the ranking pool (results/ground_truth/rank_pool.csv).",
     ),
     rank_weight: float | None = typer.Option(
-        None,
-        "--rank-weight",
-        help="--objective rank: optimise mean loss + this x rank loss (default: the rank loss alone).",
+        None, "--rank-weight", help="--objective rank: mean loss + this x rank loss (default: the rank loss alone)."
     ),
+    meta_lr: float | None = typer.Option(
+        None,
+        "--meta-lr",
+        help="Adam's meta-lr (default 0.001 from a fitted start: higher undid the fit; 0.01 from noise).",
+    ),
+    inner_steps: int | None = typer.Option(
+        None, "--inner-steps", help="T, the steps a student takes (default 32, as in GTN)."
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Synthetic images per inner step (default 128)."),
     calibrate: bool | None = typer.Option(
         None,
         "--calibrate/--no-calibrate",
-        help="Grid-search the inner lr scale, momentum and gradient clip after distillation (default: ift and gm).",
+        help="Grid-search inner lr x momentum x clip afterwards (default: ift, gm: measured better).",
     ),
-    neumann_terms: int | None = typer.Option(
-        None, "--neumann-terms", help="ift: Neumann-series terms (CG iterations with --ift-solver cg)."
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of every random choice (default 0; same seed, same teacher)."
     ),
-    neumann_alpha: float | None = typer.Option(None, "--neumann-alpha", help="ift: Neumann step size."),
-    ift_batches: int | None = typer.Option(
-        None, "--ift-batches", help="ift: synthetic batches in the IFT inner objective."
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the checkpoint at --out (default: refuse to overwrite it)."
     ),
-    ift_settle: int | None = typer.Option(
-        None, "--ift-settle", help="ift: extra gradient steps on the IFT objective before the implicit step."
-    ),
-    ift_warm_steps: int | None = typer.Option(
-        None,
-        "--ift-warm-steps",
-        help="ift: keep each student across meta-steps, this many inner steps per meta-step (Lorraine et al.'s warm start; 0: a fresh T-step student every meta-step).",
-    ),
-    ift_warm_mode: str | None = typer.Option(
-        None,
-        "--ift-warm-mode",
-        help="ift: with --ift-warm-steps N, advance (steps t..t+N-1 of the kept student, then on) or replay (its last N steps again each meta-step, from its state after step T-N).",
-    ),
-    ift_solver: str | None = typer.Option(None, "--ift-solver", help="ift: neumann or cg."),
-    ift_damping: float | None = typer.Option(None, "--ift-damping", help="ift: solve (H + damping I) p = v."),
-    bptt_checkpoint: int | None = typer.Option(
-        None, "--bptt-checkpoint", help="bptt: checkpoint the unroll in blocks of this many steps."
-    ),
-    bptt_truncate: int | None = typer.Option(
-        None, "--bptt-truncate", help="bptt: differentiate only the last k steps."
-    ),
-    bptt_window: int | None = typer.Option(
-        None, "--bptt-window", help="bptt: differentiate a randomly placed window of k steps."
-    ),
-    bptt_meta_losses: int | None = typer.Option(
-        None,
-        "--bptt-meta-losses",
-        help="bptt: real-data loss at this many evenly spaced inner steps (GTN's intermediate losses).",
-    ),
-    bptt_augment: bool | None = typer.Option(
-        None,
-        "--bptt-augment/--no-bptt-augment",
-        help="bptt: a random DSA transformation of every synthetic image at every inner step while distilling.",
-    ),
-    gm_real_per_class: int | None = typer.Option(
-        None, "--gm-real-per-class", help="gm: real examples per class per match."
-    ),
-    gm_match_steps: int | None = typer.Option(
-        None, "--gm-match-steps", help="gm: match at this many random inner steps per meta-step (0: all)."
-    ),
-    gm_layer_reduce: str | None = typer.Option(
-        None, "--gm-layer-reduce", help="gm: sum (Zhao et al.) or mean of the row distances per layer."
-    ),
-    gm_update_per_match: bool | None = typer.Option(
-        None,
-        "--gm-update-per-match/--gm-update-per-step",
-        help="gm: a teacher update after every match (Zhao et al.) or one per meta-step.",
-    ),
-    gm_augment: bool | None = typer.Option(
-        None,
-        "--gm-augment/--no-gm-augment",
-        help="gm: differentiable siamese augmentation (Zhao & Bilen 2021) at each match.",
-    ),
-    eval_every: int = typer.Option(
-        25, "--eval-every", help="Score the teacher on validation every this many meta-steps (monitoring only)."
-    ),
-    checkpoint_every: int = typer.Option(
-        25, "--checkpoint-every", help="Write the checkpoint every this many meta-steps (and on Ctrl-C)."
-    ),
-    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint at --out."),
     data_dir: Path | None = DataDir,
     device: str = Device,
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar (default: one, with ETA)."),
 ) -> None:
     """Train a teacher (GTN generator or pixel set) with one meta-gradient method."""
+    import os
+
     from .. import api
-    from ..teachers.distillation import DEFAULT_META_STEPS, DistillConfig, check_step_options, metrics_path
-    from ..teachers.generator import TeacherConfig
-    from ..teachers.methods import resolve_options
+    from ..core.data import load_mnist
+    from ..core.device import resolve_device
+    from ..teachers.config_file import distill_config
+    from ..teachers.distillation import metrics_path
     from .progress import progress_bar
 
     threads_from_env()
     check_output_file(out)
     check_output_file(metrics_path(out), "--out (its metrics CSV)")
-    given = {
-        "ift": {
-            "--neumann-terms": ("neumann_terms", neumann_terms),
-            "--neumann-alpha": ("neumann_alpha", neumann_alpha),
-            "--ift-batches": ("batches", ift_batches),
-            "--ift-settle": ("settle_steps", ift_settle),
-            "--ift-warm-steps": ("warm_steps", ift_warm_steps),
-            "--ift-warm-mode": ("warm_mode", ift_warm_mode),
-            "--ift-solver": ("solver", ift_solver),
-            "--ift-damping": ("damping", ift_damping),
-        },
-        "bptt": {
-            "--bptt-checkpoint": ("checkpoint_every", bptt_checkpoint),
-            "--bptt-truncate": ("truncate", bptt_truncate),
-            "--bptt-window": ("window", bptt_window),
-            "--bptt-meta-losses": ("meta_losses", bptt_meta_losses),
-            "--bptt-augment": ("augment", bptt_augment),
-        },
-        "gm": {
-            "--gm-real-per-class": ("real_per_class", gm_real_per_class),
-            "--gm-layer-reduce": ("layer_reduce", gm_layer_reduce),
-            "--gm-match-steps": ("match_steps", gm_match_steps),
-            "--gm-update-per-match": ("update_per_match", gm_update_per_match),
-            "--gm-augment": ("augment", gm_augment),
-        },
-    }
-    for other, flags in given.items():
-        stray = [flag for flag, (_, value) in flags.items() if value is not None and other != method]
-        if stray:
-            raise ConfigError(f"{stray[0]} applies to --method {other} only")
-    chosen = {k: v for k, v in given.get(method, {}).values() if v is not None}
-    if method == "bptt" and chosen.get("truncate") and "window" not in chosen:
-        chosen["window"] = 0  # a truncation replaces the default random window
-    options = resolve_options(method, chosen)
-    tcfg = TeacherConfig(
-        kind=teacher_kind,
-        inner_steps=inner_steps,
-        batch_size=batch_size,
-        curriculum=curriculum,
-        inner_lr=inner_lr,
-        inner_momentum=inner_momentum,
-        generator=generator,
-        soft_labels=soft_labels,
-        init=init,
-        fit_steps=fit_steps,
-    )
-    cfg = DistillConfig(
+    cfg = distill_config(
+        config,
         method=method,
-        teacher=tcfg,
-        method_options=options,
-        meta_lr=meta_lr,
-        space=space,
-        seed=seed,
-        meta_steps=DEFAULT_META_STEPS.get(method, 1) if meta_steps is None else meta_steps,
-        eval_every=eval_every,
+        meta_steps=meta_steps,
         students_per_step=students_per_step,
-        calibrate=calibrate,
-        checkpoint_every=checkpoint_every,
         objective=objective,
         rank_pool=None if rank_pool is None else str(rank_pool),
-        rank_loss=rank_loss,
         rank_weight=rank_weight,
-    ).validate()
-    check_step_options(method, chosen, inner_steps)  # flags given explicitly, even at their default value
-    import os
-
-    from ..core.data import load_mnist
-    from ..core.device import resolve_device
-    from ..core.spaces import load_space
-
+        meta_lr=meta_lr,
+        calibrate=calibrate,
+        seed=seed,
+        teacher={"inner_steps": inner_steps, "batch_size": batch_size},
+    )
     resolve_device(device)  # every option is checked before any work (and before the progress bar)
-    load_space(cfg.space)
-    if out.exists() and not resume:
-        raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
+    api.check_distill_output(out, resume)
     data = load_mnist(data_dir)
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     with progress_bar(disable=quiet or not main_rank) as bar:
@@ -325,29 +188,33 @@ def distill(
 
         def show(row):
             acc = "" if row["val_acc"] != row["val_acc"] else f" val {row['val_acc']:.3f}"
-            bar.update(
-                task,
-                completed=row["meta_step"],
-                info=f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB",
-            )
+            info = f"loss {row['meta_loss']:.3f}{acc} mem {row['peak_mem_mb']:.0f}MB"
+            bar.update(task, completed=row["meta_step"], info=info)
 
         run = api.distill(cfg, out, resume=resume, score=True, data=data, device=device, on_step=show)
-    if not run.is_main:
-        return
+    if run.is_main:
+        typer.echo(_distill_summary(run, cfg))
+
+
+def _distill_summary(run, cfg) -> str:
+    lines = []
     if run.calibration:
         c = run.calibration
         clip = f", gradient norm clipped at {c['max_grad_norm']}" if c.get("max_grad_norm") is not None else ""
-        typer.echo(
-            f"calibrated: inner lr x{c['lr_scale']}, momentum {c['momentum']}{clip} (training-split holdout accuracy {c['holdout_acc']:.4f})"
+        lines.append(
+            f"calibrated: inner lr x{c['lr_scale']}, momentum {c['momentum']}{clip} "
+            f"(training-split holdout accuracy {c['holdout_acc']:.4f})"
         )
     final, steps = run.validation, int(run.metrics["meta_step"].iloc[-1]) if len(run.metrics) else 0
     elapsed = float(run.metrics["elapsed_s"].iloc[-1]) if len(run.metrics) else 0.0
     ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
-    typer.echo(
-        f"teacher {out} ({method}, {steps} meta-steps{ranks}, {elapsed:.0f}s): students trained {inner_steps} steps on its data "
-        f"reach {final['mean']:.4f} validation accuracy (mean of {final['n']} students; min {final['min']:.4f}, max {final['max']:.4f}); "
-        f"metrics {metrics_path(out)}"
+    lines.append(
+        f"teacher {run.path} ({cfg.method}, {steps} meta-steps{ranks}, {elapsed:.0f}s): students trained "
+        f"{cfg.teacher.inner_steps} steps on its data reach {final['mean']:.4f} validation accuracy (mean of "
+        f"{final['n']} students; min {final['min']:.4f}, max {final['max']:.4f}); "
+        f"metrics {run.path.with_suffix('.csv')}"
     )
+    return "\n".join(lines)
 
 
 @app.command()
@@ -415,7 +282,8 @@ def report_cmd(
     readme: Path | None = typer.Option(
         None,
         "--readme",
-        help="README whose <!-- results:NAME --> blocks to refill (default: README.md beside --out, if it has such blocks).",
+        help="README whose <!-- results:NAME --> blocks to refill (default: README.md beside --out, "
+        "if it has such blocks).",
     ),
     no_readme: bool = typer.Option(False, "--no-readme", help="Leave every README alone."),
     check: bool = typer.Option(

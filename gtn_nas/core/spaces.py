@@ -22,11 +22,10 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-
-import tomllib
 
 from .errors import SpaceError
 

@@ -21,12 +21,10 @@ different settings is refused.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import socket
-import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -39,8 +37,10 @@ from optuna.trial import FrozenTrial, TrialState
 from ..core.atomic import write_csv
 from ..core.errors import ConfigError
 from ..core.spaces import Space, arch_id, spec_to_json, validate_spec
+from .clock import storage_now
+from .optuna_compat import heartbeat_ages, study_storage, trial_id
 from .proxies import Proxy, ProxySettings
-from .workqueue import HEARTBEAT_S, Heartbeat, WorkQueue, exclusive_sqlite, is_stale, open_storage
+from .workqueue import HEARTBEAT_S, Heartbeat, Pending, WorkQueue, exclusive_sqlite, is_stale, last_beat, open_storage
 
 COLUMNS = [
     "arch_id",
@@ -79,20 +79,27 @@ def open_search_storage(url: str, stale_after: float | None = 120.0) -> optuna.s
 
 
 def fail_stale(study: optuna.Study, stale_after: float) -> int:
-    """Fail RUNNING trials that `is_stale` (no `heartbeat` attribute for `stale_after` seconds, or
-    none since their start) and enqueue their architecture again; returns how many.
+    """Fail RUNNING trials that `is_stale` (no `heartbeat` attribute for `stale_after` seconds, by the
+    storage's clock) and enqueue their architecture again; returns how many.
 
     On journal storages this is what Optuna's heartbeat does for RDB ones. On RDB storages it covers
     what Optuna's heartbeat cannot see: a trial with no heartbeat row yet (its worker was killed
     between `ask()` and its first beat), which Optuna skips forever while `slots_taken` counts it.
+    Such a trial, seen for the first time with no beat of any kind, is stamped with the storage's
+    time and judged from that stamp (its start time is the asking worker's clock, which may be skewed).
     """
-    now, failed = time.time(), 0
-    beating = _optuna_beating(study)
+    storage, failed = study_storage(study), 0
+    now, beating = storage_now(storage), set(heartbeat_ages(storage))
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t._trial_id in beating or not is_stale(t, now, stale_after):
+        if trial_id(t) in beating:
+            continue
+        if "heartbeat" not in t.user_attrs:
+            _stamp(storage, t, now)
+            continue
+        if not is_stale(t, now, stale_after):
             continue
         try:
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            storage.set_trial_state_values(trial_id(t), TrialState.FAIL)
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue
         if t.params:  # killed before proposing anything: freeing the slot is all there is to do
@@ -101,16 +108,35 @@ def fail_stale(study: optuna.Study, stale_after: float) -> int:
     return failed
 
 
-def _optuna_beating(study: optuna.Study) -> set[int]:
-    """Ids of the trials that have an Optuna heartbeat row (those are Optuna's to fail when stale)."""
-    storage = study._storage
-    if not isinstance(storage, optuna.storages.RDBStorage) or storage.get_heartbeat_interval() is None:
-        return set()
-    import sqlalchemy
-    from optuna.storages._rdb.models import TrialHeartbeatModel
+def _stamp(storage, trial: FrozenTrial, now: float) -> None:
+    try:
+        storage.set_trial_user_attr(trial_id(trial), "heartbeat", now)
+    except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+        pass  # finished meanwhile
 
-    with storage.engine.connect() as conn:
-        return set(conn.execute(sqlalchemy.select(TrialHeartbeatModel.trial_id)).scalars())
+
+def search_pending(study: optuna.Study, n_trials: int, stale_after: float) -> Pending:
+    """How far the study is from `n_trials` COMPLETE trials, and when trials held by other (possibly
+    dead) workers become reclaimable, by the storage's clock."""
+    storage = study_storage(study)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    ages, now = heartbeat_ages(storage), storage_now(storage)
+
+    def left(t: FrozenTrial) -> float:  # Optuna fails a trial whose beat is older than its grace period
+        if trial_id(t) in ages:
+            return stale_after + 1 - ages[trial_id(t)]  # grace is whole seconds, heartbeats too on SQLite
+        return last_beat(t, now) + stale_after - now
+
+    return Pending(
+        total=n_trials,
+        complete=min(complete, n_trials),
+        waiting=0,
+        claimed=len(running) if complete < n_trials else 0,
+        lost=0,
+        reclaimable_in=max(0.0, min(map(left, running))) if running else None,
+    )
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -294,9 +320,7 @@ def run_search(
             raise optuna.TrialPruned("trial budget reached by other workers")
         prior = first_scored(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))).get(aid)
         if prior is None:
-            beat = lambda: study._storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
-            with Heartbeat(beat, min(HEARTBEAT_S, stale_after / 4)):
-                result = score_and_account(study, proxy, spec)
+            result = score_and_account(study, proxy, spec)
         else:  # already scored in this study: reuse, at no cost, and say so
             result = {**{k: prior.user_attrs[k] for k in RESULT_KEYS}, "seconds": 0.0, "flops": 0}
             trial.set_user_attr("reused_from", prior.number)
@@ -312,7 +336,7 @@ def run_search(
             break
         trial = ask(study)
         try:
-            with optuna_heartbeat(study, trial):
+            with trial_heartbeat(study, trial, stale_after):
                 value, state = objective(trial), TrialState.COMPLETE
         except optuna.TrialPruned:
             value, state = None, TrialState.PRUNED
@@ -321,12 +345,16 @@ def run_search(
         except BaseException:  # Ctrl-C or a real error: free the slot, then stop
             tell(study, trial, None, TrialState.FAIL)
             raise
-        if not tell(study, trial, value, state):
-            continue
-        if state == TrialState.COMPLETE:
-            write_csv(scores_frame(study, proxy.settings), out)
+        try:
+            if not tell(study, trial, value, state):
+                continue
+            if state == TrialState.COMPLETE:
+                write_csv(scores_frame(study, proxy.settings), out)
+        except BaseException:  # Ctrl-C inside tell: free the slot now, not when the grace period ends
+            tell(study, trial, None, TrialState.FAIL)  # a no-op if tell had finished the trial
+            raise
         if on_trial is not None:
-            on_trial(study, study._storage.get_trial(trial._trial_id))
+            on_trial(study, study_storage(study).get_trial(trial_id(trial)))
         if state == TrialState.PRUNED:
             break  # over budget
     frame = scores_frame(study, proxy.settings)
@@ -349,14 +377,19 @@ def ask(study: optuna.Study) -> optuna.Trial:
         return study.ask()
 
 
-def optuna_heartbeat(study: optuna.Study, trial: optuna.Trial):
-    """The heartbeat `optimize` would run for an RDB storage with heartbeats (else nothing)."""
-    storage = study._storage
+def trial_heartbeat(study: optuna.Study, trial: optuna.Trial, stale_after: float):
+    """One heartbeat thread for the trial's whole life, beaten at once: Optuna's own (the table it
+    judges by the database's clock) on an RDB storage with heartbeats, else a `heartbeat` user
+    attribute stamped with the storage's clock (journal files: one host's)."""
+    storage = study_storage(study)
     every = storage.get_heartbeat_interval() if isinstance(storage, optuna.storages.RDBStorage) else None
-    if every is None:
-        return contextlib.nullcontext()
-    storage.record_heartbeat(trial._trial_id)  # at once: until then only fail_stale can see a dead worker
-    return Heartbeat(lambda: storage.record_heartbeat(trial._trial_id), every)
+    if every is not None:
+        beat = lambda: storage.record_heartbeat(trial_id(trial))
+    else:
+        every = min(HEARTBEAT_S, stale_after / 4)
+        beat = lambda: storage.set_trial_user_attr(trial_id(trial), "heartbeat", storage_now(storage))
+    beat()  # at once: until then only fail_stale's first-seen stamp can see a dead worker
+    return Heartbeat(beat, every)
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, value: float | None, state: TrialState) -> bool:
@@ -420,7 +453,8 @@ def search_summary(frame: pd.DataFrame, study: optuna.Study, ground_truth: pd.Da
     distill = setup["distill_seconds"]
     lines.append(
         f"cost: {len(complete)} trials, {len(frame)} distinct architectures scored in {frame['seconds'].sum():.1f}s "
-        f"and {frame['flops'].sum():.3g} FLOPs, plus one-off {setup['setup_seconds']:.1f}s / {setup['setup_flops']:.3g} FLOPs "
+        f"and {frame['flops'].sum():.3g} FLOPs, plus one-off {setup['setup_seconds']:.1f}s / "
+        f"{setup['setup_flops']:.3g} FLOPs "
         f"(data generation or lr tuning)" + (f" and {distill:.0f}s of teacher distillation" if distill else "")
     )
     return lines

@@ -8,23 +8,31 @@ scoring, complete it with the result. A RUNNING trial whose heartbeat is older t
 seconds belonged to a worker that died: it is failed and its architecture re-enqueued.
 
 Nothing is lost or recorded twice, whatever dies when:
+- every transition that reads the queue before writing it (fill, complete, fail + re-enqueue,
+  repair) holds `queue_lock`, so no interleaving of workers can enqueue an architecture twice or
+  complete it twice; a worker killed inside one releases the lock with its process (or connection);
 - completing a trial that another worker meanwhile failed records the result on the architecture's
-  live retry instead, unless the architecture is already complete (first finisher wins, no error;
-  the check and the write hold `completion_lock`, so two live copies cannot both complete);
+  live retry instead, unless the architecture is already complete (first finisher wins, no error);
 - a claimed architecture that is already complete is skipped (its trial pruned as a duplicate);
 - on open, and whenever the queue looks empty, any architecture with neither a COMPLETE nor a
-  WAITING/RUNNING trial is enqueued again, so a crash between "fail" and "re-enqueue" loses nothing.
+  WAITING/RUNNING trial is enqueued again, so a crash between "fail" and "re-enqueue" loses nothing;
+- a worker killed outside scoring leaves a RUNNING trial that is reclaimable `stale_after` seconds
+  after its last heartbeat; until then `pending()` reports it, so no run can claim to be finished.
 
-Heartbeats are user attributes, so they work the same on RDB and journal storages.
+Heartbeats are user attributes stamped with the storage's clock (`clock.storage_now`), so workers
+on hosts with skewed clocks agree on what is stale. Only SQLite and PostgreSQL storages are
+accepted: they have both the lock and the clock (`require_queue_storage`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -32,11 +40,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 try:
     import fcntl
-except ImportError:  # Windows: no completion lock on SQLite (see completion_lock)
+except ImportError:  # Windows: no flock, so no SQLite work queue (see require_queue_storage)
     fcntl = None
 
 from ..core.errors import ConfigError
 from ..core.spaces import arch_id, spec_from_json, spec_to_json
+from .clock import storage_now
+from .optuna_compat import study_id, trial_id
 
 
 def storage_url(storage: str | None, default_file: Path) -> str:
@@ -134,32 +144,54 @@ def exclusive_sqlite(storage: optuna.storages.BaseStorage) -> None:
 
 
 ADVISORY_LOCK_NS = 0x67746E  # "gtn": the first key of our PostgreSQL advisory locks (the study id is the second)
+QUEUE_STORAGES = "sqlite:///FILE or postgresql://..."
+
+
+def _lock_kind(storage: optuna.storages.BaseStorage) -> str | None:
+    engine = getattr(storage, "engine", None)
+    dialect = engine.dialect.name if engine is not None else None
+    if dialect == "sqlite" and engine.url.database not in (None, "", ":memory:") and fcntl is not None:
+        return "flock"
+    return "advisory" if dialect == "postgresql" else None
+
+
+def require_queue_storage(storage: optuna.storages.BaseStorage, url: str = "") -> None:
+    """Refuse a storage on which the queue could complete an architecture twice or misjudge staleness:
+    journal files and MySQL have no lock here, in-memory SQLite cannot be shared."""
+    if _lock_kind(storage) is None:
+        shown = f" {url!r}" if url else ""
+        raise ConfigError(
+            f"the work queue (ground-truth, search --archs-from) needs a SQLite file or PostgreSQL storage, "
+            f"which have a lock that makes each architecture complete exactly once; got{shown} "
+            f"({type(storage).__name__}). Use {QUEUE_STORAGES}"
+        )
 
 
 @contextlib.contextmanager
-def completion_lock(storage: optuna.storages.BaseStorage, study_id: int):
-    """Serialise completions within a study across workers, so that "is this architecture complete
-    already?" and "complete it" are one step. SQLite: an flock on a file beside the database (not a
-    SQLite transaction, which would block this process's own Optuna writes). PostgreSQL: a
-    transaction-level advisory lock (a row lock on the study would block trial creation, which
-    takes FOR UPDATE on it). Elsewhere (journal, MySQL, no fcntl) none: two live copies of one
-    architecture completing at the same instant could both be COMPLETE; `completed()` keeps the first.
+def queue_lock(storage: optuna.storages.BaseStorage, study: int):
+    """Serialise the queue's read-then-write transitions within a study across workers, so that
+    "is this architecture complete (or queued) already?" and the write that follows are one step.
+    SQLite: an flock on a file beside the database (not a SQLite transaction, which would block
+    this process's own Optuna writes). PostgreSQL: a transaction-level advisory lock (a row lock on
+    the study would block trial creation, which takes FOR UPDATE on it). Both die with the worker.
+    Not reentrant: no transition calls another while holding it.
     """
-    engine = getattr(storage, "engine", None)
-    dialect = engine.dialect.name if engine is not None else None
-    database = engine.url.database if dialect == "sqlite" else None
-    if database and database != ":memory:" and fcntl is not None:
-        with open(f"{database}.complete-lock", "a") as handle:
+    kind = _lock_kind(storage)
+    if kind == "flock":
+        with open(f"{storage.engine.url.database}.complete-lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
             yield
-    elif dialect == "postgresql":
+    elif kind == "advisory":
         from sqlalchemy import text
 
-        with engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :study)"), {"ns": ADVISORY_LOCK_NS, "study": study_id})
+        with storage.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :study)"), {"ns": ADVISORY_LOCK_NS, "study": study})
             yield
     else:
-        yield
+        raise AssertionError("require_queue_storage refuses storages without a lock")
+
+
+completion_lock = queue_lock  # its older name
 
 
 def validate_stale_after(seconds: float) -> float:
@@ -171,10 +203,16 @@ def validate_stale_after(seconds: float) -> float:
     return seconds
 
 
+def last_beat(trial: FrozenTrial, now: float) -> float:
+    """When a RUNNING trial last showed life: its `heartbeat` attribute (storage clock), else its
+    start (an older trial's; the claiming worker's clock), else `now`."""
+    start = trial.datetime_start.timestamp() if trial.datetime_start else now
+    return trial.user_attrs.get("heartbeat", start)
+
+
 def is_stale(trial: FrozenTrial, now: float, stale_after: float) -> bool:
-    """Whether a RUNNING trial's `heartbeat` attribute (else its start) is older than `stale_after`."""
-    beat = trial.user_attrs.get("heartbeat", trial.datetime_start.timestamp() if trial.datetime_start else now)
-    return now - beat > stale_after
+    """Whether a RUNNING trial's last beat is older than `stale_after` at `now` (storage clock)."""
+    return now - last_beat(trial, now) > stale_after
 
 
 class Heartbeat:
@@ -200,26 +238,78 @@ class Heartbeat:
         self.thread.join()
 
 
+@dataclass(frozen=True)
+class Pending:
+    """What a queue still lacks: architectures with no COMPLETE trial, by why."""
+
+    total: int
+    complete: int
+    waiting: int  # enqueued, nobody on them: a rerun (or another worker) takes them
+    claimed: int  # RUNNING under a worker that is alive or not yet known dead
+    lost: int  # neither complete nor live: the next run's repair enqueues them again
+    reclaimable_in: float | None  # seconds until the first claimed one is stale, if its worker is dead
+
+    @property
+    def done(self) -> bool:
+        return self.complete == self.total
+
+    def describe(self, noun: str = "architectures") -> str:
+        parts = []
+        if self.claimed:
+            parts.append(
+                f"{self.claimed} claimed by other workers (reclaimable in {math.ceil(self.reclaimable_in)} s "
+                "if those workers died)"
+            )
+        if self.waiting:
+            parts.append(f"{self.waiting} waiting")
+        if self.lost:
+            parts.append(f"{self.lost} to be enqueued again")
+        missing = self.total - self.complete
+        return (
+            f"{self.complete} of {self.total} {noun} done; {missing} not yet: {', '.join(parts)}. "
+            "Rerun the same command (with --wait to wait for claimed ones) to finish"
+        )
+
+
 class WorkQueue:
     def __init__(
         self, storage: optuna.storages.BaseStorage, study_name: str, specs: list[dict], stale_after: float = 120.0
     ):
+        require_queue_storage(storage)
         self.storage, self.stale_after, self.specs = storage, validate_stale_after(stale_after), specs
         exclusive_sqlite(storage)
         try:
             self.study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
-            self._fill(specs)
         except optuna.exceptions.DuplicatedStudyError:
             self.study = optuna.load_study(storage=storage, study_name=study_name)
-            self._wait_ready(specs)
-            self.repair()
+        self._open(specs)
 
     @property
     def beat_every(self) -> float:
         return min(HEARTBEAT_S, self.stale_after / 4)
 
+    def _lock(self):
+        return queue_lock(self.storage, study_id(self.study))
+
+    def now(self) -> float:
+        return storage_now(self.storage)
+
     # -- filling ---------------------------------------------------------------------------
-    def _fill(self, specs: list[dict]) -> None:
+    def _open(self, specs: list[dict]) -> None:
+        """Fill the queue exactly once: whoever holds the lock first while it is unfilled fills it
+        (the creator, or a later worker if the creator died mid-fill), then repair what was lost."""
+        with self._lock():
+            if "queue_ready" not in self.study.user_attrs:
+                self._fill(specs)
+                return
+        queued = {t.user_attrs.get("arch_id") for t in self.study.get_trials(deepcopy=False)}
+        if not {arch_id(s) for s in specs} <= queued:
+            raise ConfigError(
+                f"study '{self.study.study_name}' already exists with other architectures; choose another --study-name"
+            )
+        self.repair()
+
+    def _fill(self, specs: list[dict]) -> None:  # under the lock
         known = {t.user_attrs.get("arch_id") for t in self.study.get_trials(deepcopy=False)}
         for spec in specs:
             if arch_id(spec) not in known:
@@ -232,27 +322,17 @@ class WorkQueue:
     def _enqueue_json(self, aid: str, spec_json: str, **extra) -> None:
         self.study.enqueue_trial({}, user_attrs={"arch_id": aid, "spec": spec_json, **extra})
 
-    def _wait_ready(self, specs: list[dict], timeout: float = 60.0) -> None:
-        deadline = time.time() + timeout
-        while "queue_ready" not in self.study.user_attrs:
-            if time.time() > deadline:  # the creator died while filling: finish its job
-                self._fill(specs)
-                return
-            time.sleep(0.5)
-        queued = {t.user_attrs.get("arch_id") for t in self.study.get_trials(deepcopy=False)}
-        if not {arch_id(s) for s in specs} <= queued:
-            raise ConfigError(
-                f"study '{self.study.study_name}' already exists with other architectures; choose another --study-name"
-            )
-
     def repair(self) -> int:
         """Enqueue again every architecture with no COMPLETE and no WAITING/RUNNING trial; returns how many."""
-        trials = self.study.get_trials(deepcopy=False)
-        safe = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.COMPLETE or t.state in LIVE}
-        lost = [spec for spec in self.specs if arch_id(spec) not in safe]
-        for spec in lost:
-            self._enqueue(spec, repaired=True)
+        with self._lock():
+            lost = self._lost(self.study.get_trials(deepcopy=False))
+            for spec in lost:
+                self._enqueue(spec, repaired=True)
         return len(lost)
+
+    def _lost(self, trials: list[FrozenTrial]) -> list[dict]:
+        safe = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.COMPLETE or t.state in LIVE}
+        return [spec for spec in self.specs if arch_id(spec) not in safe]
 
     # -- claiming --------------------------------------------------------------------------
     def claim(self) -> FrozenTrial | None:
@@ -261,35 +341,40 @@ class WorkQueue:
         for attempt in range(2):
             complete = self._complete_ids()
             for t in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                tid = trial_id(t)
                 try:
-                    won = self.storage.set_trial_state_values(t._trial_id, TrialState.RUNNING)
+                    # Beat before taking it, so that a claimed trial always has a beat on the storage's
+                    # clock (Optuna's datetime_start is this worker's), even if we die right after.
+                    self.storage.set_trial_user_attr(tid, "heartbeat", self.now())
+                    won = self.storage.set_trial_state_values(tid, TrialState.RUNNING)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     continue  # another worker claimed *and finished* it since we listed it
                 if not won:
                     continue
                 if t.user_attrs.get("arch_id") in complete:  # a stale duplicate: never score twice
-                    self._finish(t._trial_id, TrialState.PRUNED, {"duplicate": True})
+                    self._finish(tid, TrialState.PRUNED, {"duplicate": True})
                     continue
-                self.heartbeat(t)
-                return self.storage.get_trial(t._trial_id)
+                return self.storage.get_trial(tid)
             if attempt == 0 and not self.repair():
                 break
         return None
 
     def heartbeat(self, trial: FrozenTrial) -> None:
-        self.storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time())
+        self.storage.set_trial_user_attr(trial_id(trial), "heartbeat", self.now())
 
     def _complete_ids(self) -> set[str]:
         return {
             t.user_attrs.get("arch_id") for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         }
 
-    def _finish(self, trial_id: int, state: TrialState, attrs: dict, value: float | None = None) -> bool:
-        """Set attributes and a final state; False if the trial was finished by someone else meanwhile."""
+    def _finish(self, tid: int, state: TrialState, attrs: dict, value: float | None = None) -> bool:
+        """Set attributes and a final state; False if the trial was finished by someone else meanwhile.
+        A worker killed between the two leaves a RUNNING trial with some attributes: it goes stale
+        and is redone like any other."""
         try:
             for key, val in attrs.items():
-                self.storage.set_trial_user_attr(trial_id, key, val)
-            self.storage.set_trial_state_values(trial_id, state, values=None if value is None else [value])
+                self.storage.set_trial_user_attr(tid, key, val)
+            self.storage.set_trial_state_values(tid, state, values=None if value is None else [value])
             return True
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             return False
@@ -297,16 +382,16 @@ class WorkQueue:
     def complete(self, trial: FrozenTrial, value: float, attrs: dict) -> bool:
         """Record a result once per architecture. If this trial was reclaimed meanwhile, the result goes
         to the architecture's live retry; if the architecture is complete already, it is dropped.
-        Returns whether this call recorded it. Atomic under `completion_lock` (SQLite, PostgreSQL)."""
-        with completion_lock(self.storage, self.study._study_id):
+        Returns whether this call recorded it. Atomic under `queue_lock`."""
+        with self._lock():
             return self._complete(trial, value, attrs)
 
     def _complete(self, trial: FrozenTrial, value: float, attrs: dict) -> bool:
         aid = trial.user_attrs["arch_id"]
-        if aid in self._complete_ids():  # two live copies (repaired twice at once): the first result stands
-            self._finish(trial._trial_id, TrialState.PRUNED, {"duplicate": True})
+        if aid in self._complete_ids():  # two live copies (an older queue's double repair): the first result stands
+            self._finish(trial_id(trial), TrialState.PRUNED, {"duplicate": True})
             return False
-        if self._finish(trial._trial_id, TrialState.COMPLETE, attrs, value):
+        if self._finish(trial_id(trial), TrialState.COMPLETE, attrs, value):
             return True
         for _ in range(10):
             trials = [t for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get("arch_id") == aid]
@@ -316,7 +401,7 @@ class WorkQueue:
             if not live:
                 self._enqueue_json(aid, trial.user_attrs["spec"], retry_of=trial.number)
                 continue
-            if self._finish(live[0]._trial_id, TrialState.COMPLETE, {**attrs, "result_of": trial.number}, value):
+            if self._finish(trial_id(live[0]), TrialState.COMPLETE, {**attrs, "result_of": trial.number}, value):
                 return True
         return False
 
@@ -325,13 +410,20 @@ class WorkQueue:
         self._fail_and_requeue(trial)
 
     def _fail_and_requeue(self, trial: FrozenTrial) -> None:
-        # Two writes; a crash between them is healed by repair() on the next open or empty claim.
-        if not self._finish(trial._trial_id, TrialState.FAIL, {}):
-            return  # another worker got there first and re-enqueued it
-        self._enqueue_json(trial.user_attrs["arch_id"], trial.user_attrs["spec"], retry_of=trial.number)
+        """FAIL the trial and enqueue its architecture again, as one step under the lock: only the
+        worker whose FAIL wins enqueues, and only if no live or complete copy exists (a concurrent
+        repair cannot add a second). Killed between the two writes, it leaves no copy, which the next
+        repair (under the same lock) restores."""
+        with self._lock():
+            if not self._finish(trial_id(trial), TrialState.FAIL, {}):
+                return  # another worker got there first and re-enqueued it
+            aid = trial.user_attrs["arch_id"]
+            others = [t for t in self.study.get_trials(deepcopy=False) if t.user_attrs.get("arch_id") == aid]
+            if not any(t.state == TrialState.COMPLETE or t.state in LIVE for t in others):
+                self._enqueue_json(aid, trial.user_attrs["spec"], retry_of=trial.number)
 
     def reclaim_stale(self) -> None:
-        now = time.time()
+        now = self.now()
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if is_stale(t, now, self.stale_after):
                 self._fail_and_requeue(t)
@@ -345,14 +437,15 @@ class WorkQueue:
     ) -> int:
         """Claim, score (`score(spec) -> (value, attrs)`, heartbeating meanwhile) and complete
         architectures until none is left or this worker has done `max_archs`; returns how many it
-        recorded. On any exception (Ctrl-C included) the claimed architecture is given back."""
+        recorded. On any exception (Ctrl-C included) the claimed architecture is given back.
+        Returning does not mean the queue is done: see `pending()`."""
         done = 0
         while max_archs is None or done < max_archs:
             trial = self.claim()
             if trial is None:
                 break
             try:
-                with Heartbeat(lambda: self.heartbeat(trial), self.beat_every):
+                with Heartbeat(lambda t=trial: self.heartbeat(t), self.beat_every):
                     value, attrs = score(spec_from_json(trial.user_attrs["spec"]))
             except BaseException:
                 self.release(trial)
@@ -375,3 +468,34 @@ class WorkQueue:
 
     def remaining(self) -> int:
         return len(self.study.get_trials(deepcopy=False, states=LIVE))
+
+    def pending(self) -> Pending:
+        """What is not complete yet, and when claimed architectures become reclaimable (storage clock)."""
+        trials, now = self.study.get_trials(deepcopy=False), self.now()
+        complete = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.COMPLETE}
+        wanted = {arch_id(s) for s in self.specs}
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("arch_id") not in complete]
+        claimed = {t.user_attrs.get("arch_id") for t in running}
+        waiting = {t.user_attrs.get("arch_id") for t in trials if t.state == TrialState.WAITING} - complete - claimed
+        stale_at = [last_beat(t, now) + self.stale_after for t in running]
+        return Pending(
+            total=len(wanted),
+            complete=len(wanted & complete),
+            waiting=len(wanted & waiting),
+            claimed=len(wanted & claimed),
+            lost=len(self._lost(trials)),
+            reclaimable_in=max(0.0, min(stale_at) - now) if stale_at else None,
+        )
+
+
+def wait_for_queue(
+    run_once: Callable[[], Pending], wait: bool, sleep: Callable[[float], None] = time.sleep, poll: float = 30.0
+) -> Pending:
+    """Run a worker (`run_once`, returning the queue's `Pending`) and, with `wait`, run it again
+    whenever architectures claimed by other workers may have become reclaimable, until every
+    architecture is complete. (A live worker keeps its claim fresh; we then poll every `poll` s.)"""
+    left = run_once()
+    while wait and not left.done:
+        sleep(min(poll, max(1.0, (left.reclaimable_in or 0.0) + 0.5)))
+        left = run_once()
+    return left

@@ -47,7 +47,7 @@ class DistillConfig:
     method: str = "ift"
     teacher: TeacherConfig = TeacherConfig()
     method_options: dict = field(default_factory=dict)
-    meta_steps: int = 300
+    meta_steps: int | None = None  # None: the method's 15-minute budget (DEFAULT_META_STEPS)
     meta_lr: float | None = None  # None: DEFAULT_META_LR, or FINE_TUNE_META_LR for a generator fitted to real images
     meta_batch: int = 256
     space: str = "distill"
@@ -68,6 +68,8 @@ class DistillConfig:
     rank_weight: float | None = None  # with objective rank: None = the rank loss alone, β = mean L + β·rank
 
     def __post_init__(self):
+        if self.meta_steps is None:
+            object.__setattr__(self, "meta_steps", DEFAULT_META_STEPS.get(self.method, 300))
         # Every method option is stored, defaults included, so a checkpoint says what it was trained
         # with even after a default changes (bad options are left for validate() to report).
         if self.method in METHODS:
@@ -102,7 +104,8 @@ class DistillConfig:
             "students_per_step",
         ):
             if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+                flag = "--students-per-step" if name == "students_per_step" else name  # the others live in --config
+                raise ConfigError(f"{flag} must be >= 1; got {getattr(self, name)}")
         self._validate_objective()
         # math.isfinite: an infinite meta-lr is "> 0" yet turns the teacher to NaN on its first step
         if not (math.isfinite(self.meta_lr) and self.meta_lr > 0):
@@ -110,9 +113,11 @@ class DistillConfig:
         if not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
             raise ConfigError(f"the meta-gradient clip must be a finite number > 0; got {self.grad_clip}")
         self.teacher.validate()
+        load_space(self.space)  # a bad --space (or config `space`) is one line before any work
         if self.teacher.soft_labels and self.method == "gm":
             raise ConfigError(
-                "--soft-labels needs a method whose meta-gradient reaches the labels (bptt or ift); gm matches class by class"
+                "[teacher] soft_labels needs a method whose meta-gradient reaches the labels (bptt or ift); "
+                "gm matches class by class"
             )
         make_method(self.method, self.method_options)  # fails early on bad options
         # The method configs cannot see the unroll length. Their defaults (bptt's window 8, gm's 8
@@ -142,7 +147,8 @@ class DistillConfig:
             )
         if self.students_per_step < 2:
             raise ConfigError(
-                f"--objective rank needs --students-per-step >= 2 (a ranking of one student is empty); got {self.students_per_step}"
+                "--objective rank needs --students-per-step >= 2 (a ranking of one student is empty); "
+                f"got {self.students_per_step}"
             )
         if self.rank_loss not in LOSS_FORMS:
             raise ConfigError(f"--rank-loss must be one of {', '.join(LOSS_FORMS)}; got {self.rank_loss!r}")
@@ -204,9 +210,13 @@ OPTIONS_ADDED_OFF = {"gm": {"augment": False}, "ift": {"warm_mode": "advance"}}
 
 # Method options counted in inner steps (by method: field -> CLI flag); none may exceed --inner-steps.
 STEP_OPTIONS = {
-    "bptt": {"window": "--bptt-window", "truncate": "--bptt-truncate", "checkpoint_every": "--bptt-checkpoint"},
-    "gm": {"match_steps": "--gm-match-steps"},
-    "ift": {"warm_steps": "--ift-warm-steps"},
+    "bptt": {
+        "window": "[method] window",
+        "truncate": "[method] truncate",
+        "checkpoint_every": "[method] checkpoint_every",
+    },
+    "gm": {"match_steps": "[method] match_steps"},
+    "ift": {"warm_steps": "[method] warm_steps"},
 }
 
 
@@ -256,11 +266,11 @@ class Distiller:
             )
         if world.size > 1 and cfg.method_options.get("update_per_match"):
             raise ConfigError(
-                "--gm-update-per-match steps the teacher inside a student's unroll; it runs in one process only"
+                "gm update_per_match steps the teacher inside a student's unroll; it runs in one process only"
             )
         if world.size > 1 and cfg.method_options.get("warm_steps"):
             raise ConfigError(
-                "--ift-warm-steps keeps each rank's students across meta-steps; it runs in one process only"
+                "ift warm_steps keeps each rank's students across meta-steps; it runs in one process only"
             )
         self.space = load_space(cfg.space)
         self.method = make_method(cfg.method, cfg.method_options)
@@ -340,7 +350,7 @@ class Distiller:
     def meta_step(self) -> dict:
         self.start()
         start = time.perf_counter()
-        # With --gm-update-per-match the method updates the teacher itself, partway through the
+        # With gm update_per_match the method updates the teacher itself, partway through the
         # step: a Ctrl-C there would save a half-updated teacher under the previous step's number.
         inside = bool(self.cfg.method_options.get("update_per_match"))
         with interrupts_deferred() if inside else contextlib.nullcontext():
@@ -422,7 +432,8 @@ class Distiller:
         )
         if trailing + 1 > MAX_SKIPPED_IN_A_ROW:
             raise ConfigError(
-                f"meta-step {self.step}: the meta-loss diverged ({meta_loss}) {trailing + 1} meta-steps in a row; lower --meta-lr"
+                f"meta-step {self.step}: the meta-loss diverged ({meta_loss}) {trailing + 1} meta-steps in a row; "
+                "lower --meta-lr"
             )
         self.opt.zero_grad(set_to_none=True)
 

@@ -60,25 +60,29 @@ class TeacherConfig:
 
     def validate(self) -> TeacherConfig:
         if self.kind not in ("generator", "pixels"):
-            raise ConfigError(f"--teacher-kind must be generator or pixels; got {self.kind!r}")
+            raise ConfigError(f"[teacher] kind must be generator or pixels; got {self.kind!r}")
         if self.init not in (None, "noise", "real"):
-            raise ConfigError(f"--init must be noise or real; got {self.init!r}")
+            raise ConfigError(f"[teacher] init must be noise or real; got {self.init!r}")
         if self.init == "real" and self.kind == "generator" and not self.curriculum:
             # the fit needs a fixed latent code per image: fresh noise each meta-step has none
-            raise ConfigError("--init real with a generator needs --curriculum (a learned noise per image to fit)")
+            raise ConfigError(
+                '[teacher] init = "real" with a generator needs curriculum = true (a learned noise per image to fit)'
+            )
         if self.fit_steps < 0:
-            raise ConfigError(f"--fit-steps must be >= 0; got {self.fit_steps}")
+            raise ConfigError(f"[teacher] fit_steps must be >= 0; got {self.fit_steps}")
         if self.generator is not None and self.generator not in GENERATORS:
-            raise ConfigError(f"--generator must be one of {', '.join(GENERATORS)}; got {self.generator!r}")
+            raise ConfigError(f"[teacher] generator must be one of {', '.join(GENERATORS)}; got {self.generator!r}")
         if self.noise_dim < 1 or self.hidden < 1:
             raise ConfigError("noise_dim and hidden must be >= 1")
         if self.inner_steps < 1 or self.batch_size < 10:
             raise ConfigError("--inner-steps must be >= 1 and --batch-size >= 10 (one example per class)")
         if not (math.isfinite(self.inner_lr) and 0 < self.inner_lr <= MAX_INNER_LR):
-            raise ConfigError(f"--inner-lr must be a finite number in (0, {MAX_INNER_LR:g}]; got {self.inner_lr}")
+            raise ConfigError(
+                f"[teacher] inner_lr must be a finite number in (0, {MAX_INNER_LR:g}]; got {self.inner_lr}"
+            )
         if not 1e-4 <= self.inner_momentum <= 1 - 1e-4:
             # sigmoid-parametrised so that it stays valid when learned: 0 and 1 are out of reach
-            raise ConfigError(f"--inner-momentum must be in [0.0001, 0.9999]; got {self.inner_momentum}")
+            raise ConfigError(f"[teacher] inner_momentum must be in [0.0001, 0.9999]; got {self.inner_momentum}")
         return self
 
 

@@ -38,10 +38,14 @@ class BpttConfig:
     checkpoint_every: int = 0  # 0: keep the whole graph
     truncate: int = 0  # 0: differentiate all steps
     meta_losses: int = 1  # real-data loss points (1: the final weights only)
-    window: int = 8  # 0: no random window (8: ~3x more meta-steps per second, better teachers; ablation.md)
+    # 0: no random window; None: 8 (~3x more meta-steps per second, better teachers; ablation.md),
+    # or 0 when `truncate` is set (a truncation replaces the window)
+    window: int | None = None
     augment: bool = False  # measured worse on 2 distillation seeds (ablation.md)
 
     def __post_init__(self):
+        if self.window is None:
+            object.__setattr__(self, "window", 0 if self.truncate else 8)
         for name in ("checkpoint_every", "truncate", "window"):
             if getattr(self, name) < 0:
                 raise ConfigError(

@@ -1,0 +1,80 @@
+"""A distillation's settings from a TOML file (`gtn-nas distill --config FILE.toml`), with overrides.
+
+The command line keeps the few options most runs change; everything else — the teacher's
+architecture and start, each method's knobs, monitoring — is a field of a config dataclass and can
+be set in a file that mirrors them:
+
+    space = "distill"            # DistillConfig fields at the top level
+    eval_every = 25
+    [teacher]                    # TeacherConfig fields
+    init = "real"
+    fit_steps = 300
+    [method]                     # the method's own config (BpttConfig, IftConfig or GmConfig)
+    neumann_terms = 20
+
+Paths in the file (`space`, `rank_pool` ending in .toml/.csv) are taken relative to the file's
+folder, so a config and the files it names travel together. `benchmarks/configs/` holds the
+ablation's variants in this form.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+from ..core.errors import ConfigError
+from .distillation import DistillConfig, check_step_options
+from .generator import TeacherConfig
+
+_SECTIONS = ("teacher", "method")
+_PATHS = {"space": ".toml", "rank_pool": ".csv"}
+
+
+def distill_config(
+    file: str | Path | None = None, *, teacher: dict | None = None, method_options: dict | None = None, **fields
+) -> DistillConfig:
+    """The validated DistillConfig of `file` (if any), where every given (non-None) keyword wins.
+
+    `teacher` and `method_options` override single keys of the file's [teacher] and [method] tables."""
+    data = _read(Path(file)) if file is not None else {}
+    teacher_fields = {**data.pop("teacher", {}), **_given(teacher or {})}
+    method_fields = {**data.pop("method", {}), **_given(method_options or {})}
+    top = {**data, **_given(fields)}
+    where = f"--config {file}" if file is not None else "distill"
+    _check_keys(top, {f.name for f in dataclasses.fields(DistillConfig)} - {"teacher", "method_options"}, where, "")
+    _check_keys(teacher_fields, {f.name for f in dataclasses.fields(TeacherConfig)}, where, "[teacher] ")
+    try:
+        cfg = DistillConfig(**top, teacher=TeacherConfig(**teacher_fields), method_options=method_fields)
+    except TypeError as exc:  # a value of the wrong kind that a dataclass check trips over
+        raise ConfigError(f"{where}: {exc}") from None
+    cfg = cfg.validate()
+    check_step_options(cfg.method, method_fields, cfg.teacher.inner_steps)  # even at their default value
+    return cfg
+
+
+def _given(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _read(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    for section in _SECTIONS:
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"--config {path}: [{section}] must be a table")
+    for key, suffix in _PATHS.items():  # relative to the config file's folder
+        value = data.get(key)
+        if isinstance(value, str) and value.endswith(suffix) and not Path(value).is_absolute():
+            data[key] = str(path.parent / value)
+    return data
+
+
+def _check_keys(given: dict, allowed: set[str], where: str, section: str) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: {section}unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
