@@ -14,6 +14,8 @@ import time
 
 import optuna
 
+from .optuna_compat import backend
+
 QUERIES = {
     "postgresql": "SELECT extract(epoch from clock_timestamp())",
     "mysql": "SELECT UNIX_TIMESTAMP(NOW(6))",
@@ -23,7 +25,7 @@ QUERIES = {
 
 def storage_now(storage: optuna.storages.BaseStorage) -> float:
     """Seconds since the epoch by the storage's clock (the host's for file storages)."""
-    engine = getattr(storage, "engine", None)
+    engine = getattr(backend(storage), "engine", None)
     query = QUERIES.get(engine.dialect.name) if engine is not None else None
     if query is None:  # a journal file: one host's clock, like SQLite
         return time.time()

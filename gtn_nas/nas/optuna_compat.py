@@ -30,7 +30,14 @@ def study_id(study: optuna.Study) -> int:
 
 
 def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study reads and writes through (Optuna wraps an RDBStorage in a cache)."""
     return study._storage
+
+
+def backend(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """The storage under Optuna's cache wrapper (`_CachedStorage._backend`), for its engine and
+    heartbeat settings; writes keep going through the wrapper, so that its cache stays true."""
+    return getattr(storage, "_backend", storage)
 
 
 def heartbeat_ages(storage: optuna.storages.BaseStorage) -> dict[int, float]:
@@ -73,6 +80,7 @@ def check() -> None:
         ("FrozenTrial._trial_id", lambda: trial_id(study.get_trials(deepcopy=False)[0])),
         ("Study._study_id", lambda: study_id(study)),
         ("Study._storage", lambda: isinstance(study_storage(study), optuna.storages.BaseStorage) or None),
+        ("_CachedStorage._backend", lambda: backend(study_storage(study)) is storage or None),
         ("RDBStorage.engine", lambda: storage.engine.dialect.name == "sqlite" or None),
         ("optuna.storages._rdb.models.TrialHeartbeatModel", lambda: _beats(storage, trial)),
     ):

@@ -38,7 +38,7 @@ from ..core.atomic import write_csv
 from ..core.errors import ConfigError
 from ..core.spaces import Space, arch_id, spec_to_json, validate_spec
 from .clock import storage_now
-from .optuna_compat import heartbeat_ages, study_storage, trial_id
+from .optuna_compat import backend, heartbeat_ages, study_storage, trial_id
 from .proxies import Proxy, ProxySettings
 from .workqueue import HEARTBEAT_S, Heartbeat, Pending, WorkQueue, exclusive_sqlite, is_stale, last_beat, open_storage
 
@@ -381,8 +381,8 @@ def trial_heartbeat(study: optuna.Study, trial: optuna.Trial, stale_after: float
     """One heartbeat thread for the trial's whole life, beaten at once: Optuna's own (the table it
     judges by the database's clock) on an RDB storage with heartbeats, else a `heartbeat` user
     attribute stamped with the storage's clock (journal files: one host's)."""
-    storage = study_storage(study)
-    every = storage.get_heartbeat_interval() if isinstance(storage, optuna.storages.RDBStorage) else None
+    storage, rdb = study_storage(study), backend(study_storage(study))
+    every = rdb.get_heartbeat_interval() if isinstance(rdb, optuna.storages.RDBStorage) else None
     if every is not None:
         beat = lambda: storage.record_heartbeat(trial_id(trial))
     else:

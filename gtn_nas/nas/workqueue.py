@@ -46,7 +46,7 @@ except ImportError:  # Windows: no flock, so no SQLite work queue (see require_q
 from ..core.errors import ConfigError
 from ..core.spaces import arch_id, spec_from_json, spec_to_json
 from .clock import storage_now
-from .optuna_compat import study_id, trial_id
+from .optuna_compat import backend, study_id, trial_id
 
 
 def storage_url(storage: str | None, default_file: Path) -> str:
@@ -148,7 +148,7 @@ QUEUE_STORAGES = "sqlite:///FILE or postgresql://..."
 
 
 def _lock_kind(storage: optuna.storages.BaseStorage) -> str | None:
-    engine = getattr(storage, "engine", None)
+    engine = getattr(backend(storage), "engine", None)
     dialect = engine.dialect.name if engine is not None else None
     if dialect == "sqlite" and engine.url.database not in (None, "", ":memory:") and fcntl is not None:
         return "flock"
@@ -178,13 +178,13 @@ def queue_lock(storage: optuna.storages.BaseStorage, study: int):
     """
     kind = _lock_kind(storage)
     if kind == "flock":
-        with open(f"{storage.engine.url.database}.complete-lock", "a") as handle:
+        with open(f"{backend(storage).engine.url.database}.complete-lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
             yield
     elif kind == "advisory":
         from sqlalchemy import text
 
-        with storage.engine.begin() as conn:
+        with backend(storage).engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :study)"), {"ns": ADVISORY_LOCK_NS, "study": study})
             yield
     else:
