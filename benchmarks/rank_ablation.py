@@ -119,7 +119,8 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
         )
     held = heldout_retained(ckpt)
     write_csv(held, out_dir / "heldout" / f"{name}.csv")
-    metrics = pd.read_csv(ckpt.with_suffix(".csv")) if ckpt.with_suffix(".csv").exists() else pd.DataFrame()
+    saved = torch.load(ckpt, weights_only=True, map_location="cpu")
+    metrics = pd.DataFrame(saved["metrics"])
     rank_val = metrics["rank_val_rho"].dropna() if "rank_val_rho" in metrics else pd.Series(dtype=float)
     record = {
         "variant": variant,
@@ -127,14 +128,14 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
         "distill_command": shlex.join(cmd),
         "distill_wall_s": wall,
         "meta_steps": int(metrics["meta_step"].iloc[-1]) if len(metrics) else 0,
-        "elapsed_s": float(metrics["elapsed_s"].iloc[-1]) if len(metrics) else None,
+        "elapsed_s": float(saved["elapsed"]),  # fit + meta-steps + calibration
         "heldout_retained": float(held["retained"].mean()),
         "heldout_retained_min": float(held["retained"].min()),
         "rank_val_rho_last": float(rank_val.iloc[-1]) if len(rank_val) else None,
         "threads": os.environ.get("GTN_NAS_THREADS"),
         "commands": log,
     }
-    write_text(json.dumps(record, indent=1) + "\n", out_dir / "runs" / f"{name}.json")
+    write_text(out_dir / "runs" / f"{name}.json", json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k != "commands"}), flush=True)
 
 
@@ -197,7 +198,7 @@ def summarise(out_dir: Path) -> None:
         "",
         markdown_table(table, ".3f"),
     ]
-    write_text("\n".join(md), out_dir / "summary.md")
+    write_text(out_dir / "summary.md", "\n".join(md))
     print(table.to_string(index=False))
 
 

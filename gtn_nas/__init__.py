@@ -14,6 +14,7 @@ _EXPORTS = {
     "evaluate": "api",
     "search": "api",
     "rank": "api",
+    "report_runs": "api",
     "Distilled": "api",
     "SearchRun": "api",
     "DistillConfig": "teachers.distillation",

@@ -263,6 +263,16 @@ def rank(
     return rank_all(ground_truth, runs, n_boot, seed, combine, paired)
 
 
+def report_runs(
+    runs: list[str | Path], ground_truth: str | Path, out: str | Path, n_boot: int = 1000, seed: int = 0
+) -> list[Path]:
+    """Write a report of search runs against a ground truth into folder `out` (ranking table with
+    intervals, score-vs-truth scatter, the cost frontier when a proxy ran at several budgets)."""
+    from .report.runs import report_runs as write
+
+    return write(runs, ground_truth, out, n_boot, seed)
+
+
 # -- helpers -----------------------------------------------------------------------------------------
 
 

@@ -83,8 +83,10 @@ def combine_runs(runs: list[tuple[str, str, pd.DataFrame]], combos: list[str]) -
         ids = frames[0].index
         for f in frames[1:]:
             ids = ids.intersection(f.index)
-        ranks = [f.loc[ids, "score"].astype(float).rank(pct=True) for f in frames]
-        rows = pd.DataFrame({"arch_id": ids, "proxy": combo, "score": (sum(ranks) / len(ranks)).to_numpy()})
+        # Sums of average ranks (multiples of 0.5) are exact: equal sums tie exactly, as they should
+        # (means of rank(pct=True) broke such ties by float noise).
+        total = sum(f.loc[ids, "score"].astype(float).rank() for f in frames)
+        rows = pd.DataFrame({"arch_id": ids, "proxy": combo, "score": (total / (len(frames) * len(ids))).to_numpy()})
         for col in ("seconds", "flops"):
             if all(col in f for f in frames):
                 rows[col] = sum(f.loc[ids, col].astype(float).to_numpy() for f in frames)

@@ -202,6 +202,8 @@ DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
 DEFAULT_META_STEPS = {"bptt": 800, "ift": 240, "gm": 400}
 
 
+# The metrics CSV's columns (rank_val_rho too with --objective rank); a run of 0 meta-steps has the header alone.
+METRIC_COLUMNS = ["meta_step", "meta_loss", "val_acc", "elapsed_s", "peak_mem_mb", "step_s"]
 # Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
 MAX_SKIPPED_IN_A_ROW = 5
 # Method options added after teachers were shipped, with the value that means "as before".
@@ -454,7 +456,7 @@ class Distiller:
                 "method_state": self.method.state_dict() if hasattr(self.method, "state_dict") else {},
             },
         )
-        write_csv(pd.DataFrame(self.metrics), metrics_path(path))
+        write_csv(pd.DataFrame(self.metrics, columns=None if self.metrics else METRIC_COLUMNS), metrics_path(path))
 
     def restore(self, ckpt: dict, path: Path) -> None:
         if DistillConfig.from_dict(ckpt["config"]).to_dict() | {"meta_steps": 0} != self.cfg.to_dict() | {
