@@ -5,10 +5,11 @@ work), unpacked into a temporary folder and imported from there in a subprocess;
 is imported the same way. Each (code, method, student set, threads) runs in its own process: real
 MNIST (a 10k training subset, as in meta_cost.py), the method's *default* settings of that code
 version (T=32, B=128, default generator), one warm-up meta-step, then `--repeats` meta-steps per
-student, each student in turn forced as the only architecture (a warm-started ift student serves
-ceil(T/N) meta-steps, the first dearer in replay mode: each repeat times all of them, per
-meta-step, from a fresh student). Old and new alternate method by
-method so that drift in the machine's load hits both. `--variant` adds rows of the current code
+student, each student in turn the only architecture of a distiller of its own (its space a file of
+that one architecture; the teacher starts from noise, as a fitted start sets the teacher's values,
+not a meta-step's cost). A warm-started ift student serves ceil(T/N) meta-steps, the first dearer
+in replay mode: each repeat times all of them, per meta-step, from a fresh student. Old and new
+alternate method by method so that drift in the machine's load hits both. `--variant` adds rows of the current code
 with other method options (e.g. ift's warm start), measured in the same run.
 
     python benchmarks/meta_speed.py --out results/meta_speed.csv
@@ -20,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shlex
 import statistics
 import subprocess
 import sys
@@ -29,52 +28,71 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_REV = "3f07aca"
 
 
 def worker(method: str, specs: list[dict], repeats: int, threads: int, options: dict) -> dict:
+    import dataclasses
+
     import torch
 
     import gtn_nas
-    from gtn_nas.core.data import MNIST, load_mnist
 
-    try:
+    # The layout is read from the package's own files, not from a failed import: an editable
+    # install's finder serves a module the unpacked revision lacks from the working tree instead.
+    if (Path(gtn_nas.__file__).parent / "core").is_dir():
+        from gtn_nas.core.data import MNIST, load_mnist
         from gtn_nas.teachers.distillation import DistillConfig, Distiller
-    except ImportError:  # revisions before the module was renamed (gtn-nas 0.1 included)
+        from gtn_nas.teachers.generator import TeacherConfig
+
+        # Each student gets its own distiller, so a fitted start (the default) would be fitted again
+        # per student (minutes each); it sets the teacher's values, not what a meta-step costs.
+        kw = {"teacher": TeacherConfig(init="noise")}
+    else:  # revisions before the package's layers (gtn-nas 0.1 included): no fitted start
+        from gtn_nas.data import MNIST, load_mnist
         from gtn_nas.distill import DistillConfig, Distiller
+
+        kw = {}
 
     torch.set_num_threads(threads)
     full = load_mnist()
     data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0))
-    kw = {"method_options": options} if options else {}  # 0.1 takes no options: only the new code's variants pass them
-    d = Distiller(DistillConfig(method=method, meta_steps=10**6, eval_every=10**9, **kw), data, torch.device("cpu"))
-    space_cls = type(d.space)
-    # A student kept across meta-steps (ift's warm start) serves ceil(T/N) of them, and in replay mode
-    # the first costs more: each repeat times one such student from its start, per meta-step.
-    warm = getattr(getattr(d.method, "cfg", None), "warm_steps", 0)  # the options as resolved (0.1 has none)
-    cycle = -(-d.cfg.teacher.inner_steps // warm) if warm else 1
+    if options:  # 0.1 takes no options: only the new code's variants pass them
+        kw["method_options"] = options
 
-    def fresh():
+    def distiller(spec: dict, folder: Path):
+        """A distiller whose every student is `spec`: its space is a file of that one architecture
+        (`DistillConfig.space` takes a .toml path in every version, 0.1 included)."""
+        space = str(common.space_file([spec], folder / "student.toml"))
+        cfg = DistillConfig(method=method, meta_steps=10**6, eval_every=10**9, space=space, **kw)
+        return Distiller(cfg, data, torch.device("cpu"))
+
+    def fresh(d) -> None:
         if hasattr(d.method, "load_state_dict"):
             d.method.load_state_dict({})
 
     per_student = []
-    for i, spec in enumerate(specs):
-        d.space = space_cls(name="bench", source="meta_speed", archs=(spec,))
-        if i == 0:
-            fresh()
-            d.meta_step()  # warm-up
-        times = []
-        for _ in range(repeats):
-            fresh()
-            t0 = time.perf_counter()
-            for _ in range(cycle):
-                d.meta_step()
-            times.append((time.perf_counter() - t0) / cycle)
-        per_student.append(statistics.median(times))
-    import dataclasses
-
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, spec in enumerate(specs):
+            d = distiller(spec, Path(tmp))
+            # A student kept across meta-steps (ift's warm start) serves ceil(T/N) of them, and in replay
+            # mode the first costs more: each repeat times one such student from its start, per meta-step.
+            warm = getattr(getattr(d.method, "cfg", None), "warm_steps", 0)  # the options as resolved (0.1 has none)
+            cycle = -(-d.cfg.teacher.inner_steps // warm) if warm else 1
+            if i == 0:
+                fresh(d)
+                d.meta_step()  # warm-up
+            times = []
+            for _ in range(repeats):
+                fresh(d)
+                t0 = time.perf_counter()
+                for _ in range(cycle):
+                    d.meta_step()
+                times.append((time.perf_counter() - t0) / cycle)
+            per_student.append(statistics.median(times))
     return {
         "package": str(Path(gtn_nas.__file__).parent),
         "options": dataclasses.asdict(d.method.cfg),
@@ -129,16 +147,8 @@ def variant(text: str) -> tuple[str, str, dict]:
         ) from None
 
 
-def hardware() -> str:
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-        platform.processor(),
-    )
-    return f"{cpu}, {os.cpu_count()} logical CPUs"
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--worker")
     ap.add_argument("--specs")
     ap.add_argument("--options", default="{}")
@@ -166,11 +176,10 @@ def main() -> None:
 
     import pandas as pd
 
-    from gtn_nas.core.atomic import write_csv, write_text
+    from gtn_nas.core.atomic import write_csv
     from gtn_nas.core.spaces import arch_id, load_space
     from gtn_nas.report.repo import meta_speed_md, read_csv
 
-    command = "python " + shlex.join(sys.argv)
     sets = {
         "new students": load_space("distill").sample(args.students, seed=0),
         "0.1 students": load_space("distill_v0").sample(args.students, seed=0),
@@ -205,7 +214,8 @@ def main() -> None:
                                 }
                             )
                             print(
-                                f"{method:4s} {code:14s} {label:10s} {set_name:12s} threads={threads}: {sec:.2f} s/meta-step",
+                                f"{method:4s} {code:14s} {label:10s} {set_name:12s} threads={threads}: "
+                                f"{sec:.2f} s/meta-step",
                                 flush=True,
                             )
                             write_csv(pd.DataFrame(rows), args.out)
@@ -218,20 +228,12 @@ def main() -> None:
     frame["speedup_vs_0.1_as_shipped"] = [
         r.meta_steps_per_min / base[(r.method, r.threads)] for r in frame.itertuples()
     ]
-    write_csv(frame, args.out)
-    meta = {
-        "command": command,
-        "hardware": hardware(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "T": 32,
-        "batch_size": 128,
-        "students": args.students,
-        "repeats": args.repeats,
-    }
-    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=2) + "\n")
+    meta = common.metadata(
+        hardware_threads=args.threads, T=32, batch_size=128, students=args.students, repeats=args.repeats
+    )
+    common.write_outputs(args.out, frame, meta, indent=2)
     md = meta_speed_md(read_csv(args.out), meta)  # from the file just written, as `gtn-nas report` renders it
-    write_text(args.out.with_suffix(".md"), md)
-    print(md)
+    common.write_md(args.out.with_suffix(".md"), md)
 
 
 if __name__ == "__main__":
