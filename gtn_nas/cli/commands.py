@@ -302,11 +302,13 @@ def report_cmd(
     rep = build_report(results, target, figures=not check)
     for section, paths in rep.missing:
         typer.echo(f"missing: {section}: {', '.join(paths)}")
+    for path in rep.unguarded:
+        typer.echo(f"not generated: {path} (no section writes it and it has no <!-- results:NAME --> block)")
     if check:
         old = stale(rep, out)
         for path in old:
             typer.echo(f"out of date: {path}")
-        raise typer.Exit(1 if old else 0)
+        raise typer.Exit(1 if old or rep.unguarded else 0)
     written, unchanged = write_report(rep, out)
     for path in written:
         typer.echo(f"wrote {path}")

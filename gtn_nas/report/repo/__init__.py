@@ -58,6 +58,7 @@ from .nas import (
     _frontier,
     _nas,
     _nas_combination,
+    _rank_md,
     _search,
     combination_pivot,
     frontier_md,
@@ -76,6 +77,7 @@ from .teachers import (
     _recalibration,
     _samples,
     _teacher_quality,
+    _teacher_quality_in,
     _wall_time,
     ablation_md,
     clip_ablation_md,
@@ -202,6 +204,39 @@ SECTIONS = (
     Section("distributed", ("distributed.csv", "distributed_variance.csv", "distributed.json"), _distributed),
     Section("faults", ("faults.csv", "faults.json"), _faults("faults")),
     Section("faults-distill", ("faults_distill.csv", "faults_distill.json"), _faults("faults_distill")),
+    # One-off studies kept beside their data (each folder's COMMANDS.md or README.md says what ran).
+    Section(
+        "default-e2e",
+        ("teachers/default_e2e/wall_time.csv", "teachers/default_e2e/wall_time.json"),
+        _wall_time("teachers/default_e2e"),
+    ),
+    Section(
+        "warm15", ("teachers/warm15/wall_time.csv", "teachers/warm15/wall_time.json"), _wall_time("teachers/warm15")
+    ),
+    Section(
+        "warm15-default",
+        ("teachers/warm15/default/wall_time.csv", "teachers/warm15/default/wall_time.json"),
+        _wall_time("teachers/warm15/default"),
+    ),
+    Section(
+        "warm15-quality",
+        (
+            "teachers/warm15/quality/summary.csv",
+            "teachers/warm15/quality/full_training.csv",
+            "teachers/warm15/quality/command.json",
+        ),
+        _teacher_quality_in("teachers/warm15/quality"),
+    ),
+    Section(
+        "warm15-nas",
+        ("teachers/warm15/nas_correlation.csv",),
+        _rank_md("teachers/warm15", "results/ground_truth/convnet.csv"),
+    ),
+    Section(
+        "rank-ablation-nas",
+        ("teachers/rank_ablation/nas_correlation.csv",),
+        _rank_md("teachers/rank_ablation", "results/ground_truth/convnet.csv"),
+    ),
 )
 
 
@@ -226,12 +261,15 @@ def to_bytes(output) -> bytes:
 
 @dataclass
 class Report:
-    """Rendered outputs (path relative to the output folder → bytes), what was missing, and the
-    refreshed README (path, bytes) when one was asked for."""
+    """Rendered outputs (path relative to the output folder → bytes), what was missing, the
+    refreshed narrative documents (path → bytes: the README when one was asked for, and every
+    Markdown file under results/ with `<!-- results:NAME -->` blocks), and Markdown files under
+    results/ that nothing renders or refreshes (`unguarded`: their numbers are typed, not made)."""
 
     files: dict[str, bytes] = field(default_factory=dict)
     missing: list[tuple[str, list[str]]] = field(default_factory=list)
-    readme: tuple[Path, bytes] | None = None
+    docs: dict[Path, bytes] = field(default_factory=dict)
+    unguarded: list[Path] = field(default_factory=list)
 
 
 def _absent(inputs: Inputs, patterns: tuple[str, ...]) -> list[str]:
@@ -269,14 +307,25 @@ def build_report(
         clash = set(rendered) & set(rep.files)
         assert not clash, f"two sections write {clash}"
         rep.files.update(rendered)
-    if readme is not None:
-        from .readme_blocks import render_readme  # it builds on this module's inputs and tables
+    from .readme_blocks import render_readme  # it builds on this module's inputs and tables
 
-        text, missing = render_readme(Path(readme).read_text(), results)
-        rep.readme = (Path(readme), text.encode())
+    for doc in ([Path(readme)] if readme is not None else []) + narrative_docs(results):
+        text, missing = render_readme(doc.read_text(), results)
+        rep.docs[doc] = text.encode()
         if missing:
-            rep.missing.append(("readme", missing))
+            rep.missing.append((str(doc), missing))
+    # COMMANDS.md files record the commands a study ran (their results live in the files above)
+    rep.unguarded = [
+        p
+        for p in sorted(results.rglob("*.md"))
+        if p.name != "COMMANDS.md" and str(p.relative_to(results)) not in rep.files and p not in rep.docs
+    ]
     return rep
+
+
+def narrative_docs(results: Path) -> list[Path]:
+    """Markdown files under results/ written by hand around generated `<!-- results:NAME -->` blocks."""
+    return [p for p in sorted(results.rglob("*.md")) if "<!-- results:" in p.read_text()]
 
 
 def find_readme(out: str | Path) -> Path | None:
@@ -287,8 +336,7 @@ def find_readme(out: str | Path) -> Path | None:
 
 def _targets(rep: Report, out: Path) -> dict[Path, bytes]:
     targets = {out / rel: data for rel, data in sorted(rep.files.items())}
-    if rep.readme is not None:
-        targets[rep.readme[0]] = rep.readme[1]
+    targets.update(rep.docs)
     return targets
 
 

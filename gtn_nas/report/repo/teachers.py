@@ -199,11 +199,17 @@ def teacher_quality_md(summary: pd.DataFrame, full: pd.DataFrame, meta: dict) ->
     )
 
 
-def _teacher_quality(inputs: Inputs) -> dict:
-    summary = inputs.csv("teacher_quality/summary.csv", ("source",), QUALITY_NUMERIC)
-    full = inputs.csv("teacher_quality/full_training.csv", ("arch_id",), ("epochs", "test_acc"))
-    meta = inputs.json("teacher_quality/command.json", ("command",))
-    return {"teacher_quality/summary.md": teacher_quality_md(summary, full, meta)}
+def _teacher_quality_in(folder: str) -> Callable[[Inputs], dict]:
+    def build(inputs: Inputs) -> dict:
+        summary = inputs.csv(f"{folder}/summary.csv", ("source",), QUALITY_NUMERIC)
+        full = inputs.csv(f"{folder}/full_training.csv", ("arch_id",), ("epochs", "test_acc"))
+        meta = inputs.json(f"{folder}/command.json", ("command",))
+        return {f"{folder}/summary.md": teacher_quality_md(summary, full, meta)}
+
+    return build
+
+
+_teacher_quality = _teacher_quality_in("teacher_quality")
 
 
 def teacher_samples_figure(teacher, title: str) -> Figure:
