@@ -57,8 +57,8 @@ VARIANTS = {
         "rank",
         "--rank-pool",
         POOL,
-        "--rank-loss",
-        "zscore",
+        "--config",
+        "benchmarks/configs/rank-zscore.toml",
     ],
 }
 
