@@ -50,46 +50,63 @@ def ground_truth(
     stale_after: float = typer.Option(
         120.0, "--stale-after", help="Seconds without heartbeat before a RUNNING architecture is redone (>= 2)."
     ),
+    wait: bool = typer.Option(
+        False, "--wait", help="If other workers still hold architectures at the end, wait and redo those that die."
+    ),
     data_dir: Path | None = DataDir,
     device: str = Device,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Fully train architectures on real MNIST: the yardstick proxies are ranked against."""
+    """Fully train architectures on real MNIST: the yardstick proxies are ranked against.
+
+    Exit status 0 only when every architecture has its row; 3 when some are still claimed by other
+    (possibly dead) workers or waiting (the message says how many, and when they become reclaimable).
+    """
     from .. import api
     from ..core.device import resolve_device
     from ..core.spaces import load_space, specs_from_csv
     from ..core.training import FullTraining
     from ..nas.ground_truth import GroundTruthConfig
-    from ..nas.workqueue import storage_url, validate_stale_after
+    from ..nas.workqueue import pending_work, storage_url, validate_stale_after, wait_for_queue
     from .progress import progress_bar
 
     threads_from_env()
     check_output_file(out)
     check_storage_file(storage, out)
     validate_stale_after(stale_after)
+    if wait and max_archs is not None:
+        raise ConfigError("--wait works until every architecture has its row; it cannot be combined with --max-archs")
     resolve_device(device)
     sp = load_space(space)
     specs = specs_from_csv(archs_from) if archs_from else sp.sample(n_archs, arch_seed)
     cfg = GroundTruthConfig(FullTraining(epochs=epochs, schedule=schedule), tuple(range(seeds)), train_examples)
+    url, name, frames = storage_url(storage, out.with_suffix(".db")), study_name or cfg.study_name(sp.name), []
     with progress_bar(disable=quiet) as bar:
         task = bar.add_task("ground truth", total=len(specs), info="")
         report = lambda aid, result: bar.update(task, advance=1, info=f"{aid}: val {result['val_acc']:.4f}")
-        frame = api.ground_truth(
-            specs,
-            cfg,
-            out,
-            storage=storage,
-            study_name=study_name or cfg.study_name(sp.name),
-            max_archs=max_archs,
-            stale_after=stale_after,
-            data_dir=data_dir,
-            device=device,
-            on_arch=report,
-        )
-    typer.echo(
-        f"{len(frame)} of {len(specs)} architectures done; wrote {out} "
-        f"(storage {storage_url(storage, out.with_suffix('.db'))})"
-    )
+
+        def run_once():
+            frames.append(
+                api.ground_truth(
+                    specs,
+                    cfg,
+                    out,
+                    storage=storage,
+                    study_name=name,
+                    max_archs=max_archs,
+                    stale_after=stale_after,
+                    data_dir=data_dir,
+                    device=device,
+                    on_arch=report,
+                )
+            )
+            return pending_work(url, name, specs, stale_after)
+
+        left = wait_for_queue(run_once, wait)
+    typer.echo(f"{len(frames[-1])} of {len(specs)} architectures done; wrote {out} (storage {url})")
+    if not left.done:  # exit 0 means every architecture has its row
+        typer.echo(f"unfinished: {left.describe()}", err=True)
+        raise typer.Exit(3)
 
 
 @app.command()

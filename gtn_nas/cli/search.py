@@ -25,7 +25,8 @@ def search(
     out: Path = typer.Option(
         ...,
         "--out",
-        help="Output CSV: one row per architecture scored (missing folders are created; the study's SQLite file goes beside it).",
+        help="Output CSV: one row per architecture scored "
+        "(missing folders are created; the study's SQLite file goes beside it).",
     ),
     teacher: Path | None = typer.Option(None, "--teacher", help="Teacher checkpoint (implies --proxy teacher)."),
     proxy: str | None = typer.Option(
@@ -67,7 +68,8 @@ def search(
     ground_truth: Path | None = typer.Option(
         None,
         "--ground-truth",
-        help="Ground-truth CSV to report the best architecture's accuracy (default: results/ground_truth/SPACE.csv if present).",
+        help="Ground-truth CSV to report the best architecture's accuracy "
+        "(default: results/ground_truth/SPACE.csv if present).",
     ),
     max_archs: int | None = typer.Option(
         None, "--max-archs", min=1, help="--archs-from: stop after this many architectures (this worker)."
@@ -75,19 +77,27 @@ def search(
     stale_after: float = typer.Option(
         120.0, "--stale-after", help="Seconds without heartbeat before a dead worker's architecture is redone (>= 2)."
     ),
+    wait: bool = typer.Option(
+        False, "--wait", help="If other workers still hold trials or architectures at the end, wait and redo dead ones."
+    ),
     data_dir: Path | None = DataDir,
     device: str = Device,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Score architectures with a proxy: an Optuna search over a space, or exactly those of --archs-from."""
+    """Score architectures with a proxy: an Optuna search over a space, or exactly those of --archs-from.
+
+    Exit status 0 only when the study is complete (--n-trials COMPLETE trials, or every architecture of
+    --archs-from scored); 3 when other, possibly dead, workers still hold some (the message says when
+    they become reclaimable; --wait waits and redoes them).
+    """
     from optuna.trial import TrialState
 
     from .. import api
     from ..core.spaces import load_space, specs_from_csv
     from ..nas.proxies import ProxySettings
     from ..nas.ranking import load_ground_truth
-    from ..nas.search import make_sampler, search_summary
-    from ..nas.workqueue import validate_stale_after
+    from ..nas.search import make_sampler, search_pending, search_summary
+    from ..nas.workqueue import pending_work, validate_stale_after, wait_for_queue
     from .progress import progress_bar
 
     threads_from_env()
@@ -110,6 +120,8 @@ def search(
     ).validate()
     make_sampler(sampler, seed)
     validate_stale_after(stale_after)
+    if wait and max_archs is not None:
+        raise ConfigError("--wait works until every architecture is scored; it cannot be combined with --max-archs")
     sp = load_space(space)
     specs = specs_from_csv(archs_from) if archs_from else None
     if ground_truth is None and specs is None and Path(f"results/ground_truth/{sp.name}.csv").is_file():
@@ -117,29 +129,50 @@ def search(
     gt = load_ground_truth(ground_truth) if ground_truth and specs is None else None
     common = dict(storage=storage, study_name=study_name, stale_after=stale_after, data_dir=data_dir, device=device)
 
+    runs = []
     with progress_bar(disable=quiet) as bar:
         task = bar.add_task("search", total=len(specs) if specs is not None else n_trials, info="")
         if specs is not None:
             ticks = lambda aid, r: bar.update(task, advance=1, info=f"{aid}: {r['score']:.4f}")
-            run = api.evaluate(
-                specs, settings, out, space=sp, source=archs_from.stem, max_archs=max_archs, on_arch=ticks, **common
-            )
+
+            def run_once():
+                runs.append(
+                    api.evaluate(
+                        specs,
+                        settings,
+                        out,
+                        space=sp,
+                        source=archs_from.stem,
+                        max_archs=max_archs,
+                        on_arch=ticks,
+                        **common,
+                    )
+                )
+                return pending_work(runs[-1].storage, runs[-1].study_name, specs, stale_after)
         else:
 
             def ticks(study, trial):  # all workers' complete trials, this one's last proposal
                 done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
                 bar.update(task, completed=min(done, n_trials), info=trial.user_attrs.get("arch_id", ""))
 
-            run = api.search(sp, settings, out, n_trials=n_trials, sampler=sampler, on_trial=ticks, **common)
+            def run_once():
+                runs.append(api.search(sp, settings, out, n_trials=n_trials, sampler=sampler, on_trial=ticks, **common))
+                return search_pending(runs[-1].study, n_trials, stale_after)
+
+        left = wait_for_queue(run_once, wait)
+    run = runs[-1]
     if specs is not None:
         typer.echo(
             f"{len(run.frame)} of {len(specs)} architectures scored by {run.proxy_name}; wrote {out} "
             f"(storage {run.storage}, study {run.study_name})"
         )
-        return
-    for line in search_summary(run.frame, run.study, gt):
-        typer.echo(line)
-    typer.echo(f"wrote {out} (storage {run.storage}, study {run.study_name})")
+    else:
+        for line in search_summary(run.frame, run.study, gt):
+            typer.echo(line)
+        typer.echo(f"wrote {out} (storage {run.storage}, study {run.study_name})")
+    if not left.done:  # exit 0 means the study is complete
+        typer.echo(f"unfinished: {left.describe('architectures' if specs is not None else 'trials')}", err=True)
+        raise typer.Exit(3)
 
 
 @app.command()

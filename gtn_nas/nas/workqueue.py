@@ -499,3 +499,8 @@ def wait_for_queue(
         sleep(min(poll, max(1.0, (left.reclaimable_in or 0.0) + 0.5)))
         left = run_once()
     return left
+
+
+def pending_work(url: str, study_name: str, specs: list[dict], stale_after: float) -> Pending:
+    """`pending()` of the queue in `url`'s study (for a caller that ran it through the API)."""
+    return WorkQueue(open_storage(url), study_name, specs, stale_after).pending()
