@@ -5,7 +5,7 @@ at most 45 minutes each alone).
 
     python benchmarks/default_teachers.py --methods bptt,ift,gm --out-dir results/teachers --scale 2
     -> results/teachers/{M}.pt, {M}.csv, and wall_time.csv / wall_time.md
-    python benchmarks/default_teachers.py --methods gm --out-dir results/teachers/default --suffix=-15min \
+    python benchmarks/default_teachers.py --methods gm --out-dir results/teachers/default --suffix=-15min \\
         --table results/teachers/default/wall_time.csv      # a 15-minute teacher, redone in place
 """
 

@@ -14,24 +14,22 @@ batch, momentum buffers kept) on
 The student's accuracy on a fixed subset of the test split (`--test-examples`, drawn with seed 0)
 is recorded before training (step 0) and after every `--every` steps up to the last one.
 
-    python benchmarks/learning_curves.py results/teachers/bptt.pt results/teachers/ift.pt results/teachers/gm.pt --seeds 1
+    python benchmarks/learning_curves.py results/teachers/bptt.pt results/teachers/ift.pt \\
+        results/teachers/gm.pt --seeds 1
     -> results/teacher_quality/curves.csv (source, arch_id, seed, step, test_acc), curves.json (the
        command and settings), and from them curves.md and curves.png (as `gtn-nas report` draws them)
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import Split, load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy, build_student
@@ -88,7 +86,7 @@ def real_setting(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("teachers", nargs="*", type=Path)
     ap.add_argument("--space", default="heldout")
     ap.add_argument("--seeds", type=int, default=1)
@@ -104,10 +102,9 @@ def main() -> None:
     ap.add_argument("--real-momentum", type=float)
     ap.add_argument("--no-real", action="store_true", help="teachers only")
     ap.add_argument("--out", type=Path, default=Path("results/teacher_quality/curves.csv"))
-    ap.add_argument("--threads", type=int, default=1)
+    common.add_threads(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    command = "python " + shlex.join(sys.argv)
     data = load_mnist()
     test = data.test.subset(args.test_examples, seed=0)
     specs = list(load_space(args.space).archs)
@@ -115,10 +112,8 @@ def main() -> None:
     for path in args.teachers:
         teacher, _ = load_teacher(path)
         batches, lrs, moms = teacher_batches(teacher)
-        sources[f"teacher:{path.stem}"] = (
-            lambda seed, b=batches, l=lrs, m=moms: [(x, y, lr, mo) for (x, y), lr, mo in zip(b, l, m)],
-            teacher.max_grad_norm,
-        )
+        steps = [(x, y, lr, mo) for (x, y), lr, mo in zip(batches, lrs, moms)]  # the same for every seed
+        sources[f"teacher:{path.stem}"] = (lambda seed, steps=steps: steps, teacher.max_grad_norm)
     real = None
     if not args.no_real:
         name, lr, mom, clip = real_setting(args.real_per_arch, args.real_lr, args.real_momentum)
@@ -142,21 +137,21 @@ def main() -> None:
             f"{last['step'].max()}: {last[last['step'] == last['step'].max()]['test_acc'].mean():.4f}",
             flush=True,
         )
-    meta = {
-        "command": command,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "space": args.space,
-        "seeds": args.seeds,
-        "every": args.every,
-        "test_examples": args.test_examples,
-        "test_subset_seed": 0,
-        "real": real,
-        "threads": args.threads,
-    }
-    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    meta = common.metadata(
+        space=args.space,
+        seeds=args.seeds,
+        every=args.every,
+        test_examples=args.test_examples,
+        test_subset_seed=0,
+        real=real,
+        threads=args.threads,
+    )
+    common.write_outputs(args.out, meta=meta)
     # From the file just written, exactly as `gtn-nas report` renders them.
     frame = read_csv(args.out)
-    write_text(args.out.with_suffix(".md"), curves_md(frame, meta, png=args.out.with_suffix(".png").name))
+    common.write_md(
+        args.out.with_suffix(".md"), curves_md(frame, meta, png=args.out.with_suffix(".png").name), echo=False
+    )
     save_figure(curves_figure(frame), args.out.with_suffix(".png"))
     print(f"wrote {args.out} and its .json, .md and .png")
 

@@ -16,17 +16,12 @@ Nothing is trained: this reads the frontier's and the correlation benchmark's sc
 
 from __future__ import annotations
 
-import argparse
-import json
-import shlex
-import sys
-import time
 from pathlib import Path
 
+import common
 import pandas as pd
 from scipy.stats import spearmanr
 
-from gtn_nas.core.atomic import write_csv, write_text
 from gtn_nas.nas import ranking
 from gtn_nas.nas.ranking import combine_runs, load_ground_truth
 from gtn_nas.report.repo import nas_combination_md
@@ -55,12 +50,12 @@ def paired_difference(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--scores", type=Path, default=Path("results/nas_frontier/scores.csv"))
     ap.add_argument("--naswot", type=Path, default=Path("results/nas/naswot.csv"))
-    ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
-    ap.add_argument("--long-ground-truth", type=Path, default=Path("results/ground_truth/convnet_3ep.csv"))
-    ap.add_argument("--bootstrap", type=int, default=1000)
+    common.add_ground_truth(ap)
+    common.add_long_ground_truth(ap)
+    common.add_bootstrap(ap)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--out", type=Path, default=Path("results/nas_combination"), help="writes OUT.csv, OUT.json, OUT.md"
@@ -112,22 +107,17 @@ def main() -> None:
     frame = frame.merge(
         pd.DataFrame(diffs).assign(proxy=PAIR[0]), on=["proxy", "steps", "val_examples", "init_seed"], how="left"
     )
-    write_csv(frame, args.out.with_suffix(".csv"))
-    meta = {
-        "command": "python " + shlex.join(sys.argv),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "bootstrap": args.bootstrap,
-        "seed": args.seed,
-        "pair": list(PAIR),
-        "naswot": str(args.naswot),
-        "scores": str(args.scores),
-        "ground_truth": str(args.ground_truth),
-        "long_ground_truth": str(args.long_ground_truth),
-    }
-    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
-    md = nas_combination_md(frame, meta)
-    write_text(args.out.with_suffix(".md"), md)
-    print(md)
+    meta = common.metadata(
+        bootstrap=args.bootstrap,
+        seed=args.seed,
+        pair=list(PAIR),
+        naswot=str(args.naswot),
+        scores=str(args.scores),
+        ground_truth=str(args.ground_truth),
+        long_ground_truth=str(args.long_ground_truth),
+    )
+    common.write_outputs(args.out, frame, meta)
+    common.write_md(args.out.with_suffix(".md"), nas_combination_md(frame, meta))
 
 
 if __name__ == "__main__":

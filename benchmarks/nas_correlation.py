@@ -3,20 +3,22 @@
     python benchmarks/nas_correlation.py                      # the committed ground truth and teachers
     python benchmarks/nas_correlation.py --ground-truth GT.csv --teachers a.pt b.pt --results DIR
 
-For each teacher checkpoint (default: results/teachers/{bptt,ift,gm}.pt and results/teachers/pixels-*.pt,
-those that exist) and each baseline (real, subset, params, synflow, naswot), runs
+For each teacher checkpoint (default: results/teachers/{bptt,ift,gm}.pt and
+results/teachers/pixels-*.pt, those that exist) and each baseline (real, subset, params, synflow, naswot), runs
 
     gtn-nas search --archs-from GT.csv ... --out RESULTS/nas/NAME.csv
 
 (resumable: the Optuna storage RESULTS/nas/NAME.db keeps finished architectures), then
 
-    gtn-nas rank --ground-truth GT.csv RESULTS/nas/*.csv --out-csv RESULTS/nas_correlation.csv --out-md RESULTS/nas_correlation.md
+    gtn-nas rank --ground-truth GT.csv RESULTS/nas/*.csv --out-csv RESULTS/nas_correlation.csv \\
+        --out-md RESULTS/nas_correlation.md
 
 (with `--combine P+naswot` for every trained proxy P when naswot is a baseline: each
 architecture's mean rank under P and naswot; and `--paired TEACHER,real` for every teacher when
-real is a baseline: the difference in rho with a paired bootstrap interval) and draws one scatter plot per proxy (proxy score vs ground-truth validation accuracy) under
-RESULTS/nas/plots/. Baselines train with the first teacher's batch size, and `subset` uses its
-synthetic-set size (T x B), so that they are compared at the same number of steps and images.
+real is a baseline: the difference in rho with a paired bootstrap interval) and draws one scatter
+plot per proxy (proxy score vs ground-truth validation accuracy) under RESULTS/nas/plots/.
+Baselines train with the first teacher's batch size, and `subset` uses its synthetic-set size
+(T x B), so that they are compared at the same number of steps and images.
 The exact commands are printed and saved to RESULTS/nas/commands.json; `gtn-nas report` (called
 at the end for this section) renders them as RESULTS/nas/COMMANDS.md, and draws the plots and
 RESULTS/nas_correlation.md from the files.
@@ -25,10 +27,11 @@ RESULTS/nas_correlation.md from the files.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
+
+import common
 
 DEFAULT_TEACHERS = ("bptt", "ift", "gm")
 
@@ -39,10 +42,8 @@ def default_teachers(folder: Path) -> list[Path]:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
+    ap = common.parser(__doc__.split("\n\n")[0])
+    common.add_ground_truth(ap)
     ap.add_argument(
         "--teachers",
         type=Path,
@@ -61,7 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--batch-size", type=int, default=None, help="Baselines' batch size (default: the first teacher's, else 128)."
     )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--bootstrap", type=int, default=1000)
+    common.add_bootstrap(ap)
     ap.add_argument("--results", type=Path, default=Path("results"), help="Output folder (nas/, nas_correlation.*).")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--device", default="auto")
@@ -221,7 +222,10 @@ def main(argv: list[str] | None = None) -> None:
 
     line = lambda c: "gtn-nas " + " ".join(shlex.quote(a) for a in c)
     meta = {
+        # from `argv`, not sys.argv: main() may be called with its own arguments
         "command": " ".join(["python benchmarks/nas_correlation.py", *map(shlex.quote, argv)]),
+        "date": common.utc_now(),
+        "hardware": common.hardware(),
         "searches": [line(cmd) for cmd, _ in searches],
         "rank": line(rank_cmd),
         "ground_truth": str(args.ground_truth),
@@ -243,7 +247,6 @@ def main(argv: list[str] | None = None) -> None:
             data = load_mnist(args.data_dir)
         evaluate(fields, Path(cmd[-1]), args, data)
     rank(args, [cmd[-1] for cmd, _ in searches], combos, paired)
-    from gtn_nas.core.atomic import write_text
     from gtn_nas.report.repo import write_section
 
     if kept:  # say which outputs this run reused, so the commands below are not all read as run now
@@ -252,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
             f"This run reused {', '.join(f'`{k}`' for k in kept)} (complete outputs of the same command, newer "
             f"than their teacher; `--rerun` redoes them) and {rest}."
         )
-    write_text(args.results / "nas" / "commands.json", json.dumps(meta, indent=1) + "\n")
+    common.write_json(args.results / "nas" / "commands.json", meta)
     write_section(
         "nas", args.results
     )  # nas_correlation.md, nas/COMMANDS.md, nas/plots/, as `gtn-nas report` draws them

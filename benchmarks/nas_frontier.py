@@ -27,19 +27,17 @@ distillation) are excluded here; `results/nas_correlation.md` reports them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import shlex
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import build_student, correct, count_params
@@ -197,7 +195,7 @@ def run(args, gt: pd.DataFrame, raw_path: Path) -> None:
         plans = {name: plan for name, plan in plans.items() if name not in args.only}
     done = set(zip(raw["proxy"], raw["arch_id"], raw["init_seed"]))
     plans.update(plan_proxies(args.teachers, args.real, set(gt["arch_id"]), skip=set(plans)))
-    write_text(plans_path, json.dumps(plans, indent=1) + "\n")
+    common.write_json(plans_path, plans)
     specs = [json.loads(s) for s in gt["spec"]]
     names = [n for n in plans if not args.only or n in args.only]
     tasks = [
@@ -291,8 +289,8 @@ def _point(proxy, steps, n_val, seeds, rows, gt, n_boot) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
+    ap = common.parser(__doc__)
+    common.add_ground_truth(ap)
     ap.add_argument(
         "--teachers", type=Path, nargs="*", default=[Path(f"results/teachers/{m}.pt") for m in ("gm", "bptt", "ift")]
     )
@@ -304,14 +302,11 @@ def main() -> None:
     ap.add_argument(
         "--redo", action="store_true", help="with --only: score those proxies afresh (e.g. a recalibrated teacher)"
     )
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=1, help="threads per worker")
-    ap.add_argument("--bootstrap", type=int, default=1000)
-    ap.add_argument(
-        "--long-ground-truth",
-        type=Path,
-        default=Path("results/ground_truth/convnet_3ep.csv"),
-        help="the longer yardstick on a subset (benchmarks/yardstick.py), used when present",
+    common.add_workers(ap)
+    common.add_threads(ap, help="threads per worker")
+    common.add_bootstrap(ap)
+    common.add_long_ground_truth(
+        ap, help="the longer yardstick on a subset (benchmarks/yardstick.py), used when present"
     )
     ap.add_argument("--nas-dir", type=Path, default=Path("results/nas"), help="zero-cost proxies' search outputs")
     ap.add_argument(
@@ -328,20 +323,16 @@ def main() -> None:
         run(args, gt, raw_path)
     long = load_ground_truth(args.long_ground_truth) if args.long_ground_truth.exists() else None
     summary = summarise(pd.read_csv(raw_path), zero_cost_rows(args.nas_dir), gt, args.bootstrap, long)
-    write_csv(summary, args.out.with_suffix(".csv"))
-    command = "python " + shlex.join(sys.argv)
     old = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").exists() else {}
-    runs = old.get("runs", []) + ([] if args.summarise else [command])  # every run that added scores
-    meta = {
-        "command": command,
-        "runs": runs,
-        "ground_truth": str(args.ground_truth),
-        "n_archs": len(gt),
-        "hardware": "2 logical CPUs, no GPU",
-        "date": time.strftime("%Y-%m-%d"),
-        "plans": json.loads((args.out / "plans.json").read_text()),
-    }
-    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
+    runs = old.get("runs", []) + ([] if args.summarise else [common.command()])  # every run that added scores
+    meta = common.metadata(
+        hardware_threads=args.threads,  # each worker's
+        runs=runs,
+        ground_truth=str(args.ground_truth),
+        n_archs=len(gt),
+        plans=json.loads((args.out / "plans.json").read_text()),
+    )
+    common.write_outputs(args.out, summary, meta)
     print(summary.to_string(index=False))
 
 

@@ -10,17 +10,12 @@ teacher calibrated without clipping.
 
 from __future__ import annotations
 
-import argparse
-import json
-import shlex
-import sys
-import time
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
-from gtn_nas.core.atomic import write_csv, write_text
 from gtn_nas.core.checkpoint import load_checkpoint
 from gtn_nas.core.data import load_mnist
 from gtn_nas.report.repo import recalibration_md
@@ -34,14 +29,14 @@ def _choice(c: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("teachers", nargs="+", type=Path)
     ap.add_argument("--clips", default="none,1")
     ap.add_argument(
         "--out", type=Path, default=Path("results/teachers/recalibration"), help="writes OUT.csv, OUT.json, OUT.md"
     )
     args = ap.parse_args()
-    clips = tuple(None if c == "none" else float(c) for c in args.clips.split(","))
+    clips = common.clips(args.clips)
     data, rows = load_mnist(), []
     for path in args.teachers:
         c = recalibrate(path, path, data, CalibrationConfig(max_grad_norms=clips))
@@ -59,16 +54,9 @@ def main() -> None:
         )
         print(rows[-1], flush=True)
     frame = pd.DataFrame(rows)
-    write_csv(frame, args.out.with_suffix(".csv"))
-    meta = {
-        "command": "python " + shlex.join(sys.argv),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "clips": args.clips,
-        "threads": torch.get_num_threads(),
-        "hardware": "2 logical CPUs, no GPU",
-    }
-    write_text(args.out.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
-    write_text(args.out.with_suffix(".md"), recalibration_md(frame, meta))
+    meta = common.metadata(clips=args.clips, threads=torch.get_num_threads())
+    common.write_outputs(args.out, frame, meta)
+    common.write_md(args.out.with_suffix(".md"), recalibration_md(frame, meta), echo=False)
 
 
 if __name__ == "__main__":

@@ -16,19 +16,16 @@ teacher data generation); the teacher's distillation time is listed beside it, n
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
-import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
 from gtn_nas import api
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.nas.ground_truth import GroundTruthConfig
 from gtn_nas.nas.proxies import ProxySettings
@@ -102,13 +99,13 @@ def run_one(job) -> tuple[dict, dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--teacher", default="results/teachers/gm.pt")
     ap.add_argument("--n-trials", type=int, default=100)
     ap.add_argument("--only", nargs="*", help="run only these searches (names as in the summary)")
-    ap.add_argument("--ground-truth", type=Path, default=Path("results/ground_truth/convnet.csv"))
+    common.add_ground_truth(ap)
     ap.add_argument("--out", type=Path, default=Path("results/search"))
-    ap.add_argument("--workers", type=int, default=2, help="searches run side by side, one thread each")
+    common.add_workers(ap, help="searches run side by side, one thread each")
     ap.add_argument(
         "--gt-train-examples", type=int, help="smoke tests only: ground-truth the picks on this many images"
     )
@@ -134,24 +131,13 @@ def main() -> None:
     write_csv(summary, out / "summary.csv")
     runs.append(
         {
-            "command": "python " + shlex.join(sys.argv),
-            "date": time.strftime("%Y-%m-%d"),
+            "command": common.command(),
+            "date": common.utc_now(),
             "searches": [r["search"] for r in rows],
         }
     )
-    write_text(
-        out / "summary.json",
-        json.dumps(
-            {
-                "command": runs[-1]["command"],
-                "date": runs[-1]["date"],
-                "runs": runs,
-                "hardware": "2 logical CPUs, no GPU",
-            },
-            indent=1,
-        )
-        + "\n",
-    )
+    meta = {"command": runs[-1]["command"], "date": runs[-1]["date"], "runs": runs, "hardware": common.hardware(1)}
+    common.write_json(out / "summary.json", meta)  # hardware: each search's one thread
     print(summary.to_string(index=False))
 
 

@@ -25,18 +25,16 @@ distillation) and seed:
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy, build_student
@@ -205,13 +203,13 @@ def _replace_sources(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("teachers", nargs="+", type=Path)
     ap.add_argument("--space", default="heldout")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--full-epochs", type=int, default=2)
     ap.add_argument("--out-dir", type=Path, default=Path("results/teacher_quality"))
-    ap.add_argument("--threads", type=int, default=1)
+    common.add_threads(ap)
     ap.add_argument(
         "--tune", nargs="*", default=[], help="teachers (file stems) also tuned per architecture like real (tuned lr)"
     )
@@ -224,7 +222,6 @@ def main() -> None:
     args = ap.parse_args()
     only = [name for name in args.only.split(",") if name]
     torch.set_num_threads(args.threads)
-    command = "python " + shlex.join(sys.argv)
     data, specs = load_mnist(), list(load_space(args.space).archs)
     sources = {}
     for path in args.teachers:
@@ -244,7 +241,8 @@ def main() -> None:
     for kind in {REAL_SOURCES[n][0] for n in real_names if REAL_SOURCES[n][1] == "calibrated"}:
         *calibrated[kind], cal = calibrate_real(data, T, B, kind)
         print(
-            f"real {kind} (calibrated like teachers): lr, momentum, clip {calibrated[kind]} (holdout {cal['holdout_acc']:.4f})",
+            f"real {kind} (calibrated like teachers): lr, momentum, clip {calibrated[kind]} "
+            f"(holdout {cal['holdout_acc']:.4f})",
             flush=True,
         )
     to_tune = [name for name in args.tune if not only or f"teacher:{name}" in only]
@@ -295,28 +293,27 @@ def main() -> None:
             teacher_samples_figure(teacher, name),
             args.out_dir / f"samples_{name.replace(':', '_').replace(' ', '_')}.png",
         )
-    meta = {
-        "command": command,
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "inner_steps": T,
-        "batch_size": B,
-        "full_epochs": args.full_epochs,
-        "seeds": args.seeds,
-        "tuned_teachers": args.tune,
-    }
+    meta = common.metadata(
+        hardware_threads=args.threads,
+        inner_steps=T,
+        batch_size=B,
+        full_epochs=args.full_epochs,
+        seeds=args.seeds,
+        tuned_teachers=args.tune,
+    )
     if only:  # the table is the earlier run's with some sources redone: both commands made it
         earlier = json.loads((args.out_dir / "command.json").read_text())
         meta = {
             **earlier,
-            "command": f"{earlier['command']} ; then {command}",
+            "command": f"{earlier['command']} ; then {meta['command']}",
             "date": meta["date"],
+            "hardware": meta["hardware"],
             "tuned_teachers": sorted(set(earlier.get("tuned_teachers", [])) | set(args.tune)),
         }
-    write_text(args.out_dir / "command.json", json.dumps(meta) + "\n")
+    common.write_json(args.out_dir / "command.json", meta, indent=None)
     # Rendered from the files just written, exactly as `gtn-nas report` renders them.
     md = teacher_quality_md(read_csv(args.out_dir / "summary.csv"), read_csv(args.out_dir / "full_training.csv"), meta)
-    write_text(args.out_dir / "summary.md", md)
-    print(md)
+    common.write_md(args.out_dir / "summary.md", md)
 
 
 if __name__ == "__main__":

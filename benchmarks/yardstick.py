@@ -14,16 +14,13 @@ the two rankings are compared: Spearman and Kendall with a bootstrap interval ov
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
-import sys
-import time
 from pathlib import Path
 
+import common
 import pandas as pd
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.atomic import write_csv
 from gtn_nas.nas.ranking import bootstrap, correlations, top_k_overlap
 
 DIR = Path("results/ground_truth")
@@ -53,12 +50,12 @@ def compare(short: pd.DataFrame, long: pd.DataFrame, n_boot: int) -> tuple[pd.Da
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = common.parser(__doc__)
     ap.add_argument("--pick", type=int, help="write the first N ground-truth architectures to yardstick_archs.csv")
     ap.add_argument("--compare", action="store_true")
     ap.add_argument("--short", type=Path, default=DIR / "convnet.csv")
     ap.add_argument("--long", type=Path, default=DIR / "convnet_3ep.csv")
-    ap.add_argument("--bootstrap", type=int, default=1000)
+    common.add_bootstrap(ap)
     args = ap.parse_args()
     short = pd.read_csv(args.short)
     if args.pick:
@@ -68,14 +65,14 @@ def main() -> None:
     if args.compare:
         both, summary = compare(short, pd.read_csv(args.long), args.bootstrap)
         write_csv(both, DIR / "yardstick.csv")
-        summary["command"] = "python " + shlex.join(sys.argv)
+        summary["command"] = common.command()
         summary["long_command"] = (
             "GTN_NAS_THREADS=1 gtn-nas ground-truth --archs-from results/ground_truth/yardstick_archs.csv "
             "--epochs 3 --schedule cosine --seeds 2 --out results/ground_truth/convnet_3ep.csv "
             "(two workers sharing its SQLite storage)"
         )
-        summary["date"] = time.strftime("%Y-%m-%d")
-        write_text(DIR / "yardstick.json", json.dumps(summary, indent=1) + "\n")
+        summary["date"] = common.utc_now()
+        common.write_json(DIR / "yardstick.json", summary)
         print(json.dumps(summary, indent=1))
 
 
