@@ -284,6 +284,51 @@ def _readme_rank_ablation(inputs: Inputs) -> str:
     return markdown_table(f[list(cols)].rename(columns=cols).fillna("–"), ".3f")
 
 
+HEADLINE_PROXIES = {  # nas_correlation.csv label -> teacher_quality/summary.csv source
+    "teacher:ift": "teacher:ift",
+    "teacher:gm": "teacher:gm",
+    "teacher:bptt": "teacher:bptt",
+    "real": "real (calibrated like teachers)",
+    "naswot": None,
+    "teacher:gm+naswot": None,
+    "real+naswot": None,
+}
+
+
+def _readme_headline(inputs: Inputs) -> str:
+    """The shipped teachers beside real data: 60-ConvNet ρ at 32 steps, held-out retained accuracy, cost;
+    then the rank-objective study's rows (ift from the same fitted start: the start, accuracy, rank)."""
+    nas = inputs.csv("nas_correlation.csv", ("proxy",), ("spearman", "spearman_lo", "spearman_hi", "flops_ratio"))
+    nas = nas[nas["pair"].isna()].set_index("proxy") if "pair" in nas else nas.set_index("proxy")
+    quality = inputs.csv("teacher_quality/summary.csv", ("source",), ("retained_mean",)).set_index("source")
+    rows = []
+    for label, source in HEADLINE_PROXIES.items():
+        r = nas.loc[label]
+        held = quality.at[source, "retained_mean"] if source in quality.index else None
+        rows.append(
+            {
+                "proxy": label,
+                "60-ConvNet ρ at 32 steps [95% CI]": f"{r.spearman:.2f} [{r.spearman_lo:.2f}, {r.spearman_hi:.2f}]",
+                "held-out retained": "–" if held is None else f"{held:.3f}",
+                "FLOPs ÷ ground truth": f"{r.flops_ratio:.3f}",
+            }
+        )
+    if inputs.exists("teachers/rank_ablation/summary.csv"):
+        ab = inputs.csv(
+            "teachers/rank_ablation/summary.csv", ("variant", "convnet60_rho"), ("seed", "heldout_retained")
+        )
+        for r in ab.itertuples():
+            rows.append(
+                {
+                    "proxy": f"ift {r.variant} (seed {int(r.seed)}, rank study)",
+                    "60-ConvNet ρ at 32 steps [95% CI]": r.convnet60_rho,
+                    "held-out retained": f"{r.heldout_retained:.3f}",
+                    "FLOPs ÷ ground truth": "as teacher:ift",
+                }
+            )
+    return markdown_table(pd.DataFrame(rows))
+
+
 README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "speed": _readme_speed,
     "memory": _readme_memory,
@@ -302,6 +347,7 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "nas-combination": _readme_nas_combination,
     "search": _readme_search,
     "rank-ablation": _readme_rank_ablation,
+    "headline": _readme_headline,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 
