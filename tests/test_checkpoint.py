@@ -60,7 +60,7 @@ def test_other_files_are_refused_with_one_line(tmp_path, make):
 def test_failed_write_keeps_the_previous_checkpoint(tmp_path):
     path = tmp_path / "t.pt"
     save_checkpoint(path, PAYLOAD)
-    with pytest.raises(Exception):
+    with pytest.raises((pickle.PicklingError, AttributeError)):  # torch raises either, by Python version
         save_checkpoint(path, {**PAYLOAD, "bad": lambda: 0})  # lambdas cannot be saved
     assert load_checkpoint(path)["meta_step"] == 3
     assert os.listdir(tmp_path) == ["t.pt"]

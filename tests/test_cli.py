@@ -53,7 +53,7 @@ def assert_one_line_error(run: Run, *needles):
 
 
 TINY_CONFIG = str(Path(TINY_SPACE).with_name("tiny_distill.toml"))
-TINY = ["--inner-steps", 2, "--batch-size", 20, "--config", TINY_CONFIG, "--quiet"]
+TINY = ["--inner-steps", 2, "--batch-size", 20, "--config", TINY_CONFIG, "--quiet", "--no-calibrate"]
 
 
 def test_distill_export_roundtrip(tmp_path):

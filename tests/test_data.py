@@ -51,7 +51,7 @@ def test_missing_data_is_one_line_error(tmp_path):
 
 def test_truncated_file_is_named(tmp_path):
     src = locate(default_data_dir())
-    for name, p in src.items():
+    for p in src.values():
         os.symlink(p, tmp_path / p.name)
     victim = src["train-labels-idx1-ubyte"]
     (tmp_path / victim.name).unlink()

@@ -133,7 +133,8 @@ Batch = tuple[torch.Tensor, torch.Tensor, float, float]
 def train_and_score(
     spec: dict, batches: list[Batch], val: Split, seed: int, device, max_grad_norm: float | None = None
 ) -> dict:
-    """Train a fresh student on `batches` (export recipe, gradients clipped to `max_grad_norm`) and score it on `val`."""
+    """Train a fresh student on `batches` (export recipe, gradients clipped to `max_grad_norm`) and score it
+    on `val`."""
     start = time.perf_counter()
     net = train_student(spec, seed, batches, device, max_grad_norm)
     score = accuracy(net, None, val.x, val.y)

@@ -308,21 +308,32 @@ def to_markdown(table: pd.DataFrame, ground_truth: str | Path, n_boot: int) -> s
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for _, r in table.iterrows():
-        lines.append(
-            f"| {r['proxy']} | {int(r.get('n', 0))} | {_ci(r, 'spearman')} | {_ci(r, 'kendall')} | {_ci(r, 'spearman_top50')} "
-            f"| {_num(r.get('kendall_top50'))} | {_num(r.get('top5_overlap'), '.1f')} | {_num(r.get('top10_overlap'), '.1f')} "
-            f"| {_num(r.get('regret'), '.4f')} ({r.get('pick', '')}) | {_num(r.get('cost_ratio'), '.2e')} "
-            f"| {_num(r.get('flops_ratio'), '.2e')} | {_num(r.get('setup_seconds'), '.0f')} ({_num(r.get('distill_seconds'), '.0f')}) "
-            f"| {_num(r.get('amortised_cost_ratio'), '.2e')} |"
-        )
+        cells = [
+            r["proxy"],
+            int(r.get("n", 0)),
+            _ci(r, "spearman"),
+            _ci(r, "kendall"),
+            _ci(r, "spearman_top50"),
+            _num(r.get("kendall_top50")),
+            _num(r.get("top5_overlap"), ".1f"),
+            _num(r.get("top10_overlap"), ".1f"),
+            f"{_num(r.get('regret'), '.4f')} ({r.get('pick', '')})",
+            _num(r.get("cost_ratio"), ".2e"),
+            _num(r.get("flops_ratio"), ".2e"),
+            f"{_num(r.get('setup_seconds'), '.0f')} ({_num(r.get('distill_seconds'), '.0f')})",
+            _num(r.get("amortised_cost_ratio"), ".2e"),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = [
         "",
         f"Ground truth: `{ground_truth}`. Correlations between proxy score and ground-truth validation accuracy "
-        f"(scipy Spearman ρ, Kendall τ-b); intervals: {n_boot} bootstrap resamples of the architectures (percentile 95%).",
-        "Top 50%: the ⌈n/2⌉ best architectures by ground truth. Top-k: share of the proxy's k best among the true k best. "
-        "Regret: best ground-truth accuracy minus that of the proxy's top pick.",
-        "Cost: total proxy time (or FLOPs, torch.utils.flop_counter) over the same architectures ÷ ground-truth training time "
-        "(or FLOPs). One-off: data generation or lr tuning seconds, and the teacher's distillation seconds in brackets; "
-        "amortised ratio adds both to the proxy's total (distillation FLOPs are not recorded, so the FLOPs ratio excludes them).",
+        f"(scipy Spearman ρ, Kendall τ-b); intervals: {n_boot} bootstrap resamples of the architectures "
+        "(percentile 95%).",
+        "Top 50%: the ⌈n/2⌉ best architectures by ground truth. Top-k: share of the proxy's k best among the true "
+        "k best. Regret: best ground-truth accuracy minus that of the proxy's top pick.",
+        "Cost: total proxy time (or FLOPs, torch.utils.flop_counter) over the same architectures ÷ ground-truth "
+        "training time (or FLOPs). One-off: data generation or lr tuning seconds, and the teacher's distillation "
+        "seconds in brackets; amortised ratio adds both to the proxy's total (distillation FLOPs are not recorded, "
+        "so the FLOPs ratio excludes them).",
     ]
     return "\n".join(lines + notes + pairs) + "\n"

@@ -48,7 +48,7 @@ from .costs import (
     meta_cost_table,
     meta_speed_md,
 )
-from .groundtruth import _ground_truth, _yardstick, ground_truth_md, yardstick_md
+from .groundtruth import _ground_truth, _rank_pool, _yardstick, ground_truth_md, yardstick_md
 from .index import _index, index_md
 from .inputs import Inputs, MissingInput, ReportInputError, flag, read_csv, read_json
 from .nas import (
@@ -231,6 +231,11 @@ SECTIONS = (
         "warm15-nas",
         ("teachers/warm15/nas_correlation.csv",),
         _rank_md("teachers/warm15", "results/ground_truth/convnet.csv"),
+    ),
+    Section(
+        "rank-pool",
+        ("ground_truth/rank_pool.csv", "ground_truth/rank_pool.json", "ground_truth/convnet.csv"),
+        _rank_pool,
     ),
     Section(
         "rank-ablation-nas",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from .. import figures as draw
@@ -76,3 +78,37 @@ def _yardstick(inputs: Inputs) -> dict:
         f"ρ = {_num(meta['spearman'], '.3f')} (n = {int(meta['n'])})",
     )
     return {"ground_truth/yardstick.md": yardstick_md(frame, meta), "ground_truth/yardstick.png": fig}
+
+
+def seed_ceiling(frame: pd.DataFrame) -> float:
+    """Spearman ρ between the rankings of a ground truth's first two training seeds (`val_accs`):
+    the most any proxy can be expected to agree with the seed-mean ranking, roughly."""
+    from scipy.stats import spearmanr
+
+    accs = [json.loads(v) for v in frame["val_accs"]]
+    return float(spearmanr([a[0] for a in accs], [a[1] for a in accs]).statistic)
+
+
+def _rank_pool(inputs: Inputs) -> dict:
+    """ground_truth/rank_pool.md: the ranking pool of `--objective rank`, its split and its cost."""
+    from ...teachers.rank_objective import RankPool
+
+    frame = inputs.csv("ground_truth/rank_pool.csv", ("arch_id", "spec", "val_accs"), ("val_acc", "seconds"))
+    meta = inputs.json("ground_truth/rank_pool.json", ("command",))
+    pool = RankPool.load(inputs.root / "ground_truth/rank_pool.csv")
+    convnet = inputs.csv("ground_truth/convnet.csv", ("arch_id", "val_accs"), ("val_acc",))
+    text = ground_truth_md(frame, meta, "rank_pool.csv").replace(
+        "# Ground truth", "# Ground truth of the ranking pool", 1
+    )
+    families = frame["family"].value_counts().to_dict() if "family" in frame else {}
+    text += (
+        f"\n\nThe pool of `gtn-nas distill --objective rank`: {len(pool.train)} rank-train architectures (meta-gradients) "
+        f"and {len(pool.val)} rank-val (model selection: `rank_val_rho` in the metrics CSV), split by a hash of the id; "
+        f"families {', '.join(f'{k} {v}' for k, v in sorted(families.items()))}. "
+        f"Its cost, paid once and shipped with this file: {frame['seconds'].sum() / 3600:.2f} h of training summed over "
+        f"architectures and seeds ({meta.get('machine', 'machine not recorded')}). None of its ids is an evaluation, "
+        "yardstick or held-out net (`tests/test_rank_objective.py`).\n\n"
+        "Ceiling: Spearman ρ between the rankings of the two training seeds, "
+        f"{seed_ceiling(frame):.3f} over this pool and {seed_ceiling(convnet):.3f} over the 60 ConvNets of `convnet.csv`.\n"
+    )
+    return {"ground_truth/rank_pool.md": text}

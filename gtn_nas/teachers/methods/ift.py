@@ -242,7 +242,8 @@ class Ift:
 
     @staticmethod
     def _fresh(ctx: MetaContext, prefix: int) -> WarmStudent:
-        """This meta-step's student, kept from now on, after its first `prefix` inner steps on the teacher as it is now."""
+        """This meta-step's student, kept from now on, after its first `prefix` inner steps on the teacher as it
+        is now."""
         if ctx.spec is None:
             raise ConfigError("ift warm-steps needs the student's architecture in the meta-step context")
         state = train_steps(
