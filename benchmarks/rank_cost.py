@@ -18,10 +18,10 @@ import statistics
 import time
 from pathlib import Path
 
+import common
 import pandas as pd
 import torch
 
-import common
 from gtn_nas.core.data import load_mnist
 from gtn_nas.teachers.distillation import DistillConfig, Distiller
 from gtn_nas.teachers.generator import TeacherConfig
@@ -30,9 +30,16 @@ POOL = "results/ground_truth/rank_pool.csv"
 
 
 def distiller(method: str, objective: str, k: int, data) -> Distiller:
-    cfg = DistillConfig(method=method, teacher=TeacherConfig(init="noise"), meta_steps=1000, students_per_step=k,
-                        calibrate=False, eval_every=10_000, objective=objective,
-                        rank_pool=POOL if objective == "rank" else None)
+    cfg = DistillConfig(
+        method=method,
+        teacher=TeacherConfig(init="noise"),
+        meta_steps=1000,
+        students_per_step=k,
+        calibrate=False,
+        eval_every=10_000,
+        objective=objective,
+        rank_pool=POOL if objective == "rank" else None,
+    )
     return Distiller(cfg, data, torch.device("cpu"))
 
 
@@ -57,8 +64,16 @@ def main() -> None:
                 times[obj].append(time.perf_counter() - t0)
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         for obj in runs:
-            rows.append({"method": method, "objective": obj, "k": args.k, "sec_per_meta_step": statistics.median(times[obj][1:]),
-                         "steps_timed": len(times[obj]) - 1, "max_rss_mb_after": round(rss_mb)})
+            rows.append(
+                {
+                    "method": method,
+                    "objective": obj,
+                    "k": args.k,
+                    "sec_per_meta_step": statistics.median(times[obj][1:]),
+                    "steps_timed": len(times[obj]) - 1,
+                    "max_rss_mb_after": round(rss_mb),
+                }
+            )
         print(rows[-2], rows[-1], flush=True)
     frame = pd.DataFrame(rows)
     acc = frame[frame["objective"] == "accuracy"].set_index("method")["sec_per_meta_step"]
