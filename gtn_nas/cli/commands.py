@@ -103,7 +103,8 @@ def ground_truth(
             return pending_work(url, name, specs, stale_after)
 
         left = wait_for_queue(run_once, wait)
-    typer.echo(f"{len(frames[-1])} of {len(specs)} architectures done; wrote {out} (storage {url})")
+    # The count after the last look at the queue (the frame may predate another worker's last row).
+    typer.echo(f"{left.complete} of {len(specs)} architectures done; wrote {out} (storage {url})")
     if not left.done:  # exit 0 means every architecture has its row
         typer.echo(f"unfinished: {left.describe()}", err=True)
         raise typer.Exit(3)
