@@ -19,17 +19,17 @@ import statistics
 import time
 from pathlib import Path
 
-import common
 import pandas as pd
 import torch
 
+import common
 from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import load_space
-from gtn_nas.report.repo import ablation_md, read_csv
 from gtn_nas.teachers.distillation import DistillConfig, Distiller
 from gtn_nas.teachers.generator import TeacherConfig
 from gtn_nas.teachers.quality import score_teacher
+from repo_report import ablation_md, read_csv
 
 HYPER = {"inner_lr": 0.1, "inner_momentum": 0.9}
 # The cold ift default, pinned so reruns measure what the rows hold if a default moves: a variant's

@@ -29,11 +29,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import common
 import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
+import common
 from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
@@ -41,11 +41,11 @@ from gtn_nas.core.students import correct
 from gtn_nas.core.training import train_student
 from gtn_nas.nas.proxies import teacher_batches
 from gtn_nas.nas.ranking import load_ground_truth
-from gtn_nas.report.repo import clip_ablation_md
 from gtn_nas.teachers.calibration import CalibrationConfig
 from gtn_nas.teachers.distillation import load_teacher
 from gtn_nas.teachers.quality import score_teacher
 from gtn_nas.teachers.recalibration import recalibrate
+from repo_report import clip_ablation_md
 
 FULL = Path("results/teacher_quality/full_training.csv")
 UNCALIBRATED = {"lr_scales": (1.0,), "momenta": (None,), "max_grad_norms": (None,)}

@@ -17,13 +17,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import common
 import pandas as pd
 
+import common
 from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.checkpoint import load_checkpoint
-from gtn_nas.report.repo import flag, read_csv, wall_time_md
 from gtn_nas.teachers.distillation import DEFAULT_META_STEPS
+from repo_report import flag, read_csv, wall_time_md
 
 
 def outputs(run: dict) -> list[str]:

@@ -22,14 +22,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import common
 import pandas as pd
 import torch
 
+import common
 from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
-from gtn_nas.report.repo import distributed_md, read_csv
 from gtn_nas.teachers.distillation import DistillConfig, Distiller, load_teacher
+from repo_report import distributed_md, read_csv
 
 
 def timed_run(method: str, k: int, procs: int, threads: int, steps: int, workdir: Path) -> dict:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import common
 import pandas as pd
 import torch
 
+import common
 from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id
-from gtn_nas.report.repo import ift_alignment_md, read_csv
 from gtn_nas.teachers.distillation import DistillConfig, Distiller, load_teacher
 from gtn_nas.teachers.methods import Bptt, Ift, IftConfig
+from repo_report import ift_alignment_md, read_csv
 
 NEUMANN = {"solver": "neumann", "damping": 0.0}  # gtn-nas 0.1's solver
 

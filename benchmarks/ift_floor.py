@@ -25,16 +25,16 @@ import statistics
 import time
 from pathlib import Path
 
-import common
 import pandas as pd
 import torch
 
+import common
 from gtn_nas.core.data import MNIST, load_mnist
 from gtn_nas.core.inner import InnerState, train_steps
 from gtn_nas.core.spaces import arch_id, load_space
-from gtn_nas.report.repo import ift_floor_md, read_csv, read_json
 from gtn_nas.teachers.distillation import DistillConfig, Distiller
 from gtn_nas.teachers.methods import Ift, IftConfig
+from repo_report import ift_floor_md, read_csv, read_json
 
 COLD = {"warm_steps": 0, "batches": 2}  # a fresh student trained all T steps each meta-step
 SETTINGS = {

@@ -178,7 +178,7 @@ def main() -> None:
 
     from gtn_nas.core.atomic import write_csv
     from gtn_nas.core.spaces import arch_id, load_space
-    from gtn_nas.report.repo import meta_speed_md, read_csv
+    from repo_report import meta_speed_md, read_csv
 
     sets = {
         "new students": load_space("distill").sample(args.students, seed=0),

@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     searches, rank_cmd, combos, paired = plan(args)
     if not searches:
         sys.exit("error: no teacher checkpoints and no baselines: nothing to rank")
-    from gtn_nas.report.repo import nas_commands_md
+    from repo_report import nas_commands_md
 
     line = lambda c: "gtn-nas " + " ".join(shlex.quote(a) for a in c)
     meta = {
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             data = load_mnist(args.data_dir)
         evaluate(fields, Path(cmd[-1]), args, data)
     rank(args, [cmd[-1] for cmd, _ in searches], combos, paired)
-    from gtn_nas.report.repo import write_section
+    from repo_report import write_section
 
     if kept:  # say which outputs this run reused, so the commands below are not all read as run now
         rest = "ran the other searches" if len(kept) < len(searches) else "ran no search, only the rank command"

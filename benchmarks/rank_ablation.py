@@ -35,9 +35,9 @@ from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy
 from gtn_nas.core.training import train_student
-from gtn_nas.report.figures import markdown_table
 from gtn_nas.teachers.distillation import load_teacher
 from gtn_nas.teachers.quality import teacher_batches
+from repo_report import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 POOL = "results/ground_truth/rank_pool.csv"
@@ -142,7 +142,7 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
 def summarise(out_dir: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted((out_dir / "runs").glob("*.json"))]
     names = [f"{r['variant']}-seed{r['seed']}" for r in records]
-    runs = [str(out_dir / "nas" / f"{n}.csv") for n in names] + ["results/nas/real.csv"]
+    runs = [str(out_dir / "nas" / f"{n}.csv") for n in names] + ["results/nas/real.csv", "results/nas/subset.csv"]
     paired = []
     for r, n in zip(records, names):
         if r["variant"] != "start" and f"start-seed{r['seed']}" in names:
@@ -166,11 +166,13 @@ def summarise(out_dir: Path) -> None:
     ]
     run(cmd, [])
     corr = pd.read_csv(ROOT / out_dir / "nas_correlation.csv").set_index("proxy")
-    interval = lambda label: (
-        f"{corr.at[label, 'spearman']:+.3f} [{corr.at[label, 'spearman_lo']:+.2f}, {corr.at[label, 'spearman_hi']:+.2f}]"
-        if label in corr.index
-        else ""
-    )
+
+    def interval(label: str) -> str:
+        if label not in corr.index:
+            return ""
+        r = corr.loc[label]
+        return f"{r['spearman']:+.3f} [{r['spearman_lo']:+.2f}, {r['spearman_hi']:+.2f}]"
+
     rows = []
     for r, n in zip(records, names):
         me = f"teacher:ift [{n}]"
@@ -188,17 +190,19 @@ def summarise(out_dir: Path) -> None:
             }
         )
     table = pd.DataFrame(rows).sort_values(["variant", "seed"])
+    meta = {
+        "command": "python benchmarks/rank_ablation.py --summarise",
+        "rank_command": shlex.join(cmd),
+        "meta_steps": META_STEPS,
+        "students_per_step": K,
+        "pool": POOL,
+        "ground_truth": GT,
+        "runs": {n: r["commands"] for r, n in zip(records, names)},
+        "threads": [r["threads"] for r in records],
+    }
     write_csv(table, out_dir / "summary.csv")
-    md = [
-        "# Rank-objective ablation (ift, K = 4, fitted start)",
-        "",
-        f"Command: `{shlex.join([sys.executable.split('/')[-1], 'benchmarks/rank_ablation.py', '--summarise'])}` "
-        "after the runs in `runs/*.json` (each holds its exact commands). Correlations, intervals and paired "
-        "differences: `nas_correlation.md`.",
-        "",
-        markdown_table(table, ".3f"),
-    ]
-    write_text(out_dir / "summary.md", "\n".join(md))
+    write_text(out_dir / "summary.json", json.dumps(meta, indent=1) + "\n")
+    write_section("rank-ablation", "results")  # summary.md, as the report renders it
     print(table.to_string(index=False))
 
 

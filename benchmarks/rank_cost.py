@@ -18,10 +18,10 @@ import statistics
 import time
 from pathlib import Path
 
-import common
 import pandas as pd
 import torch
 
+import common
 from gtn_nas.core.data import load_mnist
 from gtn_nas.teachers.distillation import DistillConfig, Distiller
 from gtn_nas.teachers.generator import TeacherConfig

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gtn_nas.core.atomic import write_text
 from gtn_nas.core.errors import GtnNasError
-from gtn_nas.report.repo.readme_blocks import render_readme
+from repo_report.readme_blocks import render_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import common
 import pandas as pd
 import torch
 
+import common
 from gtn_nas.core.checkpoint import load_checkpoint
 from gtn_nas.core.data import load_mnist
-from gtn_nas.report.repo import recalibration_md
 from gtn_nas.teachers.calibration import CalibrationConfig
 from gtn_nas.teachers.recalibration import recalibrate
+from repo_report import recalibration_md
 
 
 def _choice(c: dict) -> str:

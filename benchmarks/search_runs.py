@@ -20,10 +20,10 @@ import json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import common
 import pandas as pd
 import torch
 
+import common
 from gtn_nas import api
 from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import common
 import pandas as pd
 
+import common
 from gtn_nas.core.atomic import write_csv
 from gtn_nas.nas.ranking import bootstrap, correlations, top_k_overlap
 

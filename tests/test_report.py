@@ -14,18 +14,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import report as report_script  # benchmarks/report.py (pytest's pythonpath)
 import torch
 
-from gtn_nas.cli.commands import main
 from gtn_nas.core.checkpoint import save_checkpoint
 from gtn_nas.report.figures import pareto_front
-from gtn_nas.report.repo import SECTIONS, ift_floor_md, nas_combination_md, write_section
-from gtn_nas.report.repo.readme_blocks import render_readme
 from gtn_nas.teachers.distillation import DistillConfig
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
+from repo_report import SECTIONS, ift_floor_md, nas_combination_md, write_section
+from repo_report.readme_blocks import render_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "results"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 EXPECTED = sorted(
@@ -69,16 +70,21 @@ EXPECTED = sorted(
         "teachers/recalibration.md",
         "teachers/clip_ablation_ift_bptt.md",
         "teachers/recalibration_ift.md",
+        "teachers/default_e2e/wall_time.md",
+        "teachers/warm15/wall_time.md",
+        "teachers/warm15/default/wall_time.md",
+        "teachers/warm15/quality/summary.md",
+        "teachers/warm15/nas_correlation.md",
+        "ground_truth/rank_pool.md",
     ]
 )
 
 
 def cli(capsys, *args) -> tuple[int, str, str]:
-    """Run the CLI in this process: (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as done:
-        main(["report", *map(str, args)])
+    """Run this repository's report (benchmarks/report.py) in this process: (exit status, stdout, stderr)."""
+    code = report_script.main([str(a) for a in args])
     out = capsys.readouterr()
-    return done.value.code, out.out, out.err
+    return code, out.out, out.err
 
 
 def tiny_teacher(path: Path) -> None:
@@ -179,7 +185,7 @@ def test_corrupt_input_is_one_line_naming_the_file_and_nothing_is_written(
 def test_corrupt_input_from_the_real_command_has_no_traceback(results, tmp_path):
     (results / "manifest.json").write_bytes(b"\x00\xff\xfe")
     run = subprocess.run(
-        [sys.executable, "-m", "gtn_nas", "report", "--results", str(results), "--out", str(tmp_path / "out")],
+        [sys.executable, str(BENCHMARKS / "report.py"), "--results", str(results), "--out", str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -213,12 +219,19 @@ def test_readme_blocks_are_refilled_checked_and_left_alone_on_request(results, t
 
 
 def test_committed_readme_tables_match_the_committed_results():
-    text = (ROOT / "README.md").read_text()
-    blocks = set(re.findall(r"<!-- results:([\w-]+) -->", text))
-    assert {"speed", "memory", "ablation", "quality", "nas", "distributed", "ift-alignment"} <= blocks
-    rendered, missing = render_readme(text, ROOT / "results")
-    assert not missing
-    assert rendered == text, "README.md's result tables differ from results/: run `gtn-nas report`"
+    """The README's block and every narrative file's blocks under results/ equal what the committed
+    results render (and the moved tables are all still somewhere)."""
+    from repo_report import narrative_docs
+
+    docs = [ROOT / "README.md", *narrative_docs(ROOT / "results")]
+    blocks = set()
+    for doc in docs:
+        text = doc.read_text()
+        blocks |= set(re.findall(r"<!-- results:([\w-]+) -->", text))
+        rendered, missing = render_readme(text, ROOT / "results")
+        assert not missing, (doc, missing)
+        assert rendered == text, f"{doc}'s result tables differ from results/: run `python benchmarks/report.py`"
+    assert {"headline", "speed", "memory", "ablation", "quality", "nas", "distributed", "ift-alignment"} <= blocks
 
 
 def test_benchmarks_write_what_the_report_writes(results, tmp_path, capsys):
@@ -404,7 +417,7 @@ def test_rescoring_some_sources_keeps_the_others_and_their_order():
 
 
 def test_wall_time_table_names_every_run_that_left_rows():
-    from gtn_nas.report.repo import wall_time_md
+    from repo_report import wall_time_md
 
     frame = pd.DataFrame({"method": ["gm", "bptt"], "scale": [2.0, 4.0], "wall_s": [2250.0, 2400.0]})
     meta = {
@@ -433,7 +446,7 @@ def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
     merged, runs = search_runs.kept_from_before(pd.DataFrame({"search": ["b"], "pick": ["new"]}), tmp_path)
     assert merged["search"].tolist() == ["a", "b", "c"] and merged["pick"].tolist() == ["p", "new", "r"]
     assert runs == [{"command": "python benchmarks/search_runs.py", "date": "d", "searches": ["a", "b", "c"]}]
-    from gtn_nas.report.repo.nas import search_md
+    from repo_report.nas import search_md
 
     runs.append({"command": "python benchmarks/search_runs.py --only b", "date": "e", "searches": ["b"]})
     md = search_md(merged, {"command": runs[-1]["command"], "runs": runs}, [])

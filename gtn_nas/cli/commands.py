@@ -293,46 +293,23 @@ def _positive_float(text: str, option: str) -> float:
 
 @app.command("report")
 def report_cmd(
-    results: Path = typer.Option(Path("results"), "--results", help="Folder of raw results (CSV, JSON, checkpoints)."),
-    out: Path | None = typer.Option(
-        None, "--out", help="Folder to write the Markdown and plots to (default: --results)."
+    runs: list[Path] = typer.Argument(..., help="Search-output CSVs (gtn-nas search), one proxy or budget each."),
+    ground_truth: Path = typer.Option(..., "--ground-truth", help="Ground-truth CSV (gtn-nas ground-truth)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Folder for ranking.md/.csv, scatter.png and, with several budgets, "
+        "frontier.csv/.png (created if missing).",
     ),
-    readme: Path | None = typer.Option(
-        None,
-        "--readme",
-        help="README whose <!-- results:NAME --> blocks to refill (default: README.md beside --out, "
-        "if it has such blocks).",
-    ),
-    no_readme: bool = typer.Option(False, "--no-readme", help="Leave every README alone."),
-    check: bool = typer.Option(
-        False, "--check", help="Write nothing; exit 1 if a Markdown file or README block is out of date."
-    ),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the intervals."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (same inputs and seed, same bytes)."),
 ) -> None:
-    """Rebuild every Markdown table and plot under results/ from the raw files there (trains nothing)."""
-    from ..report.repo import build_report, find_readme, stale, write_report
+    """A report of your search runs against a ground truth: ranking table with intervals, scatter, frontier."""
+    from .. import api
 
-    threads_from_env()
-    out = results if out is None else out
     check_output_dir(out)
-    if readme is not None and not readme.is_file():
-        raise ConfigError(f"--readme {readme}: no such file")
-    target = None if no_readme else (readme or find_readme(out))
-    rep = build_report(results, target, figures=not check)
-    for section, paths in rep.missing:
-        typer.echo(f"missing: {section}: {', '.join(paths)}")
-    for path in rep.unguarded:
-        typer.echo(f"not generated: {path} (no section writes it and it has no <!-- results:NAME --> block)")
-    if check:
-        old = stale(rep, out)
-        for path in old:
-            typer.echo(f"out of date: {path}")
-        raise typer.Exit(1 if old or rep.unguarded else 0)
-    written, unchanged = write_report(rep, out)
-    for path in written:
+    for path in api.report_runs(runs, ground_truth, out, bootstrap, seed):
         typer.echo(f"wrote {path}")
-    typer.echo(
-        f"{len(written)} written, {len(unchanged)} unchanged, {len(rep.missing)} section(s) skipped for missing inputs"
-    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..figures import markdown_table
+from gtn_nas.report.figures import markdown_table
+
 from . import (
     COMBINATION_NUMERIC,
     DISTRIBUTED_SPEED,

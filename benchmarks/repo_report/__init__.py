@@ -24,9 +24,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ...core.atomic import atomic_write
-from ...core.errors import ConfigError, GtnNasError
-from .. import figures as draw
+from gtn_nas.core.atomic import atomic_write
+from gtn_nas.core.errors import ConfigError, GtnNasError
+from gtn_nas.report import figures as draw
 
 # The pages, one module per subject; re-exported here, where benchmarks and readme_blocks import them.
 from .costs import (
@@ -74,6 +74,7 @@ from .teachers import (
     _ablation,
     _clip_ablation,
     _curves,
+    _rank_ablation,
     _recalibration,
     _samples,
     _teacher_quality,
@@ -236,6 +237,11 @@ SECTIONS = (
         "rank-pool",
         ("ground_truth/rank_pool.csv", "ground_truth/rank_pool.json", "ground_truth/convnet.csv"),
         _rank_pool,
+    ),
+    Section(
+        "rank-ablation",
+        ("teachers/rank_ablation/summary.csv", "teachers/rank_ablation/summary.json"),
+        _rank_ablation,
     ),
     Section(
         "rank-ablation-nas",

@@ -9,8 +9,9 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from .. import figures as draw
-from ..figures import markdown_table
+from gtn_nas.report import figures as draw
+from gtn_nas.report.figures import markdown_table
+
 from .inputs import Inputs, _blank_na, flag, run_commands
 
 
@@ -225,8 +226,8 @@ def teacher_samples_figure(teacher, title: str) -> Figure:
 
 
 def _samples(inputs: Inputs) -> dict:
-    from ...teachers.distillation import load_teacher
-    from ...teachers.generator import Teacher, TeacherConfig
+    from gtn_nas.teachers.distillation import load_teacher
+    from gtn_nas.teachers.generator import Teacher, TeacherConfig
 
     out = {}
     for rel in inputs.glob("teachers/**/*.pt"):
@@ -282,3 +283,24 @@ def _curves(inputs: Inputs) -> dict:
         "teacher_quality/curves.md": curves_md(frame, meta),
         "teacher_quality/curves.png": draw.curves_figure(frame),
     }
+
+
+def _rank_ablation(inputs: Inputs) -> dict:
+    frame = inputs.csv("teachers/rank_ablation/summary.csv", ("variant", "convnet60_rho"), ("seed", "heldout_retained"))
+    meta = inputs.json("teachers/rank_ablation/summary.json", ("command", "rank_command"))
+    return {"teachers/rank_ablation/summary.md": rank_ablation_md(frame, meta)}
+
+
+def rank_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
+    return (
+        f"# Rank objective against accuracy and against the start (ift, K = {meta.get('students_per_step', '?')})\n\n"
+        f"Command: `{meta['command']}`, after the runs it lists (`runs/*.json`: each run's exact commands). "
+        f"Every teacher: `gtn-nas distill --method ift` from the same fitted start per seed, "
+        f"{meta.get('meta_steps', '?')} meta-steps of {meta.get('students_per_step', '?')} students "
+        "(`start`: 0 meta-steps, the fitted and calibrated generator alone). `heldout_retained`: test accuracy after "
+        "32 steps on the teacher's data ÷ full-training test accuracy, 10 held-out nets x 2 student seeds. "
+        "`rank_val_rho_last`: Spearman ρ on the pool's rank-val nets at the last monitoring step (model selection "
+        "only). `convnet60_rho`: Spearman ρ with the 1-epoch ground truth of the 60 ConvNets at 32 steps, and "
+        "`minus_start`, `minus_real`: paired differences of ρ over the same bootstrap resamples, 95% intervals "
+        f"(`{meta['rank_command']}`; `nas_correlation.md`).\n\n" + markdown_table(frame, ".4f")
+    )

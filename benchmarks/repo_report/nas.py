@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import figures as draw
-from ..figures import markdown_table
+from gtn_nas.report import figures as draw
+from gtn_nas.report.figures import markdown_table
+
 from .inputs import Inputs, _blank_na, _command_block, _num
 
 NAS_KEYS = ("command", "searches", "rank", "ground_truth", "bootstrap")
@@ -26,7 +27,7 @@ def nas_commands_md(meta: dict, prefix: str = "") -> str:
 
 
 def nas_correlation_md(table: pd.DataFrame, meta: dict, prefix: str = "") -> str:
-    from ...nas.ranking import to_markdown
+    from gtn_nas.nas.ranking import to_markdown
 
     return (
         "# Proxies against full training: rank correlation and cost\n\n"
@@ -45,7 +46,7 @@ def proxy_frame(runs: pd.DataFrame, ground_truth: pd.DataFrame) -> pd.DataFrame:
 
 def _nas(prefix: str) -> Callable[[Inputs], dict]:
     def build(inputs: Inputs) -> dict:
-        from ...nas.ranking import correlations
+        from gtn_nas.nas.ranking import correlations
 
         meta = inputs.json(f"{prefix}nas/commands.json", NAS_KEYS)
         table = inputs.csv(f"{prefix}nas_correlation.csv", ("proxy",), ("n",))
@@ -268,7 +269,7 @@ def _rank_md(folder: str, ground_truth: str, n_boot: int = 1000) -> Callable[[In
     Markdown `--out-md` wrote is this rendering of it)."""
 
     def build(inputs: Inputs) -> dict:
-        from ...nas.ranking import to_markdown
+        from gtn_nas.nas.ranking import to_markdown
 
         table = inputs.csv(f"{folder}/nas_correlation.csv", ("proxy",), ("n",))
         return {f"{folder}/nas_correlation.md": to_markdown(table, ground_truth, n_boot)}

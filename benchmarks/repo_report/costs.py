@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from .. import figures as draw
-from ..figures import markdown_table
+from gtn_nas.report import figures as draw
+from gtn_nas.report.figures import markdown_table
+
 from .inputs import Inputs, _blank_na, flag
 
 
@@ -69,7 +70,7 @@ def meta_cost_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def meta_cost_md(frame: pd.DataFrame, meta: dict, png: str = "meta_cost.png") -> str:
-    from ...core.spaces import arch_id
+    from gtn_nas.core.spaces import arch_id
 
     table, failed = meta_cost_table(frame)
     student = f"`{arch_id(meta['student'])}`" if isinstance(meta.get("student"), dict) else "not recorded"

@@ -6,8 +6,9 @@ import json
 
 import pandas as pd
 
-from .. import figures as draw
-from ..figures import markdown_table
+from gtn_nas.report import figures as draw
+from gtn_nas.report.figures import markdown_table
+
 from .inputs import Inputs, _command_block, _num
 
 
@@ -91,7 +92,7 @@ def seed_ceiling(frame: pd.DataFrame) -> float:
 
 def _rank_pool(inputs: Inputs) -> dict:
     """ground_truth/rank_pool.md: the ranking pool of `--objective rank`, its split and its cost."""
-    from ...teachers.rank_objective import RankPool
+    from gtn_nas.teachers.rank_objective import RankPool
 
     frame = inputs.csv("ground_truth/rank_pool.csv", ("arch_id", "spec", "val_accs"), ("val_acc", "seconds"))
     meta = inputs.json("ground_truth/rank_pool.json", ("command",))
