@@ -330,6 +330,27 @@ def _readme_headline(inputs: Inputs) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def _readme_chaos(inputs: Inputs) -> str:
+    rows = inputs.json("faults_chaos.json", ("rows",))["rows"]
+    table = pd.DataFrame(
+        {
+            "job": [r["job"] for r in rows],
+            "storage": [r["storage"] for r in rows],
+            "kills": [r["kills"] for r in rows],
+            "runs ended by themselves (exit codes)": [
+                f"{r['runs_ended']} ({', '.join(f'{k}: {v}' for k, v in sorted(r['exit_codes'].items()))})" for r in rows
+            ],
+            "untruthful exits": [r["untruthful_exits"] for r in rows],
+            "rows lost": [r["rows_lost"] for r in rows],
+            "duplicated": [r["duplicated"] for r in rows],
+            "left RUNNING": [r["left_running"] for r in rows],
+            "trials failed (reclaimed)": [r["failed_trials"] for r in rows],
+            "work redone (s)": [r["work_redone_s"] for r in rows],
+        }
+    )
+    return markdown_table(table, ".1f")
+
+
 README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "speed": _readme_speed,
     "memory": _readme_memory,
@@ -349,6 +370,7 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "search": _readme_search,
     "rank-ablation": _readme_rank_ablation,
     "headline": _readme_headline,
+    "chaos": _readme_chaos,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 
