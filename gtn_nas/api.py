@@ -46,6 +46,7 @@ from .nas.search import (
     stored_lr,
 )
 from .nas.workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
+from .teachers.calibration import CalibrationConfig
 from .teachers.distillation import DistillConfig, Distiller
 from .teachers.distillation import load_teacher as _load_teacher
 from .teachers.generator import Teacher
@@ -128,6 +129,33 @@ def check_distill_output(out: str | Path, resume: bool) -> None:
         raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
 
 
+def export(teacher: str | Path, out: str | Path, noise_seed: int = 0) -> int:
+    """Write the teacher's synthetic dataset (images, labels, per-step lr and momentum) as a .npz;
+    the number of images."""
+    from .teachers.export import export_npz
+
+    if Path(out).suffix != ".npz":
+        raise ConfigError(f"--out must end in .npz; got {out}")
+    return export_npz(teacher, out, noise_seed)
+
+
+def calibrate(
+    teacher: str | Path,
+    out: str | Path,
+    config: CalibrationConfig | None = None,
+    *,
+    data: MNIST | None = None,
+    data_dir=None,
+    device: str | torch.device = "cpu",
+) -> dict:
+    """Calibrate a trained teacher afresh (its earlier calibration undone) and save it at `out`
+    (which may be `teacher`); the chosen setting and the whole grid."""
+    from .teachers.recalibration import recalibrate
+
+    dev = _device(device)
+    return recalibrate(teacher, out, _data(data, data_dir, dev), config or CalibrationConfig(), dev)
+
+
 def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teacher:
     """A frozen teacher from a checkpoint (loaded with weights_only=True)."""
     return _load_teacher(path, _device(device))[0]
@@ -161,8 +189,14 @@ def ground_truth(
             f"--train-examples {config.train_examples} exceeds the {len(data.train)} training examples loaded"
         )
     url = storage_url(storage, Path(out).with_suffix(".db"))
-    queue = WorkQueue(open_storage(url), study_name or config.study_name(_digest("specs", specs)), specs, stale_after)
+    queue = WorkQueue(open_storage(url), study_name or ground_truth_study(specs, config), specs, stale_after)
     return run_ground_truth(queue, data, config, Path(out), dev, max_archs, on_arch)
+
+
+def ground_truth_study(specs: list[dict], config: GroundTruthConfig = GroundTruthConfig()) -> str:
+    """The default study of `ground_truth(specs, config)`, the CLI's too, so either resumes the
+    other's work: the settings plus a digest of the architectures (a grown list is a new study)."""
+    return config.study_name(_digest("specs", specs))
 
 
 # -- proxies: evaluate given architectures, or search a space ------------------------------------

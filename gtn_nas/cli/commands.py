@@ -80,7 +80,11 @@ def ground_truth(
     sp = load_space(space)
     specs = specs_from_csv(archs_from) if archs_from else sp.sample(n_archs, arch_seed)
     cfg = GroundTruthConfig(FullTraining(epochs=epochs, schedule=schedule), tuple(range(seeds)), train_examples)
-    url, name, frames = storage_url(storage, out.with_suffix(".db")), study_name or cfg.study_name(sp.name), []
+    url, name, frames = (
+        storage_url(storage, out.with_suffix(".db")),
+        study_name or api.ground_truth_study(specs, cfg),
+        [],
+    )
     with progress_bar(disable=quiet) as bar:
         task = bar.add_task("ground truth", total=len(specs), info="")
         report = lambda aid, result: bar.update(task, advance=1, info=f"{aid}: val {result['val_acc']:.4f}")
@@ -242,12 +246,12 @@ def export(
     noise_seed: int = typer.Option(0, "--noise-seed", help="Noise seed for teachers without a learned curriculum."),
 ) -> None:
     """Write the teacher's synthetic dataset as a .npz that any framework can train on."""
-    from ..teachers.export import export_npz
+    from .. import api
 
-    if out.suffix != ".npz":
+    if out.suffix != ".npz":  # before the output checks: the one-line reason is the suffix
         raise ConfigError(f"--out must end in .npz; got {out}")
     check_output_file(out)
-    n = export_npz(teacher, out, noise_seed)
+    n = api.export(teacher, out, noise_seed)
     typer.echo(f"wrote {out}: {n} images")
 
 
@@ -265,15 +269,14 @@ def calibrate(
 ) -> None:
     """Calibrate a trained teacher afresh: inner lr scale x momentum x gradient clip, scored on
     distillation students and a training-split holdout (its earlier calibration is undone first)."""
-    from ..core.data import load_mnist
+    from .. import api
     from ..teachers.calibration import CalibrationConfig
-    from ..teachers.recalibration import recalibrate
 
     threads_from_env()
     grid = tuple(None if c.strip().lower() == "none" else _positive_float(c, "--clips") for c in clips.split(","))
     cfg = CalibrationConfig(max_grad_norms=grid, students=students)
     check_output_file(out)
-    c = recalibrate(teacher, out, load_mnist(data_dir), cfg)
+    c = api.calibrate(teacher, out, cfg, data_dir=data_dir)
     clip = f", gradient norm clipped at {c['max_grad_norm']}" if c["max_grad_norm"] is not None else ", no clipping"
     typer.echo(
         f"wrote {out}: inner lr x{c['lr_scale']}, momentum {c['momentum']}{clip} "

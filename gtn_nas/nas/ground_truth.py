@@ -58,12 +58,13 @@ class GroundTruthConfig:
         if n is not None and not 1 <= n <= TRAIN_SPLIT:
             raise ConfigError(f"--train-examples must be in [1, {TRAIN_SPLIT}] (the training split); got {n}")
 
-    def study_name(self, space_name: str) -> str:
+    def study_name(self, source: str) -> str:
+        """The study of this setting over `source` (the API passes a digest of the architectures)."""
         n = self.train_examples or "all"
         sched = (
             "" if self.training.schedule == "constant" else f"-{self.training.schedule}"
         )  # older studies keep their names
-        return f"ground-truth-{space_name}-e{self.training.epochs}{sched}-s{len(self.seeds)}-n{n}"
+        return f"ground-truth-{source}-e{self.training.epochs}{sched}-s{len(self.seeds)}-n{n}"
 
 
 def evaluate_arch(spec: dict, data: MNIST, cfg: GroundTruthConfig, device) -> dict:
