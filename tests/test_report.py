@@ -451,6 +451,6 @@ def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
     runs.append({"command": "python benchmarks/search_runs.py --only b", "date": "e", "searches": ["b"]})
     md = search_md(merged, {"command": runs[-1]["command"], "runs": runs}, [])
     assert (
-        "Commands: `python benchmarks/search_runs.py` (a, b, c; d); then `python benchmarks/search_runs.py --only b` (b; e)"
-        in md
+        "Commands: `python benchmarks/search_runs.py` (a, b, c; d); "
+        "then `python benchmarks/search_runs.py --only b` (b; e)" in md
     )

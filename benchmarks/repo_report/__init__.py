@@ -306,7 +306,7 @@ def build_report(
             continue
         inputs.read = []
         try:
-            outputs = _guarded(lambda: section.build(inputs), inputs, f"section {section.name}")
+            outputs = _guarded(lambda s=section: s.build(inputs), inputs, f"section {section.name}")
             rendered = {
                 rel: _guarded(lambda o=out: to_bytes(o), inputs, rel)
                 for rel, out in outputs.items()

@@ -33,9 +33,11 @@ def meta_speed_md(frame: pd.DataFrame, meta: dict) -> str:
     repeats = meta.get("repeats") or flag(meta["command"], "--repeats", 2)
     return (
         f"# Meta-steps per minute: gtn-nas 0.1 against the current code\n\nCommand: `{meta['command']}`  \n"
-        f"Hardware: {meta.get('hardware', 'not recorded')}, T={meta.get('T', 32)}, B={meta.get('batch_size', 128)}, each row "
+        f"Hardware: {meta.get('hardware', 'not recorded')}, T={meta.get('T', 32)}, "
+        f"B={meta.get('batch_size', 128)}, each row "
         f"its own process; mean over {students} students of the median of {repeats} meta-steps.\n"
-        "`speedup_vs_0.1_same_students`: against 0.1 on the same students and threads; `speedup_vs_0.1_as_shipped`: against 0.1 "
+        "`speedup_vs_0.1_same_students`: against 0.1 on the same students and threads; "
+        "`speedup_vs_0.1_as_shipped`: against 0.1 "
         "on its own distillation students (what a default run costs). `variant`: the code's default method options, or "
         "other options of the current code (`--variant`).\n\n" + markdown_table(_blank_na(frame[cols]), ".2f")
     )
@@ -195,10 +197,12 @@ def ift_floor_md(frame: pd.DataFrame, meta: dict, speed: pd.DataFrame | None = N
     table = ift_floor_table(frame)
     bound = float(table.set_index("setting").loc["inner", "default ÷ setting"])
     text = (
-        f"# How fast can an ift meta-step get?\n\nCommand: `{meta['command']}`  \nHardware: {meta.get('hardware', 'not recorded')}, "
-        f"{meta.get('threads', '?')} threads, T={meta.get('T', 32)}, B={meta.get('batch_size', 128)}; {frame['student'].nunique()} "
+        f"# How fast can an ift meta-step get?\n\nCommand: `{meta['command']}`  \n"
+        f"Hardware: {meta.get('hardware', 'not recorded')}, {meta.get('threads', '?')} threads, T={meta.get('T', 32)}, "
+        f"B={meta.get('batch_size', 128)}; {frame['student'].nunique()} "
         f"students (meta_speed.py's draw), median of {meta.get('repeats', '?')} calls each, the settings interleaved; "
-        f"{meta.get('date', '')}.\n`inner`: the {meta.get('T', 32)} inner steps alone, which every ift meta-step runs before "
+        f"{meta.get('date', '')}.\n`inner`: the {meta.get('T', 32)} inner steps alone, "
+        "which every ift meta-step runs before "
         "its solve, so no cheaper inverse can make ift faster than `default ÷ inner`.\n\n"
         + markdown_table(table, ".2f")
         + f"\nUpper bound on the speed-up of any solve over today's default: {bound:.2f}x.\n"

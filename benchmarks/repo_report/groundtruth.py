@@ -19,10 +19,12 @@ def ground_truth_md(frame: pd.DataFrame, meta: dict, name: str, yardstick: bool 
     acc = frame["val_acc"]
     text = (
         f"# Ground truth\n\n`{name}`: {len(frame)} architectures drawn (seed {meta.get('arch_seed', '?')}) from "
-        f"`search_spaces/{meta.get('space', '?')}.toml`, each trained from scratch on the 50k training split for {epochs} "
+        f"`search_spaces/{meta.get('space', '?')}.toml`, each trained from scratch "
+        f"on the 50k training split for {epochs} "
         f"({meta.get('training', 'see the command')}) with {seeds} seeds, scored on the 10k validation split (mean "
         "`val_acc`, spread `val_acc_sd`, every seed in `val_accs`) and on the test split (`test_acc`). `seconds` is "
-        f"training + evaluation wall time summed over seeds, {meta.get('machine', 'machine not recorded')}, so it is noisy; "
+        "training + evaluation wall time summed over seeds, "
+        f"{meta.get('machine', 'machine not recorded')}, so it is noisy; "
         "`train_flops` counts forward+backward FLOPs with `torch.utils.flop_counter`.\n\n"
         f"Validation accuracy ranges from {acc.min():.4f} to {acc.max():.4f} (median {acc.median():.4f}).\n\n"
         f"Command{' (' + meta['note'] + ')' if meta.get('note') else ''}:\n\n" + _command_block(meta["command"])
@@ -54,7 +56,8 @@ def yardstick_md(frame: pd.DataFrame, meta: dict, png: str = "yardstick.png") ->
     )
     table.columns = ["arch_id", "val. acc. 1 epoch", "val. acc. 3 epochs", "rank, 1 epoch", "rank, 3 epochs"]
     kendall = (
-        f"; Kendall τ {_num(meta['kendall'], '.3f')} [{_num(meta.get('kendall_lo'), '.2f')}, {_num(meta.get('kendall_hi'), '.2f')}]"
+        f"; Kendall τ {_num(meta['kendall'], '.3f')} "
+        f"[{_num(meta.get('kendall_lo'), '.2f')}, {_num(meta.get('kendall_hi'), '.2f')}]"
         if "kendall" in meta
         else ""
     )
@@ -63,7 +66,8 @@ def yardstick_md(frame: pd.DataFrame, meta: dict, png: str = "yardstick.png") ->
         "# Yardstick: does 1 epoch of full training rank like 3?\n\n"
         f"Command: `{meta['command']}`\n\n{trained}"
         f"Between the validation accuracies after 1 and after 3 epochs over {int(meta['n'])} architectures: Spearman ρ "
-        f"**{_num(meta['spearman'], '.3f')}** [{_num(meta['spearman_lo'], '.2f')}, {_num(meta['spearman_hi'], '.2f')}]{kendall} "
+        f"**{_num(meta['spearman'], '.3f')}** "
+        f"[{_num(meta['spearman_lo'], '.2f')}, {_num(meta['spearman_hi'], '.2f')}]{kendall} "
         f"(95% bootstrap intervals). Plot: `{png}`.\n\n" + markdown_table(table, ".4f")
     )
 
@@ -103,13 +107,17 @@ def _rank_pool(inputs: Inputs) -> dict:
     )
     families = frame["family"].value_counts().to_dict() if "family" in frame else {}
     text += (
-        f"\n\nThe pool of `gtn-nas distill --objective rank`: {len(pool.train)} rank-train architectures (meta-gradients) "
-        f"and {len(pool.val)} rank-val (model selection: `rank_val_rho` in the metrics CSV), split by a hash of the id; "
+        f"\n\nThe pool of `gtn-nas distill --objective rank`: {len(pool.train)} "
+        "rank-train architectures (meta-gradients) "
+        f"and {len(pool.val)} rank-val (model selection: `rank_val_rho` in the metrics CSV), "
+        "split by a hash of the id; "
         f"families {', '.join(f'{k} {v}' for k, v in sorted(families.items()))}. "
-        f"Its cost, paid once and shipped with this file: {frame['seconds'].sum() / 3600:.2f} h of training summed over "
+        "Its cost, paid once and shipped with this file: "
+        f"{frame['seconds'].sum() / 3600:.2f} h of training summed over "
         f"architectures and seeds ({meta.get('machine', 'machine not recorded')}). None of its ids is an evaluation, "
         "yardstick or held-out net (`tests/test_rank_objective.py`).\n\n"
         "Ceiling: Spearman ρ between the rankings of the two training seeds, "
-        f"{seed_ceiling(frame):.3f} over this pool and {seed_ceiling(convnet):.3f} over the 60 ConvNets of `convnet.csv`.\n"
+        f"{seed_ceiling(frame):.3f} over this pool and "
+        f"{seed_ceiling(convnet):.3f} over the 60 ConvNets of `convnet.csv`.\n"
     )
     return {"ground_truth/rank_pool.md": text}

@@ -151,10 +151,11 @@ def frontier_md(frame: pd.DataFrame, meta: dict, png: str = "nas_frontier.png") 
             else ""
         )
         + f"Command (the summary): `{meta['command']}`\n\n"
-        "One row per proxy setting (training steps, validation examples scored, seeds averaged; `–`: a zero-cost proxy, "
-        "which trains nothing): Spearman ρ and Kendall τ with the ground truth (95% bootstrap interval), overlap of the "
-        "top-10, and the proxy's cost ÷ the ground truth's over the same architectures. `Pareto`: no other setting is "
-        f"both at most as costly in FLOPs and at least as good in ρ.{gt} Plot: `{png}`.\n\n" + "\n".join(tables)
+        "One row per proxy setting (training steps, validation examples scored, seeds averaged; `–`: a zero-cost "
+        "proxy, which trains nothing): Spearman ρ and Kendall τ with the ground truth (95% bootstrap interval), "
+        "overlap of the top-10, and the proxy's cost ÷ the ground truth's over the same architectures. `Pareto`: no "
+        "other setting is both at most as costly in FLOPs and at least as good in ρ."
+        f"{gt} Plot: `{png}`.\n\n" + "\n".join(tables)
     )
 
 
@@ -242,7 +243,8 @@ def nas_combination_md(frame: pd.DataFrame, meta: dict) -> str:
     seeds = sorted(frame["init_seed"].unique())
     return (
         "# A trained proxy beside a zero-cost one: rank-averaged with naswot\n\n"
-        f"Command: `{meta['command']}` ({meta['date']}; reads `{meta['scores']}` and `{meta['naswot']}`, trains nothing)\n\n"
+        f"Command: `{meta['command']}` ({meta['date']}; "
+        f"reads `{meta['scores']}` and `{meta['naswot']}`, trains nothing)\n\n"
         "Each cell: Spearman ρ of the proxy alone → of its combination with naswot (each architecture's mean rank "
         "under both, `gtn-nas rank --combine P+naswot`), against the 1-epoch ground truth over the 60 ConvNets; "
         f"naswot alone: see `nas_correlation.md`. 1,000 validation images, initialisation 0:\n\n"

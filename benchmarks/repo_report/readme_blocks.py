@@ -338,7 +338,8 @@ def _readme_chaos(inputs: Inputs) -> str:
             "storage": [r["storage"] for r in rows],
             "kills": [r["kills"] for r in rows],
             "runs ended by themselves (exit codes)": [
-                f"{r['runs_ended']} ({', '.join(f'{k}: {v}' for k, v in sorted(r['exit_codes'].items()))})" for r in rows
+                f"{r['runs_ended']} ({', '.join(f'{k}: {v}' for k, v in sorted(r['exit_codes'].items()))})"
+                for r in rows
             ],
             "untruthful exits": [r["untruthful_exits"] for r in rows],
             "rows lost": [r["rows_lost"] for r in rows],

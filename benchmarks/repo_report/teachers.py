@@ -269,10 +269,12 @@ def curves_md(frame: pd.DataFrame, meta: dict, png: str = "curves.png") -> str:
     return (
         "# Learning curves of held-out students\n\n"
         f"Command: `{meta['command']}`\n\n"
-        f"{frame['arch_id'].nunique()} held-out architectures x {frame['seed'].nunique()} seed(s), trained by the export "
-        f"recipe on each source; accuracy on a fixed {int(meta.get('test_examples', 0)):,}-image subset of the test split "
-        f"before training (step 0) and after every {meta.get('every', '?')} steps.{real_text}{teachers} Mean test accuracy over "
-        f"architectures and seeds (plot, with ± s.d.: `{png}`):\n\n" + markdown_table(means.reset_index(), ".3f")
+        f"{frame['arch_id'].nunique()} held-out architectures x {frame['seed'].nunique()} seed(s), "
+        "trained by the export recipe on each source; "
+        f"accuracy on a fixed {int(meta.get('test_examples', 0)):,}-image subset of the test split "
+        f"before training (step 0) and after every {meta.get('every', '?')} steps.{real_text}{teachers} "
+        f"Mean test accuracy over architectures and seeds (plot, with ± s.d.: `{png}`):\n\n"
+        + markdown_table(means.reset_index(), ".3f")
     )
 
 
