@@ -364,7 +364,7 @@ def summarise(out_dir: Path) -> None:
         ["method", "variant", "budget_s"], key=lambda c: c.map(order) if c.name == "variant" else c
     )
     write_csv(frame, out_dir.parent / "ablation.csv")
-    # Rendered from the file just written, exactly as `gtn-nas report` renders it.
+    # Rendered from the file just written, exactly as `python benchmarks/report.py` renders it.
     common.write_md(out_dir.parent / "ablation.md", ablation_md(read_csv(out_dir.parent / "ablation.csv")))
 
 

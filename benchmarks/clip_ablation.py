@@ -1,9 +1,9 @@
 """Ablation of one calibration change: letting calibration clip the students' gradient norm.
 
 For each trained teacher, calibration runs twice from the same uncalibrated teacher, with the same
-students, seed and training-split holdout (`gtn_nas.calibrate.recalibrate`): `before` with the grid
-lr scale x momentum (no clipping, the old default), `after` with gradient-norm clips added
-(`--clips`); `--grids uncalibrated` adds the teacher with its calibration undone (lr x1, its own
+students, seed and training-split holdout (`gtn_nas.teachers.recalibration.recalibrate`): `before`
+with the grid lr scale x momentum (no clipping, the old default), `after` with gradient-norm clips
+added (`--clips`); `--grids uncalibrated` adds the teacher with its calibration undone (lr x1, its own
 momentum, no clip: what a method that does not calibrate ships). Each teacher is then measured
 where the issue measures teachers:
 

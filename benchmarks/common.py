@@ -113,7 +113,7 @@ def write_outputs(out: Path, frame=None, meta: dict | None = None, indent: int |
 
 
 def write_md(path: Path, md: str, echo: bool = True) -> None:
-    """A Markdown page the script rendered (as `gtn-nas report` renders it), and on screen."""
+    """A Markdown page the script rendered (as `python benchmarks/report.py` renders it), and on screen."""
     from gtn_nas.core.atomic import write_text
 
     write_text(path, md)

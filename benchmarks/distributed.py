@@ -157,7 +157,7 @@ def main() -> None:
     variance_csv = args.out.parent / f"{args.out.name}_variance.csv"
     common.write_outputs(args.out, pd.DataFrame(speed), {**env, "speed": speed, "variance": variance})
     write_csv(pd.DataFrame(variance), variance_csv)
-    # From the files just written, exactly as `gtn-nas report` renders them.
+    # From the files just written, exactly as `python benchmarks/report.py` renders them.
     md = distributed_md(read_csv(args.out.with_suffix(".csv")), read_csv(variance_csv), env)
     common.write_md(args.out.with_suffix(".md"), md)
 

@@ -293,7 +293,7 @@ def main() -> None:
 
 
 def summarise(out: Path) -> None:
-    """OUT.md from OUT.csv and OUT.json, exactly as `gtn-nas report` renders it."""
+    """OUT.md from OUT.csv and OUT.json, exactly as `python benchmarks/report.py` renders it."""
     from gtn_nas.core.atomic import write_text
     from repo_report import faults_md, read_csv, read_json
 

@@ -97,7 +97,8 @@ def main() -> None:
             write_csv(pd.DataFrame(rows), args.out)
     meta = common.metadata()
     common.write_outputs(args.out, meta=meta, indent=None)
-    md = ift_alignment_md(read_csv(args.out), meta)  # from the file just written, as `gtn-nas report` renders it
+    # From the file just written, as `python benchmarks/report.py` renders it.
+    md = ift_alignment_md(read_csv(args.out), meta)
     common.write_md(args.out.with_suffix(".md"), md)
 
 

@@ -2,8 +2,8 @@
 data and on real data.
 
 For every held-out architecture (search_spaces/heldout.toml) and seed, a fresh student (initialised
-from the seed) is trained by the export recipe (`gtn_nas.training.sgd_steps`, one SGD step per
-batch, momentum buffers kept) on
+from the seed) is trained by the export recipe (`gtn_nas.core.training.sgd_steps`, one SGD step
+per batch, momentum buffers kept) on
 - each teacher's data: its 32 synthetic batches with its learned lr and momentum per step, and
   its calibrated gradient clip if it has one;
 - real data: 32 random training batches of 128 (drawn by the seed) with one lr and momentum:
@@ -17,7 +17,8 @@ is recorded before training (step 0) and after every `--every` steps up to the l
     python benchmarks/learning_curves.py results/teachers/bptt.pt results/teachers/ift.pt \\
         results/teachers/gm.pt --seeds 1
     -> results/teacher_quality/curves.csv (source, arch_id, seed, step, test_acc), curves.json (the
-       command and settings), and from them curves.md and curves.png (as `gtn-nas report` draws them)
+       command and settings), and from them curves.md and curves.png (as
+       `python benchmarks/report.py` draws them)
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def main() -> None:
         threads=args.threads,
     )
     common.write_outputs(args.out, meta=meta)
-    # From the file just written, exactly as `gtn-nas report` renders them.
+    # From the file just written, exactly as `python benchmarks/report.py` renders them.
     frame = read_csv(args.out)
     common.write_md(
         args.out.with_suffix(".md"), curves_md(frame, meta, png=args.out.with_suffix(".png").name), echo=False

@@ -184,7 +184,7 @@ def main() -> None:
 
 def summarise(out: Path) -> None:
     """Markdown table (with ratios to BPTT at the same T) and the memory/time plot, from the CSV and
-    JSON at `out`, exactly as `gtn-nas report` renders them."""
+    JSON at `out`, exactly as `python benchmarks/report.py` renders them."""
     from gtn_nas.report.figures import meta_cost_figure, save_figure
     from repo_report import meta_cost_md, meta_cost_table, read_csv, read_json
 

@@ -232,7 +232,8 @@ def main() -> None:
         hardware_threads=args.threads, T=32, batch_size=128, students=args.students, repeats=args.repeats
     )
     common.write_outputs(args.out, frame, meta, indent=2)
-    md = meta_speed_md(read_csv(args.out), meta)  # from the file just written, as `gtn-nas report` renders it
+    # From the file just written, as `python benchmarks/report.py` renders it.
+    md = meta_speed_md(read_csv(args.out), meta)
     common.write_md(args.out.with_suffix(".md"), md)
 
 

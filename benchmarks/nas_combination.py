@@ -3,7 +3,7 @@
 For every training proxy of the frontier (`results/nas_frontier/scores.csv`: teachers and real
 data after 8..128 steps, 1,000 or 10,000 validation images, one or two initialisations) and the
 zero-cost naswot (`results/nas/naswot.csv`), each architecture's score in the combination is the
-mean of its two ranks (`gtn_nas.ranking.combine_runs`, as `gtn-nas rank --combine P+naswot`).
+mean of its two ranks (`gtn_nas.nas.ranking.combine_runs`, as `gtn-nas rank --combine P+naswot`).
 Spearman rho against the 1-epoch ground truth (60 nets) and against the 3-epoch yardstick (its 20
 nets), alone and combined; and, per setting, the paired bootstrap of the difference between
 `teacher:gm+naswot` and `real+naswot`, and between `teacher:gm` and `real` alone (the same resampled

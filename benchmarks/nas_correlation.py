@@ -19,9 +19,9 @@ real is a baseline: the difference in rho with a paired bootstrap interval) and 
 plot per proxy (proxy score vs ground-truth validation accuracy) under RESULTS/nas/plots/.
 Baselines train with the first teacher's batch size, and `subset` uses its synthetic-set size
 (T x B), so that they are compared at the same number of steps and images.
-The exact commands are printed and saved to RESULTS/nas/commands.json; `gtn-nas report` (called
-at the end for this section) renders them as RESULTS/nas/COMMANDS.md, and draws the plots and
-RESULTS/nas_correlation.md from the files.
+The exact commands are printed and saved to RESULTS/nas/commands.json; this repository's report
+(`python benchmarks/report.py`; its section is called at the end) renders them as
+RESULTS/nas/COMMANDS.md, and draws the plots and RESULTS/nas_correlation.md from the files.
 """
 
 from __future__ import annotations
@@ -256,9 +256,8 @@ def main(argv: list[str] | None = None) -> None:
             f"than their teacher; `--rerun` redoes them) and {rest}."
         )
     common.write_json(args.results / "nas" / "commands.json", meta)
-    write_section(
-        "nas", args.results
-    )  # nas_correlation.md, nas/COMMANDS.md, nas/plots/, as `gtn-nas report` draws them
+    # nas_correlation.md, nas/COMMANDS.md, nas/plots/, as `python benchmarks/report.py` draws them
+    write_section("nas", args.results)
 
 
 if __name__ == "__main__":

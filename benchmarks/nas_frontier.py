@@ -9,15 +9,15 @@ at budget s equal those of a separate s-step run: SGD's momentum buffers carry o
 one run, and nothing is scored before the student is trained. `--seeds k` adds initialisations:
 the frontier reports the mean over the first 1..k as the `--proxy-seeds` setting of that cost.
 
-Learning rates: `real` and `subset` use the lr tuned by `gtn_nas.proxies.make_proxy` at 32 steps
-(the correlation table's setting; training-split holdout, never validation), at every budget.
+Learning rates: `real` and `subset` use the lr tuned by `gtn_nas.nas.proxies.make_proxy` at 32
+steps (the correlation table's setting; training-split holdout, never validation), at every budget.
 Teachers bring their own per-step lr and momentum, and the gradient clip their calibration chose.
 `--real real-clip1` adds real data trained with its gradient norm clipped at 1 (lr tuned under the
 clip), the recipe a clipping teacher uses. Zero-cost proxies (params, synflow, naswot) are
 read from their `gtn-nas search` outputs in results/nas/ and appear as one point each.
 
-Cost: FLOPs as in `proxies.py` (3 F per trained image + F per scored image, over the same
-architectures) ÷ the ground truth's training FLOPs; seconds likewise (wall time, noisy on a shared
+Cost: FLOPs as in `gtn_nas/nas/proxies.py` (3 F per trained image + F per scored image, over the
+same architectures) ÷ the ground truth's training FLOPs; seconds likewise (wall time, noisy on a shared
 machine: FLOPs are the comparison to trust). One-off costs (lr tuning, teacher data generation,
 distillation) are excluded here; `results/nas_correlation.md` reports them.
 

@@ -1,10 +1,10 @@
 """Fill the README's result tables from the files under results/ (nothing typed by hand).
 
-A thin wrapper over `gtn_nas.readme_blocks.render_readme`, which `gtn-nas report` also runs (together
-with every Markdown file and plot under results/). Every block of README.md between
-`<!-- results:NAME -->` and `<!-- /results:NAME -->` is replaced by a table built from the named
-results file; a missing file leaves the block as it is and is reported. Deterministic: the same
-files give the same README bytes.
+A thin wrapper over `repo_report.readme_blocks.render_readme`, which `python benchmarks/report.py`
+also runs (together with every Markdown file and plot under results/ and the narrative files'
+blocks). Every block of README.md between `<!-- results:NAME -->` and `<!-- /results:NAME -->` is
+replaced by a table built from the named results file; a missing file leaves the block as it is
+and is reported. Deterministic: the same files give the same README bytes.
 
     python benchmarks/readme_tables.py            # rewrites README.md in place
     python benchmarks/readme_tables.py --check    # exit 1 if README.md differs from the files

@@ -2,8 +2,8 @@
 
 Calibration never feeds back into distillation, so a recalibrated teacher is the one a fresh
 `gtn-nas distill` with this grid would have produced from the same meta-training (same students,
-seed and training-split holdout; `gtn_nas.calibrate.recalibrate`). `--clips none` gives back the
-teacher calibrated without clipping.
+seed and training-split holdout; `gtn_nas.teachers.recalibration.recalibrate`). `--clips none` gives
+back the teacher calibrated without clipping.
 
     python benchmarks/recalibrate.py results/teachers/gm.pt results/teachers/default/gm-15min.pt
 """

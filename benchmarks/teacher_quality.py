@@ -9,8 +9,8 @@ distillation) and seed:
   test — a generous baseline: it is tuned per architecture, on validation, which no teacher is
   (unless `--tune` names it: `teacher:NAME (tuned)` gets the same grid, its lrs scaled by 0.3/1/3);
 - `real (calibrated like teachers)`: the same real batches with one global lr and momentum chosen
-  exactly as teachers are calibrated (`gtn_nas.calibrate`: the same grid, lr scales of the
-  teachers' initial 0.05, gradient clips, on distillation-space students and a training-split
+  exactly as teachers are calibrated (`gtn_nas.teachers.calibration`: the same grid, lr scales of
+  the teachers' initial 0.05, gradient clips, on distillation-space students and a training-split
   holdout) — the equal-budget baseline;
 - `real balanced (tuned lr)`, `real balanced (calibrated like teachers)`: the same two, on 32
   class-balanced batches of distinct real training images in the teachers' layout (row i of class
@@ -311,7 +311,7 @@ def main() -> None:
             "tuned_teachers": sorted(set(earlier.get("tuned_teachers", [])) | set(args.tune)),
         }
     common.write_json(args.out_dir / "command.json", meta, indent=None)
-    # Rendered from the files just written, exactly as `gtn-nas report` renders them.
+    # Rendered from the files just written, exactly as `python benchmarks/report.py` renders them.
     md = teacher_quality_md(read_csv(args.out_dir / "summary.csv"), read_csv(args.out_dir / "full_training.csv"), meta)
     common.write_md(args.out_dir / "summary.md", md)
 

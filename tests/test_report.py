@@ -1,4 +1,4 @@
-"""`gtn-nas report`: every Markdown file and plot under results/, rebuilt from the raw files.
+"""`python benchmarks/report.py`: every Markdown file and plot under results/, rebuilt from the raw files.
 
 The fixture (tests/fixtures/report/results) holds a few rows of each committed raw file, in the
 committed formats, plus the formats the frontier, yardstick and search benchmarks write; a tiny

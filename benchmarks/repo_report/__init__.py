@@ -7,8 +7,8 @@ memory first, so a corrupt input (an unparsable CSV, a missing column or key) st
 a one-line `ReportInputError` before any file is written; `write_report` then writes each output
 atomically, leaving unchanged files untouched. The same inputs give the same bytes (PNGs included).
 
-Benchmarks call the same renderers (`*_md`, `gtn_nas.report.*_figure`) on the files they have just
-written, so each results file has one format, defined here. Commands live in JSON sidecars beside
+Benchmarks call the same renderers (`*_md`, `gtn_nas.report.figures.*_figure`) on the files they
+have just written, so each results file has one format, defined here. Commands live in JSON sidecars beside
 the raw files (key "command"); `manifest.json` indexes them for results/README.md.
 
 Modules: `inputs` (validated reading, formatting helpers), one per subject of pages (`index`,

@@ -1,7 +1,7 @@
 """The README's result tables: `<!-- results:NAME -->` blocks refilled from the results folder.
 
-Each block is a function of the raw files under results/ (read through `reporting.Inputs`), so
-the README quotes exactly what the benchmarks wrote; `gtn-nas report` refills them.
+Each block is a function of the raw files under results/ (read through `repo_report.Inputs`), so
+the README quotes exactly what the benchmarks wrote; `python benchmarks/report.py` refills them.
 """
 
 from __future__ import annotations

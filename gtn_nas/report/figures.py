@@ -1,5 +1,5 @@
-"""Drawing results: Markdown tables and figures (no file reading; `gtn_nas.reporting` decides what
-is drawn from which results file).
+"""Drawing results: Markdown tables and figures (no file reading; the callers, `gtn_nas.report.runs` and
+this repository's `benchmarks/repo_report`, decide what is drawn from which results file).
 
 Figures are made with matplotlib's object API (`Figure`, no pyplot), so no backend is chosen and
 no global state is touched: the plots work headless and leave a notebook's backend alone. PNGs are

@@ -5,7 +5,7 @@ space, random init), asks the method for each one's meta-gradient, averages them
 step on the teacher (cosine decay to 0.1x, as in the GTN paper). Every random choice of meta-step s
 is drawn from generators seeded by (seed, s, k), so a resumed run continues exactly as an
 uninterrupted one would. After the last meta-step, a teacher may have its inner lr/momentum
-calibrated (`calibrate.py`; by default for ift and gm, whose meta-gradients cannot reach them).
+calibrated (`calibration.py`; by default for ift and gm, whose meta-gradients cannot reach them).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class DistillConfig:
     students_per_step: int = 1
     calibrate: bool | None = None  # None: the method's default (DEFAULT_CALIBRATE)
     # accuracy: mean real-data loss of the students; rank: a ranking loss between the students'
-    # real-data losses and their ground-truth accuracies (`ranking_objective`), K students from
+    # real-data losses and their ground-truth accuracies (`rank_objective`), K students from
     # the ranking pool `rank_pool` (a ground-truth CSV) per meta-step.
     objective: str = "accuracy"
     rank_pool: str | None = None
@@ -408,7 +408,7 @@ class Distiller:
         return meta_loss
 
     def _rank_gradient(self, params: list[torch.Tensor]) -> float:
-        """Σ_k c_k·dL_k/dλ for K distinct rank-train architectures (`ranking_objective`); the objective's value.
+        """Σ_k c_k·dL_k/dλ for K distinct rank-train architectures (`rank_objective`); the objective's value.
 
         Every rank trains its share of the K students, the ranks exchange their losses L_k (all K
         are needed for the weights c_k), then each takes its students' weighted meta-gradients."""
@@ -486,7 +486,7 @@ class Distiller:
         return {"mean": sum(accs) / len(accs), "min": min(accs), "max": max(accs), "n": len(accs)}
 
     def calibrate(self) -> dict:
-        """Set the teacher's inner lr scale, momentum and gradient clip by `calibrate.calibrate_distilled`."""
+        """Set the teacher's inner lr scale, momentum and gradient clip by `calibration.calibrate_distilled`."""
         self.calibration = calibrate_distilled(
             self.teacher, self.cfg.seed, self.space, self.data.train, device=self.device
         )
