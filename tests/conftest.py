@@ -30,3 +30,31 @@ def small_mnist(mnist):
 def _single_thread():
     # Two CI cores: keep tests from oversubscribing them.
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_teachers(tmp_path_factory, small_mnist):
+    """A generator and a pixel teacher, one meta-step of gradient matching each (T=2, B=10)."""
+    from gtn_nas.teachers.distillation import DistillConfig, Distiller
+    from gtn_nas.teachers.generator import TeacherConfig
+
+    folder = tmp_path_factory.mktemp("teachers")
+    paths = {}
+    for kind in ("generator", "pixels"):
+        cfg = DistillConfig(
+            method="gm",
+            teacher=TeacherConfig(kind=kind, inner_steps=2, batch_size=10, init="noise"),
+            meta_steps=1,
+            space=TINY_SPACE,
+            eval_every=1000,
+            eval_students=1,
+            eval_examples=200,
+        )
+        paths[kind] = folder / f"{kind}.pt"
+        Distiller(cfg, small_mnist, torch.device("cpu")).run(paths[kind])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tiny_teachers):
+    return tiny_teachers["generator"]

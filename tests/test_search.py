@@ -16,8 +16,7 @@ from optuna.trial import TrialState
 
 from gtn_nas.core.errors import ConfigError
 from gtn_nas.core.spaces import arch_id, load_space, parse_space, spec_to_json
-from gtn_nas.core.students import build_student, count_params
-from gtn_nas.nas.proxies import ProxySettings, balanced_subset, make_proxy, per_image_forward_flops, split_pool
+from gtn_nas.nas.proxies import ProxySettings, make_proxy
 from gtn_nas.nas.search import (
     ArchEncoding,
     bind_settings,
@@ -29,7 +28,6 @@ from gtn_nas.nas.search import (
     search_pending,
 )
 from gtn_nas.nas.workqueue import driver_url
-from gtn_nas.teachers.distillation import load_teacher
 
 # 16 quick MLPs: enough distinct architectures that two workers overlap in time.
 WORKER_SPACE = """name = "workers"
@@ -40,34 +38,6 @@ width = [8, 16]
 activation = ["relu", "tanh"]
 norm = ["none", "layer"]
 """
-
-
-@pytest.fixture(scope="session")
-def tiny_teachers(tmp_path_factory, small_mnist):
-    """A generator and a pixel teacher, one meta-step of gradient matching each (T=2, B=10)."""
-    from gtn_nas.teachers.distillation import DistillConfig, Distiller
-    from gtn_nas.teachers.generator import TeacherConfig
-
-    folder = tmp_path_factory.mktemp("teachers")
-    paths = {}
-    for kind in ("generator", "pixels"):
-        cfg = DistillConfig(
-            method="gm",
-            teacher=TeacherConfig(kind=kind, inner_steps=2, batch_size=10, init="noise"),
-            meta_steps=1,
-            space=TINY_SPACE,
-            eval_every=1000,
-            eval_students=1,
-            eval_examples=200,
-        )
-        paths[kind] = folder / f"{kind}.pt"
-        Distiller(cfg, small_mnist, torch.device("cpu")).run(paths[kind])
-    return paths
-
-
-@pytest.fixture(scope="session")
-def tiny_teacher(tiny_teachers):
-    return tiny_teachers["generator"]
 
 
 def gtn_nas(*args: str) -> list[str]:
@@ -182,94 +152,6 @@ def test_two_archs_from_workers_score_each_architecture_once(tmp_path, tiny_teac
 
 
 # -- in-process: proxies ---------------------------------------------------------------------------
-
-
-def test_teacher_proxies_are_named_deterministic_and_costed(tiny_teachers, small_mnist):
-    spec = load_space(TINY_SPACE).archs[-1]
-    for kind, name in (("generator", "teacher:gm"), ("pixels", "teacher:pixels-gm")):
-        teacher = load_teacher(tiny_teachers[kind], "cpu")
-        settings = ProxySettings(kind="teacher", steps=3, teacher=str(tiny_teachers[kind]))
-        proxy = make_proxy(settings, small_mnist, torch.device("cpu"), teacher=teacher)
-        a, b = proxy.score(spec), proxy.score(spec)
-        assert proxy.name == name and a["score"] == b["score"] and 0 <= a["score"] <= 1
-        assert len(proxy.batches) == 3 and proxy.batches[2][0] is proxy.batches[0][0]  # step t uses batch t mod T
-        f = per_image_forward_flops(build_student(spec, 0))
-        assert a["flops"] == int(3 * f * 3 * 10 + f * len(small_mnist.val))
-        assert proxy.setup["distill_seconds"] > 0 and proxy.setup["setup_flops"] >= 0
-
-
-def test_real_proxy_tunes_its_lr_on_held_out_architectures(small_mnist):
-    space = load_space(TINY_SPACE)
-    exclude = set(space.ids()[:-1])
-    settings = ProxySettings(kind="real", steps=2, batch_size=10, lr_grid=(0.01, 0.1), tune_archs=1)
-    proxy = make_proxy(settings, small_mnist, torch.device("cpu"), space, exclude)
-    assert proxy.setup["lr"] in (0.01, 0.1) and set(proxy.setup["lr_table"]) == {"0.01", "0.1"}
-    assert proxy.setup["tune_archs"] == [i for i in space.ids() if i not in exclude] and proxy.setup["setup_flops"] > 0
-    assert all(b[2] == proxy.setup["lr"] and len(b[1]) == 10 for b in proxy.batches)
-    fixed = make_proxy(ProxySettings(kind="real", steps=2, batch_size=10, lr=0.05), small_mnist, torch.device("cpu"))
-    assert fixed.setup["lr"] == 0.05 and fixed.setup["setup_seconds"] == 0.0
-
-
-def test_subset_proxy_is_class_balanced_and_teacher_sized(small_mnist, tiny_teacher):
-    holdout, pool = split_pool(small_mnist.train)  # 2,000 training images: a quarter held out
-    assert len(holdout) == 500 and len(pool) == 1500
-    sub = balanced_subset(pool, 40, 10, seed=0)
-    assert torch.equal(sub.y, torch.arange(40) % 10)
-    teacher = load_teacher(tiny_teacher, "cpu")
-    proxy = make_proxy(
-        ProxySettings(kind="subset", steps=4, lr=0.1, teacher=str(tiny_teacher)),
-        small_mnist,
-        torch.device("cpu"),
-        teacher=teacher,
-    )
-    # 2 teacher steps x 10 = a 20-image subset, trained 4 steps: two passes.
-    images = torch.cat([b[0] for b in proxy.batches])
-    assert images.shape[0] == 40 and len({tuple(x.flatten()[:20].tolist()) for x in images}) <= 20
-
-
-def test_proxy_seeds_score_is_the_mean_of_separate_initialisations(small_mnist, tiny_teacher):
-    from gtn_nas.nas.proxies import train_and_score
-
-    spec = load_space(TINY_SPACE).archs[-1]
-    teacher = load_teacher(tiny_teacher, "cpu")
-    proxy = make_proxy(
-        ProxySettings(teacher=str(tiny_teacher), steps=3, seed=5, seeds=3),
-        small_mnist,
-        torch.device("cpu"),
-        teacher=teacher,
-    )
-    separate = [train_and_score(spec, proxy.batches, proxy.val, 5 + i, "cpu")["score"] for i in range(3)]
-    assert len(set(separate)) > 1  # the initialisations differ
-    assert proxy.score(spec)["score"] == pytest.approx(sum(separate) / 3, abs=1e-12)
-
-
-def test_val_examples_subset_is_fixed_by_seed(small_mnist):
-    make = lambda seed, n=100: make_proxy(
-        ProxySettings(kind="params", seed=seed, val_examples=n), small_mnist, torch.device("cpu")
-    )
-    a, b, c = make(0), make(0), make(1)
-    assert len(a.val) == 100 and torch.equal(a.val.x, b.val.x) and not torch.equal(a.val.x, c.val.x)
-    assert len(make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu")).val) == len(small_mnist.val)
-    with pytest.raises(ConfigError, match="--val-examples"):
-        make(0, 0)
-    with pytest.raises(ConfigError, match="--proxy-seeds"):
-        ProxySettings(kind="params", seeds=0).validate()
-    assert (
-        "seeds" not in ProxySettings().key() and ProxySettings(seeds=2).key()["seeds"] == 2
-    )  # old studies keep their key
-
-
-def test_params_proxy_and_unknown_proxy(small_mnist):
-    spec = load_space(TINY_SPACE).archs[0]
-    proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
-    assert proxy.score(spec)["score"] == count_params(build_student(spec, 0)) and proxy.score(spec)["flops"] == 0
-    with pytest.raises(
-        ConfigError, match="--proxy must be one of teacher, real, subset, params, synflow, naswot; got 'zero-cost'"
-    ):
-        ProxySettings(kind="zero-cost").validate()
-
-
-# -- in-process: studies -------------------------------------------------------------------------
 
 
 def test_search_reuses_scores_honestly_and_resumes_to_the_budget(tmp_path, small_mnist):
