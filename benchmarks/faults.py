@@ -29,24 +29,19 @@ from pathlib import Path
 import pandas as pd
 
 TINY = str(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "tiny.toml")
+CONFIG = str(Path(__file__).resolve().parent / "configs" / "faults-distill.toml")
 DISTILL = [
     "--method",
     "bptt",
-    "--bptt-window",
-    "2",
-    "--space",
-    TINY,
+    "--config",
+    CONFIG,
     "--inner-steps",
     "3",
     "--batch-size",
     "20",
-    "--eval-every",
-    "1000",
     "--no-calibrate",
     "--quiet",
     "--seed",
-    "5",
-    "--checkpoint-every",
     "5",
 ]
 

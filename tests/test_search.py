@@ -72,6 +72,7 @@ def search_workers(teacher: Path, storage: str, study: str, space: Path, out_dir
         "--study-name",
         study,
         "--quiet",
+        "--wait",  # a worker that finishes first waits for the other's trials: both end with every trial done
         "--out",
         str(out_dir / f"worker{i}.csv"),
     )
@@ -136,6 +137,7 @@ def test_two_archs_from_workers_score_each_architecture_once(tmp_path, tiny_teac
         "--space",
         TINY_SPACE,
         "--quiet",
+        "--wait",  # exit 0 only with every architecture scored: the first to finish waits for the other
         "--out",
         str(tmp_path / f"w{i}.csv"),
     )
