@@ -166,39 +166,28 @@ class DistillConfig:
 
     @staticmethod
     def from_dict(d: dict) -> DistillConfig:
-        d = {"students_per_step": 1, "calibrate": False, **d}  # 0.1 checkpoints: one student, no calibration
-        # Checkpoints of gtn-nas 0.1 predate the choice of generator: theirs is `upsample`.
-        # Those before `init` started every teacher from noise.
-        d["teacher"] = TeacherConfig(**{"generator": "upsample", "init": "noise", **d["teacher"]})
         # Options added since a checkpoint was written: it was trained without them.
+        d = {**d, "teacher": TeacherConfig(**d["teacher"])}
         d["method_options"] = {**OPTIONS_ADDED_OFF.get(d.get("method", "ift"), {}), **d.get("method_options", {})}
         return DistillConfig(**d)
 
 
 OBJECTIVES = ("accuracy", "rank")
-# Each method's generator decoder, chosen by results/teachers/ablation.md (equal wall-clock budgets).
+# Each default below is the variant that measured best; the measurements and the runs that led to
+# them are in results/teachers/README.md (the ablation) and results/teachers/default/.
+# The generator decoder each method taught best with, at equal wall-clock budgets.
 DEFAULT_GENERATOR = {"bptt": "upsample", "ift": "upsample", "gm": "convt"}
-# How generator teachers start (ablation.md, `*-genreal*` at 180 s): fitted to real images, bptt
-# and gm students keep 0.91 of full-training accuracy before any meta-step, where 180 s of
-# meta-training from noise reach 0.82-0.85.
+# Generators start fitted to real images: their students already keep ~0.91 of full-training
+# accuracy, which meta-training from noise did not reach in the same time.
 DEFAULT_INIT = {"bptt": "real", "ift": "real", "gm": "real"}
 DEFAULT_META_LR = 0.01
-# A fitted generator is fine-tuned: at 0.01, 66 bptt meta-steps took it from 0.914 to 0.833 and gm
-# from ~0.91 to 0.864 (ablation.md); at 0.001 both kept it.
+# A fitted generator is fine-tuned: 0.01 undid the fit within tens of meta-steps, 0.001 kept it.
 FINE_TUNE_META_LR = 0.001
-# Calibration of the inner lr/momentum after distillation, where it measured better (ablation.md):
-# gm gained; for ift it was neutral on the default settings and worse on average over variants;
-# bptt learns its own.
-# ift: off while the grid had no gradient clips (ablation.md: -0.012), on since clips measured better
-# on both ift teachers (clip_ablation_ift_bptt.md); bptt learns its own lr and calibration did not help it.
+# Calibrate the inner lr/momentum/clip afterwards where the meta-gradient cannot reach them and it
+# measured better (ift, gm); bptt learns its own and calibration did not help it.
 DEFAULT_CALIBRATE = {"bptt": False, "ift": True, "gm": True}
-# Meta-steps that fit the default budget (<= 15 min on 2 CPU cores at T=32, B=128); see README.
-# gm 480 -> 400 when augmentation came on: 480 took 1,023 s in one measured run (the machine slower
-# than an hour before, when the same 480 meta-steps ran 23% faster); 400 leaves room for that.
-# bptt 850 -> 800 when generators started fitted to real images: the fit (~80 s beside another run,
-# upsample decoder) would have taken 850's 859 s past 900.
-# ift 330 -> 300 -> 240: 300 with the fit and calibration took 996 s alone (results/teachers/default/
-# wall_time.csv; 2.6 s per meta-step that hour against 2.3 before); 240 leaves ~155 s of that out.
+# Meta-steps that fit the default budget: <= 15 minutes on 2 CPU cores at T=32, B=128, the fit and
+# the calibration included, with room for a slower hour (wall times in results/teachers/default/).
 DEFAULT_META_STEPS = {"bptt": 800, "ift": 240, "gm": 400}
 
 
@@ -206,8 +195,9 @@ DEFAULT_META_STEPS = {"bptt": 800, "ift": 240, "gm": 400}
 METRIC_COLUMNS = ["meta_step", "meta_loss", "val_acc", "elapsed_s", "peak_mem_mb", "step_s"]
 # Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
 MAX_SKIPPED_IN_A_ROW = 5
-# Method options added after teachers were shipped, with the value that means "as before".
-OPTIONS_ADDED_OFF = {"gm": {"augment": False}, "ift": {"warm_mode": "advance"}}
+# Method options added after teachers were shipped, with the value that means "as before" (the
+# shipped ift teachers predate warm_mode).
+OPTIONS_ADDED_OFF = {"ift": {"warm_mode": "advance"}}
 
 
 # Method options counted in inner steps (by method: field -> CLI flag); none may exceed --inner-steps.
