@@ -26,8 +26,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faults import TINY, UNFINISHED, _env  # noqa: E402
+from faults import TINY, UNFINISHED, _env  # benchmarks/faults.py: this script's folder is on sys.path
 
 SKEWED = (
     "import sys, time; real = time.time; time.time = lambda: real() + {skew}; "

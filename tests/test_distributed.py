@@ -15,6 +15,8 @@ from test_rank_objective import pool_csv
 from gtn_nas.core.checkpoint import load_checkpoint
 from gtn_nas.core.distributed import World
 
+pytestmark = pytest.mark.scenario  # multi-process: `pytest -m "not scenario"` leaves it out
+
 FIXTURES = Path(TINY_SPACE).parent
 # bptt with a 2-step window on the tiny space, no calibration, monitoring practically off
 TINY = [

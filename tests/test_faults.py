@@ -2,13 +2,11 @@
 
 import os
 import random
-import sys
-from pathlib import Path
 
+import faults  # benchmarks/faults.py (pytest's pythonpath has benchmarks/)
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import faults  # noqa: E402
+pytestmark = pytest.mark.scenario  # multi-process: `pytest -m "not scenario"` leaves it out
 
 
 def _urls(tmp_path):

@@ -13,9 +13,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 from test_queue import SPECS, completions_race
-from test_search import WORKER_SPACE, check_search_study, search_workers, tiny_teacher, tiny_teachers  # noqa: F401  (fixtures)
+from test_search import WORKER_SPACE, check_search_study, search_workers
 
 from gtn_nas.nas.workqueue import WorkQueue, driver_url, open_storage
+
+pytestmark = pytest.mark.scenario  # multi-process: `pytest -m "not scenario"` leaves it out
 
 URL = os.environ.get("GTN_NAS_TEST_POSTGRES")
 

@@ -152,14 +152,20 @@ def completions_race(open_queue, monkeypatch) -> list[TrialState]:
         return ids
 
     monkeypatch.setattr(WorkQueue, "_complete_ids", slow_read)
-    workers = [
-        threading.Thread(target=q.complete, args=(t, v, {"score": v}))
-        for q, t, v in ((a, first, 0.9), (b, second, 0.1))
-    ]
+    spans = []
+
+    def complete(q, t, v):
+        start = time.monotonic()
+        q.complete(t, v, {"score": v})
+        spans.append((start, time.monotonic()))
+
+    workers = [threading.Thread(target=complete, args=args) for args in ((a, first, 0.9), (b, second, 0.1))]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
+    # The race happened: both completions were under way at once (each started before either ended).
+    assert len(spans) == 2 and max(s for s, _ in spans) < min(e for _, e in spans)
     return sorted((t.state for t in a.study.get_trials()), key=lambda s: s.name)
 
 

@@ -27,7 +27,6 @@ from repo_report.readme_blocks import render_readme
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "report" / "results"
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 EXPECTED = sorted(
     [
