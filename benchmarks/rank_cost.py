@@ -1,19 +1,23 @@
-"""What a rank meta-step costs against an accuracy meta-step with the same K students.
+"""What a rank meta-step costs against an accuracy meta-step on the same K students.
 
-For each method (bptt, ift) and each objective, one Distiller (K students per meta-step, T inner
-steps, a teacher from noise so that no fit is timed), its meta-steps interleaved with the other
-objective's in one process so that both see the same machine: median seconds per meta-step over
-`--steps` meta-steps (the first, warm-up, dropped) and peak memory (CUDA only; on the CPU the process
-RSS high-water mark, which only grows, is recorded after each method's runs). The target: rank ÷
-accuracy ≤ 1 (the rank objective adds one small ranking loss per meta-step and an exchange of K
-floats between processes, nothing per student).
+Per method (bptt, ift) and meta-step, K contexts are built twice from the same seeds (students of the
+ranking pool's rank-train split, one teacher from noise), and timed in turn:
+
+- accuracy: each student's meta-gradient in full (`method(ctx)`: its graph is freed before the next);
+- rank: every student's forward first (`method.forward(ctx)`, graphs kept), the ranking loss's weights
+  c_k, then each `Pending.backward(c_k)`: the same work plus one small loss, but all K graphs alive at once.
+
+Seconds: median over `--steps` meta-steps (the first dropped), interleaved, so both see the same
+machine. Memory: bytes of tensors autograd saved for backward (a pack hook counts them): the peak
+held at once is one student's for accuracy and the sum over K for rank (bptt's unrolls; ift keeps
+no unroll, only its J-batch objective).
 
     python benchmarks/rank_cost.py --out results/teachers/rank_cost
 """
 
 from __future__ import annotations
 
-import resource
+import random
 import statistics
 import time
 from pathlib import Path
@@ -25,59 +29,98 @@ import common
 from gtn_nas.core.data import load_mnist
 from gtn_nas.teachers.distillation import DistillConfig, Distiller
 from gtn_nas.teachers.generator import TeacherConfig
+from gtn_nas.teachers.rank_objective import RankPool, objective_weights
 
 POOL = "results/ground_truth/rank_pool.csv"
 
 
-def distiller(method: str, objective: str, k: int, data) -> Distiller:
-    cfg = DistillConfig(
-        method=method,
-        teacher=TeacherConfig(init="noise"),
-        meta_steps=1000,
-        students_per_step=k,
-        calibrate=False,
-        eval_every=10_000,
-        objective=objective,
-        rank_pool=POOL if objective == "rank" else None,
-    )
-    return Distiller(cfg, data, torch.device("cpu"))
+class SavedBytes:
+    """Bytes of the tensors autograd saves for backward while the hook is active."""
+
+    def __init__(self):
+        self.total = 0
+
+    def __enter__(self):
+        def pack(t):
+            self.total += t.numel() * t.element_size()
+            return t
+
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        self.hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.hooks.__exit__(*exc)
+
+
+def contexts(d: Distiller, step: int, specs: list[dict]) -> list:
+    return [d.context(step, k, spec) for k, spec in enumerate(specs)]
+
+
+def accuracy_step(d: Distiller, ctxs: list) -> tuple[float, int]:
+    t0, peak = time.perf_counter(), 0
+    for ctx in ctxs:
+        with SavedBytes() as saved:
+            d.method(ctx)
+        peak = max(peak, saved.total)
+    return time.perf_counter() - t0, peak
+
+
+def rank_step(d: Distiller, ctxs: list, accs: list[float]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    with SavedBytes() as saved:
+        pending = [d.method.forward(ctx) for ctx in ctxs]
+    _, weights = objective_weights([p.meta_loss for p in pending], accs, "pairwise", None)
+    for p, c in zip(pending, weights):
+        p.backward(c)
+    return time.perf_counter() - t0, saved.total
 
 
 def main() -> None:
     ap = common.parser(__doc__)
     ap.add_argument("--methods", default="bptt,ift")
     ap.add_argument("--k", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--out", type=Path, default=Path("results/teachers/rank_cost"))
     common.add_threads(ap, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    data = load_mnist()
+    data, pool = load_mnist(), RankPool.load(POOL)
     rows = []
     for method in args.methods.split(","):
-        runs = {obj: distiller(method, obj, args.k, data) for obj in ("accuracy", "rank")}
-        times = {obj: [] for obj in runs}
-        for _ in range(args.steps):
-            for obj, d in runs.items():  # interleaved: both objectives see the same machine
-                t0 = time.perf_counter()
-                d.meta_step()
-                times[obj].append(time.perf_counter() - t0)
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        for obj in runs:
+        cfg = DistillConfig(method=method, teacher=TeacherConfig(init="noise"), calibrate=False)
+        d = Distiller(cfg, data, torch.device("cpu"))
+        times = {"accuracy": [], "rank": []}
+        peaks = {"accuracy": 0, "rank": 0}
+        for step in range(args.steps):
+            chosen = random.Random(step).sample(pool.train, args.k)
+            specs, accs = [s for s, _ in chosen], [a for _, a in chosen]
+            for objective in ("accuracy", "rank"):
+                d.opt.zero_grad(set_to_none=True)
+                ctxs = contexts(d, step, specs)  # the same students, seeds and batches for both
+                sec, peak = accuracy_step(d, ctxs) if objective == "accuracy" else rank_step(d, ctxs, accs)
+                times[objective].append(sec)
+                peaks[objective] = max(peaks[objective], peak)
+        for objective in times:
             rows.append(
                 {
                     "method": method,
-                    "objective": obj,
+                    "objective": objective,
                     "k": args.k,
-                    "sec_per_meta_step": statistics.median(times[obj][1:]),
-                    "steps_timed": len(times[obj]) - 1,
-                    "max_rss_mb_after": round(rss_mb),
+                    "sec_per_meta_step": statistics.median(times[objective][1:]),
+                    "steps_timed": len(times[objective]) - 1,
+                    "saved_for_backward_mb": round(peaks[objective] / 2**20, 1),
                 }
             )
         print(rows[-2], rows[-1], flush=True)
     frame = pd.DataFrame(rows)
-    acc = frame[frame["objective"] == "accuracy"].set_index("method")["sec_per_meta_step"]
-    frame["rank_over_accuracy"] = [r.sec_per_meta_step / acc[r.method] for r in frame.itertuples()]
+    base = frame[frame["objective"] == "accuracy"].set_index("method")
+    frame["time_vs_accuracy"] = [
+        r.sec_per_meta_step / base.at[r.method, "sec_per_meta_step"] for r in frame.itertuples()
+    ]
+    frame["memory_vs_accuracy"] = [
+        r.saved_for_backward_mb / base.at[r.method, "saved_for_backward_mb"] for r in frame.itertuples()
+    ]
     common.write_outputs(args.out, frame, common.metadata(threads=args.threads, k=args.k, steps=args.steps))
     print(frame.to_string(index=False))
 

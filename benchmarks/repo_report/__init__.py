@@ -75,6 +75,7 @@ from .teachers import (
     _clip_ablation,
     _curves,
     _rank_ablation,
+    _rank_cost,
     _recalibration,
     _samples,
     _teacher_quality,
@@ -238,6 +239,7 @@ SECTIONS = (
         ("ground_truth/rank_pool.csv", "ground_truth/rank_pool.json", "ground_truth/convnet.csv"),
         _rank_pool,
     ),
+    Section("rank-cost", ("teachers/rank_cost.csv", "teachers/rank_cost.json"), _rank_cost),
     Section(
         "rank-ablation",
         ("teachers/rank_ablation/summary.csv", "teachers/rank_ablation/summary.json"),

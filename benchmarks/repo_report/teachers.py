@@ -306,3 +306,18 @@ def rank_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
         "`minus_start`, `minus_real`: paired differences of ρ over the same bootstrap resamples, 95% intervals "
         f"(`{meta['rank_command']}`; `nas_correlation.md`).\n\n" + markdown_table(frame, ".4f")
     )
+
+
+def _rank_cost(inputs: Inputs) -> dict:
+    frame = inputs.csv("teachers/rank_cost.csv", ("method", "objective"), ("sec_per_meta_step", "time_vs_accuracy"))
+    meta = inputs.json("teachers/rank_cost.json", ("command",))
+    text = (
+        "# A rank meta-step against an accuracy meta-step on the same students\n\n"
+        f"Command: `{meta['command']}`  \nHardware: {meta.get('hardware', 'not recorded')}; {meta.get('date', '')}. "
+        f"K = {meta.get('k', '?')} students of the ranking pool per meta-step, the same students, seeds and "
+        "batches for "
+        "both objectives, interleaved; median seconds over the timed meta-steps (the first dropped). "
+        "`saved_for_backward_mb`: tensors autograd held for backward at the peak (one student's for accuracy, all K "
+        "for rank, whose weights need every student's loss first).\n\n" + markdown_table(frame, ".3f")
+    )
+    return {"teachers/rank_cost.md": text}
