@@ -317,7 +317,9 @@ def _rank_cost(inputs: Inputs) -> dict:
         f"K = {meta.get('k', '?')} students of the ranking pool per meta-step, the same students, seeds and "
         "batches for "
         "both objectives, interleaved; median seconds over the timed meta-steps (the first dropped). "
-        "`saved_for_backward_mb`: tensors autograd held for backward at the peak (one student's for accuracy, all K "
-        "for rank, whose weights need every student's loss first).\n\n" + markdown_table(frame, ".3f")
+        "`saved_for_backward_mb`: bytes autograd saved for backward during a student's forward and backward "
+        "(accuracy: the largest student's) or during all K forwards (rank: the weights need every student's loss "
+        "first) — what bptt's kept unrolls hold at once; for ift an upper bound, as its meta-loss graph is freed "
+        "within forward.\n\n" + markdown_table(frame, ".3f")
     )
     return {"teachers/rank_cost.md": text}
