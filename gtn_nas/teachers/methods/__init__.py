@@ -20,8 +20,14 @@ def make_method(name: str, options: dict | None = None) -> MetaGradient:
     cls, cfg_cls = METHODS[name]
     try:
         return cls(cfg_cls(**(options or {})))
-    except TypeError as exc:  # an option the method does not have
-        raise ConfigError(f"--method {name}: {exc}") from None
+    except TypeError:  # an option the method does not have
+        known = {f.name for f in dataclasses.fields(cfg_cls)}
+        unknown = sorted(set(options or {}) - known)
+        raise ConfigError(
+            f"--method {name}: [method] unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
+            if unknown
+            else f"--method {name}: bad [method] options {options}"
+        ) from None
 
 
 def resolve_options(name: str, given: dict) -> dict:
