@@ -187,7 +187,7 @@ def test_flags_override_the_config_file_and_paths_in_it_are_relative_to_it(tmp_p
         (["distill", "--out", "afile/sub/t.pt"], ["afile is not a folder"]),
         (["distill", "--out", "m.pt"], ["metrics CSV", "m.csv is a folder"]),  # failed at the first checkpoint
         (["export", "--teacher", "afile", "--out", "d.npz"], ["--out d.npz is a folder"]),
-        (["report", "--results", ".", "--out", "afile"], ["--out afile is a file"]),
+        (["report", "r.csv", "--ground-truth", "gt.csv", "--out", "afile"], ["--out afile is a file"]),
         (["rank", "r.csv", "--ground-truth", "gt.csv", "--out-md", "adir"], ["--out-md adir is a folder"]),
     ],
 )

@@ -29,13 +29,6 @@ def test_how_a_teacher_starts_and_its_meta_lr_follow_from_kind_and_init(teacher,
         assert DistillConfig.from_dict(cfg.to_dict()) == cfg
 
 
-def test_a_checkpoint_from_before_init_was_stored_started_from_noise():
-    stored = DistillConfig(method="bptt", teacher=TeacherConfig(init="noise"), meta_lr=0.01).to_dict()
-    del stored["teacher"]["init"], stored["teacher"]["fit_steps"]
-    cfg = DistillConfig.from_dict(stored)
-    assert (cfg.teacher.init, cfg.meta_lr) == ("noise", 0.01)
-
-
 def test_pixel_teacher_starts_from_real_images_of_each_rows_class_outside_the_holdout(mnist):
     from gtn_nas.teachers.calibration import CalibrationConfig
     from gtn_nas.teachers.fit import balanced_real_steps, real_pixels
