@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shlex
 import subprocess
 import sys
 import time
@@ -149,7 +150,12 @@ def main() -> None:
             row = scenario(job, url, a.work, a.seconds, a.skew, rng, a.stale_after)
             print(json.dumps(row), flush=True)
             rows.append(row)
-    summary = {"wall_s": round(time.time() - t0, 1), "argv": sys.argv[1:], "rows": rows}
+    summary = {
+        "command": "python benchmarks/chaos.py " + shlex.join(sys.argv[1:]),
+        "wall_s": round(time.time() - t0, 1),
+        "argv": sys.argv[1:],
+        "rows": rows,
+    }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(summary, indent=1) + "\n")
     bad = [r for r in rows if r["rows_lost"] or r["duplicated"] or r["left_running"] or r["untruthful_exits"]]
