@@ -50,6 +50,7 @@ VARIANTS = {
     "accuracy": ["--meta-steps", str(META_STEPS)],
     "rank": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL],
     "rank-mix1": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL, "--rank-weight", "1"],
+    "start-clip1": [],  # see RECALIBRATED
     "rank-zscore": [
         "--meta-steps",
         str(META_STEPS),
@@ -61,6 +62,10 @@ VARIANTS = {
         "benchmarks/configs/rank-zscore.toml",
     ],
 }
+
+
+# Controls made from a start by `gtn-nas calibrate` (its flags): is the start's ranking its calibration?
+RECALIBRATED = {"start-clip1": ["--clips", "1"]}
 
 
 def run(cmd: list[str], log: list[str]) -> float:
@@ -93,6 +98,16 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
     name = f"{variant}-seed{seed}"
     ckpt, log = out_dir / f"{name}.pt", []
     cmd = ["gtn-nas", "distill", *BASE, *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
+    if variant in RECALIBRATED:  # the same seed's start, calibrated again on a grid that only clips
+        cmd = [
+            "gtn-nas",
+            "calibrate",
+            "--teacher",
+            str(out_dir / f"start-seed{seed}.pt"),
+            "--out",
+            str(ckpt),
+            *RECALIBRATED[variant],
+        ]
     done = ckpt.exists() and torch.load(ckpt, weights_only=True, map_location="cpu")["complete"]
     wall = None if done else run(cmd + (["--resume"] if ckpt.exists() else []), log)
     nas = out_dir / "nas" / f"{name}.csv"
@@ -145,7 +160,7 @@ def summarise(out_dir: Path) -> None:
     runs = [str(out_dir / "nas" / f"{n}.csv") for n in names] + ["results/nas/real.csv", "results/nas/subset.csv"]
     paired = []
     for r, n in zip(records, names):
-        if r["variant"] != "start" and f"start-seed{r['seed']}" in names:
+        if r["variant"] != "start" and f"start-seed{r['seed']}" in names:  # start-clip1 too: the calibration's effect
             paired += ["--paired", f"teacher:ift [{n}],teacher:ift [start-seed{r['seed']}]"]
         paired += ["--paired", f"teacher:ift [{n}],real"]
     cmd = [
@@ -167,11 +182,11 @@ def summarise(out_dir: Path) -> None:
     run(cmd, [])
     corr = pd.read_csv(ROOT / out_dir / "nas_correlation.csv").set_index("proxy")
 
-    def interval(label: str) -> str:
+    def interval(label: str, sign: str = "+") -> str:
         if label not in corr.index:
             return ""
         r = corr.loc[label]
-        return f"{r['spearman']:+.3f} [{r['spearman_lo']:+.2f}, {r['spearman_hi']:+.2f}]"
+        return f"{r['spearman']:{sign}.3f} [{r['spearman_lo']:{sign}.2f}, {r['spearman_hi']:{sign}.2f}]"
 
     rows = []
     for r, n in zip(records, names):
@@ -184,7 +199,7 @@ def summarise(out_dir: Path) -> None:
                 "elapsed_s": round(r["elapsed_s"] or 0.0),
                 "heldout_retained": round(r["heldout_retained"], 4),
                 "rank_val_rho_last": None if r["rank_val_rho_last"] is None else round(r["rank_val_rho_last"], 3),
-                "convnet60_rho": interval(me).lstrip("+"),
+                "convnet60_rho": interval(me, sign=""),
                 "minus_start": interval(f"{me} − teacher:ift [start-seed{r['seed']}]"),
                 "minus_real": interval(f"{me} − real"),
             }

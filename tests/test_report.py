@@ -76,6 +76,8 @@ EXPECTED = sorted(
         "teachers/warm15/nas_correlation.md",
         "ground_truth/rank_pool.md",
         "teachers/rank_cost.md",
+        "teachers/rank_ablation/summary.md",
+        "teachers/rank_ablation/nas_correlation.md",
     ]
 )
 
