@@ -282,7 +282,7 @@ def _readme_rank_ablation(inputs: Inputs) -> str:
         "minus_real": "Δρ − real",
     }
     f = f.assign(seed=f["seed"].astype(int), meta_steps=f["meta_steps"].astype(int))
-    return markdown_table(f[list(cols)].rename(columns=cols).fillna("–"), ".3f")
+    return markdown_table(f[list(cols)].rename(columns=cols).astype(object).fillna("–"), ".3f")
 
 
 HEADLINE_PROXIES = {  # nas_correlation.csv label -> teacher_quality/summary.csv source
