@@ -158,3 +158,27 @@ def test_augmented_checkpointed_unroll_recomputes_the_same_transformations():
     assert full.keys() == ckpt.keys()
     for k in full:
         torch.testing.assert_close(full[k], ckpt[k])
+
+
+@pytest.mark.parametrize("name", ["pixels", "raw_lr"])
+def test_bptt_through_a_gradient_clip_matches_finite_differences(name):
+    """A calibrated clip is part of the unroll bptt differentiates (min(1, c/|g|) is smooth where active)."""
+    ctx = tiny_context()
+    ctx.teacher.max_grad_norm = 0.05
+    method = Bptt()
+    clipped = _meta_loss(ctx, method)
+    ctx.teacher.max_grad_norm = None
+    assert _meta_loss(ctx, method) != pytest.approx(clipped, rel=1e-6)  # the clip is active
+    ctx.teacher.max_grad_norm = 0.05
+    _meta_loss(ctx, method)
+    param = getattr(ctx.teacher, name)
+    direction = torch.randn(param.shape, generator=torch.Generator().manual_seed(1), dtype=param.dtype)
+    analytic = (param.grad * direction).sum().item()
+    eps = 1e-5
+    with torch.no_grad():
+        param += eps * direction
+        up = _meta_loss(ctx, method)
+        param -= 2 * eps * direction
+        down = _meta_loss(ctx, method)
+        param += eps * direction
+    assert analytic == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9)

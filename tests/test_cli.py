@@ -151,6 +151,10 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, args, needles):
             ["[method] checkpoint_every"],
         ),
         ("gm", "[teacher]\ninner_steps = 4\n[method]\nmatch_steps = 5", ["[method] match_steps"]),
+        ("ift", "[calibration]\nseed = 3", ["[calibration] unknown key 'seed'"]),
+        ("ift", "[calibration]\nmax_grad_norms = [0.0]", ["[calibration]", "clips must be > 0"]),
+        ("ift", '[calibration]\nmax_grad_norms = ["never"]', ["[calibration]"]),
+        ("ift", "calibration = 3", ["[calibration] must be a table"]),
     ],
 )
 def test_bad_config_files_are_one_line(tmp_path, monkeypatch, method, toml, needles):
@@ -170,6 +174,23 @@ def test_flags_override_the_config_file_and_paths_in_it_are_relative_to_it(tmp_p
     cfg = distill_config(tmp_path / "c.toml", method="bptt", seed=None, teacher={"inner_steps": 3, "batch_size": None})
     assert (cfg.seed, cfg.teacher.inner_steps, cfg.method_options["window"]) == (5, 3, 2)
     assert cfg.space == str(tmp_path / "tiny.toml") and cfg.teacher.batch_size == 128
+
+
+def test_the_calibration_table_spells_none_as_words_and_round_trips_through_a_checkpoint_config(tmp_path):
+    from gtn_nas.teachers.config_file import distill_config
+    from gtn_nas.teachers.distillation import DistillConfig
+
+    (tmp_path / "c.toml").write_text(
+        'calibrate_start = true\n[calibration]\nmomenta = ["teacher", 0.9]\nmax_grad_norms = ["none", 1.0]\n'
+    )
+    cfg = distill_config(tmp_path / "c.toml", method="ift")
+    assert cfg.calibrate_start and cfg.calibration.momenta == (None, 0.9)
+    assert cfg.calibration.max_grad_norms == (None, 1.0) and cfg.calibration.lr_scales[0] == 0.25
+    as_saved = {
+        **cfg.to_dict(),
+        "calibration": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.to_dict()["calibration"].items()},
+    }
+    assert DistillConfig.from_dict(as_saved) == cfg
 
 
 @pytest.mark.parametrize(

@@ -172,3 +172,60 @@ def test_a_study_knows_its_teacher_by_content_not_path(small_mnist, tmp_path):
     recalibrate(path, path, small_mnist, cfg)
     with pytest.raises(ConfigError, match="teacher"):  # recalibrated in place: another proxy
         bind_settings(study, ProxySettings(kind="teacher", teacher=str(path)), {})
+
+
+def test_the_functional_inner_step_clips_as_the_export_recipe_does():
+    """Meta-training's students (core.inner) and the scoring students (training.sgd_steps) follow
+    the same trajectory under a gradient clip, so a calibrated clip means the same in both."""
+    from gtn_nas.core.inner import InnerState, grads, sgd_step
+    from gtn_nas.core.students import Functional
+
+    net = build_student(SPEC, 0)
+    f = Functional(build_student(SPEC, 0))
+    state, steps = InnerState.start(f.init_params()), _steps()
+    for x, y, lr, m in steps:
+        state = sgd_step(state, grads(f, state.params, x, y), lr, m, max_grad_norm=0.3)
+    sgd_steps(net, steps, max_grad_norm=0.3)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(state.params[name], p.detach())
+
+
+def _start_calibrated(small_mnist, tmp_path, meta_steps, method="ift"):
+    cfg = DistillConfig(
+        method=method,
+        teacher=TeacherConfig(inner_steps=3, batch_size=20, init="noise"),
+        meta_steps=meta_steps,
+        space=TINY_SPACE,
+        eval_every=1,
+        eval_students=1,
+        eval_examples=200,
+        calibrate_start=True,
+        calibration=CalibrationConfig(lr_scales=(2.0,), momenta=(0.9,), max_grad_norms=(0.5,), students=1, holdout=100),
+    )
+    return distill(cfg, small_mnist, CPU, tmp_path / "t.pt")
+
+
+def test_a_start_calibration_sets_the_recipe_meta_training_uses(small_mnist, tmp_path):
+    d = _start_calibrated(small_mnist, tmp_path, meta_steps=0)
+    ckpt = torch.load(tmp_path / "t.pt", weights_only=True)
+    # 0 meta-steps: the calibrated start is the teacher, calibrated once.
+    assert ckpt["complete"] and ckpt["calibration"] == {} and ckpt["start_calibration"]["max_grad_norm"] == 0.5
+    teacher, _ = load_teacher(tmp_path / "t.pt")
+    assert teacher.max_grad_norm == 0.5
+    torch.testing.assert_close(teacher.lr(), torch.full((3,), 0.1))
+    torch.testing.assert_close(teacher.momentum(), torch.full((3,), 0.9))
+    assert d.start_calibration["seconds"] <= d.elapsed
+    with pytest.raises(ConfigError, match="start was calibrated"):
+        recalibrate(tmp_path / "t.pt", tmp_path / "r.pt", small_mnist)
+
+
+def test_meta_training_after_a_start_calibration_trains_its_students_with_the_clip(small_mnist, tmp_path, monkeypatch):
+    from gtn_nas.core import inner
+
+    seen = []
+    real_step = inner.sgd_step
+    monkeypatch.setattr(inner, "sgd_step", lambda *a, **k: seen.append(a[4] if len(a) > 4 else None) or real_step(*a))
+    d = _start_calibrated(small_mnist, tmp_path, meta_steps=1)
+    assert seen and set(seen) == {0.5}  # every inner step of the meta-step, clipped at the start's choice
+    ckpt = torch.load(tmp_path / "t.pt", weights_only=True)
+    assert ckpt["complete"] and ckpt["calibration"]["max_grad_norm"] == 0.5 and d.calibration is not None

@@ -42,7 +42,19 @@ def grads(f, params: Params, x: torch.Tensor, y: torch.Tensor, create_graph: boo
     return dict(zip(leaves, g))
 
 
-def sgd_step(state: InnerState, g: Params, lr, momentum) -> InnerState:
+def clip(g: Params, max_grad_norm: float | None) -> Params:
+    """g rescaled to at most `max_grad_norm` in global L2 norm, as torch.nn.utils.clip_grad_norm_
+    does (coefficient c / (|g| + 1e-6), capped at 1); differentiable, so bptt sees the clip."""
+    if max_grad_norm is None:
+        return g
+    norm = torch.sqrt(sum((v**2).sum() for v in g.values()))
+    scale = torch.clamp(max_grad_norm / (norm + 1e-6), max=1.0)
+    return {k: v * scale for k, v in g.items()}
+
+
+def sgd_step(state: InnerState, g: Params, lr, momentum, max_grad_norm: float | None = None) -> InnerState:
+    """One step of `training.sgd_steps`'s recipe (its clip included) on functional parameters."""
+    g = clip(g, max_grad_norm)
     bufs = {k: momentum * state.bufs[k] + g[k] for k in g}
     return InnerState({k: state.params[k] - lr * bufs[k] for k in g}, bufs)
 
@@ -53,6 +65,8 @@ def train_steps(f, state: InnerState, teacher, noise, steps: range, create_graph
     create_graph=True keeps the whole computation differentiable w.r.t. the teacher (BPTT);
     otherwise the teacher's batches and hyper-parameters are treated as constants. `transform`
     (t, x) -> x, if given, changes step t's images before the student sees them (bptt's augment).
+    The teacher's gradient clip (`max_grad_norm`, set by calibration) is part of its recipe: the
+    students of meta-training train as the students that score the teacher do.
     """
     lr, mom = teacher.lr(), teacher.momentum()
     for t in steps:
@@ -64,5 +78,5 @@ def train_steps(f, state: InnerState, teacher, noise, steps: range, create_graph
             lr_t, mom_t, state = lr[t].detach(), mom[t].detach(), state.detached()
         if transform is not None:
             x = transform(t, x)
-        state = sgd_step(state, grads(f, state.params, x, y, create_graph), lr_t, mom_t)
+        state = sgd_step(state, grads(f, state.params, x, y, create_graph), lr_t, mom_t, teacher.max_grad_norm)
     return state.detached() if not create_graph else state

@@ -11,6 +11,8 @@ be set in a file that mirrors them:
     fit_steps = 300
     [method]                     # the method's own config (BpttConfig, IftConfig or GmConfig)
     neumann_terms = 20
+    [calibration]                # the calibration grid (CalibrationConfig; "teacher" / "none" for None)
+    max_grad_norms = [1.0]
 
 Paths in the file (`space`, `rank_pool` ending in .toml/.csv) are taken relative to the file's
 folder, so a config and the files it names travel together. `benchmarks/configs/` holds the
@@ -24,10 +26,11 @@ import tomllib
 from pathlib import Path
 
 from ..core.errors import ConfigError
+from .calibration import CalibrationConfig
 from .distillation import DistillConfig, check_step_options
 from .generator import TeacherConfig
 
-_SECTIONS = ("teacher", "method")
+_SECTIONS = ("teacher", "method", "calibration")
 _PATHS = {"space": ".toml", "rank_pool": ".csv"}
 
 
@@ -40,10 +43,13 @@ def distill_config(
     data = _read(Path(file)) if file is not None else {}
     teacher_fields = {**data.pop("teacher", {}), **_given(teacher or {})}
     method_fields = {**data.pop("method", {}), **_given(method_options or {})}
+    calibration = data.pop("calibration", None)
     top = {**data, **_given(fields)}
     where = f"--config {file}" if file is not None else "distill"
     _check_keys(top, {f.name for f in dataclasses.fields(DistillConfig)} - {"teacher", "method_options"}, where, "")
     _check_keys(teacher_fields, {f.name for f in dataclasses.fields(TeacherConfig)}, where, "[teacher] ")
+    if calibration is not None:
+        top["calibration"] = _calibration(calibration, where)
     try:
         cfg = DistillConfig(**top, teacher=TeacherConfig(**teacher_fields), method_options=method_fields)
     except TypeError as exc:  # a value of the wrong kind that a dataclass check trips over
@@ -51,6 +57,26 @@ def distill_config(
     cfg = cfg.validate()
     check_step_options(cfg.method, method_fields, cfg.teacher.inner_steps)  # even at their default value
     return cfg
+
+
+# TOML has no null: the grid's None entries are spelled as words.
+_NONE_WORDS = {"momenta": "teacher", "max_grad_norms": "none"}
+
+
+def _calibration(table: dict, where: str) -> CalibrationConfig:
+    """The [calibration] table as a grid: lists become tuples, the words of _NONE_WORDS None (the
+    grid's seed follows the distillation's, so it is not a key)."""
+    allowed = {f.name for f in dataclasses.fields(CalibrationConfig)} - {"seed"}
+    _check_keys(table, allowed, where, "[calibration] ")
+    fields = {}
+    for key, value in table.items():
+        if isinstance(value, list):
+            value = tuple(None if v == _NONE_WORDS.get(key) else v for v in value)
+        fields[key] = value
+    try:
+        return CalibrationConfig(**fields)
+    except (TypeError, ConfigError) as exc:
+        raise ConfigError(f"{where}: [calibration] {exc}") from None
 
 
 def _given(d: dict) -> dict:

@@ -34,7 +34,7 @@ from ..core.distributed import RankFailure, World
 from ..core.errors import CheckpointError, ConfigError, GtnNasError
 from ..core.spaces import load_space
 from ..core.students import Functional, build_student
-from .calibration import calibrate_distilled, score_recipe
+from .calibration import CalibrationConfig, calibrate_distilled, score_recipe
 from .fit import fit_generator, real_pixels
 from .generator import Teacher, TeacherConfig
 from .methods import METHODS, MetaContext, make_method, resolve_options
@@ -59,6 +59,10 @@ class DistillConfig:
     checkpoint_every: int = 25
     students_per_step: int = 1
     calibrate: bool | None = None  # None: the method's default (DEFAULT_CALIBRATE)
+    # Calibrate the fitted start too, before the first meta-step, so that meta-training's students
+    # train with the recipe (lr, momentum, clip) that will score the teacher rather than the initial one.
+    calibrate_start: bool = False
+    calibration: CalibrationConfig = CalibrationConfig()  # the grid (its seed is the distillation's + 777)
     # accuracy: mean real-data loss of the students; rank: a ranking loss between the students'
     # real-data losses and their ground-truth accuracies (`rank_objective`), K students from
     # the ranking pool `rank_pool` (a ground-truth CSV) per meta-step.
@@ -168,6 +172,10 @@ class DistillConfig:
     def from_dict(d: dict) -> DistillConfig:
         # Options added since a checkpoint was written: it was trained without them.
         d = {**d, "teacher": TeacherConfig(**d["teacher"])}
+        if "calibration" in d:  # tuples come back from a checkpoint or TOML as lists
+            d["calibration"] = CalibrationConfig(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in d["calibration"].items()}
+            )
         d["method_options"] = {**OPTIONS_ADDED_OFF.get(d.get("method", "ift"), {}), **d.get("method_options", {})}
         return DistillConfig(**d)
 
@@ -277,7 +285,7 @@ class Distiller:
         self.pool = RankPool.load(cfg.rank_pool) if cfg.objective == "rank" else None
         self.val_small = data.val.subset(min(cfg.eval_examples, len(data.val)), seed=0)
         self.step, self.elapsed, self.metrics, self.calibration = 0, 0.0, [], None
-        self.fit_error, self.started = None, False
+        self.fit_error, self.started, self.start_calibration = None, False, None
 
     def start(self) -> None:
         """Start a teacher from real images (`--init real`), once, before its first meta-step; the
@@ -290,6 +298,10 @@ class Distiller:
             self.fit_error = self._start_from_real()
             self.world.share_from_main(list(self.teacher.parameters()))  # ranks must start identical
             self.elapsed += time.perf_counter() - t0
+        if self.cfg.calibrate_start:
+            # Every rank calibrates (deterministic, the same on each): the clip is no tensor to share.
+            self.start_calibration = self._calibrated()
+            self.elapsed += self.start_calibration["seconds"]
 
     def _start_from_real(self) -> float | None:
         """Set a pixel teacher to real images, or fit a generator to them; the fit's MSE (or None)."""
@@ -441,8 +453,9 @@ class Distiller:
                 "meta_step": self.step,
                 "elapsed": self.elapsed,
                 "metrics": self.metrics,
-                "complete": self.step >= self.cfg.meta_steps and (self.calibration is not None or not self.calibrates),
+                "complete": self.step >= self.cfg.meta_steps and not self.needs_calibration,
                 "calibration": self.calibration or {},
+                "start_calibration": self.start_calibration or {},
                 "method_state": self.method.state_dict() if hasattr(self.method, "state_dict") else {},
             },
         )
@@ -460,9 +473,10 @@ class Distiller:
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step, self.elapsed, self.metrics = ckpt["meta_step"], ckpt["elapsed"], list(ckpt["metrics"])
         self.calibration = ckpt.get("calibration") or None
+        self.start_calibration = ckpt.get("start_calibration") or None
         if hasattr(self.method, "load_state_dict"):
             self.method.load_state_dict(ckpt.get("method_state") or {})
-        self.teacher.max_grad_norm = (self.calibration or {}).get("max_grad_norm")
+        self.teacher.max_grad_norm = recipe_clip(ckpt)
         self.sched.last_epoch = self.step
         for g in self.opt.param_groups:
             g["lr"] = self.cfg.meta_lr * self.sched.lr_lambdas[0](self.step)
@@ -477,11 +491,21 @@ class Distiller:
 
     def calibrate(self) -> dict:
         """Set the teacher's inner lr scale, momentum and gradient clip by `calibration.calibrate_distilled`."""
-        self.calibration = calibrate_distilled(
-            self.teacher, self.cfg.seed, self.space, self.data.train, device=self.device
-        )
+        self.calibration = self._calibrated()
         self.elapsed += self.calibration["seconds"]
         return self.calibration
+
+    def _calibrated(self) -> dict:
+        return calibrate_distilled(
+            self.teacher, self.cfg.seed, self.space, self.data.train, self.cfg.calibration, self.device
+        )
+
+    @property
+    def needs_calibration(self) -> bool:
+        """The final calibration is due: the method calibrates, it has not run, and the teacher is not
+        the calibrated start itself (0 meta-steps after a start calibration)."""
+        at_start = self.start_calibration is not None and self.step == 0
+        return self.calibrates and self.calibration is None and not at_start
 
     def run(self, out: Path, on_step: Callable[[dict], None] | None = None) -> None:
         """Meta-steps up to cfg.meta_steps (checkpointed, and on Ctrl-C too), then calibration."""
@@ -501,7 +525,7 @@ class Distiller:
             if isinstance(exc, RankFailure):
                 raise RankFailure(f"{exc}; {out} holds meta-step {self.step}: rerun with --resume") from None
             raise
-        if self.calibrates and self.calibration is None and self.world.is_main:
+        if self.needs_calibration and self.world.is_main:
             self.calibrate()
             self.save(out)
         elif self.step == 0 and self.world.is_main:
@@ -515,6 +539,11 @@ def rank_val_spearman(teacher: Teacher, pool: RankPool, val: Split, seed: int, d
 
     accs = [evaluate_teacher(teacher, [spec], val, seed, device) for spec, _ in pool.val]
     return float(spearmanr(accs, [a for _, a in pool.val]).statistic)
+
+
+def recipe_clip(ckpt: dict) -> float | None:
+    """The students' gradient clip a checkpoint's teacher trains with: its last calibration's."""
+    return (ckpt.get("calibration") or ckpt.get("start_calibration") or {}).get("max_grad_norm")
 
 
 def metrics_path(ckpt: Path) -> Path:
@@ -542,7 +571,7 @@ def load_teacher(path: str | Path, device="cpu") -> tuple[Teacher, dict]:
         cfg = DistillConfig.from_dict(ckpt["config"])
         teacher = Teacher(cfg.teacher).to(device)
         teacher.load_state_dict(ckpt["teacher"])
-        teacher.max_grad_norm = (ckpt.get("calibration") or {}).get("max_grad_norm")
+        teacher.max_grad_norm = recipe_clip(ckpt)
     except GtnNasError:
         raise
     except (TypeError, KeyError, RuntimeError) as exc:

@@ -25,6 +25,11 @@ def recalibrate(path, out, data, cfg: CalibrationConfig | None = None, device="c
     """
     ckpt, (teacher, _) = load_checkpoint(path), load_teacher(path, device)
     dcfg = DistillConfig.from_dict(ckpt["config"])
+    if ckpt.get("start_calibration"):
+        raise ConfigError(
+            f"{path}: its start was calibrated and meta-trained under that recipe, which a new grid cannot undo; "
+            "distill again with the grid in the config's [calibration]"
+        )
     old = {k: v for k, v in (ckpt.get("calibration") or {}).items() if k != "table"}
     if old:
         if old["momentum"] != "teacher" and dcfg.method in LEARNS_MOMENTUM:

@@ -118,7 +118,9 @@ class Gm:
             else:
                 with torch.no_grad():
                     x, y = ctx.teacher.batch(t, ctx.noise)
-            state = sgd_step(state, grads(ctx.f, state.params, x, y), lr[t], mom[t]).detached()
+            state = sgd_step(
+                state, grads(ctx.f, state.params, x, y), lr[t], mom[t], ctx.teacher.max_grad_norm
+            ).detached()
         return MetaResult(total / k, state.params)
 
     def _real_batches(self, ctx: MetaContext) -> tuple[torch.Tensor, torch.Tensor]:
