@@ -45,6 +45,7 @@ GT = "results/ground_truth/convnet.csv"
 META_STEPS = 60  # x K = 4 students: the 240 students of the default 15-minute ift run (K = 1)
 K = 4
 BASE = ["--method", "ift", "--students-per-step", str(K), "--quiet"]
+CALIBRATE_START = "benchmarks/configs/calibrate-start.toml"
 VARIANTS = {
     "start": ["--meta-steps", "0"],
     "accuracy": ["--meta-steps", str(META_STEPS)],
@@ -61,7 +62,38 @@ VARIANTS = {
         "--config",
         "benchmarks/configs/rank-zscore.toml",
     ],
+    # cs-*: the start calibrated (clip 1) before meta-training, which then trains its students with
+    # that recipe (benchmarks/configs/calibrate-start.toml); their control is cs-start.
+    "cs-start": ["--meta-steps", "0", "--config", CALIBRATE_START],
+    "cs-accuracy": ["--meta-steps", str(META_STEPS), "--config", CALIBRATE_START],
+    "cs-rank": [
+        "--meta-steps",
+        str(META_STEPS),
+        "--objective",
+        "rank",
+        "--rank-pool",
+        POOL,
+        "--config",
+        CALIBRATE_START,
+    ],
+    "cs-rank-mix1": [
+        "--meta-steps",
+        str(META_STEPS),
+        "--objective",
+        "rank",
+        "--rank-pool",
+        POOL,
+        "--rank-weight",
+        "1",
+        "--config",
+        CALIBRATE_START,
+    ],
 }
+
+
+def control(variant: str) -> str:
+    """The start a variant is compared with: the same fitted start, calibrated the same way."""
+    return "cs-start" if variant.startswith("cs-") else "start"
 
 
 # Controls made from a start by `gtn-nas calibrate` (its flags): is the start's ranking its calibration?
@@ -160,8 +192,9 @@ def summarise(out_dir: Path) -> None:
     runs = [str(out_dir / "nas" / f"{n}.csv") for n in names] + ["results/nas/real.csv", "results/nas/subset.csv"]
     paired = []
     for r, n in zip(records, names):
-        if r["variant"] != "start" and f"start-seed{r['seed']}" in names:  # start-clip1 too: the calibration's effect
-            paired += ["--paired", f"teacher:ift [{n}],teacher:ift [start-seed{r['seed']}]"]
+        start = f"{control(r['variant'])}-seed{r['seed']}"
+        if r["variant"] != control(r["variant"]) and start in names:  # start-clip1 too: the calibration's effect
+            paired += ["--paired", f"teacher:ift [{n}],teacher:ift [{start}]"]
         paired += ["--paired", f"teacher:ift [{n}],real"]
     cmd = [
         "gtn-nas",
@@ -200,7 +233,7 @@ def summarise(out_dir: Path) -> None:
                 "heldout_retained": round(r["heldout_retained"], 4),
                 "rank_val_rho_last": None if r["rank_val_rho_last"] is None else round(r["rank_val_rho_last"], 3),
                 "convnet60_rho": interval(me, sign=""),
-                "minus_start": interval(f"{me} − teacher:ift [start-seed{r['seed']}]"),
+                "minus_start": interval(f"{me} − teacher:ift [{control(r['variant'])}-seed{r['seed']}]"),
                 "minus_real": interval(f"{me} − real"),
             }
         )
