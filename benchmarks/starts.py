@@ -1,0 +1,159 @@
+"""Each shipped teacher against its own start: is the distillation worth more than the fit?
+
+For each shipped teacher results/teachers/METHOD.pt, its start is the same teacher config (decoder,
+fit, recipe) with 0 meta-steps, calibrated as its method is (ift, gm: yes; bptt: no). Per teacher:
+
+1. distill the start (results/teachers/starts/METHOD-start.pt, not committed; skipped when complete);
+2. score the 60 ConvNets of results/ground_truth/convnet.csv at 32 steps, with the command that made
+   the teacher's own results/nas/METHOD.csv;
+3. held-out retained accuracy of the start and of the teacher (rank_ablation.heldout_retained).
+
+`--summarise` ranks teachers and starts against the ground truth with paired bootstrap intervals
+(teacher − its start, start − real) and writes summary.{csv,json} beside them.
+
+    GTN_NAS_THREADS=1 python benchmarks/starts.py --only ift bptt
+    python benchmarks/starts.py --summarise
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from rank_ablation import heldout_retained
+
+from common import GROUND_TRUTH, metadata, parser, write_json, write_outputs
+from gtn_nas.core.checkpoint import load_checkpoint
+from gtn_nas.core.data import load_mnist
+from gtn_nas.teachers.distillation import DistillConfig, distill
+
+ROOT = Path(__file__).resolve().parent.parent
+METHODS = ("ift", "bptt", "gm")
+OUT = Path("results/teachers/starts")
+
+
+def search_command(ckpt: Path, out: Path) -> list[str]:
+    """results/nas/COMMANDS.md's command for the shipped teachers (less --device auto: CPU here)."""
+    return [
+        "gtn-nas",
+        "search",
+        "--teacher",
+        str(ckpt),
+        "--archs-from",
+        str(GROUND_TRUTH),
+        "--steps",
+        "32",
+        "--seed",
+        "0",
+        "--space",
+        "convnet",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+
+
+def start_config(method: str) -> DistillConfig:
+    """The shipped teacher's own config with 0 meta-steps."""
+    ckpt = load_checkpoint(ROOT / f"results/teachers/{method}.pt")
+    return dataclasses.replace(DistillConfig.from_dict(ckpt["config"]), meta_steps=0)
+
+
+def one(method: str) -> None:
+    ckpt = OUT / f"{method}-start.pt"
+    cfg = start_config(method)
+    t0 = time.perf_counter()
+    if not (ckpt.exists() and load_checkpoint(ckpt)["complete"]):
+        distill(cfg, load_mnist(), torch.device("cpu"), ckpt, resume=ckpt.exists())
+    wall = time.perf_counter() - t0
+    nas = OUT / "nas" / f"{method}-start.csv"
+    cmd = search_command(ckpt, nas)
+    if not nas.exists():
+        print("$", shlex.join(cmd), flush=True)
+        subprocess.run(cmd, check=True, cwd=ROOT)
+    held = {
+        "start": heldout_retained(ckpt),
+        "teacher": heldout_retained(ROOT / f"results/teachers/{method}.pt"),
+    }
+    saved = load_checkpoint(ckpt)
+    record = {
+        "method": method,
+        "config": cfg.to_dict(),
+        "distill_wall_s": wall,
+        "elapsed_s": float(saved["elapsed"]),  # the fit and the calibration
+        "calibration": {k: v for k, v in (saved.get("calibration") or {}).items() if k != "table"},
+        "heldout_retained_start": float(held["start"]["retained"].mean()),
+        "heldout_retained_teacher": float(held["teacher"]["retained"].mean()),
+        "heldout_min_start": float(held["start"]["retained"].min()),
+        "heldout_min_teacher": float(held["teacher"]["retained"].min()),
+        "search_command": shlex.join(cmd),
+        "threads": os.environ.get("GTN_NAS_THREADS"),
+    }
+    write_json(OUT / "runs" / f"{method}.json", record)
+    print(json.dumps({k: v for k, v in record.items() if k != "config"}), flush=True)
+
+
+def summarise() -> None:
+    records = [json.loads(p.read_text()) for p in sorted((OUT / "runs").glob("*.json"))]
+    runs, paired = [], []
+    for r in records:
+        m = r["method"]
+        runs += [f"results/nas/{m}.csv", str(OUT / "nas" / f"{m}-start.csv")]
+        teacher, start = f"teacher:{m} [{m}]", f"teacher:{m} [{m}-start]"
+        paired += ["--paired", f"{teacher},{start}", "--paired", f"{start},real", "--paired", f"{teacher},real"]
+    cmd = ["gtn-nas", "rank", "--ground-truth", str(GROUND_TRUTH), *runs, "results/nas/real.csv"]
+    cmd += ["--bootstrap", "1000", "--seed", "0", *paired]
+    cmd += ["--out-csv", str(OUT / "nas_correlation.csv"), "--out-md", str(OUT / "nas_correlation.md")]
+    print("$", shlex.join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    corr = pd.read_csv(ROOT / OUT / "nas_correlation.csv").set_index("proxy")
+
+    def interval(label: str, sign: str = "+") -> str:
+        r = corr.loc[label]
+        return f"{r['spearman']:{sign}.3f} [{r['spearman_lo']:{sign}.2f}, {r['spearman_hi']:{sign}.2f}]"
+
+    rows = []
+    for r in records:
+        m = r["method"]
+        teacher, start = f"teacher:{m} [{m}]", f"teacher:{m} [{m}-start]"
+        rows.append(
+            {
+                "method": m,
+                "init": r["config"]["teacher"]["init"],
+                "fit_steps": r["config"]["teacher"]["fit_steps"],
+                "start_calibration": json.dumps(r["calibration"]) if r["calibration"] else "none",
+                "heldout_start": round(r["heldout_retained_start"], 4),
+                "heldout_teacher": round(r["heldout_retained_teacher"], 4),
+                "rho_start": interval(start, ""),
+                "rho_teacher": interval(teacher, ""),
+                "teacher_minus_start": interval(f"{teacher} − {start}"),
+                "start_minus_real": interval(f"{start} − real"),
+                "teacher_minus_real": interval(f"{teacher} − real"),
+            }
+        )
+    meta = metadata(rank_command=shlex.join(cmd), runs={r["method"]: r["search_command"] for r in records})
+    meta["command"] = "python benchmarks/starts.py --summarise"
+    write_outputs(OUT / "summary", pd.DataFrame(rows), meta)
+    print(pd.DataFrame(rows).to_string(index=False))
+
+
+def main() -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--only", nargs="*", default=[], choices=METHODS, help="shipped teachers whose start to build")
+    ap.add_argument("--summarise", action="store_true")
+    args = ap.parse_args()
+    for method in args.only:
+        one(method)
+    if args.summarise:
+        summarise()
+
+
+if __name__ == "__main__":
+    main()
