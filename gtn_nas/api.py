@@ -80,11 +80,12 @@ def _data(data: MNIST | None, data_dir, device: torch.device) -> MNIST:
 class Distilled:
     teacher: Teacher
     metrics: pd.DataFrame  # one row per meta-step (the CSV written beside the checkpoint)
-    calibration: dict  # chosen inner lr scale / momentum ({} when not calibrated)
+    calibration: dict  # chosen inner lr scale / momentum ({} when not calibrated; else the last calibration)
     path: Path
     world_size: int = 1
     is_main: bool = True  # False on the torchrun ranks that do not write
     validation: dict | None = None  # with score=True: fresh students' validation accuracy
+    elapsed_s: float = 0.0  # wall clock of the fit, the meta-steps (monitoring included) and the calibrations
 
 
 def distill(
@@ -115,11 +116,12 @@ def distill(
     return Distilled(
         d.teacher,
         pd.DataFrame(d.metrics),
-        d.calibration or {},
+        d.calibration or d.start_calibration or {},
         out,
         world.size,
         world.is_main,
         d.final_summary() if score and world.is_main else None,
+        d.elapsed,
     )
 
 

@@ -62,7 +62,8 @@ def test_export_and_calibrate_are_api_functions(tmp_path, mnist):
         eval_examples=100,
         calibrate=False,
     )
-    gtn_nas.distill(cfg, tmp_path / "t.pt", data=mnist, device="cpu")
+    run = gtn_nas.distill(cfg, tmp_path / "t.pt", data=mnist, device="cpu")
+    assert run.elapsed_s == torch.load(tmp_path / "t.pt", weights_only=True)["elapsed"] > 0
     assert gtn_nas.export(tmp_path / "t.pt", tmp_path / "d.npz") == 40
     grid = gtn_nas.teachers.calibration.CalibrationConfig(
         lr_scales=(1.0, 2.0), momenta=(None,), max_grad_norms=(None,), students=1

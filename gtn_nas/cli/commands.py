@@ -228,7 +228,7 @@ def _distill_summary(run, cfg) -> str:
             f"(training-split holdout accuracy {c['holdout_acc']:.4f})"
         )
     final, steps = run.validation, int(run.metrics["meta_step"].iloc[-1]) if len(run.metrics) else 0
-    elapsed = float(run.metrics["elapsed_s"].iloc[-1]) if len(run.metrics) else 0.0
+    elapsed = run.elapsed_s
     ranks = f", {run.world_size} processes" if run.world_size > 1 else ""
     lines.append(
         f"teacher {run.path} ({cfg.method}, {steps} meta-steps{ranks}, {elapsed:.0f}s): students trained "
