@@ -149,6 +149,8 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=[], choices=METHODS, help="shipped teachers whose start to build")
     ap.add_argument("--summarise", action="store_true")
     args = ap.parse_args()
+    if os.environ.get("GTN_NAS_THREADS"):  # as the gtn-nas commands it runs take it
+        torch.set_num_threads(int(os.environ["GTN_NAS_THREADS"]))
     for method in args.only:
         one(method)
     if args.summarise:
