@@ -18,7 +18,6 @@ so every call resumes where an interrupted one stopped and several processes can
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from .nas.search import (
     open_search_study,
     record_setup,
     run_search,
-    stored_lr,
+    stored_recipe,
 )
 from .nas.workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
 from .teachers.calibration import CalibrationConfig
@@ -319,7 +318,7 @@ def _space(space: str | Space) -> Space:
 def _bound_proxy(study, settings, extra, data, data_dir, dev, sp, exclude, loaded):
     """The proxy, after the study has checked this worker's settings against its record."""
     bind_settings(study, settings, extra)
-    settings = dataclasses.replace(settings, lr=settings.lr or stored_lr(study))
+    settings = stored_recipe(study, settings)
     scorer = make_proxy(settings, _data(data, data_dir, dev), dev, sp, exclude, loaded)
     record_setup(study, scorer)
     return scorer

@@ -39,6 +39,47 @@ def test_real_proxy_tunes_its_lr_on_held_out_architectures(small_mnist):
     assert fixed.setup["lr"] == 0.05 and fixed.setup["setup_seconds"] == 0.0
 
 
+def test_real_proxy_tunes_lr_momentum_and_clip_together_and_picks_the_best_holdout_score(small_mnist):
+    """A momentum x clip grid (as the teachers' calibration has) is tuned with the lr: the chosen
+    recipe is the argmax of the recorded table, and the batches and the clip carry it."""
+    space = load_space(TINY_SPACE)
+    settings = ProxySettings(
+        kind="real",
+        steps=2,
+        batch_size=10,
+        lr_grid=(0.01, 0.3),
+        momentum_grid=(0.0, 0.9),
+        clip_grid=(None, 0.1),
+        tune_archs=1,
+    )
+    assert len(settings.validate().recipes()) == 8
+    proxy = make_proxy(settings, small_mnist, torch.device("cpu"), space)
+    table = proxy.setup["lr_table"]
+    assert len(table) == 8 and "lr=0.3,momentum=0.9,clip=0.1" in table
+    best = max(table, key=table.get)
+    want = f"lr={proxy.setup['lr']},momentum={proxy.setup['momentum']},clip={proxy.setup.get('max_grad_norm')}"
+    assert best == want and table[best] == max(table.values())
+    assert all(b[2] == proxy.setup["lr"] and b[3] == proxy.setup["momentum"] for b in proxy.batches)
+    assert proxy.max_grad_norm == proxy.setup.get("max_grad_norm")
+    # a single-value grid tunes nothing it is not asked to; the key of a study without grids is unchanged
+    assert "momentum_grid" not in ProxySettings(kind="real").key()
+    assert settings.key()["clip_grid"] == [None, 0.1]
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"kind": "teacher", "teacher": "t.pt", "momentum_grid": (0.0, 0.9)}, "--momentum grid applies"),
+        ({"kind": "real", "momentum_grid": (0.0, 1.0)}, "--momentum must be in [0, 1)"),
+        ({"kind": "real", "clip_grid": (None, 0.0)}, "--max-grad-norm must list"),
+        ({"kind": "real", "clip_grid": (None, 1.0), "max_grad_norm": 1.0}, "not both"),
+    ],
+)
+def test_bad_tuning_grids_are_config_errors(kw, needle):
+    with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace(")", r"\)")):
+        ProxySettings(**kw).validate()
+
+
 def test_subset_proxy_is_class_balanced_and_teacher_sized(small_mnist, tiny_teacher):
     holdout, pool = split_pool(small_mnist.train)  # 2,000 training images: a quarter held out
     assert len(holdout) == 500 and len(pool) == 1500
@@ -99,3 +140,32 @@ def test_params_proxy_and_unknown_proxy(small_mnist):
 
 
 # -- in-process: studies -------------------------------------------------------------------------
+
+
+def test_a_later_worker_reuses_the_tuned_momentum_and_clip_instead_of_tuning_again(tmp_path, small_mnist, monkeypatch):
+    import gtn_nas
+    from gtn_nas import api
+    from gtn_nas.nas import proxies
+
+    specs = load_space(TINY_SPACE).archs[:2]
+    s = ProxySettings(
+        kind="real",
+        steps=2,
+        batch_size=10,
+        lr_grid=(0.01, 0.3),
+        momentum_grid=(0.0, 0.9),
+        clip_grid=(None, 0.1),
+        tune_archs=1,
+    )
+    out = tmp_path / "real.csv"
+    first = gtn_nas.evaluate(specs, s, out, space=TINY_SPACE, max_archs=1, data=small_mnist, device="cpu")
+    tuned = first.study.user_attrs["setup"]
+    seen = []
+    real_make = api.make_proxy
+    monkeypatch.setattr(api, "make_proxy", lambda settings, *a: seen.append(settings) or real_make(settings, *a))
+    monkeypatch.setattr(proxies, "tune_recipe", lambda *a, **k: pytest.fail("a later worker tuned again"))
+    second = gtn_nas.evaluate(specs, s, out, space=TINY_SPACE, data=small_mnist, device="cpu")
+    assert len(second.frame) == 2
+    (used,) = seen
+    assert (used.lr, used.momentum, used.max_grad_norm) == (tuned["lr"], tuned["momentum"], tuned.get("max_grad_norm"))
+    assert used.momentum_grid is None and used.clip_grid is None

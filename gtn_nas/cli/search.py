@@ -20,6 +20,25 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
     return values
 
 
+def _clips(text: str | None) -> tuple[float | None, ...] | None:
+    """--max-grad-norm: a clip, or a comma list of them to tune (`none`: no clip)."""
+    if text is None:
+        return None
+    try:
+        return tuple(None if v.strip().lower() == "none" else float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--max-grad-norm must be a number, or comma-separated numbers and none; got {text!r}"
+        ) from None
+
+
+def _one_or_grid(values: tuple | None) -> tuple:
+    """(the single value, None) or (None, the grid to tune over)."""
+    if values is None or len(values) == 1:
+        return (values[0] if values else None), None
+    return None, values
+
+
 @app.command()
 def search(
     out: Path = typer.Option(
@@ -42,7 +61,9 @@ def search(
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="real/subset batch size (default: the teacher's, else 128)."
     ),
-    momentum: float = typer.Option(0.5, "--momentum", help="real/subset SGD momentum."),
+    momentum: str = typer.Option(
+        "0.5", "--momentum", help="real/subset SGD momentum; a comma list is tuned with the lr on the holdout."
+    ),
     lr: float | None = typer.Option(None, "--lr", help="real/subset learning rate (default: tuned on --lr-grid)."),
     lr_grid: str = typer.Option("0.01,0.03,0.1,0.3", "--lr-grid", help="Learning rates tried when tuning real/subset."),
     n_trials: int = typer.Option(100, "--n-trials", min=1, help="COMPLETE trials in the study, over all workers."),
@@ -56,10 +77,11 @@ def search(
     proxy_seeds: int = typer.Option(
         1, "--proxy-seeds", help="Mean score over this many student initialisations on the same data."
     ),
-    max_grad_norm: float | None = typer.Option(
+    max_grad_norm: str | None = typer.Option(
         None,
         "--max-grad-norm",
-        help="real/subset: clip each step's gradient to this global norm (a teacher brings its calibrated clip).",
+        help="real/subset: clip each step's gradient to this global norm (a teacher brings its calibrated clip); "
+        "a comma list (none = no clip) is tuned with the lr.",
     ),
     storage: str | None = Storage,
     study_name: str | None = typer.Option(
@@ -105,18 +127,22 @@ def search(
     check_storage_file(storage, out)
     if proxy is None and teacher is None:
         raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
+    fixed_momentum, momentum_grid = _one_or_grid(_floats(momentum, "--momentum"))
+    clip, clip_grid = _one_or_grid(_clips(max_grad_norm))
     settings = ProxySettings(
         kind=proxy or "teacher",
         steps=steps,
         batch_size=batch_size,
-        momentum=momentum,
+        momentum=0.5 if fixed_momentum is None else fixed_momentum,  # unused with a grid
+        momentum_grid=momentum_grid,
+        clip_grid=clip_grid,
         lr=lr,
         lr_grid=_floats(lr_grid, "--lr-grid"),
         seed=seed,
         teacher=str(teacher) if teacher else None,
         val_examples=val_examples,
         seeds=proxy_seeds,
-        max_grad_norm=max_grad_norm,
+        max_grad_norm=clip,
     ).validate()
     make_sampler(sampler, seed)
     validate_stale_after(stale_after)

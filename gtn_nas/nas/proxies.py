@@ -72,6 +72,10 @@ class ProxySettings:
     val_examples: int | None = None  # score on this many validation images (a subset fixed by seed); None: all 10k
     seeds: int = 1  # mean score over this many student initialisations (seed, seed+1, ...) on the same data
     max_grad_norm: float | None = None  # real/subset: clip each step's gradient norm (the teacher brings its own)
+    # real/subset: momenta and gradient clips (None: no clip) tuned with the lr on the holdout, for a
+    # real-data baseline tuned on a grid like the teachers' calibration (lr x momentum x clip)
+    momentum_grid: tuple[float, ...] | None = None
+    clip_grid: tuple[float | None, ...] | None = None
 
     def validate(self) -> ProxySettings:
         if self.val_examples is not None and not 1 <= self.val_examples <= 10_000:
@@ -100,13 +104,43 @@ class ProxySettings:
             raise ConfigError(
                 "--max-grad-norm applies to --proxy real or subset (a teacher brings its calibrated clip)"
             )
+        self._validate_grids(positive)
         return self
+
+    def _validate_grids(self, positive) -> None:
+        grids = {"--momentum": self.momentum_grid, "--max-grad-norm": self.clip_grid}
+        for flag, grid in grids.items():
+            if grid is not None and self.kind not in ("real", "subset"):
+                raise ConfigError(f"a {flag} grid applies to --proxy real or subset (a teacher brings its recipe)")
+            if grid is not None and not grid:
+                raise ConfigError(f"{flag} must list at least one value")
+        if self.momentum_grid and not all(0 <= m < 1 for m in self.momentum_grid):
+            raise ConfigError(f"--momentum must be in [0, 1); got {','.join(map(str, self.momentum_grid))}")
+        if self.clip_grid and not all(c is None or positive(c) for c in self.clip_grid):
+            raise ConfigError(
+                f"--max-grad-norm must list finite numbers > 0 or none; got {','.join(map(str, self.clip_grid))}"
+            )
+        if self.clip_grid is not None and self.max_grad_norm is not None:
+            raise ConfigError("give --max-grad-norm one clip or a grid of them, not both")
+
+    def recipes(self) -> list[tuple[float, float, float | None]]:
+        """The (lr, momentum, clip) settings tuning tries, in the order ties are broken (smaller lr,
+        then the grids' order)."""
+        lrs = (self.lr,) if self.lr is not None else tuple(sorted(self.lr_grid))
+        momenta = self.momentum_grid or (self.momentum,)
+        clips = self.clip_grid or (self.max_grad_norm,)
+        return [(lr, m, c) for lr in lrs for m in momenta for c in clips]
 
     def key(self) -> dict:
         """The settings that define the proxy's scores, as given (`lr` None: tuned once per study)."""
         d = asdict(self)
         d["teacher"] = teacher_digest(self.teacher) if self.teacher else None
         d["lr_grid"] = list(self.lr_grid)
+        for grid in ("momentum_grid", "clip_grid"):
+            if d[grid] is None:
+                del d[grid]
+            else:
+                d[grid] = list(d[grid])
         for name, default in (("val_examples", None), ("seeds", 1), ("max_grad_norm", None)):
             if d[name] == default:  # studies made before these options existed keep their key
                 del d[name]
@@ -259,19 +293,25 @@ def subset_batches(subset: Split, steps: int, batch_size: int, lr: float, moment
     return out
 
 
-def tune_lr(make_batches, specs: list[dict], holdout: Split, settings: ProxySettings, device) -> dict:
-    """argmax over the grid of the mean holdout accuracy of `specs`; ties go to the smaller lr."""
+def tune_recipe(make_batches, specs: list[dict], holdout: Split, settings: ProxySettings, device) -> dict:
+    """argmax over `settings.recipes()` of the mean holdout accuracy of `specs`; ties go to the
+    earlier setting (the smaller lr). Only the lr varies unless momentum or clip grids are given;
+    then the table's keys name all three."""
     start, flops, table = time.perf_counter(), 0, {}
-    for lr in sorted(settings.lr_grid):
-        batches = make_batches(lr)
-        results = [train_and_score(s, batches, holdout, settings.seed, device, settings.max_grad_norm) for s in specs]
+    for lr, momentum, clip in settings.recipes():
+        batches = make_batches(lr, momentum)
+        results = [train_and_score(s, batches, holdout, settings.seed, device, clip) for s in specs]
         accs = [r["score"] for r in results]
-        table[lr] = sum(accs) / len(accs) if all(map(math.isfinite, accs)) else -1.0
+        table[(lr, momentum, clip)] = sum(accs) / len(accs) if all(map(math.isfinite, accs)) else -1.0
         flops += sum(r["flops"] for r in results)
-    best = max(table, key=lambda lr: (table[lr], -lr))
+    best = max(table, key=table.get)  # max keeps the first of equal scores
+    grids = settings.momentum_grid is not None or settings.clip_grid is not None
+    name = (lambda k: f"lr={k[0]},momentum={k[1]},clip={k[2]}") if grids else (lambda k: str(k[0]))
     return {
-        "lr": best,
-        "lr_table": {str(k): round(v, 4) for k, v in table.items()},
+        "lr": best[0],
+        "momentum": best[1],
+        "max_grad_norm": best[2],
+        "lr_table": {name(k): round(v, 4) for k, v in table.items()},
         "tune_archs": [arch_id(s) for s in specs],
         "setup_seconds": time.perf_counter() - start,
         "setup_flops": flops,
@@ -330,17 +370,19 @@ def make_proxy(
     B = s.batch_size or (teacher[0].cfg.batch_size if teacher else 128)
     holdout, pool = split_pool(data.train)
     if s.kind == "real":
-        make = lambda lr: list(real_batches(pool, s.steps, B, lr, s.momentum, s.seed))
+        make = lambda lr, m: list(real_batches(pool, s.steps, B, lr, m, s.seed))
     else:
         # The synthetic set's size: the teacher's T x B when there is one, else steps x B.
         n = (teacher[0].cfg.inner_steps if teacher else s.steps) * B
         subset = balanced_subset(pool, n, B, s.seed)
-        make = lambda lr: subset_batches(subset, s.steps, B, lr, s.momentum, s.seed)
-    if s.lr is not None:
-        setup = {"lr": s.lr, "setup_seconds": 0.0, "setup_flops": 0}
+        make = lambda lr, m: subset_batches(subset, s.steps, B, lr, m, s.seed)
+    if s.lr is not None and len(s.recipes()) == 1:
+        setup = {"lr": s.lr, "momentum": s.momentum, "max_grad_norm": s.max_grad_norm}
+        setup.update(setup_seconds=0.0, setup_flops=0)
     else:
-        setup = tune_lr(make, tuning_archs(space, set(exclude), s.tune_archs, s.seed), holdout, s, device)
+        setup = tune_recipe(make, tuning_archs(space, set(exclude), s.tune_archs, s.seed), holdout, s, device)
     setup["batch_size"] = B
-    if s.max_grad_norm is not None:
-        setup["max_grad_norm"] = s.max_grad_norm
-    return Proxy(s.kind, s, data.val, device, make(setup["lr"]), setup, max_grad_norm=s.max_grad_norm)
+    clip = setup.pop("max_grad_norm")
+    if clip is not None:
+        setup["max_grad_norm"] = clip
+    return Proxy(s.kind, s, data.val, device, make(setup["lr"], setup["momentum"]), setup, max_grad_norm=clip)

@@ -21,6 +21,7 @@ different settings is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -195,9 +196,18 @@ def score_and_account(study: optuna.Study, proxy: Proxy, spec: dict) -> dict:
     return result
 
 
-def stored_lr(study: optuna.Study) -> float | None:
-    """The lr a previous worker tuned for this study (so that later workers do not tune again)."""
-    return study.user_attrs.get("setup", {}).get("lr")
+def stored_recipe(study: optuna.Study, settings: ProxySettings) -> ProxySettings:
+    """`settings` with the recipe a previous worker tuned for this study (lr, and momentum and clip
+    where they were tuned too), so that later workers do not tune again."""
+    setup = study.user_attrs.get("setup", {})
+    if "lr" not in setup:
+        return settings
+    tuned = {"lr": settings.lr or setup["lr"]}
+    if settings.momentum_grid is not None:
+        tuned.update(momentum=setup["momentum"], momentum_grid=None)
+    if settings.clip_grid is not None:
+        tuned.update(max_grad_norm=setup.get("max_grad_norm"), clip_grid=None)
+    return dataclasses.replace(settings, **tuned)
 
 
 def setup_costs(study: optuna.Study) -> dict:
