@@ -62,7 +62,8 @@ def measure_one(method: str, steps: int, repeats: int, device_name: str, threads
 
     from gtn_nas.core.data import MNIST, load_mnist
     from gtn_nas.core.device import resolve_device
-    from gtn_nas.teachers.distillation import DistillConfig, Distiller
+    from gtn_nas.teachers.config import DistillConfig
+    from gtn_nas.teachers.distillation import Distiller
     from gtn_nas.teachers.generator import TeacherConfig
 
     torch.set_num_threads(threads)

@@ -45,7 +45,12 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int, options: 
     # install's finder serves a module the unpacked revision lacks from the working tree instead.
     if (Path(gtn_nas.__file__).parent / "core").is_dir():
         from gtn_nas.core.data import MNIST, load_mnist
-        from gtn_nas.teachers.distillation import DistillConfig, Distiller
+        from gtn_nas.teachers.distillation import Distiller
+
+        try:
+            from gtn_nas.teachers.config import DistillConfig
+        except ImportError:  # a layered revision from before DistillConfig had its own module
+            from gtn_nas.teachers.distillation import DistillConfig
         from gtn_nas.teachers.generator import TeacherConfig
 
         # Each student gets its own distiller, so a fitted start (the default) would be fitted again

@@ -27,7 +27,8 @@ import torch
 
 import common
 from gtn_nas.core.data import load_mnist
-from gtn_nas.teachers.distillation import DistillConfig, Distiller
+from gtn_nas.teachers.config import DistillConfig
+from gtn_nas.teachers.distillation import Distiller
 from gtn_nas.teachers.generator import TeacherConfig
 from gtn_nas.teachers.rank_objective import RankPool, objective_weights
 

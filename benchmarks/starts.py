@@ -32,7 +32,8 @@ from rank_ablation import heldout_retained
 from common import GROUND_TRUTH, metadata, parser, write_json, write_outputs
 from gtn_nas.core.checkpoint import load_checkpoint
 from gtn_nas.core.data import load_mnist
-from gtn_nas.teachers.distillation import DistillConfig, distill
+from gtn_nas.teachers.config import DistillConfig
+from gtn_nas.teachers.distillation import distill
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("ift", "bptt", "gm")

@@ -46,7 +46,8 @@ from .nas.search import (
 )
 from .nas.workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
 from .teachers.calibration import CalibrationConfig
-from .teachers.distillation import DistillConfig, Distiller
+from .teachers.config import DistillConfig
+from .teachers.distillation import Distiller
 from .teachers.distillation import load_teacher as _load_teacher
 from .teachers.generator import Teacher
 

@@ -35,7 +35,8 @@ def _single_thread():
 @pytest.fixture(scope="session")
 def tiny_teachers(tmp_path_factory, small_mnist):
     """A generator and a pixel teacher, one meta-step of gradient matching each (T=2, B=10)."""
-    from gtn_nas.teachers.distillation import DistillConfig, Distiller
+    from gtn_nas.teachers.config import DistillConfig
+    from gtn_nas.teachers.distillation import Distiller
     from gtn_nas.teachers.generator import TeacherConfig
 
     folder = tmp_path_factory.mktemp("teachers")

@@ -9,7 +9,7 @@ from test_cli import cli
 import gtn_nas
 from gtn_nas.core.spaces import load_space
 from gtn_nas.nas.ground_truth import GroundTruthConfig
-from gtn_nas.teachers.distillation import DEFAULT_META_STEPS, DistillConfig
+from gtn_nas.teachers.config import DEFAULT_META_STEPS, DistillConfig
 from gtn_nas.teachers.methods.bptt import BpttConfig
 
 

@@ -15,7 +15,8 @@ from gtn_nas.core.errors import ConfigError
 from gtn_nas.core.inner import InnerState, loss, train_steps
 from gtn_nas.core.spaces import arch_id, load_space, specs_from_csv
 from gtn_nas.core.students import Functional, build_student
-from gtn_nas.teachers.distillation import DistillConfig, Distiller, distill
+from gtn_nas.teachers.config import DistillConfig
+from gtn_nas.teachers.distillation import Distiller, distill
 from gtn_nas.teachers.fit import fit_generator, real_pixels
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from gtn_nas.teachers.methods import Bptt, BpttConfig, Ift, IftConfig, MetaContext

@@ -19,7 +19,7 @@ import torch
 
 from gtn_nas.core.checkpoint import save_checkpoint
 from gtn_nas.report.figures import pareto_front
-from gtn_nas.teachers.distillation import DistillConfig
+from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from repo_report import SECTIONS, ift_floor_md, nas_combination_md, write_section
 from repo_report.readme_blocks import render_readme

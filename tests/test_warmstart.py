@@ -5,7 +5,8 @@ import pytest
 import torch
 from conftest import TINY_SPACE
 
-from gtn_nas.teachers.distillation import DistillConfig, Distiller, distill
+from gtn_nas.teachers.config import DistillConfig
+from gtn_nas.teachers.distillation import Distiller, distill
 from gtn_nas.teachers.generator import TeacherConfig
 
 CPU = torch.device("cpu")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..core.errors import ConfigError
 from .calibration import CalibrationConfig
-from .distillation import DistillConfig, check_step_options
+from .config import DistillConfig, check_step_options
 from .generator import TeacherConfig
 
 _SECTIONS = ("teacher", "method", "calibration")

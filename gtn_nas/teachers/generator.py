@@ -45,7 +45,7 @@ class TeacherConfig:
     noise_dim: int = 32
     hidden: int = 128
     # convt (transposed convolutions) | upsample (nearest upsampling + conv); None: the distillation
-    # method's default (distillation.DEFAULT_GENERATOR), "convt" for a teacher built on its own.
+    # method's default (config.DEFAULT_GENERATOR), "convt" for a teacher built on its own.
     generator: str | None = None
     inner_lr: float = 0.05  # initial value; learned only by methods that can (bptt)
     inner_momentum: float = 0.5
@@ -53,7 +53,7 @@ class TeacherConfig:
     # "noise" or "real": a pixel teacher starts from real training images of each row's class (as
     # Zhao et al. initialise their synthetic sets); a generator is first fitted to reproduce such
     # images (`fit.fit_generator`, `fit_steps` Adam steps). The distiller holds the data and
-    # does either. None: the distillation method's default (distillation.DEFAULT_INIT); "noise"
+    # does either. None: the distillation method's default (config.DEFAULT_INIT); "noise"
     # for a teacher built on its own.
     init: str | None = None
     fit_steps: int = 300
