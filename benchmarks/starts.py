@@ -8,10 +8,14 @@ fit, recipe) with 0 meta-steps, calibrated as its method is (ift, gm: yes; bptt:
    the teacher's own results/nas/METHOD.csv;
 3. held-out retained accuracy of the start and of the teacher (rank_ablation.heldout_retained).
 
-`--summarise` ranks teachers and starts against the ground truth with paired bootstrap intervals
-(teacher − its start, start − real) and writes summary.{csv,json} beside them.
+`--real` scores the same 60 ConvNets with the real-data baselines tuned on a grid like the teachers'
+calibration (lr x momentum x clip on the training-split holdout; random batches `real-grid` and
+class-balanced batches `subset-grid`, at the teachers' batch size). `--summarise` ranks teachers,
+starts and baselines against the ground truth with paired bootstrap intervals (teacher − its start,
+each − real, each − the grid-tuned baselines) and writes summary.{csv,json} beside them.
 
     GTN_NAS_THREADS=1 python benchmarks/starts.py --only ift bptt
+    GTN_NAS_THREADS=1 python benchmarks/starts.py --real
     python benchmarks/starts.py --summarise
 """
 
@@ -61,6 +65,25 @@ def search_command(ckpt: Path, out: Path) -> list[str]:
     ]
 
 
+# The teachers' calibration grid: lr 0.05 x (0.25 ... 8), momentum 0 or 0.9 (or the teacher's 0.5), clip none or 1.
+GRID = ["--lr-grid", "0.0125,0.025,0.05,0.1,0.2,0.4", "--momentum", "0,0.5,0.9", "--max-grad-norm", "none,1"]
+BASELINES = {
+    "real-grid": ["--proxy", "real", "--batch-size", "128", *GRID],
+    "subset-grid": ["--proxy", "subset", "--teacher", "results/teachers/ift.pt", *GRID],
+}
+
+
+def baselines() -> None:
+    for name, flags in BASELINES.items():
+        out = OUT / "nas" / f"{name}.csv"
+        cmd = search_command(Path("-"), out)
+        cmd = cmd[:2] + flags + cmd[4:]  # the proxy's flags instead of --teacher CKPT
+        if not out.exists():
+            print("$", shlex.join(cmd), flush=True)
+            subprocess.run(cmd, check=True, cwd=ROOT)
+        write_json(OUT / "runs" / f"{name}.json", {"baseline": name, "search_command": shlex.join(cmd)})
+
+
 def start_config(method: str) -> DistillConfig:
     """The shipped teacher's own config with 0 meta-steps."""
     ckpt = load_checkpoint(ROOT / f"results/teachers/{method}.pt")
@@ -102,13 +125,17 @@ def one(method: str) -> None:
 
 
 def summarise() -> None:
-    records = [json.loads(p.read_text()) for p in sorted((OUT / "runs").glob("*.json"))]
-    runs, paired = [], []
+    found = [json.loads(p.read_text()) for p in sorted((OUT / "runs").glob("*.json"))]
+    records = [r for r in found if "method" in r]
+    extra = [r["baseline"] for r in found if "baseline" in r]
+    runs, paired = [str(OUT / "nas" / f"{b}.csv") for b in extra], []
     for r in records:
         m = r["method"]
         runs += [f"results/nas/{m}.csv", str(OUT / "nas" / f"{m}-start.csv")]
         teacher, start = f"teacher:{m} [{m}]", f"teacher:{m} [{m}-start]"
         paired += ["--paired", f"{teacher},{start}", "--paired", f"{start},real", "--paired", f"{teacher},real"]
+        for b in extra:
+            paired += ["--paired", f"{start},{label(b)}", "--paired", f"{teacher},{label(b)}"]
     cmd = ["gtn-nas", "rank", "--ground-truth", str(GROUND_TRUTH), *runs, "results/nas/real.csv"]
     cmd += ["--bootstrap", "1000", "--seed", "0", *paired]
     cmd += ["--out-csv", str(OUT / "nas_correlation.csv"), "--out-md", str(OUT / "nas_correlation.md")]
@@ -137,23 +164,35 @@ def summarise() -> None:
                 "teacher_minus_start": interval(f"{teacher} − {start}"),
                 "start_minus_real": interval(f"{start} − real"),
                 "teacher_minus_real": interval(f"{teacher} − real"),
+                **{f"start_minus_{b}": interval(f"{start} − {label(b)}") for b in extra},
+                **{f"teacher_minus_{b}": interval(f"{teacher} − {label(b)}") for b in extra},
             }
         )
+    for b in extra:
+        rows.append({"method": b, "rho_start": interval(label(b), "")})
     meta = metadata(rank_command=shlex.join(cmd), runs={r["method"]: r["search_command"] for r in records})
     meta["command"] = "python benchmarks/starts.py --summarise"
     write_outputs(OUT / "summary", pd.DataFrame(rows), meta)
     print(pd.DataFrame(rows).to_string(index=False))
 
 
+def label(baseline: str) -> str:
+    """The proxy label `gtn-nas rank` gives a baseline's CSV (its kind, the file named beside it)."""
+    return f"{BASELINES[baseline][1]} [{baseline}]"
+
+
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--only", nargs="*", default=[], choices=METHODS, help="shipped teachers whose start to build")
+    ap.add_argument("--real", action="store_true", help="score the grid-tuned real-data baselines")
     ap.add_argument("--summarise", action="store_true")
     args = ap.parse_args()
     if os.environ.get("GTN_NAS_THREADS"):  # as the gtn-nas commands it runs take it
         torch.set_num_threads(int(os.environ["GTN_NAS_THREADS"]))
     for method in args.only:
         one(method)
+    if args.real:
+        baselines()
     if args.summarise:
         summarise()
 
