@@ -78,6 +78,7 @@ from .teachers import (
     _rank_cost,
     _recalibration,
     _samples,
+    _starts,
     _teacher_quality,
     _teacher_quality_in,
     _wall_time,
@@ -249,6 +250,12 @@ SECTIONS = (
         "rank-ablation-nas",
         ("teachers/rank_ablation/nas_correlation.csv",),
         _rank_md("teachers/rank_ablation", "results/ground_truth/convnet.csv"),
+    ),
+    Section("starts", ("teachers/starts/summary.csv", "teachers/starts/summary.json"), _starts),
+    Section(
+        "starts-nas",
+        ("teachers/starts/nas_correlation.csv",),
+        _rank_md("teachers/starts", "results/ground_truth/convnet.csv"),
     ),
 )
 

@@ -308,6 +308,29 @@ def rank_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
     )
 
 
+def _starts(inputs: Inputs) -> dict:
+    frame = inputs.csv("teachers/starts/summary.csv", ("method", "rho_start"), ())
+    meta = inputs.json("teachers/starts/summary.json", ("command", "rank_command"))
+    return {"teachers/starts/summary.md": starts_md(frame, meta)}
+
+
+def starts_md(frame: pd.DataFrame, meta: dict) -> str:
+    return (
+        "# Each shipped teacher against its own start\n\n"
+        f"Command: `{meta['command']}`, after the runs it lists (`runs/*.json`).  \n"
+        f"Hardware: {meta.get('hardware', 'not recorded')}; {meta.get('date', '')}.\n\n"
+        "A start is the shipped teacher's own config (decoder, fit, recipe) with 0 meta-steps, calibrated "
+        "as its method is (`start_calibration`; bptt: none). `heldout_*`: test accuracy after 32 steps ÷ "
+        "full-training test accuracy, 10 held-out nets x 2 student seeds. `rho_*`: Spearman ρ with the 1-epoch "
+        "ground truth of the 60 ConvNets at 32 steps; `*_minus_*`: paired differences of ρ over the same "
+        "bootstrap resamples, 95% intervals. `real` tunes its lr alone (results/nas/real.csv); `real-grid` "
+        "(random batches) and `subset-grid` (class-balanced, the ift teacher's 4,096 images) tune lr x "
+        "momentum x clip on the training-split holdout, a grid like the teachers' calibration; their rows "
+        f"give their own ρ under `rho_start` (`{meta['rank_command']}`; `nas_correlation.md`).\n\n"
+        + markdown_table(frame.astype(object).fillna("–"), ".4f")
+    )
+
+
 def _rank_cost(inputs: Inputs) -> dict:
     frame = inputs.csv("teachers/rank_cost.csv", ("method", "objective"), ("sec_per_meta_step", "time_vs_accuracy"))
     meta = inputs.json("teachers/rank_cost.json", ("command",))
