@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,27 @@ def small_mnist(mnist):
     from gtn_nas.core.data import MNIST
 
     return MNIST(mnist.train.subset(2000, 0), mnist.val.subset(500, 0), mnist.test.subset(500, 0))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_schema():
+    """The pytest-xdist workers share the test server: create Optuna's tables once, under a file
+    lock, before two first connections race to create them (a duplicate-type error on PostgreSQL)."""
+    url = os.environ.get("GTN_NAS_TEST_POSTGRES")
+    if not url:
+        return
+    import fcntl
+
+    import optuna
+
+    from gtn_nas.nas.workqueue import driver_url
+
+    with open(Path(tempfile.gettempdir()) / "gtn-nas-test-postgres.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            optuna.storages.RDBStorage(driver_url(url))
+        except Exception:  # noqa: BLE001  (an unreachable server is tests/test_postgres.py's to report)
+            pass
 
 
 @pytest.fixture(autouse=True)
