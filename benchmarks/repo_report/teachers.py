@@ -290,10 +290,20 @@ def _curves(inputs: Inputs) -> dict:
 def _rank_ablation(inputs: Inputs) -> dict:
     frame = inputs.csv("teachers/rank_ablation/summary.csv", ("variant", "convnet60_rho"), ("seed", "heldout_retained"))
     meta = inputs.json("teachers/rank_ablation/summary.json", ("command", "rank_command"))
-    return {"teachers/rank_ablation/summary.md": rank_ablation_md(frame, meta)}
+    pooled = None
+    if inputs.exists("teachers/rank_ablation/pooled.csv"):
+        pooled = inputs.csv("teachers/rank_ablation/pooled.csv", ("variant", "control"), ("mean_delta_rho", "lo", "hi"))
+    return {"teachers/rank_ablation/summary.md": rank_ablation_md(frame, meta, pooled)}
 
 
-def rank_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
+def rank_ablation_md(frame: pd.DataFrame, meta: dict, pooled: pd.DataFrame | None = None) -> str:
+    tail = ""
+    if pooled is not None and len(pooled):
+        tail = (
+            "\nPooled over seeds (`pooled.csv`): the mean over the seeds of ρ(variant) − ρ(its control) on the 60 "
+            "ConvNets, one bootstrap of the architectures shared by every teacher (1000 resamples, 95% interval; "
+            "`p_not_above`: share of resamples where the mean difference is ≤ 0).\n\n" + markdown_table(pooled, ".4f")
+        )
     return (
         f"# Rank objective against accuracy and against the start (ift, K = {meta.get('students_per_step', '?')})\n\n"
         f"Command: `{meta['command']}`, after the runs it lists (`runs/*.json`: each run's exact commands). "
@@ -304,7 +314,7 @@ def rank_ablation_md(frame: pd.DataFrame, meta: dict) -> str:
         "`rank_val_rho_last`: Spearman ρ on the pool's rank-val nets at the last monitoring step (model selection "
         "only). `convnet60_rho`: Spearman ρ with the 1-epoch ground truth of the 60 ConvNets at 32 steps, and "
         "`minus_start`, `minus_real`: paired differences of ρ over the same bootstrap resamples, 95% intervals "
-        f"(`{meta['rank_command']}`; `nas_correlation.md`).\n\n" + markdown_table(frame, ".4f")
+        f"(`{meta['rank_command']}`; `nas_correlation.md`).\n\n" + markdown_table(frame, ".4f") + tail
     )
 
 
