@@ -285,6 +285,39 @@ def _readme_rank_ablation(inputs: Inputs) -> str:
     return markdown_table(f[list(cols)].rename(columns=cols).astype(object).fillna("–"), ".3f")
 
 
+def _readme_rank_pooled(inputs: Inputs) -> str:
+    f = inputs.csv("teachers/rank_ablation/pooled.csv", ("variant", "control"), ("mean_delta_rho", "lo", "hi"))
+    return markdown_table(
+        pd.DataFrame(
+            {
+                "variant": f["variant"],
+                "against": f["control"],
+                "seeds": f["seeds"].astype(str),
+                "mean Δρ over seeds [95% CI]": [
+                    f"{r.mean_delta_rho:+.3f} [{r.lo:+.2f}, {r.hi:+.2f}]" for r in f.itertuples()
+                ],
+                "p(Δ ≤ 0)": f["p_not_above"].map(lambda v: f"{v:.3f}"),
+            }
+        )
+    )
+
+
+def _readme_starts(inputs: Inputs) -> str:
+    f = inputs.csv("teachers/starts/summary.csv", ("method", "rho_start"), ())
+    cols = {
+        "method": "teacher",
+        "fit_steps": "fit steps",
+        "heldout_start": "held-out: start",
+        "heldout_teacher": "held-out: teacher",
+        "rho_start": "ρ: start",
+        "rho_teacher": "ρ: teacher",
+        "teacher_minus_start": "Δρ teacher − start",
+        "start_minus_real": "Δρ start − real",
+    }
+    cols = {k: v for k, v in cols.items() if k in f}
+    return markdown_table(f[list(cols)].rename(columns=cols).astype(object).fillna("–"), ".3f")
+
+
 HEADLINE_PROXIES = {  # nas_correlation.csv label -> teacher_quality/summary.csv source
     "teacher:ift": "teacher:ift",
     "teacher:gm": "teacher:gm",
@@ -370,6 +403,8 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "nas-combination": _readme_nas_combination,
     "search": _readme_search,
     "rank-ablation": _readme_rank_ablation,
+    "rank-pooled": _readme_rank_pooled,
+    "starts": _readme_starts,
     "headline": _readme_headline,
     "chaos": _readme_chaos,
 }
