@@ -196,10 +196,9 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
 def pooled(out_dir: Path, names: list[str], n_boot: int = 1000) -> pd.DataFrame:
     """Per variant run at two seeds or more: the mean over seeds of ρ(variant) − ρ(its control) on the
     60 ConvNets, with a paired bootstrap (every resample draws one set of architectures for all
-    teachers), so the seeds' evidence adds up where each seed's interval alone is wide."""
+    teachers), so the seeds' evidence adds up where each seed's interval alone is wide. Variants
+    against `start` are also compared with the start recalibrated with a clip where it chose none."""
     import numpy as np
-
-    from gtn_nas.nas.ranking import correlations
 
     gt = pd.read_csv(ROOT / GT).set_index("arch_id")["val_acc"]
     scores = {n: pd.read_csv(out_dir / "nas" / f"{n}.csv").set_index("arch_id")["score"] for n in names}
@@ -207,37 +206,37 @@ def pooled(out_dir: Path, names: list[str], n_boot: int = 1000) -> pd.DataFrame:
     truth = gt.loc[ids].to_numpy()
     arrays = {n: v.loc[ids].to_numpy() for n, v in scores.items()}
     draws = np.random.default_rng(0).integers(0, len(ids), (n_boot, len(ids)))
+    clipped = lambda s: f"start-clip1-seed{s}" if f"start-clip1-seed{s}" in arrays else f"start-seed{s}"
     rows = []
     for variant in dict.fromkeys(n.rsplit("-seed", 1)[0] for n in names):
         seeds = [n.rsplit("-seed", 1)[1] for n in names if n.rsplit("-seed", 1)[0] == variant]
-        pairs = [(f"{variant}-seed{s}", f"{control(variant)}-seed{s}") for s in seeds]
-        pairs = [(a, b) for a, b in pairs if b in arrays and a != b]
-        if len(pairs) < 2:
-            continue
-
-        def delta(i, pairs=pairs):
-            return float(
-                np.mean(
-                    [
-                        correlations(arrays[a][i], truth[i])[0] - correlations(arrays[b][i], truth[i])[0]
-                        for a, b in pairs
-                    ]
-                )
-            )
-
-        boots = np.array([delta(i) for i in draws])
-        rows.append(
-            {
-                "variant": variant,
-                "control": control(variant),
-                "seeds": " ".join(a.rsplit("-seed", 1)[1] for a, _ in pairs),
-                "mean_delta_rho": round(delta(np.arange(len(ids))), 4),
-                "lo": round(float(np.percentile(boots, 2.5)), 4),
-                "hi": round(float(np.percentile(boots, 97.5)), 4),
-                "p_not_above": round(float(np.mean(boots <= 0)), 4),
-            }
-        )
+        controls = {control(variant): lambda s, variant=variant: f"{control(variant)}-seed{s}"}
+        if control(variant) == "start" and variant != "start-clip1":
+            controls["start, clip-recalibrated where it chose none"] = clipped
+        for name, start_of in controls.items():
+            pairs = [(f"{variant}-seed{s}", start_of(s)) for s in seeds]
+            pairs = [(a, b) for a, b in pairs if b in arrays and a != b]
+            if len(pairs) >= 2:
+                rows.append({"variant": variant, "control": name, **_pooled_delta(pairs, arrays, truth, draws)})
     return pd.DataFrame(rows)
+
+
+def _pooled_delta(pairs: list[tuple[str, str]], arrays: dict, truth, draws) -> dict:
+    """Mean over (teacher, control) pairs of ρ(teacher) − ρ(control), its interval and one-sided p."""
+    import numpy as np
+
+    from gtn_nas.nas.ranking import correlations
+
+    rho = lambda name, i: correlations(arrays[name][i], truth[i])[0]
+    delta = lambda i: float(np.mean([rho(a, i) - rho(b, i) for a, b in pairs]))
+    boots = np.array([delta(i) for i in draws])
+    return {
+        "seeds": " ".join(a.rsplit("-seed", 1)[1] for a, _ in pairs),
+        "mean_delta_rho": round(delta(np.arange(len(truth))), 4),
+        "lo": round(float(np.percentile(boots, 2.5)), 4),
+        "hi": round(float(np.percentile(boots, 97.5)), 4),
+        "p_not_above": round(float(np.mean(boots <= 0)), 4),
+    }
 
 
 def summarise(out_dir: Path) -> None:
