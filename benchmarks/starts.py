@@ -72,6 +72,18 @@ BASELINES = {
     "subset-grid": ["--proxy", "subset", "--teacher", "results/teachers/ift.pt", *GRID],
     # Class-balanced real images with the recipe the fitted ift start calibrated to (lr 0.05 x 4,
     # momentum 0.9, clip 1): the start's smooth generated images against real ones, same recipe.
+    "real-recipe": [
+        "--proxy",
+        "real",
+        "--batch-size",
+        "128",
+        "--lr",
+        "0.2",
+        "--momentum",
+        "0.9",
+        "--max-grad-norm",
+        "1",
+    ],
     "subset-recipe": [
         "--proxy",
         "subset",
