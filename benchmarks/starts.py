@@ -151,60 +151,72 @@ def one(method: str) -> None:
 
 
 def summarise() -> None:
+    from gtn_nas.nas.ranking import load_runs
+
     found = [json.loads(p.read_text()) for p in sorted((OUT / "runs").glob("*.json"))]
     records = [r for r in found if "method" in r]
     extra = [r["baseline"] for r in found if "baseline" in r]
-    runs, paired = [str(OUT / "nas" / f"{b}.csv") for b in extra], []
+    files = {"real": "results/nas/real.csv"} | {b: str(OUT / "nas" / f"{b}.csv") for b in extra}
+    for r in records:
+        files |= {
+            r["method"]: f"results/nas/{r['method']}.csv",
+            f"{r['method']}-start": str(OUT / "nas" / f"{r['method']}-start.csv"),
+        }
+    # the labels `gtn-nas rank` gives them (a name shared by several files gets the file's stem)
+    label = {key: name for key, (name, _, _) in zip(files, load_runs(list(files.values())))}
+    paired = []
     for r in records:
         m = r["method"]
-        runs += [f"results/nas/{m}.csv", str(OUT / "nas" / f"{m}-start.csv")]
-        teacher, start = f"teacher:{m} [{m}]", f"teacher:{m} [{m}-start]"
-        paired += ["--paired", f"{teacher},{start}", "--paired", f"{start},real", "--paired", f"{teacher},real"]
-        for b in extra:
-            paired += ["--paired", f"{start},{label(b)}", "--paired", f"{teacher},{label(b)}"]
-    cmd = ["gtn-nas", "rank", "--ground-truth", str(GROUND_TRUTH), *runs, "results/nas/real.csv"]
+        for other in [f"{m}-start", "real", *extra]:
+            paired += ["--paired", f"{label[m]},{label[other]}"]
+        for other in ["real", *extra]:
+            paired += ["--paired", f"{label[f'{m}-start']},{label[other]}"]
+    cmd = ["gtn-nas", "rank", "--ground-truth", str(GROUND_TRUTH), *files.values()]
     cmd += ["--bootstrap", "1000", "--seed", "0", *paired]
     cmd += ["--out-csv", str(OUT / "nas_correlation.csv"), "--out-md", str(OUT / "nas_correlation.md")]
     print("$", shlex.join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
     corr = pd.read_csv(ROOT / OUT / "nas_correlation.csv").set_index("proxy")
 
-    def interval(label: str, sign: str = "+") -> str:
-        r = corr.loc[label]
+    def interval(a: str, b: str | None = None, sign: str = "+") -> str:
+        r = corr.loc[label[a] if b is None else f"{label[a]} − {label[b]}"]
         return f"{r['spearman']:{sign}.3f} [{r['spearman_lo']:{sign}.2f}, {r['spearman_hi']:{sign}.2f}]"
 
     rows = []
     for r in records:
-        m = r["method"]
-        teacher, start = f"teacher:{m} [{m}]", f"teacher:{m} [{m}-start]"
+        m, start = r["method"], f"{r['method']}-start"
         rows.append(
             {
                 "method": m,
                 "init": r["config"]["teacher"]["init"],
-                "fit_steps": r["config"]["teacher"]["fit_steps"],
-                "start_calibration": json.dumps(r["calibration"]) if r["calibration"] else "none",
+                "fit_steps": str(r["config"]["teacher"]["fit_steps"]),
+                "start_calibration": recipe(r["calibration"]),
                 "heldout_start": round(r["heldout_retained_start"], 4),
                 "heldout_teacher": round(r["heldout_retained_teacher"], 4),
-                "rho_start": interval(start, ""),
-                "rho_teacher": interval(teacher, ""),
-                "teacher_minus_start": interval(f"{teacher} − {start}"),
-                "start_minus_real": interval(f"{start} − real"),
-                "teacher_minus_real": interval(f"{teacher} − real"),
-                **{f"start_minus_{b}": interval(f"{start} − {label(b)}") for b in extra},
-                **{f"teacher_minus_{b}": interval(f"{teacher} − {label(b)}") for b in extra},
+                "rho_start": interval(start, sign=""),
+                "rho_teacher": interval(m, sign=""),
+                "teacher_minus_start": interval(m, start),
+                "start_minus_real": interval(start, "real"),
+                "teacher_minus_real": interval(m, "real"),
+                **{f"start_minus_{b}": interval(start, b) for b in extra},
+                **{f"teacher_minus_{b}": interval(m, b) for b in extra},
             }
         )
-    for b in extra:
-        rows.append({"method": b, "rho_start": interval(label(b), "")})
-    meta = metadata(rank_command=shlex.join(cmd), runs={r["method"]: r["search_command"] for r in records})
+    for b in ["real", *extra]:
+        rows.append({"method": b, "rho_start": interval(b, sign="")})
+    threads = records[0]["threads"] if records else None  # the runs' (this step times nothing)
+    meta = metadata(threads, rank_command=shlex.join(cmd), runs={r["method"]: r["search_command"] for r in records})
+    meta["baselines"] = {r["baseline"]: r["search_command"] for r in found if "baseline" in r}
     meta["command"] = "python benchmarks/starts.py --summarise"
     write_outputs(OUT / "summary", pd.DataFrame(rows), meta)
     print(pd.DataFrame(rows).to_string(index=False))
 
 
-def label(baseline: str) -> str:
-    """The proxy label `gtn-nas rank` gives a baseline's CSV (its kind, the file named beside it)."""
-    return f"{BASELINES[baseline][1]} [{baseline}]"
+def recipe(c: dict) -> str:
+    if not c:
+        return "none"
+    clip = "no clip" if c["max_grad_norm"] is None else f"clip {c['max_grad_norm']:g}"
+    return f"lr x{c['lr_scale']:g}, momentum {c['momentum']}, {clip}"
 
 
 def main() -> None:
