@@ -304,6 +304,8 @@ def _readme_rank_pooled(inputs: Inputs) -> str:
 
 def _readme_starts(inputs: Inputs) -> str:
     f = inputs.csv("teachers/starts/summary.csv", ("method", "rho_start"), ())
+    if "fit_steps" in f:
+        f["fit_steps"] = f["fit_steps"].map(lambda v: v if pd.isna(v) else str(int(v)))
     cols = {
         "method": "teacher",
         "fit_steps": "fit steps",

@@ -320,6 +320,8 @@ def rank_ablation_md(frame: pd.DataFrame, meta: dict, pooled: pd.DataFrame | Non
 
 def _starts(inputs: Inputs) -> dict:
     frame = inputs.csv("teachers/starts/summary.csv", ("method", "rho_start"), ())
+    if "fit_steps" in frame:
+        frame["fit_steps"] = frame["fit_steps"].map(lambda v: v if pd.isna(v) else str(int(v)))
     meta = inputs.json("teachers/starts/summary.json", ("command", "rank_command"))
     return {"teachers/starts/summary.md": starts_md(frame, meta)}
 
