@@ -78,6 +78,8 @@ EXPECTED = sorted(
         "teachers/rank_cost.md",
         "teachers/rank_ablation/summary.md",
         "teachers/rank_ablation/nas_correlation.md",
+        "teachers/starts/summary.md",
+        "teachers/starts/nas_correlation.md",
     ]
 )
 
