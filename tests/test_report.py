@@ -80,6 +80,7 @@ EXPECTED = sorted(
         "teachers/rank_ablation/nas_correlation.md",
         "teachers/starts/summary.md",
         "teachers/starts/nas_correlation.md",
+        "teachers/starts/yardstick.md",
     ]
 )
 

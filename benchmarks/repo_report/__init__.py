@@ -257,6 +257,11 @@ SECTIONS = (
         ("teachers/starts/nas_correlation.csv",),
         _rank_md("teachers/starts", "results/ground_truth/convnet.csv"),
     ),
+    Section(
+        "starts-yardstick",
+        ("teachers/starts/yardstick.csv",),
+        _rank_md("teachers/starts", "results/ground_truth/convnet_3ep.csv", name="yardstick"),
+    ),
 )
 
 

@@ -266,14 +266,16 @@ def _nas_combination(inputs: Inputs) -> dict:
     return {"nas_combination.md": nas_combination_md(frame, meta)}
 
 
-def _rank_md(folder: str, ground_truth: str, n_boot: int = 1000) -> Callable[[Inputs], dict]:
-    """FOLDER/nas_correlation.md from the CSV that `gtn-nas rank --out-csv` wrote beside it (the
-    Markdown `--out-md` wrote is this rendering of it)."""
+def _rank_md(
+    folder: str, ground_truth: str, n_boot: int = 1000, name: str = "nas_correlation"
+) -> Callable[[Inputs], dict]:
+    """FOLDER/NAME.md from the CSV that `gtn-nas rank --out-csv` wrote beside it (the Markdown
+    `--out-md` wrote is this rendering of it)."""
 
     def build(inputs: Inputs) -> dict:
         from gtn_nas.nas.ranking import to_markdown
 
-        table = inputs.csv(f"{folder}/nas_correlation.csv", ("proxy",), ("n",))
-        return {f"{folder}/nas_correlation.md": to_markdown(table, ground_truth, n_boot)}
+        table = inputs.csv(f"{folder}/{name}.csv", ("proxy",), ("n",))
+        return {f"{folder}/{name}.md": to_markdown(table, ground_truth, n_boot)}
 
     return build

@@ -315,6 +315,8 @@ def _readme_starts(inputs: Inputs) -> str:
         "rho_teacher": "ρ: teacher",
         "teacher_minus_start": "Δρ teacher − start",
         "start_minus_real": "Δρ start − real",
+        "rho3ep_start": "3-epoch ρ: start",
+        "rho3ep_teacher": "3-epoch ρ: teacher",
     }
     cols = {k: v for k, v in cols.items() if k in f}
     return markdown_table(f[list(cols)].rename(columns=cols).astype(object).fillna("–"), ".3f")

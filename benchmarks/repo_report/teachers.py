@@ -338,7 +338,9 @@ def starts_md(frame: pd.DataFrame, meta: dict) -> str:
         "bootstrap resamples, 95% intervals. `real` tunes its lr alone (results/nas/real.csv); `real-grid` "
         "(random batches) and `subset-grid` (class-balanced, the ift teacher's 4,096 images) tune lr x "
         "momentum x clip on the training-split holdout, a grid like the teachers' calibration; their rows "
-        f"give their own ρ under `rho_start` (`{meta['rank_command']}`; `nas_correlation.md`).\n\n"
+        f"give their own ρ under `rho_start` (`{meta['rank_command']}`; `nas_correlation.md`). `rho3ep_*`: the "
+        "same scores against 3-epoch full training of 20 of the 60 ConvNets, the yardstick "
+        f"(`{meta.get('yardstick_command', '')}`; `yardstick.md`).\n\n"
         + markdown_table(frame.astype(object).fillna("–"), ".4f")
     )
 
