@@ -99,6 +99,28 @@ BASELINES = {
 }
 
 
+# The cheap end of the frontier (<= 1/50 of the ground truth's FLOPs: 8 steps, 1,000 validation
+# images; 16 steps is 1/42): the ift start and balanced real images under its recipe.
+CHEAP = {
+    "ift-start": ["--teacher", str(OUT / "ift-start.pt")],
+    "subset-recipe": BASELINES["subset-recipe"],
+}
+
+
+def cheap() -> None:
+    for name, flags in CHEAP.items():
+        for steps in (8, 16):
+            out = OUT / "cheap" / f"{name}-T{steps}.csv"
+            cmd = search_command(Path("-"), out)
+            cmd = cmd[:2] + flags + cmd[4:]
+            cmd[cmd.index("--steps") + 1] = str(steps)
+            cmd[-3:-3] = ["--val-examples", "1000"]
+            if not out.exists():
+                print("$", shlex.join(cmd), flush=True)
+                subprocess.run(cmd, check=True, cwd=ROOT)
+            write_json(OUT / "cheap" / f"{name}-T{steps}.json", {"command": shlex.join(cmd)})
+
+
 def baselines() -> None:
     for name, flags in BASELINES.items():
         out = OUT / "nas" / f"{name}.csv"
@@ -237,6 +259,7 @@ def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--only", nargs="*", default=[], choices=METHODS, help="shipped teachers whose start to build")
     ap.add_argument("--real", action="store_true", help="score the grid-tuned real-data baselines")
+    ap.add_argument("--cheap", action="store_true", help="the ift start and subset-recipe at 8 and 16 steps, 1k images")
     ap.add_argument("--summarise", action="store_true")
     args = ap.parse_args()
     if os.environ.get("GTN_NAS_THREADS"):  # as the gtn-nas commands it runs take it
@@ -245,6 +268,8 @@ def main() -> None:
         one(method)
     if args.real:
         baselines()
+    if args.cheap:
+        cheap()
     if args.summarise:
         summarise()
 
