@@ -199,7 +199,12 @@ def summarise() -> None:
     # The yardstick: the same scores against 3-epoch full training of 20 of the 60 ConvNets.
     long = [*cmd[:3], str(LONG_GROUND_TRUTH), *cmd[4:-4]]
     long += ["--out-csv", str(OUT / "yardstick.csv"), "--out-md", str(OUT / "yardstick.md")]
-    for c in (cmd, long):
+    runs = [cmd, long]
+    cheap_runs = sorted(str(f) for f in (OUT / "cheap").glob("*.csv"))
+    if cheap_runs:
+        runs.append(["gtn-nas", "rank", "--ground-truth", str(GROUND_TRUTH), *cheap_runs, "--bootstrap", "1000"])
+        runs[-1] += ["--seed", "0", "--out-csv", str(OUT / "cheap.csv"), "--out-md", str(OUT / "cheap.md")]
+    for c in runs:
         print("$", shlex.join(c), flush=True)
         subprocess.run(c, check=True, cwd=ROOT)
     corr = pd.read_csv(ROOT / OUT / "nas_correlation.csv").set_index("proxy")
@@ -243,6 +248,9 @@ def summarise() -> None:
         runs={r["method"]: r["search_command"] for r in records},
     )
     meta["baselines"] = {r["baseline"]: r["search_command"] for r in found if "baseline" in r}
+    meta["cheap"] = [json.loads(f.with_suffix(".json").read_text())["command"] for f in map(Path, cheap_runs)]
+    if cheap_runs:
+        meta["cheap_rank_command"] = shlex.join(runs[-1])
     meta["command"] = "python benchmarks/starts.py --summarise"
     write_outputs(OUT / "summary", pd.DataFrame(rows), meta)
     print(pd.DataFrame(rows).to_string(index=False))

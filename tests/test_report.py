@@ -81,6 +81,7 @@ EXPECTED = sorted(
         "teachers/starts/summary.md",
         "teachers/starts/nas_correlation.md",
         "teachers/starts/yardstick.md",
+        "teachers/starts/cheap.md",
     ]
 )
 

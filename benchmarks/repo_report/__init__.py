@@ -262,6 +262,11 @@ SECTIONS = (
         ("teachers/starts/yardstick.csv",),
         _rank_md("teachers/starts", "results/ground_truth/convnet_3ep.csv", name="yardstick"),
     ),
+    Section(
+        "starts-cheap",
+        ("teachers/starts/cheap.csv",),
+        _rank_md("teachers/starts", "results/ground_truth/convnet.csv", name="cheap"),
+    ),
 )
 
 
