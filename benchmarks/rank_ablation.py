@@ -52,43 +52,13 @@ VARIANTS = {
     "rank": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL],
     "rank-mix1": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL, "--rank-weight", "1"],
     "start-clip1": [],  # see RECALIBRATED
-    "rank-zscore": [
-        "--meta-steps",
-        str(META_STEPS),
-        "--objective",
-        "rank",
-        "--rank-pool",
-        POOL,
-        "--config",
-        "benchmarks/configs/rank-zscore.toml",
-    ],
-    # cs-*: the start calibrated (clip 1) before meta-training, which then trains its students with
-    # that recipe (benchmarks/configs/calibrate-start.toml); their control is cs-start.
-    "cs-start": ["--meta-steps", "0", "--config", CALIBRATE_START],
-    "cs-accuracy": ["--meta-steps", str(META_STEPS), "--config", CALIBRATE_START],
-    "cs-rank": [
-        "--meta-steps",
-        str(META_STEPS),
-        "--objective",
-        "rank",
-        "--rank-pool",
-        POOL,
-        "--config",
-        CALIBRATE_START,
-    ],
-    "cs-rank-mix1": [
-        "--meta-steps",
-        str(META_STEPS),
-        "--objective",
-        "rank",
-        "--rank-pool",
-        POOL,
-        "--rank-weight",
-        "1",
-        "--config",
-        CALIBRATE_START,
-    ],
+    "rank-zscore": ["--meta-steps", str(META_STEPS), "--objective", "rank", "--rank-pool", POOL],
 }
+VARIANTS["rank-zscore"] += ["--config", "benchmarks/configs/rank-zscore.toml"]
+# cs-*: the start calibrated (clip 1) before meta-training, which then trains its students with
+# that recipe (benchmarks/configs/calibrate-start.toml); their control is cs-start.
+for _base in ("start", "accuracy", "rank", "rank-mix1"):
+    VARIANTS[f"cs-{_base}"] = [*VARIANTS[_base], "--config", CALIBRATE_START]
 
 
 # Variants that differ from another only in the environment: the thread count of the start's fit
@@ -133,6 +103,13 @@ def heldout_retained(ckpt: Path, seeds=(0, 1)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def search_command(out: Path, *source: str) -> list[str]:
+    """`gtn-nas search` of the 60 ConvNets at 32 steps, as results/nas/COMMANDS.md scores the shipped
+    teachers (less --device auto); `source`: the proxy's flags (--teacher CKPT, --proxy ...)."""
+    flags = ["--archs-from", GT, "--steps", "32", "--seed", "0", "--space", "convnet", "--quiet"]
+    return ["gtn-nas", "search", *source, *flags, "--out", str(out)]
+
+
 def one(variant: str, seed: int, out_dir: Path) -> None:
     name = f"{variant}-seed{seed}"
     ckpt, log = out_dir / f"{name}.pt", []
@@ -151,26 +128,7 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
     wall = None if done else run(cmd + (["--resume"] if ckpt.exists() else []), log, ENV.get(variant))
     nas = out_dir / "nas" / f"{name}.csv"
     if not nas.exists():
-        run(
-            [
-                "gtn-nas",
-                "search",
-                "--teacher",
-                str(ckpt),
-                "--archs-from",
-                GT,
-                "--steps",
-                "32",
-                "--seed",
-                "0",
-                "--space",
-                "convnet",
-                "--quiet",
-                "--out",
-                str(nas),
-            ],
-            log,
-        )
+        run(search_command(nas, "--teacher", str(ckpt)), log)
     held = heldout_retained(ckpt)
     write_csv(held, out_dir / "heldout" / f"{name}.csv")
     saved = torch.load(ckpt, weights_only=True, map_location="cpu")

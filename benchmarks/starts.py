@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from rank_ablation import heldout_retained
+from rank_ablation import heldout_retained, search_command
 
 from common import GROUND_TRUTH, LONG_GROUND_TRUTH, metadata, parser, write_json, write_outputs
 from gtn_nas.core.checkpoint import load_checkpoint
@@ -42,27 +42,6 @@ from gtn_nas.teachers.distillation import distill
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("ift", "bptt", "gm")
 OUT = Path("results/teachers/starts")
-
-
-def search_command(ckpt: Path, out: Path) -> list[str]:
-    """results/nas/COMMANDS.md's command for the shipped teachers (less --device auto: CPU here)."""
-    return [
-        "gtn-nas",
-        "search",
-        "--teacher",
-        str(ckpt),
-        "--archs-from",
-        str(GROUND_TRUTH),
-        "--steps",
-        "32",
-        "--seed",
-        "0",
-        "--space",
-        "convnet",
-        "--quiet",
-        "--out",
-        str(out),
-    ]
 
 
 # The teachers' calibration grid: lr 0.05 x (0.25 ... 8), momentum 0 or 0.9 (or the teacher's 0.5), clip none or 1.
@@ -111,8 +90,7 @@ def cheap() -> None:
     for name, flags in CHEAP.items():
         for steps in (8, 16):
             out = OUT / "cheap" / f"{name}-T{steps}.csv"
-            cmd = search_command(Path("-"), out)
-            cmd = cmd[:2] + flags + cmd[4:]
+            cmd = search_command(out, *flags)
             cmd[cmd.index("--steps") + 1] = str(steps)
             cmd[-3:-3] = ["--val-examples", "1000"]
             if not out.exists():
@@ -124,8 +102,7 @@ def cheap() -> None:
 def baselines() -> None:
     for name, flags in BASELINES.items():
         out = OUT / "nas" / f"{name}.csv"
-        cmd = search_command(Path("-"), out)
-        cmd = cmd[:2] + flags + cmd[4:]  # the proxy's flags instead of --teacher CKPT
+        cmd = search_command(out, *flags)
         if not out.exists():
             print("$", shlex.join(cmd), flush=True)
             subprocess.run(cmd, check=True, cwd=ROOT)
@@ -146,7 +123,7 @@ def one(method: str) -> None:
         distill(cfg, load_mnist(), torch.device("cpu"), ckpt, resume=ckpt.exists())
     wall = time.perf_counter() - t0
     nas = OUT / "nas" / f"{method}-start.csv"
-    cmd = search_command(ckpt, nas)
+    cmd = search_command(nas, "--teacher", str(ckpt))
     if not nas.exists():
         print("$", shlex.join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
