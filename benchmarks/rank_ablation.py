@@ -44,7 +44,6 @@ POOL = "results/ground_truth/rank_pool.csv"
 GT = "results/ground_truth/convnet.csv"
 META_STEPS = 60  # x K = 4 students: the 240 students of the default 15-minute ift run (K = 1)
 K = 4
-BASE = ["--method", "ift", "--students-per-step", str(K), "--quiet"]
 CALIBRATE_START = "benchmarks/configs/calibrate-start.toml"
 VARIANTS = {
     "start": ["--meta-steps", "0"],
@@ -60,11 +59,40 @@ VARIANTS["rank-zscore"] += ["--config", "benchmarks/configs/rank-zscore.toml"]
 for _base in ("start", "accuracy", "rank", "rank-mix1"):
     VARIANTS[f"cs-{_base}"] = [*VARIANTS[_base], "--config", CALIBRATE_START]
 
+# One change each to cs-rank-mix1, the same 240 students: K = 8 students per meta-step (30 meta-steps);
+# a pool of ConvNets only (the evaluation ranks ConvNets; the MLPs' large gaps to them weigh most in the
+# pairwise loss); the pool grown to 144 nets (rank_pool_144.csv, a superset of rank_pool.csv).
+CONV_POOL = "results/teachers/rank_ablation/pools/conv.csv"  # written from POOL by derived_pool()
+POOL144 = "results/ground_truth/rank_pool_144.csv"
+STUDENTS = {"cs-rank-mix1-k8": 8}
+
+
+def with_flag(args: list[str], flag: str, value: str) -> list[str]:
+    """`args` with `flag`'s value replaced (each flag given once, so a command reads as it runs)."""
+    i = args.index(flag)
+    return [*args[: i + 1], value, *args[i + 2 :]]
+
+
+VARIANTS["cs-rank-mix1-k8"] = with_flag(VARIANTS["cs-rank-mix1"], "--meta-steps", str(META_STEPS * K // 8))
+VARIANTS["cs-rank-mix1-conv"] = with_flag(VARIANTS["cs-rank-mix1"], "--rank-pool", CONV_POOL)
+VARIANTS["cs-rank-mix1-pool144"] = with_flag(VARIANTS["cs-rank-mix1"], "--rank-pool", POOL144)
+
 
 # Variants that differ from another only in the environment: the thread count of the start's fit
 # (the fit sums convolutions in a thread-dependent order; how much does that move a start?).
 VARIANTS["start-threads2"] = VARIANTS["start"]
 ENV = {"start-threads2": {"GTN_NAS_THREADS": "2"}}
+
+
+def base_flags(variant: str) -> list[str]:
+    return ["--method", "ift", "--students-per-step", str(STUDENTS.get(variant, K)), "--quiet"]
+
+
+def derived_pool(path: str) -> None:
+    """The ConvNet-only pool: rank_pool.csv's rows of family conv (ids, ground truth unchanged)."""
+    if path == CONV_POOL and not (ROOT / path).exists():
+        pool = pd.read_csv(ROOT / POOL)
+        write_csv(pool[pool["family"] == "conv"], ROOT / path)
 
 
 def control(variant: str) -> str:
@@ -113,7 +141,8 @@ def search_command(out: Path, *source: str) -> list[str]:
 def one(variant: str, seed: int, out_dir: Path) -> None:
     name = f"{variant}-seed{seed}"
     ckpt, log = out_dir / f"{name}.pt", []
-    cmd = ["gtn-nas", "distill", *BASE, *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
+    cmd = ["gtn-nas", "distill", *base_flags(variant), *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
+    derived_pool(CONV_POOL if CONV_POOL in cmd else "")
     if variant in RECALIBRATED:  # the same seed's start, calibrated again on a grid that only clips
         cmd = [
             "gtn-nas",
@@ -140,6 +169,7 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
         "distill_command": shlex.join(cmd),
         "distill_wall_s": wall,
         "meta_steps": int(metrics["meta_step"].iloc[-1]) if len(metrics) else 0,
+        "students_per_step": STUDENTS.get(variant, K),
         "elapsed_s": float(saved["elapsed"]),  # fit + meta-steps + calibration
         "heldout_retained": float(held["retained"].mean()),
         "heldout_retained_min": float(held["retained"].min()),
@@ -240,6 +270,7 @@ def summarise(out_dir: Path) -> None:
                 "variant": r["variant"],
                 "seed": r["seed"],
                 "meta_steps": r["meta_steps"],
+                "students_per_step": r.get("students_per_step", K),
                 "elapsed_s": round(r["elapsed_s"] or 0.0),
                 "heldout_retained": round(r["heldout_retained"], 4),
                 "rank_val_rho_last": None if r["rank_val_rho_last"] is None else round(r["rank_val_rho_last"], 3),
