@@ -65,6 +65,9 @@ for _base in ("start", "accuracy", "rank", "rank-mix1"):
 CONV_POOL = "results/teachers/rank_ablation/pools/conv.csv"  # written from POOL by derived_pool()
 POOL144 = "results/ground_truth/rank_pool_144.csv"
 STUDENTS = {"cs-rank-mix1-k8": 8}
+# bptt under the rank objective against its own calibrated start: 200 meta-steps of 4 students, the
+# 800 students of the default bptt run.
+METHOD = {"bptt-cs-start": "bptt", "bptt-cs-rank-mix1": "bptt"}
 
 
 def with_flag(args: list[str], flag: str, value: str) -> list[str]:
@@ -76,6 +79,8 @@ def with_flag(args: list[str], flag: str, value: str) -> list[str]:
 VARIANTS["cs-rank-mix1-k8"] = with_flag(VARIANTS["cs-rank-mix1"], "--meta-steps", str(META_STEPS * K // 8))
 VARIANTS["cs-rank-mix1-conv"] = with_flag(VARIANTS["cs-rank-mix1"], "--rank-pool", CONV_POOL)
 VARIANTS["cs-rank-mix1-pool144"] = with_flag(VARIANTS["cs-rank-mix1"], "--rank-pool", POOL144)
+VARIANTS["bptt-cs-start"] = VARIANTS["cs-start"]
+VARIANTS["bptt-cs-rank-mix1"] = with_flag(VARIANTS["cs-rank-mix1"], "--meta-steps", "200")
 
 
 # Variants that differ from another only in the environment: the thread count of the start's fit
@@ -85,7 +90,12 @@ ENV = {"start-threads2": {"GTN_NAS_THREADS": "2"}}
 
 
 def base_flags(variant: str) -> list[str]:
-    return ["--method", "ift", "--students-per-step", str(STUDENTS.get(variant, K)), "--quiet"]
+    return ["--method", METHOD.get(variant, "ift"), "--students-per-step", str(STUDENTS.get(variant, K)), "--quiet"]
+
+
+def label(name: str) -> str:
+    """`gtn-nas rank`'s label of a run's scores (NAME-seedS.csv)."""
+    return f"teacher:{METHOD.get(name.rsplit('-seed', 1)[0], 'ift')} [{name}]"
 
 
 def derived_pool(path: str) -> None:
@@ -97,6 +107,8 @@ def derived_pool(path: str) -> None:
 
 def control(variant: str) -> str:
     """The start a variant is compared with: the same fitted start, calibrated the same way."""
+    if variant.startswith("bptt-"):
+        return "bptt-cs-start"
     return "cs-start" if variant.startswith("cs-") else "start"
 
 
@@ -235,8 +247,8 @@ def summarise(out_dir: Path) -> None:
     for r, n in zip(records, names):
         start = f"{control(r['variant'])}-seed{r['seed']}"
         if r["variant"] != control(r["variant"]) and start in names:  # start-clip1 too: the calibration's effect
-            paired += ["--paired", f"teacher:ift [{n}],teacher:ift [{start}]"]
-        paired += ["--paired", f"teacher:ift [{n}],real"]
+            paired += ["--paired", f"{label(n)},{label(start)}"]
+        paired += ["--paired", f"{label(n)},real"]
     cmd = [
         "gtn-nas",
         "rank",
@@ -264,7 +276,7 @@ def summarise(out_dir: Path) -> None:
 
     rows = []
     for r, n in zip(records, names):
-        me = f"teacher:ift [{n}]"
+        me = label(n)
         rows.append(
             {
                 "variant": r["variant"],
@@ -275,7 +287,7 @@ def summarise(out_dir: Path) -> None:
                 "heldout_retained": round(r["heldout_retained"], 4),
                 "rank_val_rho_last": None if r["rank_val_rho_last"] is None else round(r["rank_val_rho_last"], 3),
                 "convnet60_rho": interval(me, sign=""),
-                "minus_start": interval(f"{me} − teacher:ift [{control(r['variant'])}-seed{r['seed']}]"),
+                "minus_start": interval(f"{me} − {label(control(r['variant']) + '-seed' + str(r['seed']))}"),
                 "minus_real": interval(f"{me} − real"),
             }
         )
