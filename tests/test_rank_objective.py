@@ -214,8 +214,9 @@ def test_zero_meta_steps_is_the_fitted_start(mnist, tmp_path):
     assert torch.load(tmp_path / "start.pt", weights_only=True)["complete"]
 
 
-def test_the_shipped_pool_is_disjoint_from_every_evaluation_net():
-    pool = RankPool.load(RESULTS / "rank_pool.csv")
+@pytest.mark.parametrize("name", ["rank_pool.csv", "rank_pool_144.csv"])
+def test_the_shipped_pools_are_disjoint_from_every_evaluation_net(name):
+    pool = RankPool.load(RESULTS / name)
     evaluation = {arch_id(s) for s in specs_from_csv(RESULTS / "convnet.csv")}
     yardstick = {arch_id(s) for s in specs_from_csv(RESULTS / "yardstick_archs.csv")}
     heldout = set(load_space("heldout").ids())

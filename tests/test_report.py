@@ -75,6 +75,7 @@ EXPECTED = sorted(
         "teachers/warm15/quality/summary.md",
         "teachers/warm15/nas_correlation.md",
         "ground_truth/rank_pool.md",
+        "ground_truth/rank_pool_144.md",
         "teachers/rank_cost.md",
         "teachers/rank_ablation/summary.md",
         "teachers/rank_ablation/nas_correlation.md",

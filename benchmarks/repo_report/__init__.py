@@ -48,7 +48,7 @@ from .costs import (
     meta_cost_table,
     meta_speed_md,
 )
-from .groundtruth import _ground_truth, _rank_pool, _yardstick, ground_truth_md, yardstick_md
+from .groundtruth import _ground_truth, _yardstick, ground_truth_md, rank_pool_md, yardstick_md
 from .index import _index, index_md
 from .inputs import Inputs, MissingInput, ReportInputError, flag, read_csv, read_json
 from .nas import (
@@ -238,7 +238,12 @@ SECTIONS = (
     Section(
         "rank-pool",
         ("ground_truth/rank_pool.csv", "ground_truth/rank_pool.json", "ground_truth/convnet.csv"),
-        _rank_pool,
+        rank_pool_md("rank_pool"),
+    ),
+    Section(
+        "rank-pool-144",
+        ("ground_truth/rank_pool_144.csv", "ground_truth/rank_pool_144.json", "ground_truth/convnet.csv"),
+        rank_pool_md("rank_pool_144"),
     ),
     Section("rank-cost", ("teachers/rank_cost.csv", "teachers/rank_cost.json"), _rank_cost),
     Section(

@@ -94,30 +94,34 @@ def seed_ceiling(frame: pd.DataFrame) -> float:
     return float(spearmanr([a[0] for a in accs], [a[1] for a in accs]).statistic)
 
 
-def _rank_pool(inputs: Inputs) -> dict:
-    """ground_truth/rank_pool.md: the ranking pool of `--objective rank`, its split and its cost."""
-    from gtn_nas.teachers.rank_objective import RankPool
+def rank_pool_md(stem: str):
+    """ground_truth/STEM.md: a ranking pool of `--objective rank`, its split and its cost."""
 
-    frame = inputs.csv("ground_truth/rank_pool.csv", ("arch_id", "spec", "val_accs"), ("val_acc", "seconds"))
-    meta = inputs.json("ground_truth/rank_pool.json", ("command",))
-    pool = RankPool.load(inputs.root / "ground_truth/rank_pool.csv")
-    convnet = inputs.csv("ground_truth/convnet.csv", ("arch_id", "val_accs"), ("val_acc",))
-    text = ground_truth_md(frame, meta, "rank_pool.csv").replace(
-        "# Ground truth", "# Ground truth of the ranking pool", 1
-    )
-    families = frame["family"].value_counts().to_dict() if "family" in frame else {}
-    text += (
-        f"\n\nThe pool of `gtn-nas distill --objective rank`: {len(pool.train)} "
-        "rank-train architectures (meta-gradients) "
-        f"and {len(pool.val)} rank-val (model selection: `rank_val_rho` in the metrics CSV), "
-        "split by a hash of the id; "
-        f"families {', '.join(f'{k} {v}' for k, v in sorted(families.items()))}. "
-        "Its cost, paid once and shipped with this file: "
-        f"{frame['seconds'].sum() / 3600:.2f} h of training summed over "
-        f"architectures and seeds ({meta.get('machine', 'machine not recorded')}). None of its ids is an evaluation, "
-        "yardstick or held-out net (`tests/test_rank_objective.py`).\n\n"
-        "Ceiling: Spearman ρ between the rankings of the two training seeds, "
-        f"{seed_ceiling(frame):.3f} over this pool and "
-        f"{seed_ceiling(convnet):.3f} over the 60 ConvNets of `convnet.csv`.\n"
-    )
-    return {"ground_truth/rank_pool.md": text}
+    def section(inputs: Inputs) -> dict:
+        from gtn_nas.teachers.rank_objective import RankPool
+
+        frame = inputs.csv(f"ground_truth/{stem}.csv", ("arch_id", "spec", "val_accs"), ("val_acc", "seconds"))
+        meta = inputs.json(f"ground_truth/{stem}.json", ("command",))
+        pool = RankPool.load(inputs.root / f"ground_truth/{stem}.csv")
+        convnet = inputs.csv("ground_truth/convnet.csv", ("arch_id", "val_accs"), ("val_acc",))
+        text = ground_truth_md(frame, meta, f"{stem}.csv").replace(
+            "# Ground truth", "# Ground truth of a ranking pool", 1
+        )
+        families = frame["family"].value_counts().to_dict() if "family" in frame else {}
+        text += (
+            f"\n\nA pool for `gtn-nas distill --objective rank --rank-pool`: {len(pool.train)} "
+            "rank-train architectures (meta-gradients) "
+            f"and {len(pool.val)} rank-val (model selection: `rank_val_rho` in the metrics CSV), "
+            "split by a hash of the id; "
+            f"families {', '.join(f'{k} {v}' for k, v in sorted(families.items()))}. "
+            "Its cost, paid once and shipped with this file: "
+            f"{frame['seconds'].sum() / 3600:.2f} h of training summed over "
+            f"architectures and seeds ({meta.get('machine', 'machine not recorded')}). None of its ids is an "
+            "evaluation, yardstick or held-out net (`tests/test_rank_objective.py`).\n\n"
+            "Ceiling: Spearman ρ between the rankings of the two training seeds, "
+            f"{seed_ceiling(frame):.3f} over this pool and "
+            f"{seed_ceiling(convnet):.3f} over the 60 ConvNets of `convnet.csv`.\n"
+        )
+        return {f"ground_truth/{stem}.md": text}
+
+    return section

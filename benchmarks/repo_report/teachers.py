@@ -305,11 +305,12 @@ def rank_ablation_md(frame: pd.DataFrame, meta: dict, pooled: pd.DataFrame | Non
             "`p_not_above`: share of resamples where the mean difference is ≤ 0).\n\n" + markdown_table(pooled, ".4f")
         )
     return (
-        f"# Rank objective against accuracy and against the start (ift, K = {meta.get('students_per_step', '?')})\n\n"
+        "# Rank objective against accuracy and against the start\n\n"
         f"Command: `{meta['command']}`, after the runs it lists (`runs/*.json`: each run's exact commands). "
         f"Every teacher: `gtn-nas distill --method ift` from the same fitted start per seed, "
-        f"{meta.get('meta_steps', '?')} meta-steps of {meta.get('students_per_step', '?')} students "
-        "(`start`: 0 meta-steps, the fitted and calibrated generator alone). `heldout_retained`: test accuracy after "
+        f"{meta.get('meta_steps', '?')} meta-steps of {meta.get('students_per_step', '?')} students unless its "
+        "row says otherwise (`bptt-*`: `--method bptt`, 200 meta-steps of 4, the default bptt run's 800 students; "
+        "`start`: 0 meta-steps, the fitted and calibrated generator alone). `heldout_retained`: test accuracy after "
         "32 steps on the teacher's data ÷ full-training test accuracy, 10 held-out nets x 2 student seeds. "
         "`rank_val_rho_last`: Spearman ρ on the pool's rank-val nets at the last monitoring step (model selection "
         "only). `convnet60_rho`: Spearman ρ with the 1-epoch ground truth of the 60 ConvNets at 32 steps, and "
