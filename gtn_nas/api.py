@@ -44,7 +44,8 @@ from .nas.search import (
     run_search,
     stored_recipe,
 )
-from .nas.workqueue import WorkQueue, open_storage, storage_url, validate_stale_after
+from .nas.storage import open_storage, storage_url
+from .nas.workqueue import WorkQueue, validate_stale_after
 from .teachers.calibration import CalibrationConfig
 from .teachers.config import DistillConfig
 from .teachers.distillation import Distiller

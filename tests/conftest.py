@@ -39,7 +39,7 @@ def _postgres_schema():
 
     import optuna
 
-    from gtn_nas.nas.workqueue import driver_url
+    from gtn_nas.nas.storage import driver_url
 
     with open(Path(tempfile.gettempdir()) / "gtn-nas-test-postgres.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

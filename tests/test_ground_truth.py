@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 from gtn_nas.core.spaces import load_space
 from gtn_nas.core.training import FullTraining
 from gtn_nas.nas.ground_truth import GroundTruthConfig, run_ground_truth
-from gtn_nas.nas.workqueue import WorkQueue, open_storage, storage_url
+from gtn_nas.nas.storage import open_storage, storage_url
+from gtn_nas.nas.workqueue import WorkQueue
 
 CFG = GroundTruthConfig(FullTraining(epochs=1, batch_size=50), seeds=(0, 1), train_examples=300)
 
@@ -136,7 +137,8 @@ def test_exit_status_is_zero_only_when_every_architecture_has_its_row(tmp_path):
     """The exit-status rule: 3 (and a line saying what is missing and when it becomes reclaimable)
     while architectures are waiting or claimed by another, here dead, worker; --wait redoes them."""
     from gtn_nas.core.spaces import load_space
-    from gtn_nas.nas.workqueue import WorkQueue, open_storage, storage_url
+    from gtn_nas.nas.storage import open_storage, storage_url
+    from gtn_nas.nas.workqueue import WorkQueue
 
     out = tmp_path / "gt.csv"
     cmd = [sys.executable, "-m", "gtn_nas", "ground-truth", "--space", TINY_SPACE, "--n-archs", "3", "--seeds", "1"]

@@ -15,7 +15,8 @@ from optuna.trial import TrialState
 from test_queue import SPECS, completions_race
 from test_search import WORKER_SPACE, check_search_study, search_workers
 
-from gtn_nas.nas.workqueue import WorkQueue, driver_url, open_storage
+from gtn_nas.nas.storage import driver_url, open_storage
+from gtn_nas.nas.workqueue import WorkQueue
 
 pytestmark = pytest.mark.scenario  # multi-process: `pytest -m "not scenario"` leaves it out
 

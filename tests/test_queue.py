@@ -9,7 +9,8 @@ from optuna.trial import TrialState
 
 from gtn_nas.core.errors import ConfigError
 from gtn_nas.core.spaces import load_space
-from gtn_nas.nas.workqueue import WorkQueue, open_storage, storage_url
+from gtn_nas.nas.storage import open_storage, storage_url
+from gtn_nas.nas.workqueue import WorkQueue
 
 SPECS = list(load_space(TINY_SPACE).archs)
 
@@ -22,15 +23,20 @@ def _states(queue, aid):
     return [t.state for t in queue.study.get_trials() if t.user_attrs.get("arch_id") == aid]
 
 
+# Tests that make a claim stale by backdating its heartbeat 1000 s use a long stale_after, so that on a
+# loaded machine the claims they make themselves, seconds apart, never turn stale too.
+BACKDATED = 60
+
+
 def _backdate(queue, trial):
     queue.storage.set_trial_user_attr(trial._trial_id, "heartbeat", time.time() - 1000)
 
 
 def test_a_result_for_a_reclaimed_trial_goes_to_its_retry_once(tmp_path):
-    a = _open(tmp_path / "q.db", stale_after=2)
+    a = _open(tmp_path / "q.db", stale_after=BACKDATED)
     mine = a.claim()
     _backdate(a, mine)
-    b = _open(tmp_path / "q.db", stale_after=2)
+    b = _open(tmp_path / "q.db", stale_after=BACKDATED)
     b.reclaim_stale()  # another worker thinks the first is dead: FAIL + a WAITING retry
     aid = mine.user_attrs["arch_id"]
     assert sorted(_states(b, aid), key=str) == sorted([TrialState.FAIL, TrialState.WAITING], key=str)
@@ -42,10 +48,10 @@ def test_a_result_for_a_reclaimed_trial_goes_to_its_retry_once(tmp_path):
 
 
 def test_a_late_result_for_a_finished_architecture_is_dropped_without_error(tmp_path):
-    a = _open(tmp_path / "q.db", stale_after=2)
+    a = _open(tmp_path / "q.db", stale_after=BACKDATED)
     mine = a.claim()
     _backdate(a, mine)
-    b = _open(tmp_path / "q.db", stale_after=2)
+    b = _open(tmp_path / "q.db", stale_after=BACKDATED)
     b.reclaim_stale()
     retry = next(t for t in iter(b.claim, None) if t.user_attrs["arch_id"] == mine.user_attrs["arch_id"])
     assert b.complete(retry, 0.7, {"score": 0.7})
@@ -240,10 +246,10 @@ def test_a_repair_between_fail_and_enqueue_cannot_add_a_second_copy(tmp_path):
     lock around both, B sees no live copy and enqueues one, and so does A: trained twice."""
     import threading
 
-    a = _open(tmp_path / "q.db", stale_after=2)
+    a = _open(tmp_path / "q.db", stale_after=BACKDATED)
     mine = a.claim()
     _backdate(a, mine)
-    b = _open(tmp_path / "q.db", stale_after=2)
+    b = _open(tmp_path / "q.db", stale_after=BACKDATED)
     racer = threading.Thread(target=b.repair, daemon=True)
     real = a.storage.set_trial_state_values
 
@@ -263,14 +269,14 @@ def test_a_repair_between_fail_and_enqueue_cannot_add_a_second_copy(tmp_path):
 
 
 def test_killed_between_fail_and_enqueue_loses_nothing(tmp_path):
-    a = _open(tmp_path / "q.db", stale_after=2)
+    a = _open(tmp_path / "q.db", stale_after=BACKDATED)
     mine = a.claim()
     _backdate(a, mine)
     _kill_after(a.storage, "set_trial_state_values", lambda tid, state, values=None: state == TrialState.FAIL)
     with pytest.raises(Killed):
         a.reclaim_stale()
     assert _states(a, mine.user_attrs["arch_id"]) == [TrialState.FAIL]  # no copy left: the loss the point names
-    b = _open(tmp_path / "q.db", stale_after=2)
+    b = _open(tmp_path / "q.db", stale_after=BACKDATED)
     b.run(_score)
     assert b.pending().done and len(b.study.get_trials(states=(TrialState.COMPLETE,))) == len(SPECS)
 

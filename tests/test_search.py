@@ -27,7 +27,7 @@ from gtn_nas.nas.search import (
     run_search,
     search_pending,
 )
-from gtn_nas.nas.workqueue import driver_url
+from gtn_nas.nas.storage import driver_url
 
 # 16 quick MLPs: enough distinct architectures that two workers overlap in time.
 WORKER_SPACE = """name = "workers"
@@ -186,9 +186,9 @@ def test_search_reuses_scores_honestly_and_resumes_to_the_budget(tmp_path, small
 def test_a_dead_workers_trial_is_retried_not_lost(tmp_path, small_mnist, monkeypatch):
     import time
 
-    import gtn_nas.nas.workqueue as workqueue
+    import gtn_nas.nas.storage as storage_module
 
-    monkeypatch.setattr(workqueue, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(storage_module, "HEARTBEAT_S", 1)
     space = load_space(TINY_SPACE)
     storage = open_search_storage(f"sqlite:///{tmp_path / 'dead.db'}", stale_after=2)
     study = open_search_study(storage, "dead", "random", seed=0)

@@ -41,7 +41,8 @@ from ..core.spaces import Space, arch_id, spec_to_json, validate_spec
 from .clock import storage_now
 from .optuna_compat import backend, heartbeat_ages, study_storage, trial_id
 from .proxies import Proxy, ProxySettings
-from .workqueue import HEARTBEAT_S, Heartbeat, Pending, WorkQueue, exclusive_sqlite, is_stale, last_beat, open_storage
+from .storage import HEARTBEAT_S, exclusive_sqlite, open_storage
+from .workqueue import Heartbeat, Pending, WorkQueue, is_stale, last_beat
 
 COLUMNS = [
     "arch_id",
