@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.checkpoint import save_checkpoint
 from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy
@@ -105,6 +106,28 @@ def derived_pool(path: str) -> None:
         write_csv(pool[pool["family"] == "conv"], ROOT / path)
 
 
+# Teachers scored under their start's recipe (lr, momentum, clip) instead of the one the end calibration
+# chose: the checkpoint that `calibrate = false` (benchmarks/configs/calibrate-start-only.toml) saves,
+# since ift's meta-gradient reaches none of the three (tests/test_rank_ablation.py checks the two equal).
+START_RECIPE = {f"{v}-startrecipe": v for v in ("cs-accuracy", "cs-rank-mix1", "cs-rank-mix1-k8", "cs-rank-mix1-conv")}
+for _name, _base in START_RECIPE.items():
+    VARIANTS[_name] = with_flag(VARIANTS[_base], "--config", "benchmarks/configs/calibrate-start-only.toml")
+    STUDENTS[_name] = STUDENTS.get(_base, K)
+
+
+def with_start_recipe(teacher: dict, start: dict) -> dict:
+    """`teacher` (a checkpoint dict, ift) as if its end calibration had not run: the lr and momentum of
+    the start it was meta-trained from, no end calibration (so its clip is the start's)."""
+    state = {
+        **teacher["teacher"],
+        "raw_lr": start["teacher"]["raw_lr"],
+        "raw_momentum": start["teacher"]["raw_momentum"],
+    }
+    seconds = (teacher.get("calibration") or {}).get("seconds", 0.0)
+    config = {**teacher["config"], "calibrate": False}
+    return {**teacher, "teacher": state, "config": config, "calibration": {}, "elapsed": teacher["elapsed"] - seconds}
+
+
 def control(variant: str) -> str:
     """The start a variant is compared with: the same fitted start, calibrated the same way."""
     if variant.startswith("bptt-"):
@@ -155,6 +178,12 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
     ckpt, log = out_dir / f"{name}.pt", []
     cmd = ["gtn-nas", "distill", *base_flags(variant), *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
     derived_pool(CONV_POOL if CONV_POOL in cmd else "")
+    if variant in START_RECIPE and not ckpt.exists():  # derived, no distillation: `cmd` is its equivalent
+        load = lambda v: torch.load(out_dir / f"{v}-seed{seed}.pt", weights_only=True, map_location="cpu")
+        save_checkpoint(ckpt, with_start_recipe(load(START_RECIPE[variant]), load("cs-start")))
+        log.append(
+            f"# derived from {START_RECIPE[variant]}-seed{seed}.pt and cs-start-seed{seed}.pt by with_start_recipe"
+        )
     if variant in RECALIBRATED:  # the same seed's start, calibrated again on a grid that only clips
         cmd = [
             "gtn-nas",
