@@ -128,6 +128,22 @@ def with_start_recipe(teacher: dict, start: dict) -> dict:
     return {**teacher, "teacher": state, "config": config, "calibration": {}, "elapsed": teacher["elapsed"] - seconds}
 
 
+# The other half of that 2 x 2: the start scored under the recipe cs-accuracy's end calibration chose
+# (at seed 0 every cs-* teacher's end calibration chose that same recipe: lr x0.5, clip 1).
+START_UNDER = {"cs-start-accrecipe": "cs-accuracy"}
+VARIANTS["cs-start-accrecipe"] = VARIANTS["cs-start"]
+
+
+def start_with_recipe_of(start: dict, teacher: dict) -> dict:
+    """The start (a checkpoint dict, ift) with the lr, momentum and end calibration (clip) of `teacher`."""
+    state = {
+        **start["teacher"],
+        "raw_lr": teacher["teacher"]["raw_lr"],
+        "raw_momentum": teacher["teacher"]["raw_momentum"],
+    }
+    return {**start, "teacher": state, "calibration": teacher["calibration"]}
+
+
 def control(variant: str) -> str:
     """The start a variant is compared with: the same fitted start, calibrated the same way."""
     if variant.startswith("bptt-"):
@@ -183,6 +199,12 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
         save_checkpoint(ckpt, with_start_recipe(load(START_RECIPE[variant]), load("cs-start")))
         log.append(
             f"# derived from {START_RECIPE[variant]}-seed{seed}.pt and cs-start-seed{seed}.pt by with_start_recipe"
+        )
+    if variant in START_UNDER and not ckpt.exists():  # derived: no command makes it
+        load = lambda v: torch.load(out_dir / f"{v}-seed{seed}.pt", weights_only=True, map_location="cpu")
+        save_checkpoint(ckpt, start_with_recipe_of(load("cs-start"), load(START_UNDER[variant])))
+        log.append(
+            f"# derived from cs-start-seed{seed}.pt and {START_UNDER[variant]}-seed{seed}.pt by start_with_recipe_of"
         )
     if variant in RECALIBRATED:  # the same seed's start, calibrated again on a grid that only clips
         cmd = [

@@ -5,7 +5,7 @@ import dataclasses
 
 import torch
 from conftest import TINY_SPACE
-from rank_ablation import with_start_recipe
+from rank_ablation import start_with_recipe_of, with_start_recipe
 
 from gtn_nas.teachers.calibration import CalibrationConfig
 from gtn_nas.teachers.config import DistillConfig
@@ -44,3 +44,13 @@ def test_a_teacher_under_its_start_recipe_is_what_calibrate_false_saves(mnist, t
     derived, _ = load_teacher(tmp_path / "derived.pt")
     reference, _ = load_teacher(paths["nocal"])
     assert derived.max_grad_norm == reference.max_grad_norm == 1.0
+
+
+def test_the_start_under_a_teachers_recipe_keeps_its_images_and_takes_the_recipe():
+    gen = torch.Generator().manual_seed(0)
+    ckpt = lambda: {"teacher": {k: torch.randn(3, generator=gen) for k in ("w", "raw_lr", "raw_momentum")}}
+    start, teacher = ckpt() | {"calibration": {}}, ckpt() | {"calibration": {"max_grad_norm": 1.0}}
+    got = start_with_recipe_of(start, teacher)
+    assert torch.equal(got["teacher"]["w"], start["teacher"]["w"])
+    assert all(torch.equal(got["teacher"][k], teacher["teacher"][k]) for k in ("raw_lr", "raw_momentum"))
+    assert got["calibration"] == {"max_grad_norm": 1.0}
