@@ -334,6 +334,8 @@ def summarise(out_dir: Path) -> None:
                 "seed": r["seed"],
                 "meta_steps": r["meta_steps"],
                 "students_per_step": r.get("students_per_step", K),
+                # scored from a checkpoint derived from others (a recipe swapped), no distillation of its own
+                "derived": any(c.startswith("# derived") for c in r["commands"]),
                 "elapsed_s": round(r["elapsed_s"] or 0.0),
                 "heldout_retained": round(r["heldout_retained"], 4),
                 "rank_val_rho_last": None if r["rank_val_rho_last"] is None else round(r["rank_val_rho_last"], 3),
