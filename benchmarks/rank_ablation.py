@@ -99,11 +99,11 @@ def label(name: str) -> str:
     return f"teacher:{METHOD.get(name.rsplit('-seed', 1)[0], 'ift')} [{name}]"
 
 
-def derived_pool(path: str) -> None:
+def derived_pool() -> None:
     """The ConvNet-only pool: rank_pool.csv's rows of family conv (ids, ground truth unchanged)."""
-    if path == CONV_POOL and not (ROOT / path).exists():
+    if not (ROOT / CONV_POOL).exists():
         pool = pd.read_csv(ROOT / POOL)
-        write_csv(pool[pool["family"] == "conv"], ROOT / path)
+        write_csv(pool[pool["family"] == "conv"], ROOT / CONV_POOL)
 
 
 # Teachers scored under their start's recipe (lr, momentum, clip) instead of the one the end calibration
@@ -115,14 +115,15 @@ for _name, _base in START_RECIPE.items():
     STUDENTS[_name] = STUDENTS.get(_base, K)
 
 
+def images_with_recipe(images: dict, recipe: dict) -> dict:
+    """The teacher state of checkpoint `images` with the inner lr and momentum of checkpoint `recipe`."""
+    return {**images["teacher"], **{k: recipe["teacher"][k] for k in ("raw_lr", "raw_momentum")}}
+
+
 def with_start_recipe(teacher: dict, start: dict) -> dict:
     """`teacher` (a checkpoint dict, ift) as if its end calibration had not run: the lr and momentum of
     the start it was meta-trained from, no end calibration (so its clip is the start's)."""
-    state = {
-        **teacher["teacher"],
-        "raw_lr": start["teacher"]["raw_lr"],
-        "raw_momentum": start["teacher"]["raw_momentum"],
-    }
+    state = images_with_recipe(teacher, start)
     seconds = (teacher.get("calibration") or {}).get("seconds", 0.0)
     config = {**teacher["config"], "calibrate": False}
     return {**teacher, "teacher": state, "config": config, "calibration": {}, "elapsed": teacher["elapsed"] - seconds}
@@ -136,12 +137,7 @@ VARIANTS["cs-start-accrecipe"] = VARIANTS["cs-start"]
 
 def start_with_recipe_of(start: dict, teacher: dict) -> dict:
     """The start (a checkpoint dict, ift) with the lr, momentum and end calibration (clip) of `teacher`."""
-    state = {
-        **start["teacher"],
-        "raw_lr": teacher["teacher"]["raw_lr"],
-        "raw_momentum": teacher["teacher"]["raw_momentum"],
-    }
-    return {**start, "teacher": state, "calibration": teacher["calibration"]}
+    return {**start, "teacher": images_with_recipe(start, teacher), "calibration": teacher["calibration"]}
 
 
 def control(variant: str) -> str:
@@ -193,7 +189,8 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
     name = f"{variant}-seed{seed}"
     ckpt, log = out_dir / f"{name}.pt", []
     cmd = ["gtn-nas", "distill", *base_flags(variant), *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
-    derived_pool(CONV_POOL if CONV_POOL in cmd else "")
+    if CONV_POOL in cmd:
+        derived_pool()
     if variant in START_RECIPE and not ckpt.exists():  # derived, no distillation: `cmd` is its equivalent
         load = lambda v: torch.load(out_dir / f"{v}-seed{seed}.pt", weights_only=True, map_location="cpu")
         save_checkpoint(ckpt, with_start_recipe(load(START_RECIPE[variant]), load("cs-start")))
