@@ -262,13 +262,17 @@ def test_a_result_for_a_reclaimed_search_trial_is_dropped_without_error(tmp_path
     )
 
 
-def _ask_enqueued(url, out):
+def _ask_enqueued(url, start, out):
+    import time
+
     from gtn_nas.nas.search import ask
 
     study = optuna.load_study(study_name="race", storage=open_search_storage(url))
+    start.wait(timeout=60)  # all workers pop together: a spawn slower than 40 pops would leave no race to test
     numbers = []
     while "retry_of" in (trial := study._storage.get_trial(ask(study)._trial_id)).user_attrs:  # until a fresh proposal
         numbers.append(trial.number)
+        time.sleep(0.01)  # a worker training its trial, so the others get a turn
     out.put(numbers)
 
 
@@ -280,8 +284,8 @@ def test_search_workers_pop_each_enqueued_trial_once_on_sqlite(tmp_path):
     for i in range(40):  # retries of dead workers' trials, as fail_stale enqueues them
         study.enqueue_trial({"arch": str(i)}, user_attrs={"retry_of": i})
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_ask_enqueued, args=(url, out)) for _ in range(3)]
+    out, start = ctx.Queue(), ctx.Barrier(3)
+    procs = [ctx.Process(target=_ask_enqueued, args=(url, start, out)) for _ in range(3)]
     for p in procs:
         p.start()
     per_worker = [out.get(timeout=60) for _ in procs]
