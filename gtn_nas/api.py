@@ -38,12 +38,12 @@ from .nas.ranking import rank_all
 from .nas.search import (
     bind_settings,
     evaluate_queue,
-    open_search_storage,
     open_search_study,
     record_setup,
     run_search,
     stored_recipe,
 )
+from .nas.shared_trials import open_search_storage
 from .nas.storage import open_storage, storage_url
 from .nas.workqueue import WorkQueue, validate_stale_after
 from .teachers.calibration import CalibrationConfig

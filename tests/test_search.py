@@ -20,13 +20,11 @@ from gtn_nas.nas.proxies import ProxySettings, make_proxy
 from gtn_nas.nas.search import (
     ArchEncoding,
     bind_settings,
-    open_search_storage,
     open_search_study,
-    reclaim_stale,
     record_setup,
     run_search,
-    search_pending,
 )
+from gtn_nas.nas.shared_trials import open_search_storage, reclaim_stale, search_pending
 from gtn_nas.nas.storage import driver_url
 
 # 16 quick MLPs: enough distinct architectures that two workers overlap in time.
@@ -265,7 +263,7 @@ def test_a_result_for_a_reclaimed_search_trial_is_dropped_without_error(tmp_path
 def _ask_enqueued(url, start, out):
     import time
 
-    from gtn_nas.nas.search import ask
+    from gtn_nas.nas.shared_trials import ask
 
     study = optuna.load_study(study_name="race", storage=open_search_storage(url))
     start.wait(timeout=60)  # all workers pop together: a spawn slower than 40 pops would leave no race to test
@@ -453,7 +451,7 @@ def test_a_search_worker_whose_clock_runs_behind_does_not_reclaim_live_trials(tm
     live trial for dead, and its own beats are not stamped in the past."""
     import time
 
-    from gtn_nas.nas.search import trial_heartbeat
+    from gtn_nas.nas.shared_trials import trial_heartbeat
 
     # No Optuna heartbeats (as the work queue's storages): beats are user attributes, by SQLite's clock.
     storage = open_search_storage(f"sqlite:///{tmp_path / 'skew.db'}", stale_after=None)

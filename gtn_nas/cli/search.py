@@ -118,7 +118,8 @@ def search(
     from ..core.spaces import load_space, specs_from_csv
     from ..nas.proxies import ProxySettings
     from ..nas.ranking import load_ground_truth
-    from ..nas.search import make_sampler, search_pending, search_summary
+    from ..nas.search import make_sampler, search_summary
+    from ..nas.shared_trials import search_pending
     from ..nas.workqueue import pending_work, validate_stale_after, wait_for_queue
     from .progress import progress_bar
 
