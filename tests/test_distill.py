@@ -161,7 +161,7 @@ def test_export_follows_the_documented_recipe(small_mnist, tmp_path):
     sgd_steps(
         net, [(x[t * B : (t + 1) * B], y[t * B : (t + 1) * B], data["lr"][t], data["momentum"][t]) for t in range(T)]
     )
-    from gtn_nas.teachers.distillation import evaluate_teacher
+    from gtn_nas.teachers.quality import evaluate_teacher
 
     teacher, _ = load_teacher(tmp_path / "t.pt")
     expected = evaluate_teacher(teacher, [spec], small_mnist.val, seed=5, device=CPU)

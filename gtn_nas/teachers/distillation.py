@@ -26,18 +26,18 @@ import torch
 
 from ..core.atomic import write_csv
 from ..core.checkpoint import load_checkpoint, save_checkpoint
-from ..core.data import MNIST, Split
+from ..core.data import MNIST
 from ..core.device import peak_memory_mb
 from ..core.distributed import RankFailure, World
 from ..core.errors import CheckpointError, ConfigError, GtnNasError
 from ..core.spaces import load_space
 from ..core.students import Functional, build_student
-from .calibration import calibrate_distilled, score_recipe
+from .calibration import calibrate_distilled
 from .config import DEFAULT_CALIBRATE, DistillConfig
 from .fit import fit_generator, real_pixels
 from .generator import Teacher
 from .methods import MetaContext, make_method
-from .quality import teacher_batches
+from .quality import evaluate_teacher, rank_val_spearman
 from .rank_objective import RankPool, objective_weights
 
 # The metrics CSV's columns (rank_val_rho too with --objective rank); a run of 0 meta-steps has the header alone.
@@ -67,12 +67,6 @@ def interrupts_deferred():
 
 def step_seed(seed: int, step: int) -> int:
     return seed * 1_000_003 + step
-
-
-def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int, device) -> float:
-    """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
-    batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)
-    return score_recipe(specs, batches, lrs, moms, val, seed, device, teacher.max_grad_norm)
 
 
 class Distiller:
@@ -348,15 +342,6 @@ class Distiller:
             self.save(out)
         elif self.step == 0 and self.world.is_main:
             self.save(out)
-
-
-def rank_val_spearman(teacher: Teacher, pool: RankPool, val: Split, seed: int, device) -> float:
-    """Spearman ρ between rank-val ground truth and validation accuracy after training on the
-    teacher's data (the student recipe of evaluate_teacher): model selection, never a meta-gradient."""
-    from scipy.stats import spearmanr
-
-    accs = [evaluate_teacher(teacher, [spec], val, seed, device) for spec, _ in pool.val]
-    return float(spearmanr(accs, [a for _, a in pool.val]).statistic)
 
 
 def recipe_clip(ckpt: dict) -> float | None:
