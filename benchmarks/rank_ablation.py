@@ -84,6 +84,14 @@ VARIANTS["bptt-cs-start"] = VARIANTS["cs-start"]
 VARIANTS["bptt-cs-rank-mix1"] = with_flag(VARIANTS["cs-rank-mix1"], "--meta-steps", "200")
 
 
+# Coverage: distillation students that include the unpooled ConvNets the distillation space leaves
+# out (depth 3; width 20), a third of the 60 evaluation nets (benchmarks/configs/distill-unpooled.toml).
+# The start is calibrated on students of that space too, so its control is its own start.
+UNPOOLED = "benchmarks/configs/calibrate-start-unpooled.toml"
+VARIANTS["cs-start-unpooled"] = with_flag(VARIANTS["cs-start"], "--config", UNPOOLED)
+VARIANTS["cs-accuracy-unpooled"] = with_flag(VARIANTS["cs-accuracy"], "--config", UNPOOLED)
+
+
 # Variants that differ from another only in the environment: the thread count of the start's fit
 # (the fit sums convolutions in a thread-dependent order; how much does that move a start?).
 VARIANTS["start-threads2"] = VARIANTS["start"]
@@ -109,9 +117,17 @@ def derived_pool() -> None:
 # Teachers scored under their start's recipe (lr, momentum, clip) instead of the one the end calibration
 # chose: the checkpoint that `calibrate = false` (benchmarks/configs/calibrate-start-only.toml) saves,
 # since ift's meta-gradient reaches none of the three (tests/test_rank_ablation.py checks the two equal).
-START_RECIPE = {f"{v}-startrecipe": v for v in ("cs-accuracy", "cs-rank-mix1", "cs-rank-mix1-k8", "cs-rank-mix1-conv")}
+START_RECIPE = {
+    f"{v}-startrecipe": v
+    for v in ("cs-accuracy", "cs-rank-mix1", "cs-rank-mix1-k8", "cs-rank-mix1-conv", "cs-accuracy-unpooled")
+}
+NO_END_CALIBRATION = {
+    CALIBRATE_START: "benchmarks/configs/calibrate-start-only.toml",
+    UNPOOLED: "benchmarks/configs/calibrate-start-only-unpooled.toml",
+}
 for _name, _base in START_RECIPE.items():
-    VARIANTS[_name] = with_flag(VARIANTS[_base], "--config", "benchmarks/configs/calibrate-start-only.toml")
+    _config = VARIANTS[_base][VARIANTS[_base].index("--config") + 1]
+    VARIANTS[_name] = with_flag(VARIANTS[_base], "--config", NO_END_CALIBRATION[_config])
     STUDENTS[_name] = STUDENTS.get(_base, K)
 
 
@@ -144,6 +160,8 @@ def control(variant: str) -> str:
     """The start a variant is compared with: the same fitted start, calibrated the same way."""
     if variant.startswith("bptt-"):
         return "bptt-cs-start"
+    if variant.startswith("cs-") and "-unpooled" in variant and variant != "cs-start-unpooled":
+        return "cs-start-unpooled"
     return "cs-start" if variant.startswith("cs-") else "start"
 
 
@@ -193,10 +211,10 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
         derived_pool()
     if variant in START_RECIPE and not ckpt.exists():  # derived, no distillation: `cmd` is its equivalent
         load = lambda v: torch.load(out_dir / f"{v}-seed{seed}.pt", weights_only=True, map_location="cpu")
-        save_checkpoint(ckpt, with_start_recipe(load(START_RECIPE[variant]), load("cs-start")))
-        log.append(
-            f"# derived from {START_RECIPE[variant]}-seed{seed}.pt and cs-start-seed{seed}.pt by with_start_recipe"
-        )
+        start = control(START_RECIPE[variant])
+        save_checkpoint(ckpt, with_start_recipe(load(START_RECIPE[variant]), load(start)))
+        pair = f"{START_RECIPE[variant]}-seed{seed}.pt and {start}-seed{seed}.pt"
+        log.append(f"# derived from {pair} by with_start_recipe")
     if variant in START_UNDER and not ckpt.exists():  # derived: no command makes it
         load = lambda v: torch.load(out_dir / f"{v}-seed{seed}.pt", weights_only=True, map_location="cpu")
         save_checkpoint(ckpt, start_with_recipe_of(load("cs-start"), load(START_UNDER[variant])))

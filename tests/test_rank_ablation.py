@@ -54,3 +54,20 @@ def test_the_start_under_a_teachers_recipe_keeps_its_images_and_takes_the_recipe
     assert torch.equal(got["teacher"]["w"], start["teacher"]["w"])
     assert all(torch.equal(got["teacher"][k], teacher["teacher"][k]) for k in ("raw_lr", "raw_momentum"))
     assert got["calibration"] == {"max_grad_norm": 1.0}
+
+
+def test_the_unpooled_distillation_space_adds_unpooled_convnets_and_no_evaluation_net():
+    from pathlib import Path
+
+    from gtn_nas.core.spaces import arch_id, load_space, specs_from_csv
+
+    root = Path(__file__).parents[1]
+    space = load_space(root / "benchmarks/configs/distill-unpooled.toml")
+    added = set(space.ids()) - set(load_space("distill").ids())
+    assert set(load_space("distill").ids()) <= set(space.ids()) and len(added) == 96
+    by_id = {arch_id(a): a for a in space.archs}
+    assert all(by_id[i]["family"] == "conv" and by_id[i]["pooling"] == "none" for i in added)
+    assert {by_id[i]["depth"] for i in added} == {1, 2, 3}
+    results = root / "results/ground_truth"
+    evaluation = {arch_id(s) for f in ("convnet.csv", "yardstick_archs.csv") for s in specs_from_csv(results / f)}
+    assert not set(space.ids()) & (evaluation | set(load_space("heldout").ids()))
