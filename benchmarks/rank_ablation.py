@@ -36,6 +36,7 @@ from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy
 from gtn_nas.core.training import train_student
+from gtn_nas.report.figures import markdown_table
 from gtn_nas.teachers.distillation import load_teacher
 from gtn_nas.teachers.quality import teacher_batches
 from repo_report import write_section
@@ -305,6 +306,62 @@ def _pooled_delta(pairs: list[tuple[str, str]], arrays: dict, truth, draws) -> d
     }
 
 
+FAMILY_KEYS = ("pooling", "depth")
+# Real data on the same 60 ConvNets at 32 steps, beside the teachers: is a family's rank shift the
+# teacher's data or 32 steps of training?
+REAL_RUNS = {
+    "real (random batches, lr tuned)": "results/nas/real.csv",
+    "class-balanced real, the ift start's recipe": "results/teachers/starts/nas/subset-recipe.csv",
+}
+
+
+def families(runs: dict[tuple[str, int | None], Path]) -> pd.DataFrame:
+    """Where a run's ranking errs, by family: per (variant, seed) run of `runs` (its scores' CSV) and
+    value of each FAMILY_KEYS key, the mean rank (1 = worst) of those ConvNets among the 60 by the
+    ground truth and by the run's scores, and the shift between them (proxy − truth; negative: the
+    proxy ranks that family too low)."""
+    gt = pd.read_csv(ROOT / GT).set_index("arch_id")
+    spec = gt["spec"].map(json.loads)
+    rows = []
+    for (variant, seed), path in runs.items():
+        score = pd.read_csv(path).set_index("arch_id")["score"]
+        f = pd.DataFrame({"truth": gt["val_acc"], "score": score}).dropna()
+        ranks = f.rank()
+        for key in FAMILY_KEYS:
+            for value, ids in spec.loc[f.index].groupby(spec.loc[f.index].map(lambda s, k=key: s[k])).groups.items():
+                truth, proxy = ranks.loc[ids, "truth"].mean(), ranks.loc[ids, "score"].mean()
+                rows.append(
+                    {
+                        "variant": variant,
+                        "seed": seed,
+                        "key": key,
+                        "value": str(value),
+                        "n": len(ids),
+                        "truth_rank": round(truth, 2),
+                        "proxy_rank": round(proxy, 2),
+                        "rank_shift": round(proxy - truth, 2),
+                        "mean_score": round(float(f.loc[ids, "score"].mean()), 4),
+                    }
+                )
+    return pd.DataFrame(rows).astype({"seed": "Int64"})
+
+
+def families_md(table: pd.DataFrame) -> str:
+    """One row per run: the rank shift of each family (columns key=value) and the mean score."""
+    table = table.assign(seed=table["seed"].map(lambda s: "–" if pd.isna(s) else str(int(s))))
+    wide = table.pivot_table(index=["variant", "seed"], columns=["key", "value"], values="rank_shift", sort=False)
+    wide.columns = [f"{k}={v}" for k, v in wide.columns]
+    score = table[table["key"] == FAMILY_KEYS[0]].groupby(["variant", "seed"], sort=False)["mean_score"].mean()
+    wide["mean score"] = score.round(3)
+    head = (
+        "# Rank shift by family on the 60 ConvNets (`python benchmarks/rank_ablation.py --summarise`)\n\n"
+        "Mean rank (1 = worst of 60) of each family by the run's 32-step scores minus its mean rank by the "
+        "ground truth: negative, the proxy ranks that family too low. `mean score`: mean validation "
+        "accuracy after 32 steps (n per family: `families.csv`).\n\n"
+    )
+    return head + markdown_table(wide.reset_index(), ".2f")
+
+
 def summarise(out_dir: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted((out_dir / "runs").glob("*.json"))]
     names = [f"{r['variant']}-seed{r['seed']}" for r in records]
@@ -372,6 +429,11 @@ def summarise(out_dir: Path) -> None:
     }
     write_csv(table, out_dir / "summary.csv")
     write_csv(pooled(out_dir, names), out_dir / "pooled.csv")
+    runs = {tuple(n.rsplit("-seed", 1)): out_dir / "nas" / f"{n}.csv" for n in names}
+    runs = {(v, int(s)): p for (v, s), p in runs.items()}
+    fam = families({**runs, **{(label, None): ROOT / p for label, p in REAL_RUNS.items()}})
+    write_csv(fam, out_dir / "families.csv")
+    write_text(out_dir / "families.md", families_md(fam))
     write_text(out_dir / "summary.json", json.dumps(meta, indent=1) + "\n")
     write_section("rank-ablation", "results")  # summary.md, as the report renders it
     print(table.to_string(index=False))
