@@ -36,7 +36,6 @@ from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy
 from gtn_nas.core.training import train_student
-from gtn_nas.report.figures import markdown_table
 from gtn_nas.teachers.distillation import load_teacher
 from gtn_nas.teachers.quality import teacher_batches
 from repo_report import write_section
@@ -346,22 +345,6 @@ def families(runs: dict[tuple[str, int | None], Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({"seed": "Int64"})
 
 
-def families_md(table: pd.DataFrame) -> str:
-    """One row per run: the rank shift of each family (columns key=value) and the mean score."""
-    table = table.assign(seed=table["seed"].map(lambda s: "–" if pd.isna(s) else str(int(s))))
-    wide = table.pivot_table(index=["variant", "seed"], columns=["key", "value"], values="rank_shift", sort=False)
-    wide.columns = [f"{k}={v}" for k, v in wide.columns]
-    score = table[table["key"] == FAMILY_KEYS[0]].groupby(["variant", "seed"], sort=False)["mean_score"].mean()
-    wide["mean score"] = score.round(3)
-    head = (
-        "# Rank shift by family on the 60 ConvNets (`python benchmarks/rank_ablation.py --summarise`)\n\n"
-        "Mean rank (1 = worst of 60) of each family by the run's 32-step scores minus its mean rank by the "
-        "ground truth: negative, the proxy ranks that family too low. `mean score`: mean validation "
-        "accuracy after 32 steps (n per family: `families.csv`).\n\n"
-    )
-    return head + markdown_table(wide.reset_index(), ".2f")
-
-
 def summarise(out_dir: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted((out_dir / "runs").glob("*.json"))]
     names = [f"{r['variant']}-seed{r['seed']}" for r in records]
@@ -433,9 +416,8 @@ def summarise(out_dir: Path) -> None:
     runs = {(v, int(s)): p for (v, s), p in runs.items()}
     fam = families({**runs, **{(label, None): ROOT / p for label, p in REAL_RUNS.items()}})
     write_csv(fam, out_dir / "families.csv")
-    write_text(out_dir / "families.md", families_md(fam))
     write_text(out_dir / "summary.json", json.dumps(meta, indent=1) + "\n")
-    write_section("rank-ablation", "results")  # summary.md, as the report renders it
+    write_section("rank-ablation", "results")  # summary.md and families.md, as the report renders them
     print(table.to_string(index=False))
 
 

@@ -78,6 +78,7 @@ EXPECTED = sorted(
         "ground_truth/rank_pool_144.md",
         "teachers/rank_cost.md",
         "teachers/rank_ablation/summary.md",
+        "teachers/rank_ablation/families.md",
         "teachers/rank_ablation/nas_correlation.md",
         "teachers/starts/summary.md",
         "teachers/starts/nas_correlation.md",

@@ -293,7 +293,29 @@ def _rank_ablation(inputs: Inputs) -> dict:
     pooled = None
     if inputs.exists("teachers/rank_ablation/pooled.csv"):
         pooled = inputs.csv("teachers/rank_ablation/pooled.csv", ("variant", "control"), ("mean_delta_rho", "lo", "hi"))
-    return {"teachers/rank_ablation/summary.md": rank_ablation_md(frame, meta, pooled)}
+    out = {"teachers/rank_ablation/summary.md": rank_ablation_md(frame, meta, pooled)}
+    if inputs.exists("teachers/rank_ablation/families.csv"):
+        families = inputs.csv(
+            "teachers/rank_ablation/families.csv", ("variant", "key", "value"), ("n", "rank_shift", "mean_score")
+        )
+        out["teachers/rank_ablation/families.md"] = rank_families_md(families)
+    return out
+
+
+def rank_families_md(table: pd.DataFrame) -> str:
+    """One row per run: the rank shift of each family (columns key=value) and the mean score."""
+    table = table.assign(seed=table["seed"].map(lambda s: "–" if pd.isna(s) else str(int(s))))
+    wide = table.pivot_table(index=["variant", "seed"], columns=["key", "value"], values="rank_shift", sort=False)
+    wide.columns = [f"{k}={v}" for k, v in wide.columns]
+    score = table[table["key"] == "pooling"].groupby(["variant", "seed"], sort=False)["mean_score"].mean()
+    wide["mean score"] = score.round(3)
+    head = (
+        "# Rank shift by family on the 60 ConvNets (`python benchmarks/rank_ablation.py --summarise`)\n\n"
+        "Mean rank (1 = worst of 60) of each family by the run's 32-step scores minus its mean rank by the "
+        "ground truth: negative, the proxy ranks that family too low. `mean score`: mean validation "
+        "accuracy after 32 steps (n per family: `families.csv`).\n\n"
+    )
+    return head + markdown_table(wide.reset_index(), ".2f")
 
 
 def rank_ablation_md(frame: pd.DataFrame, meta: dict, pooled: pd.DataFrame | None = None) -> str:
