@@ -321,13 +321,14 @@ def families(runs: dict[tuple[str, int | None], Path]) -> pd.DataFrame:
     proxy ranks that family too low)."""
     gt = pd.read_csv(ROOT / GT).set_index("arch_id")
     spec = gt["spec"].map(json.loads)
+    family = pd.DataFrame({k: spec.map(lambda s, k=k: s[k]) for k in FAMILY_KEYS})
     rows = []
     for (variant, seed), path in runs.items():
         score = pd.read_csv(path).set_index("arch_id")["score"]
         f = pd.DataFrame({"truth": gt["val_acc"], "score": score}).dropna()
         ranks = f.rank()
         for key in FAMILY_KEYS:
-            for value, ids in spec.loc[f.index].groupby(spec.loc[f.index].map(lambda s, k=key: s[k])).groups.items():
+            for value, ids in family.loc[f.index].groupby(key).groups.items():
                 truth, proxy = ranks.loc[ids, "truth"].mean(), ranks.loc[ids, "score"].mean()
                 rows.append(
                     {
@@ -412,8 +413,7 @@ def summarise(out_dir: Path) -> None:
     }
     write_csv(table, out_dir / "summary.csv")
     write_csv(pooled(out_dir, names), out_dir / "pooled.csv")
-    runs = {tuple(n.rsplit("-seed", 1)): out_dir / "nas" / f"{n}.csv" for n in names}
-    runs = {(v, int(s)): p for (v, s), p in runs.items()}
+    runs = {(r["variant"], r["seed"]): out_dir / "nas" / f"{n}.csv" for r, n in zip(records, names)}
     fam = families({**runs, **{(label, None): ROOT / p for label, p in REAL_RUNS.items()}})
     write_csv(fam, out_dir / "families.csv")
     write_text(out_dir / "summary.json", json.dumps(meta, indent=1) + "\n")
