@@ -80,6 +80,7 @@ EXPECTED = sorted(
         "teachers/rank_ablation/summary.md",
         "teachers/rank_ablation/families.md",
         "teachers/rank_ablation/nas_correlation.md",
+        "teachers/recipe_rank/sweep.md",
         "teachers/starts/summary.md",
         "teachers/starts/nas_correlation.md",
         "teachers/starts/yardstick.md",

@@ -68,6 +68,7 @@ from .nas import (
     nas_correlation_md,
     search_md,
 )
+from .recipes import _recipe_rank
 from .teachers import (
     ABLATION_COLUMNS,
     QUALITY_NUMERIC,
@@ -256,6 +257,7 @@ SECTIONS = (
         ("teachers/rank_ablation/nas_correlation.csv",),
         _rank_md("teachers/rank_ablation", "results/ground_truth/convnet.csv"),
     ),
+    Section("recipe-rank", ("teachers/recipe_rank/*.csv",), _recipe_rank),
     Section("starts", ("teachers/starts/summary.csv", "teachers/starts/summary.json"), _starts),
     Section(
         "starts-nas",

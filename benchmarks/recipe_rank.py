@@ -1,0 +1,136 @@
+"""Is the 32-step recipe what ranks the unpooled and deep ConvNets too low? A recipe sweep.
+
+Every proxy, real data included, ranks the avg-pooled ConvNets too high and the unpooled and depth-3
+ones too low under the start's recipe (results/teachers/rank_ablation/families.md). This sweep trains
+students on one teacher's 32 batches under a grid of recipes (absolute lr x momentum x gradient clip)
+and records, per recipe:
+
+- `calib_acc`: what today's calibration maximises — the mean holdout accuracy of the distillation
+  students the teacher's calibration draws (`calibrate_distilled`'s students and holdout);
+- `pool_rho`: a rank criterion a calibration could use instead — Spearman rho between the rank-train
+  ConvNets' ground truth (results/ground_truth/rank_pool.csv) and their holdout accuracy (the same
+  2,000 training-split images; never validation);
+- `eval_rho`: what a user gets — Spearman rho over the 60 evaluation ConvNets of
+  results/ground_truth/convnet.csv, scored on `--val-examples` validation images. It selects nothing
+  here; it says whether either criterion picks a recipe that ranks better.
+
+    GTN_NAS_THREADS=1 python benchmarks/recipe_rank.py --teacher CKPT --out results/teachers/recipe_rank/NAME.csv
+
+Rows are appended per recipe, so a stopped sweep resumes where it stopped. `--derive LR:M:CLIP OUT.pt`
+instead saves the teacher with that recipe (every step's lr and momentum, the clip), for `gtn-nas search`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from scipy.stats import spearmanr
+
+from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.core.checkpoint import load_checkpoint, save_checkpoint
+from gtn_nas.core.data import load_mnist
+from gtn_nas.core.spaces import load_space
+from gtn_nas.core.students import accuracy
+from gtn_nas.core.training import train_student
+from gtn_nas.nas.ranking import load_ground_truth
+from gtn_nas.teachers.calibration import CalibrationConfig, inv_softplus
+from gtn_nas.teachers.config import DistillConfig
+from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.quality import teacher_batches
+from gtn_nas.teachers.rank_objective import RankPool
+
+ROOT = Path(__file__).resolve().parent.parent
+POOL = ROOT / "results/ground_truth/rank_pool.csv"
+GT = ROOT / "results/ground_truth/convnet.csv"
+RECIPES = "0.1:0.5:1,0.1:0.9:1,0.2:0.5:1,0.2:0.9:1,0.4:0.5:1,0.4:0.9:1"
+
+
+def parse_recipes(text: str) -> list[tuple[float, float, float | None]]:
+    """ "LR:MOMENTUM:CLIP,..." (CLIP "none": no clipping) as (lr, momentum, clip) tuples."""
+    out = []
+    for item in text.split(","):
+        lr, m, clip = item.split(":")
+        out.append((float(lr), float(m), None if clip == "none" else float(clip)))
+    return out
+
+
+def with_recipe(ckpt: dict, lr: float, momentum: float, clip: float | None) -> dict:
+    """A teacher checkpoint (dict) whose students train with one lr, momentum and clip at every step."""
+    state = dict(ckpt["teacher"])
+    state["raw_lr"] = inv_softplus(torch.full_like(state["raw_lr"], lr))
+    state["raw_momentum"] = torch.full_like(state["raw_momentum"], math.log(momentum / (1 - momentum)))
+    recipe = {"lr": lr, "momentum": momentum, "max_grad_norm": clip, "derived_by": "benchmarks/recipe_rank.py"}
+    return {**ckpt, "teacher": state, "calibration": recipe}
+
+
+def accuracies(specs, batches, lr, momentum, clip, split, seed=0) -> list[float]:
+    steps = [(x, y, lr, momentum) for x, y in batches]
+    return [accuracy(train_student(s, seed, steps, "cpu", clip), None, split.x, split.y) for s in specs]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--teacher", required=True)
+    ap.add_argument("--out", help="the sweep's CSV")
+    ap.add_argument("--val-examples", type=int, default=2000)
+    ap.add_argument("--derive", nargs=2, metavar=("LR:M:CLIP", "OUT"), help="save the teacher with this recipe")
+    ap.add_argument("--recipes", default=RECIPES, help="LR:MOMENTUM:CLIP,... (CLIP none: no clipping)")
+    args = ap.parse_args()
+    if args.derive:
+        (recipe,) = parse_recipes(args.derive[0])
+        save_checkpoint(args.derive[1], with_recipe(load_checkpoint(args.teacher), *recipe))
+        return
+    if not args.out:
+        ap.error("--out is required for a sweep")
+    out = Path(args.out)
+    log = out.with_suffix(".commands.txt")  # every command that added rows, in order
+    ran = log.read_text() if log.exists() else ""
+    write_text(log, ran + "GTN_NAS_THREADS=1 " + shlex.join(["python", *sys.argv]) + "\n")
+    data = load_mnist()
+    teacher, _ = load_teacher(args.teacher)
+    batches, _, _ = teacher_batches(teacher)
+    cfg = DistillConfig.from_dict(load_checkpoint(args.teacher)["config"])
+    calib = CalibrationConfig()
+    calib_specs = load_space(cfg.space).sample(calib.students, seed=cfg.seed + 777)
+    holdout = data.train.subset(calib.holdout, seed=0)
+    val = data.val.subset(args.val_examples, seed=0)
+    pool = [(s, a) for s, a in RankPool.load(POOL).train if s["family"] == "conv"]
+    gt = load_ground_truth(GT)
+    evals = [json.loads(s) for s in gt["spec"]]
+    done = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["lr", "momentum", "clip"])
+    rows = done.to_dict("records")
+    for lr, m, clip in parse_recipes(args.recipes):
+        key = (lr, m, "none" if clip is None else clip)
+        if any((r["lr"], r["momentum"], str(r["clip"])) == (key[0], key[1], str(key[2])) for r in rows):
+            continue
+        t0 = time.perf_counter()
+        calib_acc = sum(accuracies(calib_specs, batches, lr, m, clip, holdout)) / len(calib_specs)
+        pool_accs = accuracies([s for s, _ in pool], batches, lr, m, clip, holdout)
+        eval_accs = accuracies(evals, batches, lr, m, clip, val)
+        row = {
+            "teacher": args.teacher,
+            "lr": lr,
+            "momentum": m,
+            "clip": key[2],
+            "calib_acc": calib_acc,
+            "pool_rho": float(spearmanr(pool_accs, [a for _, a in pool]).statistic),
+            "pool_n": len(pool),
+            "eval_rho": float(spearmanr(eval_accs, gt["val_acc"]).statistic),
+            "eval_mean_acc": sum(eval_accs) / len(eval_accs),
+            "seconds": time.perf_counter() - t0,
+        }
+        rows.append(row)
+        write_csv(pd.DataFrame(rows), out)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
