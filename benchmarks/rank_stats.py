@@ -16,12 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 GT = "results/ground_truth/convnet.csv"
 
 
-def pooled(out_dir: Path, names: list[str], control: Callable[[str], str], n_boot: int = 1000) -> pd.DataFrame:
+def pooled(
+    out_dir: Path,
+    names: list[str],
+    control: Callable[[str], str],
+    fresh: dict[str, int] | None = None,
+    n_boot: int = 1000,
+) -> pd.DataFrame:
     """Per variant run at two seeds or more: the mean over seeds of ρ(variant) − ρ(its control) on the
     60 ConvNets, with a paired bootstrap (every resample draws one set of architectures for all
     teachers), so the seeds' evidence adds up where each seed's interval alone is wide. `control` maps
     a variant to its control's variant. Variants against `start` are also compared with the start
-    recalibrated with a clip where it chose none."""
+    recalibrated with a clip where it chose none. `fresh` maps a variant to the first seed run after
+    it was picked out of the others: its later seeds are also pooled alone, a confirmation the pick
+    could not have chosen."""
     gt = pd.read_csv(ROOT / GT).set_index("arch_id")["val_acc"]
     scores = {n: pd.read_csv(out_dir / "nas" / f"{n}.csv").set_index("arch_id")["score"] for n in names}
     ids = sorted(set(gt.index).intersection(*[set(v.index) for v in scores.values()]))
@@ -35,6 +43,10 @@ def pooled(out_dir: Path, names: list[str], control: Callable[[str], str], n_boo
         controls = {control(variant): lambda s, variant=variant: f"{control(variant)}-seed{s}"}
         if control(variant) == "start" and variant != "start-clip1":
             controls["start, clip-recalibrated where it chose none"] = clipped
+        if variant in (fresh or {}):
+            first = fresh[variant]
+            later = lambda s, variant=variant, first=first: f"{control(variant)}-seed{s}" if int(s) >= first else ""
+            controls[f"{control(variant)}, seeds >= {first} only (run after the pick)"] = later
         for name, start_of in controls.items():
             pairs = [(f"{variant}-seed{s}", start_of(s)) for s in seeds]
             pairs = [(a, b) for a, b in pairs if b in arrays and a != b]
