@@ -18,8 +18,11 @@ and records, per recipe:
 
     GTN_NAS_THREADS=1 python benchmarks/recipe_rank.py --teacher CKPT --out results/teachers/recipe_rank/NAME.csv
 
-Rows are appended per recipe, so a stopped sweep resumes where it stopped. `--derive LR:M:CLIP OUT.pt`
-instead saves the teacher with that recipe (every step's lr and momentum, the clip), for `gtn-nas search`.
+Rows are appended per recipe, so a stopped sweep resumes where it stopped. `--summarise-fixed DIR`
+ranks the `gtn-nas search` scores in DIR/nas (teachers and their starts under one derived recipe)
+against the ground truth, each teacher paired with its start, and pools the seeds (DIR/pooled.csv).
+`--derive LR:M:CLIP OUT.pt` instead saves the teacher with that recipe (every step's lr and momentum,
+the clip), for `gtn-nas search`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import argparse
 import json
 import math
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -89,15 +93,39 @@ def calibration_scores(specs, batches, lr, m, clip, holdout, seed) -> dict:
     return {"calib4_acc": sum(accs[:4]) / 4, f"calib{len(accs)}_acc": sum(accs) / len(accs)}
 
 
+def summarise_fixed(folder: Path) -> None:
+    """`gtn-nas rank` of DIR/nas/*.csv (teacher − its start, paired) and the seeds pooled."""
+    from rank_ablation import control, label
+    from rank_stats import pooled
+
+    names = sorted(p.stem for p in (folder / "nas").glob("*.csv"))
+    paired = []
+    for n in names:
+        variant, seed = n.rsplit("-seed", 1)
+        if control(variant) != variant and f"{control(variant)}-seed{seed}" in names:
+            paired += ["--paired", f"{label(n)},{label(f'{control(variant)}-seed{seed}')}"]
+    out = ["--out-csv", str(folder / "nas_correlation.csv"), "--out-md", str(folder / "nas_correlation.md")]
+    runs = [str(folder / "nas" / f"{n}.csv") for n in names]
+    cmd = ["gtn-nas", "rank", "--ground-truth", str(GT.relative_to(ROOT)), *runs, "--bootstrap", "1000"]
+    subprocess.run([*cmd, "--seed", "0", *paired, *out], check=True, cwd=ROOT)
+    write_csv(pooled(folder, names, control), folder / "pooled.csv")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--teacher", required=True)
+    ap.add_argument("--teacher", help="the teacher checkpoint (a sweep, --derive)")
     ap.add_argument("--out", help="the sweep's CSV")
     ap.add_argument("--val-examples", type=int, default=2000)
     ap.add_argument("--derive", nargs=2, metavar=("LR:M:CLIP", "OUT"), help="save the teacher with this recipe")
+    ap.add_argument("--summarise-fixed", type=Path, metavar="DIR", help="rank DIR/nas/*.csv, pool the seeds")
     ap.add_argument("--calib-only", action="store_true", help="(re)score the calibration columns of --out's rows")
     ap.add_argument("--recipes", default=RECIPES, help="LR:MOMENTUM:CLIP,... (CLIP none: no clipping)")
     args = ap.parse_args()
+    if args.summarise_fixed:
+        summarise_fixed(args.summarise_fixed)
+        return
+    if not args.teacher:
+        ap.error("--teacher is required for a sweep or --derive")
     if args.derive:
         (recipe,) = parse_recipes(args.derive[0])
         save_checkpoint(args.derive[1], with_recipe(load_checkpoint(args.teacher), *recipe))
