@@ -81,6 +81,7 @@ EXPECTED = sorted(
         "teachers/rank_ablation/families.md",
         "teachers/rank_ablation/nas_correlation.md",
         "teachers/recipe_rank/sweep.md",
+        "teachers/recipe_rank/fixed/nas_correlation.md",
         "teachers/starts/summary.md",
         "teachers/starts/nas_correlation.md",
         "teachers/starts/yardstick.md",

@@ -258,6 +258,11 @@ SECTIONS = (
         _rank_md("teachers/rank_ablation", "results/ground_truth/convnet.csv"),
     ),
     Section("recipe-rank", ("teachers/recipe_rank/*.csv",), _recipe_rank),
+    Section(
+        "recipe-fixed",
+        ("teachers/recipe_rank/fixed/nas_correlation.csv",),
+        _rank_md("teachers/recipe_rank/fixed", "results/ground_truth/convnet.csv"),
+    ),
     Section("starts", ("teachers/starts/summary.csv", "teachers/starts/summary.json"), _starts),
     Section(
         "starts-nas",
