@@ -99,8 +99,9 @@ def summarise_fixed(folder: Path) -> None:
     from rank_stats import pooled
 
     names = sorted(p.stem for p in (folder / "nas").glob("*.csv"))
+    teachers = [n for n in names if "-seed" in n]  # the rest (real data) is ranked, not paired
     paired = []
-    for n in names:
+    for n in teachers:
         variant, seed = n.rsplit("-seed", 1)
         if control(variant) != variant and f"{control(variant)}-seed{seed}" in names:
             paired += ["--paired", f"{label(n)},{label(f'{control(variant)}-seed{seed}')}"]
@@ -108,7 +109,7 @@ def summarise_fixed(folder: Path) -> None:
     runs = [str(folder / "nas" / f"{n}.csv") for n in names]
     cmd = ["gtn-nas", "rank", "--ground-truth", str(GT.relative_to(ROOT)), *runs, "--bootstrap", "1000"]
     subprocess.run([*cmd, "--seed", "0", *paired, *out], check=True, cwd=ROOT)
-    write_csv(pooled(folder, names, control), folder / "pooled.csv")
+    write_csv(pooled(folder, teachers, control), folder / "pooled.csv")
 
 
 def main() -> None:
