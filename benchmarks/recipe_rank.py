@@ -43,6 +43,7 @@ from scipy.stats import spearmanr
 from gtn_nas.core.atomic import write_csv, write_text
 from gtn_nas.core.checkpoint import load_checkpoint, save_checkpoint
 from gtn_nas.core.data import load_mnist
+from gtn_nas.core.errors import GtnNasError
 from gtn_nas.core.spaces import load_space
 from gtn_nas.core.students import accuracy
 from gtn_nas.core.training import train_student
@@ -62,11 +63,15 @@ RECIPES = "0.1:0.5:1,0.1:0.9:1,0.2:0.5:1,0.2:0.9:1,0.4:0.5:1,0.4:0.9:1"
 
 
 def parse_recipes(text: str) -> list[tuple[float, float, float | None]]:
-    """ "LR:MOMENTUM:CLIP,..." (CLIP "none": no clipping) as (lr, momentum, clip) tuples."""
+    """Recipes written LR:MOMENTUM:CLIP,... (CLIP "none": no clipping) as (lr, momentum, clip) tuples;
+    a malformed one is a one-line error."""
     out = []
     for item in text.split(","):
-        lr, m, clip = item.split(":")
-        out.append((float(lr), float(m), None if clip == "none" else float(clip)))
+        try:
+            lr, m, clip = item.split(":")
+            out.append((float(lr), float(m), None if clip == "none" else float(clip)))
+        except ValueError:
+            sys.exit(f"error: recipe {item!r} is not LR:MOMENTUM:CLIP (CLIP a number or none)")
     return out
 
 
@@ -112,6 +117,56 @@ def summarise_fixed(folder: Path) -> None:
     write_csv(pooled(folder, teachers, control), folder / "pooled.csv")
 
 
+def sweep(teacher_path: str, out: Path, recipes: list, val_examples: int, calib_only: bool = False) -> None:
+    """Append one row per recipe not yet in `out` (or, `calib_only`, rescore the calibration columns)."""
+    data = load_mnist()
+    teacher, _ = load_teacher(teacher_path)  # a bad checkpoint stops here, before anything is written
+    log = out.with_suffix(".commands.txt")  # every command that added rows, in order
+    ran = log.read_text() if log.exists() else ""
+    write_text(log, ran + "GTN_NAS_THREADS=1 " + shlex.join(["python", *sys.argv]) + "\n")
+    batches, _, _ = teacher_batches(teacher)
+    cfg = DistillConfig.from_dict(load_checkpoint(teacher_path)["config"])
+    # random.Random.sample draws the same first 4 of 16 as of 4: the calibration's students come first
+    calib_specs = load_space(cfg.space).sample(CALIB_STUDENTS, seed=cfg.seed + 777)
+    holdout = data.train.subset(CalibrationConfig().holdout, seed=0)
+    val = data.val.subset(val_examples, seed=0)
+    pool = [(s, a) for s, a in RankPool.load(POOL).train if s["family"] == "conv"]
+    gt = load_ground_truth(GT)
+    evals = [json.loads(s) for s in gt["spec"]]
+    done = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["lr", "momentum", "clip"])
+    rows = done.to_dict("records")
+    if calib_only:
+        for r in rows:
+            clip = None if str(r["clip"]) == "none" else float(r["clip"])
+            r.update(calibration_scores(calib_specs, batches, r["lr"], r["momentum"], clip, holdout, cfg.seed + 777))
+            r.pop("calib_acc", None)
+        write_csv(pd.DataFrame(rows)[list(dict.fromkeys(COLUMNS + tuple(rows[0])))], out)
+        return
+    for lr, m, clip in recipes:
+        key = (lr, m, "none" if clip is None else clip)
+        if any((r["lr"], r["momentum"], str(r["clip"])) == (key[0], key[1], str(key[2])) for r in rows):
+            continue
+        t0 = time.perf_counter()
+        scores = calibration_scores(calib_specs, batches, lr, m, clip, holdout, cfg.seed + 777)
+        pool_accs = accuracies([s for s, _ in pool], batches, lr, m, clip, holdout)
+        eval_accs = accuracies(evals, batches, lr, m, clip, val)
+        row = {
+            "teacher": teacher_path,
+            "lr": lr,
+            "momentum": m,
+            "clip": key[2],
+            **scores,
+            "pool_rho": float(spearmanr(pool_accs, [a for _, a in pool]).statistic),
+            "pool_n": len(pool),
+            "eval_rho": float(spearmanr(eval_accs, gt["val_acc"]).statistic),
+            "eval_mean_acc": sum(eval_accs) / len(eval_accs),
+            "seconds": time.perf_counter() - t0,
+        }
+        rows.append(row)
+        write_csv(pd.DataFrame(rows), out)
+        print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--teacher", help="the teacher checkpoint (a sweep, --derive)")
@@ -133,55 +188,11 @@ def main() -> None:
         return
     if not args.out:
         ap.error("--out is required for a sweep")
-    out = Path(args.out)
-    log = out.with_suffix(".commands.txt")  # every command that added rows, in order
-    ran = log.read_text() if log.exists() else ""
-    write_text(log, ran + "GTN_NAS_THREADS=1 " + shlex.join(["python", *sys.argv]) + "\n")
-    data = load_mnist()
-    teacher, _ = load_teacher(args.teacher)
-    batches, _, _ = teacher_batches(teacher)
-    cfg = DistillConfig.from_dict(load_checkpoint(args.teacher)["config"])
-    calib = CalibrationConfig()
-    # random.Random.sample draws the same first 4 of 16 as of 4: the calibration's students come first
-    calib_specs = load_space(cfg.space).sample(CALIB_STUDENTS, seed=cfg.seed + 777)
-    holdout = data.train.subset(calib.holdout, seed=0)
-    val = data.val.subset(args.val_examples, seed=0)
-    pool = [(s, a) for s, a in RankPool.load(POOL).train if s["family"] == "conv"]
-    gt = load_ground_truth(GT)
-    evals = [json.loads(s) for s in gt["spec"]]
-    done = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["lr", "momentum", "clip"])
-    rows = done.to_dict("records")
-    if args.calib_only:
-        for r in rows:
-            clip = None if str(r["clip"]) == "none" else float(r["clip"])
-            r.update(calibration_scores(calib_specs, batches, r["lr"], r["momentum"], clip, holdout, cfg.seed + 777))
-            r.pop("calib_acc", None)
-        write_csv(pd.DataFrame(rows)[list(dict.fromkeys(COLUMNS + tuple(rows[0])))], out)
-        return
-    for lr, m, clip in parse_recipes(args.recipes):
-        key = (lr, m, "none" if clip is None else clip)
-        if any((r["lr"], r["momentum"], str(r["clip"])) == (key[0], key[1], str(key[2])) for r in rows):
-            continue
-        t0 = time.perf_counter()
-        scores = calibration_scores(calib_specs, batches, lr, m, clip, holdout, cfg.seed + 777)
-        pool_accs = accuracies([s for s, _ in pool], batches, lr, m, clip, holdout)
-        eval_accs = accuracies(evals, batches, lr, m, clip, val)
-        row = {
-            "teacher": args.teacher,
-            "lr": lr,
-            "momentum": m,
-            "clip": key[2],
-            **scores,
-            "pool_rho": float(spearmanr(pool_accs, [a for _, a in pool]).statistic),
-            "pool_n": len(pool),
-            "eval_rho": float(spearmanr(eval_accs, gt["val_acc"]).statistic),
-            "eval_mean_acc": sum(eval_accs) / len(eval_accs),
-            "seconds": time.perf_counter() - t0,
-        }
-        rows.append(row)
-        write_csv(pd.DataFrame(rows), out)
-        print(json.dumps(row), flush=True)
+    sweep(args.teacher, Path(args.out), parse_recipes(args.recipes), args.val_examples, args.calib_only)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GtnNasError as exc:  # a missing or foreign checkpoint, absent data: one line, exit 1
+        sys.exit(f"error: {exc}")

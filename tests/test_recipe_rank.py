@@ -33,5 +33,7 @@ def test_a_derived_teacher_trains_with_the_named_recipe_on_the_same_images(tmp_p
     assert before.max_grad_norm == 5.0 and after.max_grad_norm == clip
 
 
-def test_recipes_parse_with_none_as_no_clip():
+def test_recipes_parse_with_none_as_no_clip_and_a_bad_one_is_one_line():
     assert parse_recipes("0.1:0.9:1,0.2:0.5:none") == [(0.1, 0.9, 1.0), (0.2, 0.5, None)]
+    with pytest.raises(SystemExit, match=r"^error: recipe '0.1:0.9' is not LR:MOMENTUM:CLIP"):
+        parse_recipes("0.2:0.9:1,0.1:0.9")
