@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from rank_stats import REAL_RUNS, families, pooled
+from rank_stats import GT, REAL_RUNS, ROOT, families, pooled
 
 from gtn_nas.core.atomic import write_csv, write_text
 from gtn_nas.core.checkpoint import save_checkpoint
@@ -41,9 +41,7 @@ from gtn_nas.teachers.distillation import load_teacher
 from gtn_nas.teachers.quality import teacher_batches
 from repo_report import write_section
 
-ROOT = Path(__file__).resolve().parent.parent
 POOL = "results/ground_truth/rank_pool.csv"
-GT = "results/ground_truth/convnet.csv"
 META_STEPS = 60  # x K = 4 students: the 240 students of the default 15-minute ift run (K = 1)
 K = 4
 CALIBRATE_START = "benchmarks/configs/calibrate-start.toml"

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from rank_ablation import POOL, control, label
+from rank_stats import GT, ROOT, pooled
 from scipy.stats import spearmanr
 
 from gtn_nas.core.atomic import write_csv, write_text
@@ -54,9 +56,6 @@ from gtn_nas.teachers.distillation import load_teacher
 from gtn_nas.teachers.quality import teacher_batches
 from gtn_nas.teachers.rank_objective import RankPool
 
-ROOT = Path(__file__).resolve().parent.parent
-POOL = ROOT / "results/ground_truth/rank_pool.csv"
-GT = ROOT / "results/ground_truth/convnet.csv"
 CALIB_STUDENTS = 16
 COLUMNS = ("teacher", "lr", "momentum", "clip", "calib4_acc", "calib16_acc", "pool_rho", "pool_n", "eval_rho")
 RECIPES = "0.1:0.5:1,0.1:0.9:1,0.2:0.5:1,0.2:0.9:1,0.4:0.5:1,0.4:0.9:1"
@@ -100,9 +99,6 @@ def calibration_scores(specs, batches, lr, m, clip, holdout, seed) -> dict:
 
 def summarise_fixed(folder: Path) -> None:
     """`gtn-nas rank` of DIR/nas/*.csv (teacher − its start, paired) and the seeds pooled."""
-    from rank_ablation import control, label
-    from rank_stats import pooled
-
     names = sorted(p.stem for p in (folder / "nas").glob("*.csv"))
     teachers = [n for n in names if "-seed" in n]  # the rest (real data) is ranked, not paired
     paired = []
@@ -112,7 +108,7 @@ def summarise_fixed(folder: Path) -> None:
             paired += ["--paired", f"{label(n)},{label(f'{control(variant)}-seed{seed}')}"]
     out = ["--out-csv", str(folder / "nas_correlation.csv"), "--out-md", str(folder / "nas_correlation.md")]
     runs = [str(folder / "nas" / f"{n}.csv") for n in names]
-    cmd = ["gtn-nas", "rank", "--ground-truth", str(GT.relative_to(ROOT)), *runs, "--bootstrap", "1000"]
+    cmd = ["gtn-nas", "rank", "--ground-truth", GT, *runs, "--bootstrap", "1000"]
     subprocess.run([*cmd, "--seed", "0", *paired, *out], check=True, cwd=ROOT)
     write_csv(pooled(folder, teachers, control), folder / "pooled.csv")
 
@@ -130,8 +126,8 @@ def sweep(teacher_path: str, out: Path, recipes: list, val_examples: int, calib_
     calib_specs = load_space(cfg.space).sample(CALIB_STUDENTS, seed=cfg.seed + 777)
     holdout = data.train.subset(CalibrationConfig().holdout, seed=0)
     val = data.val.subset(val_examples, seed=0)
-    pool = [(s, a) for s, a in RankPool.load(POOL).train if s["family"] == "conv"]
-    gt = load_ground_truth(GT)
+    pool = [(s, a) for s, a in RankPool.load(ROOT / POOL).train if s["family"] == "conv"]
+    gt = load_ground_truth(ROOT / GT)
     evals = [json.loads(s) for s in gt["spec"]]
     done = pd.read_csv(out) if out.exists() else pd.DataFrame(columns=["lr", "momentum", "clip"])
     rows = done.to_dict("records")
