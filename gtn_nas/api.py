@@ -33,6 +33,7 @@ from .core.distributed import device_for, process_group, world_from_env
 from .core.errors import ConfigError
 from .core.spaces import Space, arch_id, load_space
 from .nas.ground_truth import GroundTruthConfig, run_ground_truth
+from .nas.heartbeat import validate_stale_after
 from .nas.proxies import ProxySettings, make_proxy
 from .nas.ranking import rank_all
 from .nas.search import (
@@ -45,7 +46,7 @@ from .nas.search import (
 )
 from .nas.shared_trials import open_search_storage
 from .nas.storage import open_storage, storage_url
-from .nas.workqueue import WorkQueue, validate_stale_after
+from .nas.workqueue import WorkQueue
 from .teachers.calibration import CalibrationConfig
 from .teachers.config import DistillConfig
 from .teachers.distillation import Distiller

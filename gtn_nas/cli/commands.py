@@ -67,8 +67,9 @@ def ground_truth(
     from ..core.spaces import load_space, specs_from_csv
     from ..core.training import FullTraining
     from ..nas.ground_truth import GroundTruthConfig
+    from ..nas.heartbeat import validate_stale_after
     from ..nas.storage import storage_url
-    from ..nas.workqueue import pending_work, validate_stale_after, wait_for_queue
+    from ..nas.workqueue import pending_work, wait_for_queue
     from .progress import progress_bar
 
     threads_from_env()

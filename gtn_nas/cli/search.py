@@ -116,11 +116,12 @@ def search(
 
     from .. import api
     from ..core.spaces import load_space, specs_from_csv
+    from ..nas.heartbeat import validate_stale_after
     from ..nas.proxies import ProxySettings
     from ..nas.ranking import load_ground_truth
     from ..nas.search import make_sampler, search_summary
     from ..nas.shared_trials import search_pending
-    from ..nas.workqueue import pending_work, validate_stale_after, wait_for_queue
+    from ..nas.workqueue import pending_work, wait_for_queue
     from .progress import progress_bar
 
     threads_from_env()

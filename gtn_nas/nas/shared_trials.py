@@ -14,9 +14,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from .clock import storage_now
+from .heartbeat import Heartbeat, is_stale, last_beat
 from .optuna_compat import backend, heartbeat_ages, study_storage, trial_id
 from .storage import HEARTBEAT_S, exclusive_sqlite, open_storage
-from .workqueue import Heartbeat, Pending, is_stale, last_beat
+from .workqueue import Pending
 
 
 def open_search_storage(url: str, stale_after: float | None = 120.0) -> optuna.storages.BaseStorage:

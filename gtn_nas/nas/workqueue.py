@@ -26,9 +26,7 @@ accepted: they have both the lock and the clock (`require_queue_storage`).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,113 +34,15 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock, so no SQLite work queue (see require_queue_storage)
-    fcntl = None
-
 from ..core.errors import ConfigError
 from ..core.spaces import arch_id, spec_from_json, spec_to_json
 from .clock import storage_now
-from .optuna_compat import backend, study_id, trial_id
+from .heartbeat import Heartbeat, is_stale, last_beat, validate_stale_after
+from .optuna_compat import study_id, trial_id
+from .queue_lock import queue_lock, require_queue_storage
 from .storage import HEARTBEAT_S, exclusive_sqlite, open_storage
 
 LIVE = (TrialState.WAITING, TrialState.RUNNING)
-
-
-ADVISORY_LOCK_NS = 0x67746E  # "gtn": the first key of our PostgreSQL advisory locks (the study id is the second)
-QUEUE_STORAGES = "sqlite:///FILE or postgresql://..."
-
-
-def _lock_kind(storage: optuna.storages.BaseStorage) -> str | None:
-    engine = getattr(backend(storage), "engine", None)
-    dialect = engine.dialect.name if engine is not None else None
-    if dialect == "sqlite" and engine.url.database not in (None, "", ":memory:") and fcntl is not None:
-        return "flock"
-    return "advisory" if dialect == "postgresql" else None
-
-
-def require_queue_storage(storage: optuna.storages.BaseStorage, url: str = "") -> None:
-    """Refuse a storage on which the queue could complete an architecture twice or misjudge staleness:
-    journal files and MySQL have no lock here, in-memory SQLite cannot be shared."""
-    if _lock_kind(storage) is None:
-        shown = f" {url!r}" if url else ""
-        raise ConfigError(
-            f"the work queue (ground-truth, search --archs-from) needs a SQLite file or PostgreSQL storage, "
-            f"which have a lock that makes each architecture complete exactly once; got{shown} "
-            f"({type(storage).__name__}). Use {QUEUE_STORAGES}"
-        )
-
-
-@contextlib.contextmanager
-def queue_lock(storage: optuna.storages.BaseStorage, study: int):
-    """Serialise the queue's read-then-write transitions within a study across workers, so that
-    "is this architecture complete (or queued) already?" and the write that follows are one step.
-    SQLite: an flock on a file beside the database (not a SQLite transaction, which would block
-    this process's own Optuna writes). PostgreSQL: a transaction-level advisory lock (a row lock on
-    the study would block trial creation, which takes FOR UPDATE on it). Both die with the worker.
-    Not reentrant: no transition calls another while holding it.
-    """
-    kind = _lock_kind(storage)
-    if kind == "flock":
-        with open(f"{backend(storage).engine.url.database}.complete-lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
-            yield
-    elif kind == "advisory":
-        from sqlalchemy import text
-
-        with backend(storage).engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :study)"), {"ns": ADVISORY_LOCK_NS, "study": study})
-            yield
-    else:
-        raise AssertionError("require_queue_storage refuses storages without a lock")
-
-
-completion_lock = queue_lock  # its older name
-
-
-def validate_stale_after(seconds: float) -> float:
-    if not seconds >= 2 or seconds != seconds or seconds == float("inf"):
-        raise ConfigError(
-            f"--stale-after must be a finite number of seconds >= 2 (heartbeats come every "
-            f"min({HEARTBEAT_S}, stale_after/4) s); got {seconds}"
-        )
-    return seconds
-
-
-def last_beat(trial: FrozenTrial, now: float) -> float:
-    """When a RUNNING trial last showed life: its `heartbeat` attribute (storage clock), else its
-    start (an older trial's; the claiming worker's clock), else `now`."""
-    start = trial.datetime_start.timestamp() if trial.datetime_start else now
-    return trial.user_attrs.get("heartbeat", start)
-
-
-def is_stale(trial: FrozenTrial, now: float, stale_after: float) -> bool:
-    """Whether a RUNNING trial's last beat is older than `stale_after` at `now` (storage clock)."""
-    return now - last_beat(trial, now) > stale_after
-
-
-class Heartbeat:
-    """Beat for one trial from a daemon thread until stopped (a context manager)."""
-
-    def __init__(self, beat: Callable[[], None], every: float):
-        self.beat, self.every, self.stop = beat, every, threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self.stop.wait(self.every):
-            try:
-                self.beat()
-            except Exception:  # a storage hiccup; the next beat retries, and a lost claim is handled at complete
-                pass
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
 
 
 @dataclass(frozen=True)
