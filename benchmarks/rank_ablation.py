@@ -91,6 +91,12 @@ VARIANTS["cs-start-unpooled"] = with_flag(VARIANTS["cs-start"], "--config", UNPO
 VARIANTS["cs-accuracy-unpooled"] = with_flag(VARIANTS["cs-accuracy"], "--config", UNPOOLED)
 
 
+# The twin objective (gtn_nas/teachers/twin_objective.py) from the calibrated start, the same 240
+# students as cs-accuracy: each student's real-data loss pulled to that of its twin (the same net
+# and init after 128 real steps) instead of down. Its control is cs-start.
+VARIANTS["cs-twin"] = [*VARIANTS["cs-accuracy"], "--objective", "twin"]
+
+
 # Variants that differ from another only in the environment: the thread count of the start's fit
 # (the fit sums convolutions in a thread-dependent order; how much does that move a start?).
 VARIANTS["start-threads2"] = VARIANTS["start"]
@@ -123,7 +129,7 @@ def derived_pool() -> None:
 # since ift's meta-gradient reaches none of the three (tests/test_rank_ablation.py checks the two equal).
 START_RECIPE = {
     f"{v}-startrecipe": v
-    for v in ("cs-accuracy", "cs-rank-mix1", "cs-rank-mix1-k8", "cs-rank-mix1-conv", "cs-accuracy-unpooled")
+    for v in ("cs-accuracy", "cs-rank-mix1", "cs-rank-mix1-k8", "cs-rank-mix1-conv", "cs-accuracy-unpooled", "cs-twin")
 }
 NO_END_CALIBRATION = {
     CALIBRATE_START: "benchmarks/configs/calibrate-start-only.toml",

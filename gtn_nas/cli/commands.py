@@ -140,7 +140,8 @@ def distill(
     objective: str | None = typer.Option(
         None,
         "--objective",
-        help="accuracy (default: the students' real-data loss) or rank (order pool students as full training does).",
+        help="accuracy (default: the students' real-data loss), rank (order pool students as full training does) "
+        "or twin (each student's loss pulled to that of its twin trained longer on real data).",
     ),
     rank_pool: Path | None = typer.Option(
         None,

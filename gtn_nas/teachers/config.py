@@ -47,6 +47,9 @@ class DistillConfig:
     rank_pool: str | None = None
     rank_loss: str = "pairwise"
     rank_weight: float | None = None  # with objective rank: None = the rank loss alone, β = mean L + β·rank
+    # twin: each student's real-data loss pulled to its twin's, the same net trained `twin_steps`
+    # steps on real data (`twin_objective`).
+    twin_steps: int = 128
 
     def __post_init__(self):
         if self.meta_steps is None:
@@ -112,15 +115,19 @@ class DistillConfig:
     def _validate_objective(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"--objective must be one of {', '.join(OBJECTIVES)}; got {self.objective!r}")
+        if self.objective != "rank" and self.rank_weight is not None:
+            raise ConfigError("--rank-weight applies to --objective rank only")
         if self.objective == "accuracy":
-            if self.rank_weight is not None:
-                raise ConfigError("--rank-weight applies to --objective rank only")
             return
         if self.method == "gm":
             raise ConfigError(
-                "--objective rank needs a method whose meta-loss is each student's real-data loss (bptt or ift); "
-                "gm matches gradients and has none"
+                f"--objective {self.objective} needs a method whose meta-loss is each student's real-data loss "
+                "(bptt or ift); gm matches gradients and has none"
             )
+        if self.objective == "twin":
+            if isinstance(self.twin_steps, bool) or not isinstance(self.twin_steps, int) or self.twin_steps < 1:
+                raise ConfigError(f"twin_steps must be >= 1; got {self.twin_steps}")
+            return
         if self.rank_pool is None:
             raise ConfigError(
                 "--objective rank needs --rank-pool CSV (ground truth of the ranking pool, "
@@ -157,7 +164,7 @@ class DistillConfig:
         return DistillConfig(**d)
 
 
-OBJECTIVES = ("accuracy", "rank")
+OBJECTIVES = ("accuracy", "rank", "twin")
 # Each default below is the variant that measured best; the measurements and the runs that led to
 # them are in results/teachers/README.md (the ablation) and results/teachers/default/.
 # The generator decoder each method taught best with, at equal wall-clock budgets.

@@ -39,6 +39,7 @@ from .generator import Teacher
 from .methods import MetaContext, make_method
 from .quality import evaluate_teacher, rank_val_spearman
 from .rank_objective import RankPool, objective_weights
+from .twin_objective import twin_loss, twin_weights
 
 # The metrics CSV's columns (rank_val_rho too with --objective rank); a run of 0 meta-steps has the header alone.
 METRIC_COLUMNS = ["meta_step", "meta_loss", "val_acc", "elapsed_s", "peak_mem_mb", "step_s"]
@@ -188,7 +189,8 @@ class Distiller:
         """The meta-gradient, the teacher update, the counter and the metrics row."""
         self.opt.zero_grad(set_to_none=True)
         params = [p for g in self.opt.param_groups for p in g["params"]]
-        meta_loss = self._rank_gradient(params) if self.pool is not None else self._accuracy_gradient(params)
+        gradient = {"rank": self._rank_gradient, "twin": self._twin_gradient}.get(self.cfg.objective)
+        meta_loss = (gradient or self._accuracy_gradient)(params)
         if not math.isfinite(meta_loss):
             self._skip(meta_loss)
         with interrupts_deferred():  # the update, the counter and the row change together or not at all
@@ -233,6 +235,26 @@ class Distiller:
         if not all(math.isfinite(x) for x in losses):
             return float("nan")  # a diverged student: the step is skipped
         value, weights = objective_weights(losses, [a for _, a in chosen], self.cfg.rank_loss, self.cfg.rank_weight)
+        for k, p in pending.items():
+            p.backward(weights[k])
+        self.world.sum_gradients(params, 0.0)
+        return value
+
+    def _twin_gradient(self, params: list[torch.Tensor]) -> float:
+        """Σ_k c_k·dL_k/dλ with c_k = 2(L_k − L*_k)/K, L*_k the loss of student k's real-data twin
+        (`twin_objective`); the objective's value. Each rank trains its students and their twins."""
+        K = self.cfg.students_per_step
+        contexts = {k: self.context(self.step, k) for k in self.world.students(K)}
+        pending = {k: self.method.forward(c) for k, c in contexts.items()}
+        steps, train = self.cfg.twin_steps, self.data.train
+        twins = {
+            k: twin_loss(c.spec, c.seed, train, c.meta_x, c.meta_y, steps, self.device) for k, c in contexts.items()
+        }
+        losses = self.world.gather(K, {k: p.meta_loss for k, p in pending.items()}, self.device)
+        targets = self.world.gather(K, twins, self.device)
+        if not all(math.isfinite(x) for x in losses + targets):
+            return float("nan")  # a diverged student or twin: the step is skipped
+        value, weights = twin_weights(losses, targets)
         for k, p in pending.items():
             p.backward(weights[k])
         self.world.sum_gradients(params, 0.0)
