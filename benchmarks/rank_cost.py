@@ -1,11 +1,13 @@
-"""What a rank meta-step costs against an accuracy meta-step on the same K students.
+"""What a rank or twin meta-step costs against an accuracy meta-step on the same K students.
 
 Per method (bptt, ift) and meta-step, K contexts are built twice from the same seeds (students of the
 ranking pool's rank-train split, one teacher from noise), and timed in turn:
 
 - accuracy: each student's meta-gradient in full (`method(ctx)`: its graph is freed before the next);
 - rank: every student's forward first (`method.forward(ctx)`, graphs kept), the ranking loss's weights
-  c_k, then each `Pending.backward(c_k)`: the same work plus one small loss, but all K graphs alive at once.
+  c_k, then each `Pending.backward(c_k)`: the same work plus one small loss, but all K graphs alive at once;
+- twin: as rank, plus each student's real-data twin (`twin_objective.twin_loss`: `--twin-steps` real
+  SGD steps of the same net, no graph kept) for its target loss.
 
 Seconds: median over `--steps` meta-steps (the first dropped), interleaved, so both see the same
 machine. Memory: bytes of tensors autograd saved for backward (a pack hook counts them): the peak
@@ -31,6 +33,7 @@ from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.distillation import Distiller
 from gtn_nas.teachers.generator import TeacherConfig
 from gtn_nas.teachers.rank_objective import RankPool, objective_weights
+from gtn_nas.teachers.twin_objective import twin_loss, twin_weights
 
 POOL = "results/ground_truth/rank_pool.csv"
 
@@ -77,11 +80,31 @@ def rank_step(d: Distiller, ctxs: list, accs: list[float]) -> tuple[float, int]:
     return time.perf_counter() - t0, saved.total
 
 
+def twin_step(d: Distiller, ctxs: list, steps: int) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    with SavedBytes() as saved:
+        pending = [d.method.forward(ctx) for ctx in ctxs]
+    train = d.data.train
+    targets = [twin_loss(c.spec, c.seed, train, c.meta_x, c.meta_y, steps) for c in ctxs]
+    _, weights = twin_weights([p.meta_loss for p in pending], targets)
+    for p, c in zip(pending, weights):
+        p.backward(c)
+    return time.perf_counter() - t0, saved.total
+
+
+def timed(d: Distiller, objective: str, ctxs: list, accs: list[float], twin_steps: int) -> tuple[float, int]:
+    if objective == "accuracy":
+        return accuracy_step(d, ctxs)
+    return rank_step(d, ctxs, accs) if objective == "rank" else twin_step(d, ctxs, twin_steps)
+
+
 def main() -> None:
     ap = common.parser(__doc__)
     ap.add_argument("--methods", default="bptt,ift")
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--objectives", default="accuracy,rank,twin", help="accuracy first: the others are its ratios")
+    ap.add_argument("--twin-steps", type=int, default=128)
     ap.add_argument("--out", type=Path, default=Path("results/teachers/rank_cost"))
     common.add_threads(ap, default=1)
     args = ap.parse_args()
@@ -91,15 +114,15 @@ def main() -> None:
     for method in args.methods.split(","):
         cfg = DistillConfig(method=method, teacher=TeacherConfig(init="noise"), calibrate=False)
         d = Distiller(cfg, data, torch.device("cpu"))
-        times = {"accuracy": [], "rank": []}
-        peaks = {"accuracy": 0, "rank": 0}
+        objectives = args.objectives.split(",")
+        times, peaks = {o: [] for o in objectives}, dict.fromkeys(objectives, 0)
         for step in range(args.steps):
             chosen = random.Random(step).sample(pool.train, args.k)
             specs, accs = [s for s, _ in chosen], [a for _, a in chosen]
-            for objective in ("accuracy", "rank"):
+            for objective in objectives:
                 d.opt.zero_grad(set_to_none=True)
-                ctxs = contexts(d, step, specs)  # the same students, seeds and batches for both
-                sec, peak = accuracy_step(d, ctxs) if objective == "accuracy" else rank_step(d, ctxs, accs)
+                ctxs = contexts(d, step, specs)  # the same students, seeds and batches for each
+                sec, peak = timed(d, objective, ctxs, accs, args.twin_steps)
                 times[objective].append(sec)
                 peaks[objective] = max(peaks[objective], peak)
         for objective in times:
@@ -113,7 +136,7 @@ def main() -> None:
                     "saved_for_backward_mb": round(peaks[objective] / 2**20, 1),
                 }
             )
-        print(rows[-2], rows[-1], flush=True)
+        print(*rows[-len(objectives) :], flush=True)
     frame = pd.DataFrame(rows)
     base = frame[frame["objective"] == "accuracy"].set_index("method")
     frame["time_vs_accuracy"] = [
@@ -122,7 +145,8 @@ def main() -> None:
     frame["memory_vs_accuracy"] = [
         r.saved_for_backward_mb / base.at[r.method, "saved_for_backward_mb"] for r in frame.itertuples()
     ]
-    common.write_outputs(args.out, frame, common.metadata(threads=args.threads, k=args.k, steps=args.steps))
+    meta = common.metadata(threads=args.threads, k=args.k, steps=args.steps, twin_steps=args.twin_steps)
+    common.write_outputs(args.out, frame, meta)
     print(frame.to_string(index=False))
 
 

@@ -372,14 +372,20 @@ def _rank_cost(inputs: Inputs) -> dict:
     frame = inputs.csv("teachers/rank_cost.csv", ("method", "objective"), ("sec_per_meta_step", "time_vs_accuracy"))
     meta = inputs.json("teachers/rank_cost.json", ("command",))
     text = (
-        "# A rank meta-step against an accuracy meta-step on the same students\n\n"
+        "# A rank or twin meta-step against an accuracy meta-step on the same students\n\n"
         f"Command: `{meta['command']}`  \nHardware: {meta.get('hardware', 'not recorded')}; {meta.get('date', '')}. "
         f"K = {meta.get('k', '?')} students of the ranking pool per meta-step, the same students, seeds and "
-        "batches for "
-        "both objectives, interleaved; median seconds over the timed meta-steps (the first dropped). "
-        "`saved_for_backward_mb`: bytes autograd saved for backward during a student's forward and backward "
-        "(accuracy: the largest student's) or during all K forwards (rank: the weights need every student's loss "
-        "first) — what bptt's kept unrolls hold at once; for ift an upper bound, as its meta-loss graph is freed "
+        "batches for every objective, interleaved; median seconds over the timed meta-steps (the first dropped). "
+        + (
+            f"twin: each student's target is its real-data twin after {meta['twin_steps']} real SGD steps (no "
+            "graph kept). "
+            if "twin_steps" in meta
+            else ""
+        )
+        + "`saved_for_backward_mb`: bytes autograd saved for backward during a student's forward and backward "
+        "(accuracy: the largest student's) or during all K forwards (rank, twin: the weights need every student's "
+        "loss first) — what bptt's kept unrolls hold at once; for ift an upper bound, as its meta-loss graph is "
+        "freed "
         "within forward.\n\n" + markdown_table(frame, ".3f")
     )
     return {"teachers/rank_cost.md": text}
