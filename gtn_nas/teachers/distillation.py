@@ -231,14 +231,10 @@ class Distiller:
         K = self.cfg.students_per_step
         chosen = random.Random(step_seed(self.cfg.seed, self.step)).sample(self.pool.train, K)
         pending = {k: self.method.forward(self.context(self.step, k, chosen[k][0])) for k in self.world.students(K)}
-        losses = self.world.gather(K, {k: p.meta_loss for k, p in pending.items()}, self.device)
-        if not all(math.isfinite(x) for x in losses):
-            return float("nan")  # a diverged student: the step is skipped
-        value, weights = objective_weights(losses, [a for _, a in chosen], self.cfg.rank_loss, self.cfg.rank_weight)
-        for k, p in pending.items():
-            p.backward(weights[k])
-        self.world.sum_gradients(params, 0.0)
-        return value
+        accs = [a for _, a in chosen]
+        return self._composed_gradient(
+            params, pending, lambda L: objective_weights(L, accs, self.cfg.rank_loss, self.cfg.rank_weight)
+        )
 
     def _twin_gradient(self, params: list[torch.Tensor]) -> float:
         """Σ_k c_k·dL_k/dλ with c_k = 2(L_k − L*_k)/K, L*_k the loss of student k's real-data twin
@@ -250,11 +246,20 @@ class Distiller:
         twins = {
             k: twin_loss(c.spec, c.seed, train, c.meta_x, c.meta_y, steps, self.device) for k, c in contexts.items()
         }
-        losses = self.world.gather(K, {k: p.meta_loss for k, p in pending.items()}, self.device)
         targets = self.world.gather(K, twins, self.device)
-        if not all(math.isfinite(x) for x in losses + targets):
-            return float("nan")  # a diverged student or twin: the step is skipped
-        value, weights = twin_weights(losses, targets)
+        return self._composed_gradient(params, pending, lambda L: twin_weights(L, targets))
+
+    def _composed_gradient(self, params: list[torch.Tensor], pending: dict, weights_of) -> float:
+        """Σ_k c_k·dL_k/dλ over this rank's `pending` students, (value, c) = weights_of(L_1..L_K) from every
+        rank's losses (the chain rule of `rank_objective`); the value. NaN (the step is skipped) when a
+        student or a target diverged: every rank sees the same values, so all skip together."""
+        mine = {k: p.meta_loss for k, p in pending.items()}
+        losses = self.world.gather(self.cfg.students_per_step, mine, self.device)
+        if not all(math.isfinite(x) for x in losses):
+            return float("nan")
+        value, weights = weights_of(losses)
+        if not math.isfinite(value):
+            return float("nan")
         for k, p in pending.items():
             p.backward(weights[k])
         self.world.sum_gradients(params, 0.0)
