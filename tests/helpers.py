@@ -6,6 +6,7 @@ import torch
 
 from gtn_nas.core.data import Split
 from gtn_nas.core.students import Functional, build_student
+from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from gtn_nas.teachers.methods import MetaContext
 
@@ -41,3 +42,20 @@ def tiny_context(kind="pixels", steps=3, batch=10, seed=0, spec=SMOOTH_MLP, curr
 def fresh_gen(ctx: MetaContext, seed=0) -> MetaContext:
     ctx.gen = torch.Generator().manual_seed(seed)
     return ctx
+
+
+def tiny_distill_cfg(method: str, space: str, teacher: TeacherConfig | None = None, **kw) -> DistillConfig:
+    """Two meta-steps of a 3-step, 20-image teacher from noise on `space`, evaluated and
+    checkpointed cheaply, no calibration: the objective tests' run (`kw` sets the rest)."""
+    return DistillConfig(
+        method=method,
+        teacher=teacher or TeacherConfig(inner_steps=3, batch_size=20, init="noise"),
+        meta_steps=2,
+        space=space,
+        eval_every=2,
+        eval_students=1,
+        eval_examples=200,
+        checkpoint_every=1,
+        calibrate=False,
+        **kw,
+    )

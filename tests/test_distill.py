@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY_SPACE
+from helpers import tiny_distill_cfg
 
 from gtn_nas.core.errors import CheckpointError, ConfigError
 from gtn_nas.core.spaces import load_space
@@ -290,18 +291,8 @@ def test_bad_distill_options_are_config_errors(bad):
 
 @pytest.mark.parametrize("method", ["bptt", "ift"])
 def test_soft_labels_are_learned_and_exported_as_the_recipe_trains(small_mnist, tmp_path, method):
-    cfg = DistillConfig(
-        method=method,
-        teacher=TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True, init="noise"),
-        meta_steps=2,
-        space=TINY_SPACE,
-        eval_every=2,
-        eval_students=1,
-        eval_examples=200,
-        checkpoint_every=1,
-        calibrate=False,
-    )
-    d = distill(cfg, small_mnist, CPU, tmp_path / "t.pt")
+    teacher = TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True, init="noise")
+    d = distill(tiny_distill_cfg(method, TINY_SPACE, teacher), small_mnist, CPU, tmp_path / "t.pt")
     start = TeacherConfig(inner_steps=3, batch_size=20, soft_labels=True, init="noise")
     from gtn_nas.teachers.generator import Teacher
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY_SPACE
-from helpers import tiny_context
+from helpers import tiny_context, tiny_distill_cfg
 from test_cli import assert_one_line_error, cli
 
 from gtn_nas.core.errors import ConfigError
@@ -109,6 +109,27 @@ def _contexts(steps=3):
     return base.teacher, out
 
 
+def unrolled_losses(teacher, ctxs, steps=3) -> torch.Tensor:
+    """Each student's real-data loss after `steps` inner steps, differentiable w.r.t. the teacher."""
+    direct = []
+    for ctx in ctxs:
+        state = train_steps(ctx.f, InnerState.start(ctx.params0), teacher, ctx.noise, range(steps), create_graph=True)
+        direct.append(loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y))
+    return torch.stack(direct)
+
+
+def assert_grads_equal(params, expected) -> None:
+    """The teacher's accumulated .grad equals `expected` (autograd.grad's tuple, None where unused)."""
+    checked = 0
+    for e, g in zip(expected, [p.grad for p in params]):
+        if e is None:
+            assert g is None or torch.count_nonzero(g) == 0
+            continue
+        torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-12)
+        checked += 1
+    assert checked > 0
+
+
 @pytest.mark.parametrize("form", ["pairwise", "zscore"])
 def test_chain_rule_equals_differentiating_the_rank_loss_through_the_unrolls(form):
     """Σ_k c_k·dL_k/dλ (each student's own bptt meta-gradient, weighted) = d ℓ_rank(L_1..L_K)/dλ
@@ -116,12 +137,7 @@ def test_chain_rule_equals_differentiating_the_rank_loss_through_the_unrolls(for
     accs = [0.9, 0.6, 0.75]
     teacher, ctxs = _contexts()
     params = list(teacher.parameters())
-    direct = []
-    for ctx in ctxs:
-        state = train_steps(ctx.f, InnerState.start(ctx.params0), teacher, ctx.noise, range(3), create_graph=True)
-        direct.append(loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y))
-    L = torch.stack(direct)
-    tau_fixed = rank_loss(L, torch.tensor(accs, dtype=torch.float64), form)
+    tau_fixed = rank_loss(unrolled_losses(teacher, ctxs), torch.tensor(accs, dtype=torch.float64), form)
     expected = torch.autograd.grad(tau_fixed, params, allow_unused=True)
 
     method = Bptt(BpttConfig(window=0))
@@ -129,15 +145,7 @@ def test_chain_rule_equals_differentiating_the_rank_loss_through_the_unrolls(for
     _, c = objective_weights([p.meta_loss for p in pending], accs, form, None)
     for p, ck in zip(pending, c):
         p.backward(ck)
-    got = [p.grad for p in params]
-    checked = 0
-    for e, g in zip(expected, got):
-        if e is None:
-            assert g is None or torch.count_nonzero(g) == 0
-            continue
-        torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-12)
-        checked += 1
-    assert checked > 0
+    assert_grads_equal(params, expected)
 
 
 def test_ift_pending_backward_is_linear_in_its_weight():
@@ -157,20 +165,7 @@ def test_ift_pending_backward_is_linear_in_its_weight():
 
 def _rank_cfg(pool, method="ift", **kw):
     kw = {"students_per_step": 3, **kw}
-    return DistillConfig(
-        method=method,
-        teacher=TeacherConfig(inner_steps=3, batch_size=20, init="noise"),
-        meta_steps=2,
-        space=TINY_SPACE,
-        eval_every=2,
-        eval_students=1,
-        eval_examples=200,
-        checkpoint_every=1,
-        calibrate=False,
-        objective="rank",
-        rank_pool=str(pool),
-        **kw,
-    )
+    return tiny_distill_cfg(method, TINY_SPACE, objective="rank", rank_pool=str(pool), **kw)
 
 
 @pytest.mark.parametrize("method", ["bptt", "ift"])
