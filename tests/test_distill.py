@@ -384,7 +384,7 @@ def test_interrupts_deferred_delivers_ctrl_c_after_the_block(ctrl_c_raises):
     import os
     import signal
 
-    from gtn_nas.teachers.distillation import interrupts_deferred
+    from gtn_nas.core.interrupts import interrupts_deferred
 
     done = []
     with pytest.raises(KeyboardInterrupt):

@@ -13,12 +13,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +27,7 @@ from ..core.data import MNIST
 from ..core.device import peak_memory_mb
 from ..core.distributed import RankFailure, World
 from ..core.errors import CheckpointError, ConfigError, GtnNasError
+from ..core.interrupts import interrupts_deferred
 from ..core.spaces import load_space
 from ..core.students import Functional, build_student
 from .calibration import calibrate_distilled
@@ -45,25 +43,6 @@ from .twin_objective import twin_loss, twin_weights
 METRIC_COLUMNS = ["meta_step", "meta_loss", "val_acc", "elapsed_s", "peak_mem_mb", "step_s"]
 # Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
 MAX_SKIPPED_IN_A_ROW = 5
-
-
-@contextmanager
-def interrupts_deferred():
-    """Hold a Ctrl-C (SIGINT) until the block has run, then deliver it: the block's state changes
-    are never half made when the interrupt handler writes its checkpoint. (Signal handlers can only
-    be set in the main thread; elsewhere the block runs unprotected.)"""
-    previous = signal.getsignal(signal.SIGINT)  # None: set outside Python, and could not be put back
-    if threading.current_thread() is not threading.main_thread() or previous is None:
-        yield
-        return
-    held = []
-    signal.signal(signal.SIGINT, lambda signum, frame: held.append((signum, frame)))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if held and callable(previous):
-        previous(*held[0])  # Python's default handler raises KeyboardInterrupt
 
 
 def step_seed(seed: int, step: int) -> int:
