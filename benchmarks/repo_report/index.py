@@ -29,8 +29,8 @@ def index_md(manifest: dict, commands: dict[str, dict]) -> str:
         f"Everything here was produced by the commands written beside it, on this project's development machine: "
         f"{manifest['machine']}. Which runs had the machine to themselves and which shared it is said per file below; "
         "compare methods by the ratios measured in one run.\n\n"
-        "Every Markdown file and plot here is rebuilt from the raw files (CSV, JSON, checkpoints) by `gtn-nas report`, "
-        "which trains nothing; this index comes from `manifest.json`, "
+        "Every Markdown file and plot here is rebuilt from the raw files (CSV, JSON, checkpoints) by "
+        "`python benchmarks/report.py`, which trains nothing; this index comes from `manifest.json`, "
         "each command from the JSON file named beside it.\n\n"
         "| path | what | made by | alone? |\n|---|---|---|---|\n"
     )

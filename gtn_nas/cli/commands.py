@@ -119,7 +119,7 @@ def ground_truth(
 @app.command()
 def distill(
     method: str = typer.Option(
-        "ift", help="Meta-gradient: bptt, ift or gm (ift: flat memory in T, best 60-ConvNet ranking)."
+        "ift", help="Meta-gradient: bptt (exact, memory grows with the unroll), ift or gm (flat memory in T)."
     ),
     out: Path = typer.Option(
         ..., "--out", help="Teacher checkpoint to write (metrics CSV beside it; missing folders are created)."
@@ -146,7 +146,7 @@ def distill(
     rank_pool: Path | None = typer.Option(
         None,
         "--rank-pool",
-        help="--objective rank: ground-truth CSV of the ranking pool (results/ground_truth/rank_pool.csv).",
+        help="--objective rank: ground-truth CSV of the ranking pool (e.g. results/ground_truth/rank_pool_144.csv).",
     ),
     rank_weight: float | None = typer.Option(
         None, "--rank-weight", help="--objective rank: mean loss + this x rank loss (default: the rank loss alone)."

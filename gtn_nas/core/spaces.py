@@ -36,14 +36,20 @@ FAMILIES = {
         "depth": (int, (1, 6)),
         "width": (int, (1, 512)),
         "activation": (str, ACTIVATIONS),
-        "norm": (str, ("none", "batch", "instance", "layer")),
+        "norm": (str, ("none", "batch", "instance", "layer", "weight")),
         "pooling": (str, ("max", "avg", "none")),
     },
     "mlp": {
         "depth": (int, (0, 6)),
         "width": (int, (1, 4096)),
         "activation": (str, ACTIVATIONS),
-        "norm": (str, ("none", "batch", "layer")),
+        "norm": (str, ("none", "batch", "layer", "weight")),
+    },
+    # The GTN paper's MNIST learner (students.py): two convolutions' channels and a hidden layer's units
+    "gtn": {
+        "conv1": (int, (1, 512)),
+        "conv2": (int, (1, 512)),
+        "fc": (int, (1, 4096)),
     },
 }
 
@@ -52,6 +58,8 @@ def arch_id(spec: dict) -> str:
     """Stable, readable id of a (validated) spec."""
     if spec["family"] == "conv":
         return "conv-d{depth}-w{width}-{activation}-{norm}-{pooling}".format(**spec)
+    if spec["family"] == "gtn":
+        return "gtn-c{conv1}-c{conv2}-f{fc}".format(**spec)
     return "mlp-d{depth}-w{width}-{activation}-{norm}".format(**spec)
 
 

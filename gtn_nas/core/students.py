@@ -5,7 +5,14 @@ student always normalises with the statistics of the batch it is given. This is 
 inner training is functional and short (32 steps), running statistics would leak state across
 inner steps and be barely warmed up at evaluation. Students are therefore evaluated on batches
 of real data (1,000 images), whose statistics they use, as in dataset condensation.
-Instance norm is GroupNorm(width, width), layer norm GroupNorm(1, width) for ConvNets.
+Instance norm is GroupNorm(width, width), layer norm GroupNorm(1, width) for ConvNets. `weight`
+is the GTN paper's normalisation (`layers.py`): every convolution and linear layer, the output
+layer included, weight-normalised, each hidden layer followed by mean-only batch norm.
+
+The `gtn` family is the GTN paper's MNIST learner (`base_fc` of uber-research/GTN's `models.py`):
+two 3x3 convolutions (`conv1`, `conv2` channels), each followed by max-pool 3/2, mean-only batch
+norm and LeakyReLU(0.1), then a hidden layer of `fc` units (mean-only BN, LeakyReLU(0.1)) and the
+10-way output, all weight-normalised with Kaiming-normal directions.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from .layers import MeanOnlyBatchNorm, WeightNormConv2d, WeightNormLinear
 from .spaces import validate_spec
 
 ACT = {
@@ -33,6 +41,7 @@ def _conv_norm(kind: str, width: int) -> nn.Module:
         "batch": lambda: nn.BatchNorm2d(width, track_running_stats=False),
         "instance": lambda: nn.GroupNorm(width, width),
         "layer": lambda: nn.GroupNorm(1, width),
+        "weight": lambda: MeanOnlyBatchNorm(width),
     }[kind]()
 
 
@@ -41,7 +50,22 @@ def _mlp_norm(kind: str, width: int) -> nn.Module:
         "none": nn.Identity,
         "batch": lambda: nn.BatchNorm1d(width, track_running_stats=False),
         "layer": lambda: nn.LayerNorm(width),
+        "weight": lambda: MeanOnlyBatchNorm(width),
     }[kind]()
+
+
+def _linear(norm: str, cin: int, cout: int, hidden: bool) -> nn.Module:
+    """A linear layer; weight-normalised under norm "weight", where a hidden layer's bias is left to
+    the mean-only batch norm after it (a bias before a mean subtraction has no effect)."""
+    if norm == "weight":
+        return WeightNormLinear(cin, cout, bias=not hidden)
+    return nn.Linear(cin, cout)
+
+
+def _conv(norm: str, cin: int, cout: int) -> nn.Module:
+    if norm == "weight":
+        return WeightNormConv2d(cin, cout, 3, padding=1, bias=False)
+    return nn.Conv2d(cin, cout, 3, padding=1)
 
 
 def _convnet(spec: dict) -> nn.Sequential:
@@ -49,7 +73,7 @@ def _convnet(spec: dict) -> nn.Sequential:
     channels, size = 1, 28
     for _ in range(spec["depth"]):
         layers += [
-            nn.Conv2d(channels, spec["width"], 3, padding=1),
+            _conv(spec["norm"], channels, spec["width"]),
             _conv_norm(spec["norm"], spec["width"]),
             ACT[spec["activation"]](),
         ]
@@ -57,7 +81,7 @@ def _convnet(spec: dict) -> nn.Sequential:
             layers.append(nn.MaxPool2d(2) if spec["pooling"] == "max" else nn.AvgPool2d(2))
             size //= 2
         channels = spec["width"]
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * size * size, 10))
+    return nn.Sequential(*layers, nn.Flatten(), _linear(spec["norm"], channels * size * size, 10, hidden=False))
 
 
 def _mlp(spec: dict) -> nn.Sequential:
@@ -65,12 +89,36 @@ def _mlp(spec: dict) -> nn.Sequential:
     features = 28 * 28
     for _ in range(spec["depth"]):
         layers += [
-            nn.Linear(features, spec["width"]),
+            _linear(spec["norm"], features, spec["width"], hidden=True),
             _mlp_norm(spec["norm"], spec["width"]),
             ACT[spec["activation"]](),
         ]
         features = spec["width"]
-    return nn.Sequential(*layers, nn.Linear(features, 10))
+    return nn.Sequential(*layers, _linear(spec["norm"], features, 10, hidden=False))
+
+
+def _gtn(spec: dict) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    channels = 1
+    for width in (spec["conv1"], spec["conv2"]):  # 28 -> 14 -> 7
+        layers += [
+            WeightNormConv2d(channels, width, 3, padding=1, bias=False),
+            nn.MaxPool2d(3, 2, padding=1),
+            MeanOnlyBatchNorm(width),
+            nn.LeakyReLU(0.1),
+        ]
+        channels = width
+    return nn.Sequential(
+        *layers,
+        nn.Flatten(),
+        WeightNormLinear(channels * 7 * 7, spec["fc"], bias=False),
+        MeanOnlyBatchNorm(spec["fc"]),
+        nn.LeakyReLU(0.1),
+        WeightNormLinear(spec["fc"], 10),
+    )
+
+
+BUILDERS = {"conv": _convnet, "mlp": _mlp, "gtn": _gtn}
 
 
 def build_student(spec: dict, seed: int, device: torch.device | str = "cpu") -> nn.Module:
@@ -82,7 +130,7 @@ def build_student(spec: dict, seed: int, device: torch.device | str = "cpu") -> 
     spec = validate_spec(spec)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = _convnet(spec) if spec["family"] == "conv" else _mlp(spec)
+        net = BUILDERS[spec["family"]](spec)
     return net.to(device)
 
 

@@ -131,7 +131,7 @@ class DistillConfig:
         if self.rank_pool is None:
             raise ConfigError(
                 "--objective rank needs --rank-pool CSV (ground truth of the ranking pool, "
-                "e.g. results/ground_truth/rank_pool.csv)"
+                "e.g. results/ground_truth/rank_pool_144.csv)"
             )
         if self.students_per_step < 2:
             raise ConfigError(
