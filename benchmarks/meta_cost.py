@@ -10,10 +10,18 @@ setup); on GPU torch.cuda.max_memory_allocated. Time: median over the repeats af
 
 `bptt-full` is BPTT through all T steps (`--bptt-window 0`); `bptt` is the default (a random
 window of 8 steps). Ratios (`mem_vs_bptt`, `time_vs_bptt`) are against `bptt-full` when measured.
+
+`--configs NAME=FILE,...` measures each method as a distillation config file sets it up instead
+(its learner, teacher and options; from noise, T from `--T`), e.g. the GTN-paper setting:
+
+    python benchmarks/meta_cost.py --T 32 --methods bptt-full,ift,gm --out results/teachers/gtn_mnist/meta_cost.csv \
+        --configs bptt-full=benchmarks/configs/gtn_mnist.toml,ift=benchmarks/configs/gtn_mnist_ift.toml,\
+gm=benchmarks/configs/gtn_mnist_gm.toml
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -57,32 +65,43 @@ class RssSampler:
         self._thread.join()
 
 
-def measure_one(method: str, steps: int, repeats: int, device_name: str, threads: int) -> dict:
+def _config(method: str, steps: int, config: str | None, space: str):
+    """The DistillConfig measured: the default teacher on STUDENT, or `config`'s setting, from noise."""
+    from gtn_nas.teachers.config import DistillConfig
+    from gtn_nas.teachers.config_file import distill_config
+    from gtn_nas.teachers.generator import TeacherConfig
+
+    base, options = VARIANTS.get(method, (method, {}))
+    if config:
+        return distill_config(
+            config, method=base, meta_steps=10**6, eval_every=10**9, teacher={"inner_steps": steps, "init": "noise"}
+        )
+    return DistillConfig(
+        method=base,
+        method_options=options,
+        teacher=TeacherConfig(inner_steps=steps, init="noise"),
+        meta_steps=10**6,
+        eval_every=10**9,
+        space=space,
+    )
+
+
+def measure_one(method: str, steps: int, repeats: int, device_name: str, threads: int, config=None) -> dict:
     import torch
 
     from gtn_nas.core.data import MNIST, load_mnist
     from gtn_nas.core.device import resolve_device
-    from gtn_nas.teachers.config import DistillConfig
     from gtn_nas.teachers.distillation import Distiller
-    from gtn_nas.teachers.generator import TeacherConfig
 
     torch.set_num_threads(threads)
     device = resolve_device(device_name)
     full = load_mnist()
     data = MNIST(full.train.subset(10_000, 0), full.val.subset(1000, 0), full.test.subset(10, 0)).to(device)
     del full
-    base, options = VARIANTS.get(method, (method, {}))
     # init noise: the meta-gradient's cost alone (a fit to real images would run in the first step);
     # the one student as a one-architecture space file, read when the distiller is built.
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = DistillConfig(
-            method=base,
-            method_options=options,
-            teacher=TeacherConfig(inner_steps=steps, init="noise"),
-            meta_steps=10**6,
-            eval_every=10**9,
-            space=str(common.space_file([STUDENT], Path(tmp) / "meta_cost.toml")),
-        )
+        cfg = _config(method, steps, config, str(common.space_file([STUDENT], Path(tmp) / "meta_cost.toml")))
         d = Distiller(cfg, data, device)
     times = []
     if device.type == "cuda":
@@ -128,12 +147,15 @@ def main() -> None:
     common.add_threads(ap)
     ap.add_argument("--out", type=Path, default=Path("results/meta_cost.csv"))
     ap.add_argument("--summarise-only", action="store_true", help="redo the table and plot from an existing --out CSV")
+    ap.add_argument("--configs", default="", help="NAME=FILE,...: measure method NAME as config FILE sets it up")
+    ap.add_argument("--config", help=argparse.SUPPRESS)  # --one: the config of that method
     args = ap.parse_args()
+    configs = dict(item.split("=", 1) for item in args.configs.split(",") if item)
     if args.summarise_only:
         summarise(args.out)
         return
     if args.one:
-        print(json.dumps(measure_one(args.one, args.steps, args.repeats, args.device, args.threads)))
+        print(json.dumps(measure_one(args.one, args.steps, args.repeats, args.device, args.threads, args.config)))
         return
 
     import pandas as pd
@@ -156,6 +178,7 @@ def main() -> None:
                 args.device,
                 "--threads",
                 str(args.threads),
+                *(["--config", configs[method]] if method in configs else []),
             ]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
@@ -173,7 +196,7 @@ def main() -> None:
             write_csv(pd.DataFrame(rows), args.out)
     meta = common.metadata(
         hardware_threads=args.threads,
-        student=STUDENT,
+        student="as each config sets it up" if configs else STUDENT,
         batch_size=128,
         teacher="generator + learned curriculum",
     )

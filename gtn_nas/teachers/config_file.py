@@ -15,7 +15,10 @@ be set in a file that mirrors them:
     max_grad_norms = [1.0]
 
 Paths in the file (`space`, `rank_pool` ending in .toml/.csv) are taken relative to the file's
-folder, so a config and the files it names travel together. `benchmarks/configs/` holds the
+folder, so a config and the files it names travel together. `extends = "base.toml"` (relative to
+the file too) starts from another config: the file's top-level keys replace the base's, and its
+tables ([teacher], [method], [calibration]) replace the base's keys one by one, so variants of one
+setting (another method, another start) say only what differs. `benchmarks/configs/` holds the
 ablation's variants in this form.
 """
 
@@ -83,9 +86,9 @@ def _given(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not path.is_file():
-        raise ConfigError(f"--config {path}: no such file")
+        raise ConfigError(f"--config {path}: no such file" + (f" (extended by {seen[-1]})" if seen else ""))
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -97,7 +100,23 @@ def _read(path: Path) -> dict:
         value = data.get(key)
         if isinstance(value, str) and value.endswith(suffix) and not Path(value).is_absolute():
             data[key] = str(path.parent / value)
-    return data
+    return _extended(path, data, seen)
+
+
+def _extended(path: Path, data: dict, seen: tuple[Path, ...]) -> dict:
+    """`data` over the config it `extends` (if any): top-level keys replaced, tables merged key by key."""
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"--config {path}: extends must be a path to a TOML file; got {base!r}")
+    base_path = path.parent / base  # not resolved: paths in it stay as relative as the caller's
+    if base_path.resolve() in seen or base_path.resolve() == path.resolve():
+        raise ConfigError(f"--config {path}: extends {base} makes a loop")
+    merged = _read(base_path, (*seen, path.resolve()))
+    for key, value in data.items():
+        merged[key] = {**merged.get(key, {}), **value} if key in _SECTIONS else value
+    return merged
 
 
 def _check_keys(given: dict, allowed: set[str], where: str, section: str) -> None:
