@@ -150,7 +150,7 @@ def calibrate(
     *,
     data: MNIST | None = None,
     data_dir=None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "auto",
 ) -> dict:
     """Calibrate a trained teacher afresh (its earlier calibration undone) and save it at `out`
     (which may be `teacher`); the chosen setting and the whole grid."""

@@ -269,6 +269,7 @@ def calibrate(
     ),
     students: int = typer.Option(4, "--students", min=1, help="Distillation-space students per setting."),
     data_dir: Path | None = DataDir,
+    device: str = Device,
 ) -> None:
     """Calibrate a trained teacher afresh: inner lr scale x momentum x gradient clip, scored on
     distillation students and a training-split holdout (its earlier calibration is undone first)."""
@@ -279,7 +280,7 @@ def calibrate(
     grid = tuple(None if c.strip().lower() == "none" else _positive_float(c, "--clips") for c in clips.split(","))
     cfg = CalibrationConfig(max_grad_norms=grid, students=students)
     check_output_file(out)
-    c = api.calibrate(teacher, out, cfg, data_dir=data_dir)
+    c = api.calibrate(teacher, out, cfg, data_dir=data_dir, device=device)
     clip = f", gradient norm clipped at {c['max_grad_norm']}" if c["max_grad_norm"] is not None else ", no clipping"
     typer.echo(
         f"wrote {out}: inner lr x{c['lr_scale']}, momentum {c['momentum']}{clip} "

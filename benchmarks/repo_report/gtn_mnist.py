@@ -1,0 +1,75 @@
+"""Tables of the GTN-paper study (results/teachers/gtn_mnist/): few-step accuracy per learner and
+source, real steps to match each teacher, meta-training curves and the cost of a meta-step."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gtn_nas.report.figures import markdown_table
+
+from . import Inputs
+
+ROOT = "teachers/gtn_mnist"
+
+
+def _cell(mean: float, sd: float, n: int) -> str:
+    return f"{mean:.4f}" if n < 2 or pd.isna(sd) else f"{mean:.4f} ± {sd:.4f}"
+
+
+def fewstep_table(inputs: Inputs) -> str:
+    """Test accuracy (mean ± sd over student seeds) after 4, 8, 16, 32 steps, per learner and source."""
+    f = inputs.csv(f"{ROOT}/summary.csv", ("source", "arch_id"), ("steps", "test_acc", "sd", "n"))
+    f = f[f["steps"].isin([4, 8, 16, 32])]
+    rows = []
+    for (aid, source), g in f.groupby(["arch_id", "source"], sort=False):
+        row = {"learner": aid, "source": source}
+        for r in g.sort_values("steps").itertuples():
+            row[f"{int(r.steps)} steps"] = _cell(r.test_acc, r.sd, int(r.n))
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values(["learner", "source"], kind="stable")
+    return markdown_table(table.fillna("–"))
+
+
+def speedup_table(inputs: Inputs) -> str:
+    f = inputs.csv(f"{ROOT}/speedup.csv", ("source", "arch_id"), ("teacher_acc_32", "real_best"))
+    longest = f["real_budgets"].map(lambda b: str(b).split(",")[-1])
+    reached = f["real_steps_to_match"]
+    f = f.assign(real_steps_to_match=[f"> {m}" if pd.isna(v) else str(int(v)) for v, m in zip(reached, longest)])
+    cols = {
+        "arch_id": "learner",
+        "source": "teacher",
+        "teacher_acc_32": "teacher at 32 steps",
+        "real_steps_to_match": "real steps to match",
+        "real_best": "real, best of the budgets",
+    }
+    return markdown_table(f[list(cols)].rename(columns=cols), ".4f")
+
+
+def curves_table(inputs: Inputs) -> str:
+    """Validation accuracy of the in-training monitor (3 students, 2,000 images) every 50 meta-steps."""
+    runs = inputs.glob(f"{ROOT}/curves/*.csv")
+    cols = {}
+    for rel in runs:
+        f = inputs.csv(rel, ("meta_step",), ("val_acc",)).dropna(subset=["val_acc"])
+        cols[rel.rsplit("/", 1)[-1].removesuffix(".csv")] = f.set_index("meta_step")["val_acc"]
+    table = pd.DataFrame(cols)
+    table = table[(table.index % 50 == 0) | (table.index == table.index.max())]
+    return markdown_table(table.reset_index().rename(columns={"meta_step": "meta-step"}).astype(object).fillna("–"))
+
+
+def cost_table(inputs: Inputs) -> str:
+    f = inputs.csv(f"{ROOT}/meta_cost.csv", ("method",), ("sec_per_meta_step", "peak_mem_mb", "increment_mb"))
+    ref = f[f["method"] == "bptt-full"].iloc[0]
+    f = f.assign(
+        time_vs_bptt=f["sec_per_meta_step"] / ref.sec_per_meta_step,
+        memory_vs_bptt=f["increment_mb"] / ref.increment_mb,
+    )
+    cols = {
+        "method": "method",
+        "sec_per_meta_step": "s / meta-step (median)",
+        "peak_mem_mb": "peak RSS (MB)",
+        "increment_mb": "above baseline (MB)",
+        "time_vs_bptt": "time ÷ full bptt",
+        "memory_vs_bptt": "memory above baseline ÷ full bptt",
+    }
+    return markdown_table(f[list(cols)].rename(columns=cols), ".2f")
