@@ -91,7 +91,7 @@ VARIANTS["cs-start-unpooled"] = with_flag(VARIANTS["cs-start"], "--config", UNPO
 VARIANTS["cs-accuracy-unpooled"] = with_flag(VARIANTS["cs-accuracy"], "--config", UNPOOLED)
 
 
-# The twin objective (gtn_nas/teachers/twin_objective.py) from the calibrated start, the same 240
+# The twin objective (gtn_nas/teachers/objectives/twin.py) from the calibrated start, the same 240
 # students as cs-accuracy: each student's real-data loss pulled to that of its twin (the same net
 # and init after 128 real steps) instead of down. Its control is cs-start.
 VARIANTS["cs-twin"] = [*VARIANTS["cs-accuracy"], "--objective", "twin"]

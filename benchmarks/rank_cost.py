@@ -6,7 +6,7 @@ ranking pool's rank-train split, one teacher from noise), and timed in turn:
 - accuracy: each student's meta-gradient in full (`method(ctx)`: its graph is freed before the next);
 - rank: every student's forward first (`method.forward(ctx)`, graphs kept), the ranking loss's weights
   c_k, then each `Pending.backward(c_k)`: the same work plus one small loss, but all K graphs alive at once;
-- twin: as rank, plus each student's real-data twin (`twin_objective.twin_loss`: `--twin-steps` real
+- twin: as rank, plus each student's real-data twin (`objectives.twin.twin_loss`: `--twin-steps` real
   SGD steps of the same net, no graph kept) for its target loss.
 
 Seconds: median over `--steps` meta-steps (the first dropped), interleaved, so both see the same
@@ -32,8 +32,8 @@ from gtn_nas.core.data import load_mnist
 from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.distillation import Distiller
 from gtn_nas.teachers.generator import TeacherConfig
-from gtn_nas.teachers.rank_objective import RankPool, objective_weights
-from gtn_nas.teachers.twin_objective import twin_loss, twin_weights
+from gtn_nas.teachers.objectives.rank import RankPool, objective_weights
+from gtn_nas.teachers.objectives.twin import twin_loss, twin_weights
 
 POOL = "results/ground_truth/rank_pool.csv"
 

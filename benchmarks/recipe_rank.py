@@ -53,8 +53,8 @@ from gtn_nas.nas.ranking import load_ground_truth
 from gtn_nas.teachers.calibration import CalibrationConfig, inv_softplus
 from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.objectives.rank import RankPool
 from gtn_nas.teachers.quality import teacher_batches
-from gtn_nas.teachers.rank_objective import RankPool
 
 CALIB_STUDENTS = 16
 COLUMNS = ("teacher", "lr", "momentum", "clip", "calib4_acc", "calib16_acc", "pool_rho", "pool_n", "eval_rho")

@@ -20,7 +20,7 @@ from gtn_nas.teachers.distillation import Distiller, distill
 from gtn_nas.teachers.fit import fit_generator, real_pixels
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from gtn_nas.teachers.methods import Bptt, BpttConfig, Ift, IftConfig, MetaContext
-from gtn_nas.teachers.rank_objective import RankPool, objective_weights, rank_loss
+from gtn_nas.teachers.objectives.rank import RankPool, objective_weights, rank_loss
 
 CPU = torch.device("cpu")
 RESULTS = Path(__file__).parent.parent / "results" / "ground_truth"

@@ -13,7 +13,7 @@ from gtn_nas.core.inner import loss
 from gtn_nas.core.students import Functional, build_student
 from gtn_nas.teachers.distillation import Distiller, distill
 from gtn_nas.teachers.methods import Bptt, BpttConfig
-from gtn_nas.teachers.twin_objective import twin_loss, twin_weights
+from gtn_nas.teachers.objectives.twin import twin_loss, twin_weights
 
 CPU = torch.device("cpu")
 

@@ -141,7 +141,8 @@ def distill(
         None,
         "--objective",
         help="accuracy (default: the students' real-data loss), rank (order pool students as full training does) "
-        "or twin (each student's loss pulled to that of its twin trained longer on real data).",
+        "or twin (each student's loss pulled to that of its twin trained longer on real data); rank and twin "
+        "measured no better than accuracy.",
     ),
     rank_pool: Path | None = typer.Option(
         None,

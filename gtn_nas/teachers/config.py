@@ -16,7 +16,7 @@ from ..core.spaces import load_space
 from .calibration import CalibrationConfig
 from .generator import TeacherConfig
 from .methods import METHODS, make_method, resolve_options
-from .rank_objective import LOSS_FORMS, RankPool
+from .objectives import LOSS_FORMS, OBJECTIVES, RankPool
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,14 @@ class DistillConfig:
     calibrate_start: bool = False
     calibration: CalibrationConfig = CalibrationConfig()  # the grid (its seed is the distillation's + 777)
     # accuracy: mean real-data loss of the students; rank: a ranking loss between the students'
-    # real-data losses and their ground-truth accuracies (`rank_objective`), K students from
+    # real-data losses and their ground-truth accuracies (`objectives/rank.py`), K students from
     # the ranking pool `rank_pool` (a ground-truth CSV) per meta-step.
     objective: str = "accuracy"
     rank_pool: str | None = None
     rank_loss: str = "pairwise"
     rank_weight: float | None = None  # with objective rank: None = the rank loss alone, β = mean L + β·rank
     # twin: each student's real-data loss pulled to its twin's, the same net trained `twin_steps`
-    # steps on real data (`twin_objective`).
+    # steps on real data (`objectives/twin.py`).
     twin_steps: int = 128
 
     def __post_init__(self):
@@ -164,7 +164,6 @@ class DistillConfig:
         return DistillConfig(**d)
 
 
-OBJECTIVES = ("accuracy", "rank", "twin")
 # Each default below is the variant that measured best; the measurements and the runs that led to
 # them are in results/teachers/README.md (the ablation) and results/teachers/default/.
 # The generator decoder each method taught best with, at equal wall-clock budgets.

@@ -35,9 +35,8 @@ from .config import DEFAULT_CALIBRATE, DistillConfig
 from .fit import fit_generator, real_pixels
 from .generator import Teacher
 from .methods import MetaContext, make_method
-from .quality import evaluate_teacher, rank_val_spearman
-from .rank_objective import RankPool, objective_weights
-from .twin_objective import twin_loss, twin_weights
+from .objectives import MetaStep, make_objective
+from .quality import evaluate_teacher
 
 # The metrics CSV's columns (rank_val_rho too with --objective rank); a run of 0 meta-steps has the header alone.
 METRIC_COLUMNS = ["meta_step", "meta_loss", "val_acc", "elapsed_s", "peak_mem_mb", "step_s"]
@@ -74,7 +73,7 @@ class Distiller:
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, decay)
         self.class_index = [torch.nonzero(data.train.y == c).squeeze(1) for c in range(10)]
         self.eval_specs = self.space.sample(cfg.eval_students, seed=cfg.seed + 12345)
-        self.pool = RankPool.load(cfg.rank_pool) if cfg.objective == "rank" else None
+        self.objective = make_objective(cfg, data.train)
         self.val_small = data.val.subset(min(cfg.eval_examples, len(data.val)), seed=0)
         self.step, self.elapsed, self.metrics, self.calibration = 0, 0.0, [], None
         self.fit_error, self.started, self.start_calibration = None, False, None
@@ -156,10 +155,7 @@ class Distiller:
             # after the step is recorded: a Ctrl-C here loses the score (NaN), not the row. Its time
             # counts in elapsed_s, the wall clock, but not in step_s.
             val_acc = evaluate_teacher(self.teacher, self.eval_specs, self.val_small, self.cfg.seed, self.device)
-            if self.pool is not None:
-                row["rank_val_rho"] = rank_val_spearman(
-                    self.teacher, self.pool, self.val_small, self.cfg.seed, self.device
-                )
+            row.update(self.objective.monitor(self.teacher, self.val_small, self.cfg.seed, self.device))
             self.elapsed += time.perf_counter() - start - row["step_s"]
             row.update(val_acc=val_acc, elapsed_s=round(self.elapsed, 3))
         return row
@@ -167,9 +163,7 @@ class Distiller:
     def _update(self, start: float) -> dict:
         """The meta-gradient, the teacher update, the counter and the metrics row."""
         self.opt.zero_grad(set_to_none=True)
-        params = [p for g in self.opt.param_groups for p in g["params"]]
-        gradient = {"rank": self._rank_gradient, "twin": self._twin_gradient}.get(self.cfg.objective)
-        meta_loss = (gradient or self._accuracy_gradient)(params)
+        meta_loss = self.objective.meta_gradient(self._meta_step())
         if not math.isfinite(meta_loss):
             self._skip(meta_loss)
         with interrupts_deferred():  # the update, the counter and the row change together or not at all
@@ -191,58 +185,18 @@ class Distiller:
             self.metrics.append(row)
         return row
 
-    def _accuracy_gradient(self, params: list[torch.Tensor]) -> float:
-        """The mean meta-gradient of K students from the distillation space; their mean meta-loss."""
-        K = self.cfg.students_per_step
-        loss = sum(self.method(self.context(self.step, k)).meta_loss for k in self.world.students(K))
-        meta_loss = self.world.sum_gradients(params, loss) / K
-        if K > 1:
-            for p in params:
-                if p.grad is not None:
-                    p.grad /= K
-        return meta_loss
-
-    def _rank_gradient(self, params: list[torch.Tensor]) -> float:
-        """Σ_k c_k·dL_k/dλ for K distinct rank-train architectures (`rank_objective`); the objective's value.
-
-        Every rank trains its share of the K students, the ranks exchange their losses L_k (all K
-        are needed for the weights c_k), then each takes its students' weighted meta-gradients."""
-        K = self.cfg.students_per_step
-        chosen = random.Random(step_seed(self.cfg.seed, self.step)).sample(self.pool.train, K)
-        pending = {k: self.method.forward(self.context(self.step, k, chosen[k][0])) for k in self.world.students(K)}
-        accs = [a for _, a in chosen]
-        return self._composed_gradient(
-            params, pending, lambda L: objective_weights(L, accs, self.cfg.rank_loss, self.cfg.rank_weight)
+    def _meta_step(self) -> MetaStep:
+        """This meta-step as the objective sees it."""
+        return MetaStep(
+            index=self.step,
+            seed=step_seed(self.cfg.seed, self.step),
+            students=self.cfg.students_per_step,
+            context=lambda k, spec=None: self.context(self.step, k, spec),
+            method=self.method,
+            world=self.world,
+            params=[p for g in self.opt.param_groups for p in g["params"]],
+            device=self.device,
         )
-
-    def _twin_gradient(self, params: list[torch.Tensor]) -> float:
-        """Σ_k c_k·dL_k/dλ with c_k = 2(L_k − L*_k)/K, L*_k the loss of student k's real-data twin
-        (`twin_objective`); the objective's value. Each rank trains its students and their twins."""
-        K = self.cfg.students_per_step
-        contexts = {k: self.context(self.step, k) for k in self.world.students(K)}
-        pending = {k: self.method.forward(c) for k, c in contexts.items()}
-        steps, train = self.cfg.twin_steps, self.data.train
-        twins = {
-            k: twin_loss(c.spec, c.seed, train, c.meta_x, c.meta_y, steps, self.device) for k, c in contexts.items()
-        }
-        targets = self.world.gather(K, twins, self.device)
-        return self._composed_gradient(params, pending, lambda L: twin_weights(L, targets))
-
-    def _composed_gradient(self, params: list[torch.Tensor], pending: dict, weights_of) -> float:
-        """Σ_k c_k·dL_k/dλ over this rank's `pending` students, (value, c) = weights_of(L_1..L_K) from every
-        rank's losses (the chain rule of `rank_objective`); the value. NaN (the step is skipped) when a
-        student or a target diverged: every rank sees the same values, so all skip together."""
-        mine = {k: p.meta_loss for k, p in pending.items()}
-        losses = self.world.gather(self.cfg.students_per_step, mine, self.device)
-        if not all(math.isfinite(x) for x in losses):
-            return float("nan")
-        value, weights = weights_of(losses)
-        if not math.isfinite(value):
-            return float("nan")
-        for k, p in pending.items():
-            p.backward(weights[k])
-        self.world.sum_gradients(params, 0.0)
-        return value
 
     def _skip(self, meta_loss: float) -> None:
         """Drop a meta-step whose student diverged on the teacher's data (an unnormalised deep net

@@ -17,7 +17,6 @@ from .calibration import score_recipe
 
 if TYPE_CHECKING:
     from .generator import Teacher
-    from .rank_objective import RankPool
 
 
 def teacher_batches(teacher, noise_seed: int = 0):
@@ -45,12 +44,3 @@ def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int,
     """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
     batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)
     return score_recipe(specs, batches, lrs, moms, val, seed, device, teacher.max_grad_norm)
-
-
-def rank_val_spearman(teacher: Teacher, pool: RankPool, val: Split, seed: int, device) -> float:
-    """Spearman ρ between rank-val ground truth and validation accuracy after training on the
-    teacher's data (the student recipe of evaluate_teacher): model selection, never a meta-gradient."""
-    from scipy.stats import spearmanr
-
-    accs = [evaluate_teacher(teacher, [spec], val, seed, device) for spec, _ in pool.val]
-    return float(spearmanr(accs, [a for _, a in pool.val]).statistic)

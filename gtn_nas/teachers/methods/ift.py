@@ -108,7 +108,9 @@ class IftConfig:
     settle_steps: int = 0  # extra gradient steps on L_syn before the implicit step
     solver: str = "cg"
     damping: float = 1.0
-    warm_steps: int = 0  # N > 0: keep each student across meta-steps, N inner steps per meta-step; 0: cold
+    # N > 0: keep each student across meta-steps, N inner steps per meta-step; 0: cold. Measured no
+    # better than cold at the 15-minute budget (results/teachers/warm15/), in either mode.
+    warm_steps: int = 0
     warm_mode: str = "advance"  # advance: steps t..t+N-1, then on; replay: steps T-N..T-1 again each meta-step
 
     def __post_init__(self):

@@ -23,8 +23,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..core.data import Split
-from ..core.training import real_batches, train_student
+from ...core.data import Split
+from ...core.training import real_batches, train_student
+from .base import MetaStep, composed_gradient
 
 TWIN_LR, TWIN_MOMENTUM, TWIN_BATCH = 0.03, 0.5, 128
 
@@ -43,3 +44,27 @@ def twin_weights(losses: list[float], targets: list[float]) -> tuple[float, list
     K = len(losses)
     gaps = [L - t for L, t in zip(losses, targets)]
     return sum(g * g for g in gaps) / K, [2.0 * g / K for g in gaps]
+
+
+class Twin:
+    """`--objective twin`: each of K students of the distillation space pulled to its real-data
+    twin's loss, by the chain rule through each student's `Pending` meta-gradient. Every process
+    trains its own students' twins; the targets are then gathered."""
+
+    name = "twin"
+
+    def __init__(self, train: Split, steps: int):
+        self.train, self.steps = train, steps
+
+    def meta_gradient(self, step: MetaStep) -> float:
+        contexts = {k: step.context(k) for k in step.world.students(step.students)}
+        pending = {k: step.method.forward(c) for k, c in contexts.items()}
+        twins = {
+            k: twin_loss(c.spec, c.seed, self.train, c.meta_x, c.meta_y, self.steps, step.device)
+            for k, c in contexts.items()
+        }
+        targets = step.world.gather(step.students, twins, step.device)
+        return composed_gradient(step, pending, lambda L: twin_weights(L, targets))
+
+    def monitor(self, teacher, val, seed: int, device) -> dict:
+        return {}

@@ -25,14 +25,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..core.errors import ConfigError, GtnNasError
-from ..core.spaces import arch_id, validate_spec
+from ...core.errors import ConfigError, GtnNasError
+from ...core.spaces import arch_id, validate_spec
+from ..quality import evaluate_teacher
+from .base import MetaStep, composed_gradient
 
 LOSS_FORMS = ("pairwise", "zscore")
 POOL_COLUMNS = ("arch_id", "spec", "val_acc")
@@ -121,3 +124,28 @@ def _read_pool(path: Path) -> list[tuple[dict, float]]:
                 raise ConfigError(f"--rank-pool {path}: line {i}: val_acc must be in [0, 1]; got {acc}")
             rows.append((spec, acc))
     return rows
+
+
+class Rank:
+    """`--objective rank`: K distinct rank-train architectures per meta-step, the ranking loss (or
+    mean L + β·ranking loss) between their real-data losses and their ground truth, by the chain
+    rule through each student's `Pending` meta-gradient."""
+
+    name = "rank"
+
+    def __init__(self, pool: RankPool, form: str = "pairwise", weight: float | None = None):
+        self.pool, self.form, self.weight = pool, form, weight
+
+    def meta_gradient(self, step: MetaStep) -> float:
+        chosen = random.Random(step.seed).sample(self.pool.train, step.students)
+        pending = {k: step.method.forward(step.context(k, chosen[k][0])) for k in step.world.students(step.students)}
+        accs = [a for _, a in chosen]
+        return composed_gradient(step, pending, lambda L: objective_weights(L, accs, self.form, self.weight))
+
+    def monitor(self, teacher, val, seed: int, device) -> dict:
+        """Spearman ρ between rank-val ground truth and validation accuracy after training on the
+        teacher's data (the student recipe of evaluate_teacher): model selection, never a meta-gradient."""
+        from scipy.stats import spearmanr
+
+        accs = [evaluate_teacher(teacher, [spec], val, seed, device) for spec, _ in self.pool.val]
+        return {"rank_val_rho": float(spearmanr(accs, [a for _, a in self.pool.val]).statistic)}
