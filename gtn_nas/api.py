@@ -294,11 +294,13 @@ def rank(
     seed: int = 0,
     combine: list[str] | tuple[str, ...] = (),
     paired: list[str] | tuple[str, ...] = (),
+    detect: float | None = None,
 ) -> pd.DataFrame:
     """Each proxy's rank correlations, top-k overlap, regret and cost against the ground truth;
     `combine` adds rank-averaged proxies ("teacher:gm+naswot"), `paired` a row per pair "a,b":
-    rho(a) - rho(b) with a paired bootstrap interval."""
-    return rank_all(ground_truth, runs, n_boot, seed, combine, paired)
+    rho(a) - rho(b) with a paired bootstrap interval and the design's minimal detectable difference
+    (`mdd`); `detect` d adds the architectures needed to detect a difference of d (`n_needed`)."""
+    return rank_all(ground_truth, runs, n_boot, seed, combine, paired, detect)
 
 
 def report_runs(

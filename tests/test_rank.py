@@ -196,3 +196,49 @@ def test_paired_difference_is_the_difference_of_rhos_with_a_paired_interval(tmp_
     from test_cli import assert_one_line_error, cli
 
     assert_one_line_error(cli("rank", "--ground-truth", gt, run, "--paired", "teacher:ift,nope"), "--paired", "nope")
+
+
+def test_the_minimal_detectable_difference_is_2_8_bootstrap_standard_errors_and_scales_as_one_over_root_n():
+    import numpy as np
+
+    from gtn_nas.nas.ranking import MDD_Z, architectures_needed, paired_difference
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=80)
+    x, y = truth + rng.normal(scale=1.0, size=80), truth + rng.normal(scale=1.5, size=80)
+    out = paired_difference(x, y, truth, n_boot=400, seed=3)
+    draws = []
+    for i in np.random.default_rng(3).integers(0, 80, (400, 80)):
+        draws.append(spearman(x[i], truth[i]) - spearman(y[i], truth[i]))
+    assert out["mdd"] == pytest.approx(MDD_Z * np.std(draws, ddof=1))
+    assert architectures_needed(80, out["mdd"], out["mdd"]) == 80  # the design itself
+    assert architectures_needed(80, 0.12, 0.06) == 320  # half the difference: four times the architectures
+    assert np.isnan(architectures_needed(80, float("nan"), 0.05))
+    # A larger design detects smaller differences: the MDD shrinks about as 1/√n.
+    truth4, noise = rng.normal(size=320), rng.normal(size=(2, 320))
+    big = paired_difference(truth4 + noise[0], truth4 + 1.5 * noise[1], truth4, n_boot=400, seed=3)
+    assert big["mdd"] == pytest.approx(out["mdd"] / 2, rel=0.35)
+
+
+def spearman(a, b):
+    from scipy.stats import spearmanr
+
+    return spearmanr(a, b).statistic
+
+
+def test_rank_detect_prints_the_mdd_and_the_architectures_needed(tmp_path):
+    from test_cli import assert_one_line_error, cli
+
+    gt, run = write_example(tmp_path)
+    q = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11]
+    pd.DataFrame({"arch_id": IDS, "proxy": "real", "score": [float(v) for v in q]}).to_csv(
+        tmp_path / "real.csv", index=False
+    )
+    row = rank_all(gt, [run, tmp_path / "real.csv"], n_boot=1000, paired=["real,teacher:ift"], detect=0.05).iloc[-1]
+    assert row["mdd"] > 0 and row["n_needed"] == math.ceil(12 * (row["mdd"] / 0.05) ** 2)
+    args = ("rank", "--ground-truth", gt, run, tmp_path / "real.csv", "--paired", "real,teacher:ift", "--detect")
+    out = cli(*args, 0.05)
+    assert out.exit_code == 0, out.stderr
+    assert "| MDD (80% power) | architectures for ±0.05 |" in out.stdout
+    assert f"| ±{row['mdd']:.3f} | {row['n_needed']:.0f} |" in out.stdout
+    assert_one_line_error(cli(*args, 0), "--detect")

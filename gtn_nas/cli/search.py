@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -221,7 +222,11 @@ def rank(
         None,
         "--paired",
         help="Also test a pair of proxies, e.g. teacher:gm,real: "
-        "rho(a) - rho(b) with a paired bootstrap interval (repeatable).",
+        "rho(a) - rho(b) with a paired bootstrap interval and the design's minimal detectable difference "
+        "(repeatable).",
+    ),
+    detect: float | None = typer.Option(
+        None, "--detect", help="With --paired: the architectures needed to detect this Δρ (> 0)."
     ),
 ) -> None:
     """Rank correlation, top-k overlap, regret and cost of each proxy against the ground truth."""
@@ -232,7 +237,9 @@ def rank(
     for path, option in ((out_csv, "--out-csv"), (out_md, "--out-md")):
         if path is not None:
             check_output_file(path, option)
-    table = api.rank(ground_truth, runs, n_boot, seed, combine or (), paired or ())
+    if detect is not None and not (math.isfinite(detect) and detect > 0):
+        raise ConfigError(f"--detect must be a finite number > 0; got {detect}")
+    table = api.rank(ground_truth, runs, n_boot, seed, combine or (), paired or (), detect)
     md = to_markdown(table, ground_truth, n_boot)
     if out_csv:
         write_csv(table, out_csv)

@@ -206,14 +206,22 @@ def rank_proxy(rows: pd.DataFrame, gt: pd.DataFrame, n_boot: int = 1000, seed: i
     return out
 
 
+# A paired difference of this many bootstrap standard errors is detected by a two-sided 5% test with
+# 80% power (z_0.975 + z_0.80).
+MDD_Z = 1.959964 + 0.841621
+
+
 def paired_difference(x: np.ndarray, y: np.ndarray, truth: np.ndarray, n_boot: int, seed: int) -> dict:
     """rho(x) − rho(y) against the same truth, with its paired bootstrap: each resample draws one set
     of architectures for both proxies, so what they share (the architectures) cancels. `p_not_above`
-    is the share of resamples where x's rho does not exceed y's (a one-sided bootstrap p-value)."""
+    is the share of resamples where x's rho does not exceed y's (a one-sided bootstrap p-value);
+    `mdd`, the minimal detectable difference of this design (MDD_Z bootstrap standard errors): a
+    smaller true difference is more likely missed than found."""
     diff = lambda i: correlations(x[i], truth[i])[0] - correlations(y[i], truth[i])[0]
     out = {"n": len(x), "spearman": diff(np.arange(len(x)))}
     if len(x) < 3 or n_boot < 1:
-        return {**out, "spearman_lo": float("nan"), "spearman_hi": float("nan"), "p_not_above": float("nan")}
+        nan = float("nan")
+        return {**out, "spearman_lo": nan, "spearman_hi": nan, "p_not_above": nan, "mdd": nan}
     draws = np.array([diff(i) for i in np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -223,13 +231,28 @@ def paired_difference(x: np.ndarray, y: np.ndarray, truth: np.ndarray, n_boot: i
         "spearman_lo": float(lo),
         "spearman_hi": float(hi),
         "p_not_above": float(np.mean(draws[np.isfinite(draws)] <= 0)),
+        "mdd": float(MDD_Z * np.nanstd(draws, ddof=1)),
     }
 
 
+def architectures_needed(n: int, mdd: float, detect: float) -> float:
+    """Architectures for a minimal detectable difference of `detect`, when n of them give `mdd`: the
+    standard error of a paired difference shrinks as 1/√n (the architectures are the unit resampled)."""
+    if not (math.isfinite(mdd) and detect > 0):
+        return float("nan")
+    return float(math.ceil(n * (mdd / detect) ** 2))
+
+
 def paired_rows(
-    loaded: list[tuple[str, str, pd.DataFrame]], pairs: list[str], gt: pd.DataFrame, n_boot: int, seed: int
+    loaded: list[tuple[str, str, pd.DataFrame]],
+    pairs: list[str],
+    gt: pd.DataFrame,
+    n_boot: int,
+    seed: int,
+    detect: float | None = None,
 ) -> list[dict]:
-    """A row per pair "a,b" of proxy labels: rho(a) − rho(b) over the architectures both scored."""
+    """A row per pair "a,b" of proxy labels: rho(a) − rho(b) over the architectures both scored; with
+    `detect`, the architectures needed to detect a difference of that size."""
     by_label = {label: rows for label, _, rows in loaded}
     out = []
     for pair in pairs:
@@ -238,15 +261,16 @@ def paired_rows(
             raise ConfigError(f"--paired {pair!r}: give two of {', '.join(by_label)} joined by ','")
         (a, b), truth = (by_label[p].set_index("arch_id")["score"] for p in parts), gt.set_index("arch_id")["val_acc"]
         both = pd.concat([a, b, truth], axis=1, join="inner").to_numpy(float)
-        out.append(
-            {
-                "proxy": f"{parts[0]} − {parts[1]}",
-                "source": "paired",
-                "pair": pair,
-                "n_missing": len(gt) - len(both),
-                **paired_difference(both[:, 0], both[:, 1], both[:, 2], n_boot, seed),
-            }
-        )
+        row = {
+            "proxy": f"{parts[0]} − {parts[1]}",
+            "source": "paired",
+            "pair": pair,
+            "n_missing": len(gt) - len(both),
+            **paired_difference(both[:, 0], both[:, 1], both[:, 2], n_boot, seed),
+        }
+        if detect is not None:
+            row |= {"detect": detect, "n_needed": architectures_needed(row["n"], row["mdd"], detect)}
+        out.append(row)
     return out
 
 
@@ -257,6 +281,7 @@ def rank_all(
     seed: int = 0,
     combine: list[str] | tuple[str, ...] = (),
     paired: list[str] | tuple[str, ...] = (),
+    detect: float | None = None,
 ) -> pd.DataFrame:
     """A row of metrics per proxy (and per combination); then a row per paired comparison, whose
     `pair` column is set and whose spearman columns hold the difference and its interval."""
@@ -266,7 +291,7 @@ def rank_all(
     loaded = load_runs(runs)
     loaded += combine_runs(loaded, list(combine))
     rows = [{"proxy": label, "source": src, **rank_proxy(frame, gt, n_boot, seed)} for label, src, frame in loaded]
-    return pd.DataFrame(rows + paired_rows(loaded, list(paired), gt, n_boot, seed))
+    return pd.DataFrame(rows + paired_rows(loaded, list(paired), gt, n_boot, seed, detect))
 
 
 # -- Markdown -------------------------------------------------------------------------------------
@@ -285,16 +310,21 @@ def paired_markdown(table: pd.DataFrame) -> list[str]:
     rows = table[table["pair"].notna()] if "pair" in table else table.iloc[:0]
     if rows.empty:
         return []
+    detect = rows["detect"].iloc[0] if "detect" in rows else None
     lines = [
         "",
         "Paired comparisons: ρ(a) − ρ(b) over the architectures both scored, with a 95% interval from the same "
-        "bootstrap resamples for both; p = share of resamples where a's ρ does not exceed b's.",
+        "bootstrap resamples for both; p = share of resamples where a's ρ does not exceed b's. MDD: the minimal "
+        "detectable difference of this design (two-sided 5% test, 80% power: 2.8 bootstrap standard errors); a "
+        'difference inside ±MDD is as likely missed as found, so "no difference detectable at ±MDD" is all a '
+        "non-significant row says. One run per proxy: variance between distillation seeds is not in it.",
         "",
-        "| a − b | n | Δρ [95% CI] | p |",
-        "|---|---|---|---|",
+        "| a − b | n | Δρ [95% CI] | p | MDD (80% power) |" + (f" architectures for ±{detect:g} |" if detect else ""),
+        "|---|---|---|---|---|" + ("---|" if detect else ""),
     ]
     return lines + [
-        f"| {r['proxy']} | {int(r['n'])} | {_ci(r, 'spearman')} | {_num(r.get('p_not_above'), '.3f')} |"
+        f"| {r['proxy']} | {int(r['n'])} | {_ci(r, 'spearman')} | {_num(r.get('p_not_above'), '.3f')} "
+        f"| ±{_num(r.get('mdd'), '.3f')} |" + (f" {_num(r.get('n_needed'), '.0f')} |" if detect else "")
         for _, r in rows.iterrows()
     ]
 
