@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +103,7 @@ def main():
     ap.add_argument("--mnist", type=Path, required=True, help="folder with the MNIST IDX files (.gz or not)")
     ap.add_argument("--widths", default="64,128,256")
     ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--out", type=Path, help="also write the result (and this command) as JSON here")
     args = ap.parse_args()
     torch.set_num_threads(1)
     npz = dict(np.load(args.npz))
@@ -109,7 +112,11 @@ def main():
     runs = [train_and_test(npz, widths, s, x, y) for s in range(args.seeds)]
     out = {t: float(np.mean([r[t] for r in runs])) for t in runs[0]}
     spread = {t: float(np.std([r[t] for r in runs], ddof=1)) if len(runs) > 1 else 0.0 for t in runs[0]}
-    print(json.dumps({"npz": str(args.npz), "widths": widths, "seeds": args.seeds, "test_acc": out, "sd": spread}))
+    result = {"npz": str(args.npz), "widths": widths, "seeds": args.seeds, "test_acc": out, "sd": spread}
+    print(json.dumps(result))
+    if args.out:
+        command = " ".join(shlex.quote(a) for a in ["python", *sys.argv])
+        args.out.write_text(json.dumps({**result, "command": command, "threads": 1}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ def _cell(mean: float, sd: float, n: int) -> str:
 
 
 def fewstep_table(inputs: Inputs) -> str:
-    """Test accuracy (mean ± sd over student seeds) after 4, 8, 16, 32 steps, per learner and source."""
+    """Test accuracy (mean ± sd over student seeds) after 4, 8, 16, 32 steps, per learner (the paper's
+    design at several widths) and source."""
     f = inputs.csv(f"{ROOT}/summary.csv", ("source", "arch_id"), ("steps", "test_acc", "sd", "n"))
-    f = f[f["steps"].isin([4, 8, 16, 32])]
+    f = f[f["steps"].isin([4, 8, 16, 32]) & f["arch_id"].str.startswith("gtn-")]
     rows = []
     for (aid, source), g in f.groupby(["arch_id", "source"], sort=False):
         row = {"learner": aid, "source": source}
@@ -73,3 +74,26 @@ def cost_table(inputs: Inputs) -> str:
         "memory_vs_bptt": "memory above baseline ÷ full bptt",
     }
     return markdown_table(f[list(cols)].rename(columns=cols), ".2f")
+
+
+def heldout_table(inputs: Inputs) -> str:
+    """On the 10 held-out nets: mean test accuracy and retained share of 2-epoch full training (the
+    cache of teacher_quality/), per source and budget; real data tuned per net and budget."""
+    f = inputs.csv(f"{ROOT}/per_arch.csv", ("source", "arch_id"), ("steps", "test_acc"))
+    full = inputs.csv("teacher_quality/full_training.csv", ("arch_id",), ("test_acc",)).set_index("arch_id")["test_acc"]
+    f = f[f["arch_id"].isin(full.index)]
+    f = f.assign(retained=f["test_acc"] / f["arch_id"].map(full))
+    per_arch = f.groupby(["source", "steps", "arch_id"], sort=False)[["test_acc", "retained"]].mean().reset_index()
+    rows = []
+    for (source, steps), g in per_arch.groupby(["source", "steps"], sort=False):
+        rows.append(
+            {
+                "source": source,
+                "steps": int(steps),
+                "nets": len(g),
+                "test acc (mean)": g["test_acc"].mean(),
+                "retained (mean)": g["retained"].mean(),
+                "retained (worst net)": g["retained"].min(),
+            }
+        )
+    return markdown_table(pd.DataFrame(rows).sort_values(["steps", "source"], kind="stable"), ".3f")

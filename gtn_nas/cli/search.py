@@ -91,8 +91,7 @@ def search(
     ground_truth: Path | None = typer.Option(
         None,
         "--ground-truth",
-        help="Ground-truth CSV to report the best architecture's accuracy "
-        "(default: results/ground_truth/SPACE.csv if present).",
+        help="Ground-truth CSV (gtn-nas ground-truth) to report the best architecture's accuracy.",
     ),
     max_archs: int | None = typer.Option(
         None, "--max-archs", min=1, help="--archs-from: stop after this many architectures (this worker)."
@@ -153,8 +152,6 @@ def search(
         raise ConfigError("--wait works until every architecture is scored; it cannot be combined with --max-archs")
     sp = load_space(space)
     specs = specs_from_csv(archs_from) if archs_from else None
-    if ground_truth is None and specs is None and Path(f"results/ground_truth/{sp.name}.csv").is_file():
-        ground_truth = Path(f"results/ground_truth/{sp.name}.csv")
     gt = load_ground_truth(ground_truth) if ground_truth and specs is None else None
     common = dict(storage=storage, study_name=study_name, stale_after=stale_after, data_dir=data_dir, device=device)
 
