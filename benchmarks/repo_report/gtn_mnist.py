@@ -97,3 +97,35 @@ def heldout_table(inputs: Inputs) -> str:
             }
         )
     return markdown_table(pd.DataFrame(rows).sort_values(["steps", "source"], kind="stable"), ".3f")
+
+
+def _mean_at(f: pd.DataFrame, source: str, arch: str, steps: int = 32) -> float:
+    g = f[(f["source"] == source) & (f["arch_id"] == arch) & (f["steps"] == steps)]
+    return float(g["test_acc"].iloc[0]) if len(g) else float("nan")
+
+
+def targets_table(inputs: Inputs) -> str:
+    """Issue 32's accuracy targets on the paper's learner, per width: each teacher's 32-step test error
+    against the best real recipe's (target: at most 2/3) and its gap to the fitted start (target: at
+    least +1 point)."""
+    f = inputs.csv(f"{ROOT}/summary.csv", ("source", "arch_id"), ("steps", "test_acc"))
+    f = f[f["arch_id"].str.startswith("gtn-")]
+    rows = []
+    for arch in dict.fromkeys(f["arch_id"]):
+        real = max(_mean_at(f, "real random", arch), _mean_at(f, "real balanced", arch))
+        start = _mean_at(f, "teacher:fitted-start-s0", arch)
+        for source in dict.fromkeys(f.loc[f["source"].str.startswith("teacher:"), "source"]):
+            if source == "teacher:fitted-start-s0":
+                continue
+            acc = _mean_at(f, source, arch)
+            rows.append(
+                {
+                    "learner": arch,
+                    "teacher": source,
+                    "test acc at 32": acc,
+                    "best real at 32": real,
+                    "error ÷ real's (target ≤ 0.667)": (1 - acc) / (1 - real),
+                    "− fitted start, points (target ≥ +1)": 100 * (acc - start),
+                }
+            )
+    return markdown_table(pd.DataFrame(rows), ".3f")

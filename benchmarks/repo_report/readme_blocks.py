@@ -29,7 +29,7 @@ from . import (
     ift_alignment_table,
     ift_floor_table,
 )
-from .gtn_mnist import cost_table, curves_table, fewstep_table, heldout_table, speedup_table
+from .gtn_mnist import cost_table, curves_table, fewstep_table, heldout_table, speedup_table, targets_table
 from .headline import readme_headline
 from .teachers import _clip_text
 
@@ -373,6 +373,7 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "gtn-mnist-curves": curves_table,
     "gtn-mnist-cost": cost_table,
     "gtn-mnist-heldout": heldout_table,
+    "gtn-mnist-targets": targets_table,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 
