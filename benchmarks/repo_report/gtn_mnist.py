@@ -129,3 +129,21 @@ def targets_table(inputs: Inputs) -> str:
                 }
             )
     return markdown_table(pd.DataFrame(rows), ".3f")
+
+
+def headline_table(inputs: Inputs) -> str:
+    """The root README's GTN rows: the paper's learner at full width (never seen in meta-training),
+    32 steps of each source; then the independent reader's check of the exported bptt data."""
+    f = inputs.csv(f"{ROOT}/summary.csv", ("source", "arch_id"), ("steps", "test_acc", "sd", "n"))
+    f = f[(f["arch_id"] == "gtn-c64-c128-f256") & (f["steps"] == 32)]
+    rows = [{"source (32 steps, base_fc 64/128/256)": r.source, "test accuracy": _cell(r.test_acc, r.sd, int(r.n))}
+            for r in f.itertuples()]  # fmt: skip
+    if inputs.exists(f"{ROOT}/npz_check_bptt.json"):
+        check = inputs.json(f"{ROOT}/npz_check_bptt.json", ("test_acc", "sd", "seeds"))
+        rows.append(
+            {
+                "source (32 steps, base_fc 64/128/256)": "teacher:bptt's .npz, base_fc written without gtn-nas",
+                "test accuracy": _cell(check["test_acc"]["32"], check["sd"]["32"], check["seeds"]),
+            }
+        )
+    return markdown_table(pd.DataFrame(rows))

@@ -29,7 +29,15 @@ from . import (
     ift_alignment_table,
     ift_floor_table,
 )
-from .gtn_mnist import cost_table, curves_table, fewstep_table, heldout_table, speedup_table, targets_table
+from .gtn_mnist import (
+    cost_table,
+    curves_table,
+    fewstep_table,
+    headline_table,
+    heldout_table,
+    speedup_table,
+    targets_table,
+)
 from .headline import readme_headline
 from .teachers import _clip_text
 
@@ -374,6 +382,7 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "gtn-mnist-cost": cost_table,
     "gtn-mnist-heldout": heldout_table,
     "gtn-mnist-targets": targets_table,
+    "gtn-mnist-headline": headline_table,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 
