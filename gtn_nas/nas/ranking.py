@@ -311,6 +311,8 @@ def paired_markdown(table: pd.DataFrame) -> list[str]:
     if rows.empty:
         return []
     detect = rows["detect"].iloc[0] if "detect" in rows else None
+    if "mdd" not in rows:  # a table written before the MDD was reported: its columns as they were
+        return _paired_markdown_without_mdd(rows)
     lines = [
         "",
         "Paired comparisons: ρ(a) − ρ(b) over the architectures both scored, with a 95% interval from the same "
@@ -325,6 +327,21 @@ def paired_markdown(table: pd.DataFrame) -> list[str]:
     return lines + [
         f"| {r['proxy']} | {int(r['n'])} | {_ci(r, 'spearman')} | {_num(r.get('p_not_above'), '.3f')} "
         f"| ±{_num(r.get('mdd'), '.3f')} |" + (f" {_num(r.get('n_needed'), '.0f')} |" if detect else "")
+        for _, r in rows.iterrows()
+    ]
+
+
+def _paired_markdown_without_mdd(rows: pd.DataFrame) -> list[str]:
+    lines = [
+        "",
+        "Paired comparisons: ρ(a) − ρ(b) over the architectures both scored, with a 95% interval from the same "
+        "bootstrap resamples for both; p = share of resamples where a's ρ does not exceed b's.",
+        "",
+        "| a − b | n | Δρ [95% CI] | p |",
+        "|---|---|---|---|",
+    ]
+    return lines + [
+        f"| {r['proxy']} | {int(r['n'])} | {_ci(r, 'spearman')} | {_num(r.get('p_not_above'), '.3f')} |"
         for _, r in rows.iterrows()
     ]
 
