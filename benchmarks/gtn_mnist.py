@@ -67,12 +67,12 @@ def real_steps(kind: str, data, T: int, lr: float, m: float, seed: int, B: int =
     return balanced_real_steps(data.train, T, B, lr, m, seed)
 
 
-def tune(spec, data, kind: str, budgets, clips=CLIP) -> dict[int, tuple]:
+def tune(spec, data, kind: str, budgets, clips=CLIP, lrs=LR) -> dict[int, tuple]:
     """Per budget, the (lr, momentum, clip) of the grid with the best accuracy on 2,000 validation images."""
     T, val = max(budgets), data.val.subset(TUNE_VAL, seed=0)
     best = {}
     for clip in clips:
-        for lr in LR:
+        for lr in lrs:
             for m in MOMENTUM:
                 accs = trajectory(spec, TUNE_SEED, real_steps(kind, data, T, lr, m, TUNE_SEED), val, budgets, clip)
                 for t, acc in accs.items():
@@ -93,9 +93,9 @@ def teacher_rows(name: str, teacher, spec, seeds: int, data) -> list[dict]:
     return rows
 
 
-def real_rows(spec, seeds: int, data, kind: str, budgets, clips=CLIP) -> list[dict]:
+def real_rows(spec, seeds: int, data, kind: str, budgets, clips=CLIP, lrs=LR) -> list[dict]:
     rows = []
-    for t, (lr, m, clip) in tune(spec, data, kind, budgets, clips).items():
+    for t, (lr, m, clip) in tune(spec, data, kind, budgets, clips, lrs).items():
         for seed in range(seeds):
             acc = trajectory(spec, seed, real_steps(kind, data, t, lr, m, seed), data.test, (t,), clip)[t]
             rows.append(
@@ -144,6 +144,22 @@ def summary(per_arch: pd.DataFrame) -> pd.DataFrame:
     return g.agg(test_acc="mean", sd="std", n="count").reset_index()
 
 
+def save(frame: pd.DataFrame, out_dir: Path) -> None:
+    """Merge `frame` into OUT_DIR/per_arch.csv (rows of the same source and learner replaced, others
+    kept) and rewrite the summary and speed-up tables from the merged file."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "per_arch.csv"
+    if path.exists():
+        old = pd.read_csv(path)
+        key = set(zip(frame["source"], frame["arch_id"]))
+        old = old[[k not in key for k in zip(old["source"], old["arch_id"])]]
+        frame = pd.concat([old, frame], ignore_index=True)
+    write_csv(frame, path)
+    write_csv(summary(frame), out_dir / "summary.csv")
+    if (frame["source"] == "real random").any():
+        write_csv(speedup(frame), out_dir / "speedup.csv")
+
+
 def main() -> None:
     ap = common.parser(__doc__)
     ap.add_argument("teachers", nargs="*", type=Path)
@@ -152,9 +168,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--no-real", action="store_true", help="teachers only (real rows kept from OUT_DIR/per_arch.csv)")
     ap.add_argument("--speedup-learners", type=int, default=1, help="the first N learners get the speed-up budgets")
+    ap.add_argument("--lrs", default=",".join(map(str, LR)), help="the real-data grid's learning rates")
     ap.add_argument("--out-dir", type=Path, default=Path("results/teachers/gtn_mnist"))
     common.add_threads(ap)
     args = ap.parse_args()
+    lrs = tuple(float(v) for v in args.lrs.split(","))
     torch.set_num_threads(args.threads)
     data = load_mnist()
     specs = list(load_space(args.learners).archs) + (list(load_space("heldout").archs) if args.heldout else [])
@@ -165,26 +183,15 @@ def main() -> None:
             rows += teacher_rows(name, teacher, spec, args.seeds, data)
         if not args.no_real:
             for kind in ("random", "balanced"):
-                rows += real_rows(spec, args.seeds, data, kind, BUDGETS)
+                rows += real_rows(spec, args.seeds, data, kind, BUDGETS, lrs=lrs)
             if i < args.speedup_learners:
                 more = tuple(b for b in SPEEDUP_BUDGETS if b not in BUDGETS)
-                rows += real_rows(spec, args.seeds, data, "random", more, clips=(None,))
+                rows += real_rows(spec, args.seeds, data, "random", more, clips=(None,), lrs=lrs)
         done = pd.DataFrame([r for r in rows if r["arch_id"] == arch_id(spec) and r["steps"] == 32])
         print(arch_id(spec), done.groupby("source")["test_acc"].mean().round(4).to_dict(), flush=True)
-    frame = pd.DataFrame(rows)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    path = args.out_dir / "per_arch.csv"
-    if path.exists():  # sources or learners scored before and not now are kept
-        old = pd.read_csv(path)
-        key = set(zip(frame["source"], frame["arch_id"]))
-        old = old[[k not in key for k in zip(old["source"], old["arch_id"])]]
-        frame = pd.concat([old, frame], ignore_index=True)
-    write_csv(frame, path)
-    write_csv(summary(frame), args.out_dir / "summary.csv")
-    if (frame["source"] == "real random").any():
-        write_csv(speedup(frame), args.out_dir / "speedup.csv")
+        save(pd.DataFrame(rows), args.out_dir)  # after every learner: a long run keeps what it finished
     common.write_json(
-        args.out_dir / f"command_{'_'.join(sorted(teachers)) or 'real'}.json",
+        args.out_dir / f"command_{Path(args.learners).stem}_{'_'.join(sorted(teachers)) or 'real'}.json",
         common.metadata(hardware_threads=args.threads, seeds=args.seeds, budgets=BUDGETS),
     )
 
