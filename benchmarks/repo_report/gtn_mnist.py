@@ -7,7 +7,7 @@ import pandas as pd
 
 from gtn_nas.report.figures import markdown_table
 
-from . import Inputs
+from . import Inputs, MissingInput
 
 ROOT = "teachers/gtn_mnist"
 
@@ -82,6 +82,8 @@ def heldout_table(inputs: Inputs) -> str:
     f = inputs.csv(f"{ROOT}/per_arch.csv", ("source", "arch_id"), ("steps", "test_acc"))
     full = inputs.csv("teacher_quality/full_training.csv", ("arch_id",), ("test_acc",)).set_index("arch_id")["test_acc"]
     f = f[f["arch_id"].isin(full.index)]
+    if f.empty:  # the held-out nets not scored yet: the block waits, as for a missing file
+        raise MissingInput([f"{ROOT}/per_arch.csv (held-out rows)"])
     f = f.assign(retained=f["test_acc"] / f["arch_id"].map(full))
     per_arch = f.groupby(["source", "steps", "arch_id"], sort=False)[["test_acc", "retained"]].mean().reset_index()
     rows = []
