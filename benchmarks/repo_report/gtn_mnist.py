@@ -149,3 +149,14 @@ def headline_table(inputs: Inputs) -> str:
             }
         )
     return markdown_table(pd.DataFrame(rows))
+
+
+GTN_BLOCKS = {  # README block name -> renderer (registered in readme_blocks.README_BLOCKS)
+    "gtn-mnist-fewstep": fewstep_table,
+    "gtn-mnist-speedup": speedup_table,
+    "gtn-mnist-curves": curves_table,
+    "gtn-mnist-cost": cost_table,
+    "gtn-mnist-heldout": heldout_table,
+    "gtn-mnist-targets": targets_table,
+    "gtn-mnist-headline": headline_table,
+}

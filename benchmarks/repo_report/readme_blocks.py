@@ -29,15 +29,7 @@ from . import (
     ift_alignment_table,
     ift_floor_table,
 )
-from .gtn_mnist import (
-    cost_table,
-    curves_table,
-    fewstep_table,
-    headline_table,
-    heldout_table,
-    speedup_table,
-    targets_table,
-)
+from .gtn_mnist import GTN_BLOCKS
 from .headline import readme_headline
 from .teachers import _clip_text
 
@@ -376,13 +368,7 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "starts": _readme_starts,
     "headline": readme_headline,
     "chaos": _readme_chaos,
-    "gtn-mnist-fewstep": fewstep_table,
-    "gtn-mnist-speedup": speedup_table,
-    "gtn-mnist-curves": curves_table,
-    "gtn-mnist-cost": cost_table,
-    "gtn-mnist-heldout": heldout_table,
-    "gtn-mnist-targets": targets_table,
-    "gtn-mnist-headline": headline_table,
+    **GTN_BLOCKS,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 
