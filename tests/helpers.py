@@ -59,3 +59,28 @@ def tiny_distill_cfg(method: str, space: str, teacher: TeacherConfig | None = No
         calibrate=False,
         **kw,
     )
+
+
+def directional_derivatives(ctx, method, name, eps=1e-5, direction_seed=3, seed_gen=True, steps=None):
+    """(analytic, central-difference) derivative of the method's meta-loss along a random direction of
+    teacher parameter `name` (restricted to inner steps `steps` of its first axis when given)."""
+
+    def meta():
+        ctx.teacher.zero_grad(set_to_none=True)
+        return method(fresh_gen(ctx) if seed_gen else ctx).meta_loss
+
+    meta()
+    param = getattr(ctx.teacher, name)
+    direction = torch.randn(param.shape, generator=torch.Generator().manual_seed(direction_seed), dtype=param.dtype)
+    if steps is not None:
+        mask = torch.zeros(param.shape[0], dtype=param.dtype)
+        mask[list(steps)] = 1
+        direction *= mask.view(-1, *[1] * (param.ndim - 1))
+    analytic = (param.grad * direction).sum().item()
+    with torch.no_grad():
+        param += eps * direction
+        up = meta()
+        param -= 2 * eps * direction
+        down = meta()
+        param += eps * direction
+    return analytic, (up - down) / (2 * eps)

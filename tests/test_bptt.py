@@ -65,28 +65,10 @@ def test_truncation_to_all_steps_is_exact_and_shorter_truncation_cuts_early_step
 def _fd_check(ctx, method, name="pixels", seed_gen=True, steps=None):
     """Central finite differences of the method's meta-loss along a random direction of `name`
     (restricted to inner steps `steps` of the parameter's first axis when given)."""
-    from helpers import fresh_gen
+    from helpers import directional_derivatives
 
-    def meta():
-        ctx.teacher.zero_grad(set_to_none=True)
-        return method(fresh_gen(ctx) if seed_gen else ctx).meta_loss
-
-    meta()
-    param = getattr(ctx.teacher, name)
-    direction = torch.randn(param.shape, generator=torch.Generator().manual_seed(3), dtype=param.dtype)
-    if steps is not None:
-        mask = torch.zeros(param.shape[0], dtype=param.dtype)
-        mask[list(steps)] = 1
-        direction *= mask.view(-1, *[1] * (param.ndim - 1))
-    analytic = (param.grad * direction).sum().item()
-    eps = 1e-5
-    with torch.no_grad():
-        param += eps * direction
-        up = meta()
-        param -= 2 * eps * direction
-        down = meta()
-        param += eps * direction
-    assert analytic == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-9)
+    analytic, numeric = directional_derivatives(ctx, method, name, seed_gen=seed_gen, steps=steps)
+    assert analytic == pytest.approx(numeric, rel=1e-5, abs=1e-9)
 
 
 @pytest.mark.parametrize("name", ["pixels", "raw_lr", "raw_momentum"])

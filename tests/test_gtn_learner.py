@@ -4,7 +4,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import fresh_gen, tiny_context
+from helpers import directional_derivatives, fresh_gen, tiny_context
 
 from gtn_nas.core.inner import grads, loss
 from gtn_nas.core.layers import MeanOnlyBatchNorm, WeightNormConv2d, WeightNormLinear
@@ -84,21 +84,7 @@ def _fd(ctx, method, name, eps=1e-7):
     a difference of ±1e-5 straddled one here (13.7 against 0.015). ±1e-7 in float64 stays inside
     one smooth piece and is still accurate to ~1e-7 relative."""
 
-    def meta():
-        ctx.teacher.zero_grad(set_to_none=True)
-        return method(fresh_gen(ctx)).meta_loss
-
-    meta()
-    param = getattr(ctx.teacher, name)
-    direction = torch.randn(param.shape, generator=torch.Generator().manual_seed(1), dtype=param.dtype)
-    analytic = (param.grad * direction).sum().item()
-    with torch.no_grad():
-        param += eps * direction
-        up = meta()
-        param -= 2 * eps * direction
-        down = meta()
-        param += eps * direction
-    return analytic, (up - down) / (2 * eps)
+    return directional_derivatives(ctx, method, name, eps=eps, direction_seed=1)
 
 
 @pytest.mark.parametrize("spec", WN_SPECS, ids=IDS)
