@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import common
-from gtn_nas.cli.app import check_output_dir, threads_from_env
+from gtn_nas.api import check_output_dir, threads_from_env
 from gtn_nas.core.errors import ConfigError, GtnNasError
 from repo_report import build_report, find_readme, stale, write_report
 

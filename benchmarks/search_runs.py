@@ -53,7 +53,7 @@ def judge(picks: dict[str, dict], gt_csv: Path, data, out: Path, train_examples:
     trained = (
         api.ground_truth(
             todo, GroundTruthConfig(train_examples=train_examples), out / "picks_gt.csv", data=data, device="cpu"
-        ).set_index("arch_id")
+        ).frame.set_index("arch_id")
         if todo
         else pd.DataFrame()
     )

@@ -27,31 +27,44 @@ import optuna
 import pandas as pd
 import torch
 
+# The names below the first block are re-exported for the CLI, which imports nothing else of the
+# package (its types, errors, path checks and readers come from here).
+from .core.atomic import write_csv, write_text  # noqa: F401
 from .core.data import MNIST, load_mnist
-from .core.device import resolve_device
+from .core.device import resolve_device, threads_from_env  # noqa: F401
 from .core.distributed import device_for, process_group, world_from_env
-from .core.errors import ConfigError
-from .core.spaces import Space, arch_id, load_space
+from .core.errors import ConfigError, GtnNasError  # noqa: F401
+from .core.paths import check_output_dir, check_output_file, check_storage_file  # noqa: F401
+from .core.spaces import Space, arch_id, load_space, specs_from_csv  # noqa: F401
+from .core.training import FullTraining  # noqa: F401
 from .nas.ground_truth import GroundTruthConfig, run_ground_truth
 from .nas.heartbeat import validate_stale_after
 from .nas.proxies import ProxySettings, make_proxy
-from .nas.ranking import rank_all
+from .nas.ranking import load_ground_truth, rank_all, to_markdown  # noqa: F401
 from .nas.search import (
     bind_settings,
     evaluate_queue,
+    make_sampler,
     open_search_study,
     record_setup,
     run_search,
+    search_summary,  # noqa: F401
     stored_recipe,
 )
-from .nas.shared_trials import open_search_storage
+from .nas.shared_trials import open_search_storage, search_pending
 from .nas.storage import open_storage, storage_url
-from .nas.workqueue import WorkQueue
+from .nas.workqueue import Pending, WorkQueue, wait_for_queue
 from .teachers.calibration import CalibrationConfig
 from .teachers.config import DistillConfig
-from .teachers.distillation import Distiller
+from .teachers.config_file import distill_config  # noqa: F401
+from .teachers.distillation import Distiller, metrics_path  # noqa: F401
 from .teachers.distillation import load_teacher as _load_teacher
-from .teachers.generator import Teacher
+from .teachers.generator import Teacher, TeacherConfig  # noqa: F401
+
+# Seconds without a heartbeat before a worker's claimed architecture or trial is redone (>= 2).
+STALE_AFTER = 120.0
+N_TRIALS = 100  # COMPLETE trials a search runs to, over all workers
+SAMPLER = "tpe"
 
 
 @contextlib.contextmanager
@@ -168,6 +181,14 @@ def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teache
 # -- the yardstick -------------------------------------------------------------------------------
 
 
+@dataclass
+class GroundTruthRun:
+    frame: pd.DataFrame  # one row per architecture finished so far, by any worker (the output CSV)
+    storage: str
+    study_name: str
+    pending: Pending  # what the queue still lacks after this call (`pending.done`: every row is in)
+
+
 @_quiet_optuna()
 def ground_truth(
     specs: list[dict],
@@ -177,15 +198,18 @@ def ground_truth(
     storage: str | None = None,
     study_name: str | None = None,
     max_archs: int | None = None,
-    stale_after: float = 120.0,
+    stale_after: float = STALE_AFTER,
+    wait: bool = False,
     data: MNIST | None = None,
     data_dir=None,
     device: str | torch.device = "auto",
     on_arch: Callable[[str, dict], None] | None = None,
-) -> pd.DataFrame:
-    """Fully train `specs` (each for every seed of `config`) through a shared, resumable work queue;
-    one row per architecture finished so far (by any worker), also written to `out`."""
+) -> GroundTruthRun:
+    """Fully train `specs` (each for every seed of `config`) through a shared, resumable work queue,
+    written to `out`. With `wait`, architectures other workers hold are waited for, and redone if
+    those workers die, until every one has its row."""
     validate_stale_after(stale_after)
+    _check_wait(wait, max_archs)
     dev = _device(device)
     data = _data(data, data_dir, dev)
     if config.train_examples is not None and config.train_examples > len(data.train):  # before any study file exists
@@ -193,8 +217,15 @@ def ground_truth(
             f"--train-examples {config.train_examples} exceeds the {len(data.train)} training examples loaded"
         )
     url = storage_url(storage, Path(out).with_suffix(".db"))
-    queue = WorkQueue(open_storage(url), study_name or ground_truth_study(specs, config), specs, stale_after)
-    return run_ground_truth(queue, data, config, Path(out), dev, max_archs, on_arch)
+    name, frames = study_name or ground_truth_study(specs, config), []
+
+    def once() -> Pending:
+        queue = WorkQueue(open_storage(url), name, specs, stale_after)
+        frames.append(run_ground_truth(queue, data, config, Path(out), dev, max_archs, on_arch))
+        return queue.pending()
+
+    left = wait_for_queue(once, wait)
+    return GroundTruthRun(frames[-1], url, name, left)
 
 
 def ground_truth_study(specs: list[dict], config: GroundTruthConfig = GroundTruthConfig()) -> str:
@@ -213,6 +244,7 @@ class SearchRun:
     storage: str
     study_name: str
     proxy_name: str
+    pending: Pending | None = None  # what the study still lacks after this call (`pending.done`: complete)
 
 
 @_quiet_optuna()
@@ -226,34 +258,33 @@ def evaluate(
     storage: str | None = None,
     study_name: str | None = None,
     max_archs: int | None = None,
-    stale_after: float = 120.0,
+    stale_after: float = STALE_AFTER,
+    wait: bool = False,
     data: MNIST | None = None,
     data_dir=None,
     device: str | torch.device = "auto",
     on_arch: Callable[[str, dict], None] | None = None,
 ) -> SearchRun:
     """Score exactly `specs` with a proxy through a shared, resumable work queue (each architecture
-    once over all workers). `space` draws the lr-tuning architectures of real/subset; `source`
-    names the list in the default study name."""
+    once over all workers; `wait` as in `ground_truth`). `space` draws the lr-tuning architectures
+    of real/subset; `source` names the list in the default study name."""
     validate_stale_after(stale_after)
+    _check_wait(wait, max_archs)
     settings, dev, sp = proxy.validate(), _device(device), _space(space)
     loaded = _load_teacher(settings.teacher, dev) if settings.teacher else None
     url = storage_url(storage, Path(out).with_suffix(".db"))
     name = study_name or default_study_name(settings, "evaluate", _digest(source, specs), "")
     queue = WorkQueue(open_search_storage(url, stale_after=None), name, specs, stale_after)
-    scorer = _bound_proxy(
-        queue.study,
-        settings,
-        {"mode": "evaluate", "space": sp.name},
-        data,
-        data_dir,
-        dev,
-        sp,
-        {arch_id(s) for s in specs},
-        loaded,
-    )
-    frame = evaluate_queue(queue, scorer, Path(out), max_archs, on_arch)
-    return SearchRun(frame, queue.study, url, name, scorer.name)
+    extra = {"mode": "evaluate", "space": sp.name}
+    scorer = _bound_proxy(queue.study, settings, extra, data, data_dir, dev, sp, {arch_id(s) for s in specs}, loaded)
+    frames = []
+
+    def once() -> Pending:
+        frames.append(evaluate_queue(queue, scorer, Path(out), max_archs, on_arch))
+        return queue.pending()
+
+    left = wait_for_queue(once, wait)
+    return SearchRun(frames[-1], queue.study, url, name, scorer.name, left)
 
 
 @_quiet_optuna()
@@ -262,29 +293,38 @@ def search(
     proxy: ProxySettings,
     out: str | Path,
     *,
-    n_trials: int = 100,
-    sampler: str = "tpe",
+    n_trials: int = N_TRIALS,
+    sampler: str = SAMPLER,
     storage: str | None = None,
     study_name: str | None = None,
-    stale_after: float = 120.0,
+    stale_after: float = STALE_AFTER,
+    wait: bool = False,
     data: MNIST | None = None,
     data_dir=None,
     device: str | torch.device = "auto",
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
 ) -> SearchRun:
     """An Optuna search (TPE or random) over `space`, scoring each proposal with the proxy, until the
-    study holds `n_trials` COMPLETE trials over all workers."""
+    study holds `n_trials` COMPLETE trials over all workers (`wait`: also those other workers hold,
+    redone if they die)."""
     validate_stale_after(stale_after)
     if n_trials < 1:
         raise ConfigError(f"--n-trials must be >= 1; got {n_trials}")
+    make_sampler(sampler, proxy.seed)  # an unknown sampler is refused before any study exists
     settings, dev, sp = proxy.validate(), _device(device), _space(space)
     loaded = _load_teacher(settings.teacher, dev) if settings.teacher else None
     url = storage_url(storage, Path(out).with_suffix(".db"))
     name = study_name or default_study_name(settings, "search", sp.name, f"-{sampler}")
     study = open_search_study(open_search_storage(url, stale_after), name, sampler, settings.seed)
     scorer = _bound_proxy(study, settings, {"mode": "search", "space": sp.name}, data, data_dir, dev, sp, set(), loaded)
-    frame = run_search(study, scorer, sp, n_trials, Path(out), on_trial, stale_after)
-    return SearchRun(frame, study, url, name, scorer.name)
+    frames = []
+
+    def once() -> Pending:
+        frames.append(run_search(study, scorer, sp, n_trials, Path(out), on_trial, stale_after))
+        return search_pending(study, n_trials, stale_after)
+
+    left = wait_for_queue(once, wait)
+    return SearchRun(frames[-1], study, url, name, scorer.name, left)
 
 
 def rank(
@@ -314,6 +354,11 @@ def report_runs(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
+
+def _check_wait(wait: bool, max_archs: int | None) -> None:
+    if wait and max_archs is not None:
+        raise ConfigError("--wait works until every architecture is done; it cannot be combined with --max-archs")
 
 
 def _space(space: str | Space) -> Space:

@@ -48,7 +48,7 @@ def test_cli_and_api_share_the_ground_truth_study(tmp_path, small_mnist):
     cfg = GroundTruthConfig(seeds=(0,), train_examples=200)
     names = optuna.get_all_study_names(f"sqlite:///{tmp_path / 'gt.db'}")
     assert names == [gtn_nas.ground_truth_study(specs, cfg)]
-    frame = gtn_nas.ground_truth(specs, cfg, out, data=small_mnist, device="cpu")
+    frame = gtn_nas.ground_truth(specs, cfg, out, data=small_mnist, device="cpu").frame
     assert len(frame) == 2 and optuna.get_all_study_names(f"sqlite:///{tmp_path / 'gt.db'}") == names
 
 

@@ -1,8 +1,15 @@
-"""The Typer app and the options several commands share (imported by every CLI module)."""
+"""The Typer app and the options several commands share (imported by every CLI module).
+
+The CLI imports nothing of the package but `gtn_nas.api` (and the error types), and only inside a
+command, so that `--help` does not load torch. Options whose default is the API's are `None` here
+and left out of the call when not given: each default lives once, in the API (a test checks that
+the help texts quote those values).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,17 +20,41 @@ app = typer.Typer(
     help="Neural architecture search on learned synthetic MNIST data.",
 )
 
-DataDir = typer.Option(
-    None,
-    "--data-dir",
-    help="Folder with the four MNIST IDX files (default: $GTN_NAS_DATA, else a cache folder; downloaded when missing).",
-)
-Device = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-Storage = typer.Option(
-    None,
-    "--storage",
-    help="Optuna storage URL (sqlite:///..., postgresql://..., journal://FILE) or a SQLite file path.",
-)
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder with the four MNIST IDX files "
+        "(default: $GTN_NAS_DATA, else a cache folder; downloaded when missing).",
+    ),
+]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+Storage = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Optuna storage URL (sqlite:///..., postgresql://..., journal://FILE) or a SQLite file path "
+        "(default: a SQLite file beside --out).",
+    ),
+]
+StudyName = Annotated[str | None, typer.Option("--study-name", help="Default: derived from the settings.")]
+StaleAfter = Annotated[
+    float | None,
+    typer.Option(
+        "--stale-after",
+        help="Seconds without heartbeat before a dead worker's claim is redone, >= 2 (default: 120.0).",
+    ),
+]
+Wait = Annotated[
+    bool,
+    typer.Option("--wait", help="If other workers still hold work at the end, wait for it and redo what dies."),
+]
+MaxArchs = Annotated[
+    int | None, typer.Option("--max-archs", min=1, help="Stop after this many architectures (this worker).")
+]
+ArchsFrom = Annotated[Path | None, typer.Option("--archs-from", help="The architectures of this CSV (no drawing).")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of every random choice (same seed, same result).")]
 
 
 @app.callback()
@@ -31,57 +62,13 @@ def _root() -> None:
     """Neural architecture search on learned synthetic MNIST data."""
 
 
-def threads_from_env() -> None:
-    """GTN_NAS_THREADS caps torch's intra-op threads (benchmarks pin it)."""
-    import os
-
-    import torch
-
-    from ..core.errors import ConfigError
-
-    value = os.environ.get("GTN_NAS_THREADS")
-    if value is None:
-        return
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"GTN_NAS_THREADS must be a positive integer; got {value!r}")
-    torch.set_num_threads(int(value))
+def given(**options) -> dict:
+    """The options the user gave (not None): the rest keep the API's defaults."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
-def check_output_file(path: Path, option: str = "--out") -> None:
-    """Refuse, before any work, a file output that cannot be written: an existing folder, or a path
-    under a file or an unwritable folder. Missing folders are fine: the atomic write creates them."""
-    from ..core.errors import ConfigError
-
-    if path.is_dir():
-        raise ConfigError(f"{option} {path} is a folder; give a file path")
-    _check_creatable(path.parent, option, path)
-
-
-def check_output_dir(path: Path, option: str = "--out") -> None:
-    """As `check_output_file`, for an output folder: an existing file there is refused."""
-    from ..core.errors import ConfigError
-
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"{option} {path} is a file; give a folder")
-    _check_creatable(path, option, path)
-
-
-def _check_creatable(folder: Path, option: str, path: Path) -> None:
-    """`folder` exists and is writable, or its nearest existing ancestor is a writable folder."""
-    import os
-
-    from ..core.errors import ConfigError
-
-    existing = folder.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"{option} {path}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{option} {path}: cannot write in {existing}")
-
-
-def check_storage_file(storage: str | None, out: Path) -> None:
-    """The SQLite file a study lives in when --storage is a plain path or absent (beside --out)."""
-    if storage is None or "://" not in storage:
-        check_output_file(Path(storage) if storage else out.with_suffix(".db"), "--storage" if storage else "--out")
+def echo_unfinished(pending, noun: str = "architectures") -> None:
+    """Exit status 3 (and why, on stderr) unless the queue or study is complete: 0 means all done."""
+    if not pending.done:
+        typer.echo(f"unfinished: {pending.describe(noun)}", err=True)
+        raise typer.Exit(3)

@@ -4,14 +4,184 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from ..core.errors import ConfigError
-from .app import DataDir, Device, Storage, app, check_output_file, check_storage_file, threads_from_env
+from .app import (
+    ArchsFrom,
+    DataDir,
+    Device,
+    MaxArchs,
+    Quiet,
+    Seed,
+    StaleAfter,
+    Storage,
+    StudyName,
+    Wait,
+    app,
+    echo_unfinished,
+    given,
+)
+from .progress import progress_bar
+
+SearchOut = Annotated[
+    Path,
+    typer.Option(
+        "--out",
+        help="Output CSV: one row per architecture scored (missing folders are created; the study's SQLite "
+        "file goes beside it).",
+    ),
+]
+TeacherCkpt = Annotated[Path | None, typer.Option("--teacher", help="Teacher checkpoint (implies --proxy teacher).")]
+Proxy = Annotated[
+    str | None,
+    typer.Option("--proxy", help="teacher, real, subset, params, synflow or naswot (default: teacher with --teacher)."),
+]
+SearchSpace = Annotated[
+    str, typer.Option("--space", help="Built-in space name or .toml file (searched; draws lr-tuning architectures).")
+]
+Steps = Annotated[int | None, typer.Option("--steps", min=1, help="Training steps per architecture (default: 32).")]
+BatchSize = Annotated[
+    int | None, typer.Option("--batch-size", min=1, help="real/subset batch size (default: the teacher's, else 128).")
+]
+Momentum = Annotated[
+    str | None,
+    typer.Option(
+        "--momentum", help="real/subset SGD momentum; a comma list is tuned with the lr on the holdout (default: 0.5)."
+    ),
+]
+Lr = Annotated[float | None, typer.Option("--lr", help="real/subset learning rate (default: tuned on --lr-grid).")]
+LrGrid = Annotated[
+    str | None,
+    typer.Option("--lr-grid", help="Learning rates tried when tuning real/subset (default: 0.01,0.03,0.1,0.3)."),
+]
+NTrials = Annotated[
+    int | None, typer.Option("--n-trials", min=1, help="COMPLETE trials in the study, over all workers (default: 100).")
+]
+Sampler = Annotated[str | None, typer.Option("--sampler", help="tpe or random (default: tpe).")]
+ValExamples = Annotated[
+    int | None,
+    typer.Option(
+        "--val-examples", help="Score on this many validation images (a subset fixed by --seed; default all 10,000)."
+    ),
+]
+ProxySeeds = Annotated[
+    int | None,
+    typer.Option(
+        "--proxy-seeds", help="Mean score over this many student initialisations on the same data (default: 1)."
+    ),
+]
+MaxGradNorm = Annotated[
+    str | None,
+    typer.Option(
+        "--max-grad-norm",
+        help="real/subset: clip each step's gradient to this global norm (a teacher brings its calibrated clip); "
+        "a comma list (none = no clip) is tuned with the lr.",
+    ),
+]
+SearchGroundTruth = Annotated[
+    Path | None,
+    typer.Option("--ground-truth", help="Ground-truth CSV (gtn-nas ground-truth): report the best architecture's."),
+]
 
 
-def _floats(text: str, option: str) -> tuple[float, ...]:
+@app.command()
+def search(
+    out: SearchOut,
+    teacher: TeacherCkpt = None,
+    proxy: Proxy = None,
+    space: SearchSpace = "convnet",
+    archs_from: ArchsFrom = None,
+    steps: Steps = None,
+    batch_size: BatchSize = None,
+    momentum: Momentum = None,
+    lr: Lr = None,
+    lr_grid: LrGrid = None,
+    n_trials: NTrials = None,
+    sampler: Sampler = None,
+    seed: Seed = 0,
+    val_examples: ValExamples = None,
+    proxy_seeds: ProxySeeds = None,
+    max_grad_norm: MaxGradNorm = None,
+    storage: Storage = None,
+    study_name: StudyName = None,
+    ground_truth: SearchGroundTruth = None,
+    max_archs: MaxArchs = None,
+    stale_after: StaleAfter = None,
+    wait: Wait = False,
+    data_dir: DataDir = None,
+    device: Device = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Score architectures with a proxy: an Optuna search over a space, or exactly those of --archs-from.
+
+    Exit status 0 only when the study is complete (--n-trials COMPLETE trials, or every architecture of
+    --archs-from scored); 3 when other, possibly dead, workers still hold some (the message says when
+    they become reclaimable; --wait waits and redoes them).
+    """
+    from .. import api
+
+    api.threads_from_env()
+    api.check_output_file(out)
+    api.check_storage_file(storage, out)
+    if proxy is None and teacher is None:
+        raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
+    settings = api.ProxySettings(
+        kind=proxy or "teacher", teacher=str(teacher) if teacher else None, seed=seed, lr=lr, batch_size=batch_size,
+        val_examples=val_examples, **given(steps=steps, seeds=proxy_seeds, lr_grid=_floats(lr_grid, "--lr-grid")),
+        **_momentum(momentum), **_clip(max_grad_norm),
+    ).validate()  # fmt: skip
+    sp = api.load_space(space)
+    common = dict(storage=storage, study_name=study_name, wait=wait, data_dir=data_dir, device=device)
+    common |= given(stale_after=stale_after)
+    if archs_from is not None:
+        return _evaluate(api, settings, out, sp, archs_from, max_archs, quiet, common)
+    if max_archs is not None:
+        raise ConfigError("--max-archs works with --archs-from (a search stops at --n-trials)")
+    gt = api.load_ground_truth(ground_truth) if ground_truth else None
+    run = _search(api, sp, settings, out, given(n_trials=n_trials, sampler=sampler), quiet, common)
+    for line in api.search_summary(run.frame, run.study, gt):
+        typer.echo(line)
+    typer.echo(f"wrote {out} (storage {run.storage}, study {run.study_name})")
+    echo_unfinished(run.pending, "trials")
+
+
+def _evaluate(api, settings, out, sp, archs_from, max_archs, quiet, common) -> None:
+    """Score exactly the architectures of `archs_from`, with a bar that ticks per architecture."""
+    specs = api.specs_from_csv(archs_from)
+    with progress_bar(disable=quiet) as bar:
+        task = bar.add_task("search", total=len(specs), info="")
+        tick = lambda aid, r: bar.update(task, advance=1, info=f"{aid}: {r['score']:.4f}")  # noqa: E731
+        run = api.evaluate(
+            specs, settings, out, space=sp, source=archs_from.stem, max_archs=max_archs, on_arch=tick, **common
+        )
+    typer.echo(
+        f"{len(run.frame)} of {len(specs)} architectures scored by {run.proxy_name}; wrote {out} "
+        f"(storage {run.storage}, study {run.study_name})"
+    )
+    echo_unfinished(run.pending)
+
+
+def _search(api, sp, settings, out, budget, quiet, common):
+    """An Optuna search, with a bar of all workers' complete trials and this worker's last proposal."""
+    from optuna.trial import TrialState
+
+    total = budget.get("n_trials", api.N_TRIALS)
+    with progress_bar(disable=quiet) as bar:
+        task = bar.add_task("search", total=total, info="")
+
+        def tick(study, trial):
+            done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+            bar.update(task, completed=min(done, total), info=trial.user_attrs.get("arch_id", ""))
+
+        return api.search(sp, settings, out, on_trial=tick, **budget, **common)
+
+
+def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
@@ -21,225 +191,71 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
     return values
 
 
-def _clips(text: str | None) -> tuple[float | None, ...] | None:
+def _momentum(text: str | None) -> dict:
+    """--momentum: one value, or a grid tuned with the lr."""
+    values = _floats(text, "--momentum")
+    if values is None:
+        return {}
+    return {"momentum": values[0]} if len(values) == 1 else {"momentum_grid": values}
+
+
+def _clip(text: str | None) -> dict:
     """--max-grad-norm: a clip, or a comma list of them to tune (`none`: no clip)."""
     if text is None:
-        return None
+        return {}
     try:
-        return tuple(None if v.strip().lower() == "none" else float(v) for v in text.split(",") if v.strip())
+        values = tuple(None if v.strip().lower() == "none" else float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ConfigError(
             f"--max-grad-norm must be a number, or comma-separated numbers and none; got {text!r}"
         ) from None
-
-
-def _one_or_grid(values: tuple | None) -> tuple:
-    """(the single value, None) or (None, the grid to tune over)."""
-    if values is None or len(values) == 1:
-        return (values[0] if values else None), None
-    return None, values
-
-
-@app.command()
-def search(
-    out: Path = typer.Option(
-        ...,
-        "--out",
-        help="Output CSV: one row per architecture scored "
-        "(missing folders are created; the study's SQLite file goes beside it).",
-    ),
-    teacher: Path | None = typer.Option(None, "--teacher", help="Teacher checkpoint (implies --proxy teacher)."),
-    proxy: str | None = typer.Option(
-        None, "--proxy", help="teacher, real, subset, params, synflow or naswot (default: teacher with --teacher)."
-    ),
-    space: str = typer.Option(
-        "convnet", help="Built-in space name or .toml file (searched; draws lr-tuning architectures)."
-    ),
-    archs_from: Path | None = typer.Option(
-        None, "--archs-from", help="Score exactly the architectures of this CSV instead of searching."
-    ),
-    steps: int = typer.Option(32, "--steps", min=1, help="Training steps per architecture."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", min=1, help="real/subset batch size (default: the teacher's, else 128)."
-    ),
-    momentum: str = typer.Option(
-        "0.5", "--momentum", help="real/subset SGD momentum; a comma list is tuned with the lr on the holdout."
-    ),
-    lr: float | None = typer.Option(None, "--lr", help="real/subset learning rate (default: tuned on --lr-grid)."),
-    lr_grid: str = typer.Option("0.01,0.03,0.1,0.3", "--lr-grid", help="Learning rates tried when tuning real/subset."),
-    n_trials: int = typer.Option(100, "--n-trials", min=1, help="COMPLETE trials in the study, over all workers."),
-    sampler: str = typer.Option("tpe", "--sampler", help="tpe or random."),
-    seed: int = typer.Option(0, "--seed", help="Sampler, student-initialisation and data seed."),
-    val_examples: int | None = typer.Option(
-        None,
-        "--val-examples",
-        help="Score on this many validation images (a subset fixed by --seed; default all 10,000).",
-    ),
-    proxy_seeds: int = typer.Option(
-        1, "--proxy-seeds", help="Mean score over this many student initialisations on the same data."
-    ),
-    max_grad_norm: str | None = typer.Option(
-        None,
-        "--max-grad-norm",
-        help="real/subset: clip each step's gradient to this global norm (a teacher brings its calibrated clip); "
-        "a comma list (none = no clip) is tuned with the lr.",
-    ),
-    storage: str | None = Storage,
-    study_name: str | None = typer.Option(
-        None, "--study-name", help="Default: derived from the proxy, space or CSV, steps and seed."
-    ),
-    ground_truth: Path | None = typer.Option(
-        None,
-        "--ground-truth",
-        help="Ground-truth CSV (gtn-nas ground-truth) to report the best architecture's accuracy.",
-    ),
-    max_archs: int | None = typer.Option(
-        None, "--max-archs", min=1, help="--archs-from: stop after this many architectures (this worker)."
-    ),
-    stale_after: float = typer.Option(
-        120.0, "--stale-after", help="Seconds without heartbeat before a dead worker's architecture is redone (>= 2)."
-    ),
-    wait: bool = typer.Option(
-        False, "--wait", help="If other workers still hold trials or architectures at the end, wait and redo dead ones."
-    ),
-    data_dir: Path | None = DataDir,
-    device: str = Device,
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-) -> None:
-    """Score architectures with a proxy: an Optuna search over a space, or exactly those of --archs-from.
-
-    Exit status 0 only when the study is complete (--n-trials COMPLETE trials, or every architecture of
-    --archs-from scored); 3 when other, possibly dead, workers still hold some (the message says when
-    they become reclaimable; --wait waits and redoes them).
-    """
-    from optuna.trial import TrialState
-
-    from .. import api
-    from ..core.spaces import load_space, specs_from_csv
-    from ..nas.heartbeat import validate_stale_after
-    from ..nas.proxies import ProxySettings
-    from ..nas.ranking import load_ground_truth
-    from ..nas.search import make_sampler, search_summary
-    from ..nas.shared_trials import search_pending
-    from ..nas.workqueue import pending_work, wait_for_queue
-    from .progress import progress_bar
-
-    threads_from_env()
-    check_output_file(out)
-    check_storage_file(storage, out)
-    if proxy is None and teacher is None:
-        raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
-    fixed_momentum, momentum_grid = _one_or_grid(_floats(momentum, "--momentum"))
-    clip, clip_grid = _one_or_grid(_clips(max_grad_norm))
-    settings = ProxySettings(
-        kind=proxy or "teacher",
-        steps=steps,
-        batch_size=batch_size,
-        momentum=0.5 if fixed_momentum is None else fixed_momentum,  # unused with a grid
-        momentum_grid=momentum_grid,
-        clip_grid=clip_grid,
-        lr=lr,
-        lr_grid=_floats(lr_grid, "--lr-grid"),
-        seed=seed,
-        teacher=str(teacher) if teacher else None,
-        val_examples=val_examples,
-        seeds=proxy_seeds,
-        max_grad_norm=clip,
-    ).validate()
-    make_sampler(sampler, seed)
-    validate_stale_after(stale_after)
-    if wait and max_archs is not None:
-        raise ConfigError("--wait works until every architecture is scored; it cannot be combined with --max-archs")
-    sp = load_space(space)
-    specs = specs_from_csv(archs_from) if archs_from else None
-    gt = load_ground_truth(ground_truth) if ground_truth and specs is None else None
-    common = dict(storage=storage, study_name=study_name, stale_after=stale_after, data_dir=data_dir, device=device)
-
-    runs = []
-    with progress_bar(disable=quiet) as bar:
-        task = bar.add_task("search", total=len(specs) if specs is not None else n_trials, info="")
-        if specs is not None:
-            ticks = lambda aid, r: bar.update(task, advance=1, info=f"{aid}: {r['score']:.4f}")
-
-            def run_once():
-                runs.append(
-                    api.evaluate(
-                        specs,
-                        settings,
-                        out,
-                        space=sp,
-                        source=archs_from.stem,
-                        max_archs=max_archs,
-                        on_arch=ticks,
-                        **common,
-                    )
-                )
-                return pending_work(runs[-1].storage, runs[-1].study_name, specs, stale_after)
-        else:
-
-            def ticks(study, trial):  # all workers' complete trials, this one's last proposal
-                done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-                bar.update(task, completed=min(done, n_trials), info=trial.user_attrs.get("arch_id", ""))
-
-            def run_once():
-                runs.append(api.search(sp, settings, out, n_trials=n_trials, sampler=sampler, on_trial=ticks, **common))
-                return search_pending(runs[-1].study, n_trials, stale_after)
-
-        left = wait_for_queue(run_once, wait)
-    run = runs[-1]
-    if specs is not None:
-        typer.echo(
-            f"{len(run.frame)} of {len(specs)} architectures scored by {run.proxy_name}; wrote {out} "
-            f"(storage {run.storage}, study {run.study_name})"
-        )
-    else:
-        for line in search_summary(run.frame, run.study, gt):
-            typer.echo(line)
-        typer.echo(f"wrote {out} (storage {run.storage}, study {run.study_name})")
-    if not left.done:  # exit 0 means the study is complete
-        typer.echo(f"unfinished: {left.describe('architectures' if specs is not None else 'trials')}", err=True)
-        raise typer.Exit(3)
+    if len(values) == 1:
+        return {"max_grad_norm": values[0]}
+    return {"clip_grid": values} if values else {}
 
 
 @app.command()
 def rank(
-    runs: list[Path] = typer.Argument(..., help="Search-output CSVs (one or more proxies each)."),
-    ground_truth: Path = typer.Option(..., "--ground-truth", help="Ground-truth CSV (gtn-nas ground-truth)."),
-    out_csv: Path | None = typer.Option(None, "--out-csv", help="Write the metrics table as CSV."),
-    out_md: Path | None = typer.Option(None, "--out-md", help="Write the Markdown table."),
-    n_boot: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none)."),
-    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    combine: list[str] | None = typer.Option(
-        None,
-        "--combine",
-        help="Also rank a combination of proxies, e.g. "
-        "teacher:gm+naswot: the mean of each architecture's ranks (repeatable).",
-    ),
-    paired: list[str] | None = typer.Option(
-        None,
-        "--paired",
-        help="Also test a pair of proxies, e.g. teacher:gm,real: "
-        "rho(a) - rho(b) with a paired bootstrap interval and the design's minimal detectable difference "
-        "(repeatable).",
-    ),
-    detect: float | None = typer.Option(
-        None, "--detect", help="With --paired: the architectures needed to detect this Δρ (> 0)."
-    ),
+    runs: Annotated[list[Path], typer.Argument(help="Search-output CSVs (one or more proxies each).")],
+    ground_truth: Annotated[Path, typer.Option("--ground-truth", help="Ground-truth CSV (gtn-nas ground-truth).")],
+    out_csv: Annotated[Path | None, typer.Option("--out-csv", help="Write the metrics table as CSV.")] = None,
+    out_md: Annotated[Path | None, typer.Option("--out-md", help="Write the Markdown table.")] = None,
+    n_boot: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals (0: none).")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    combine: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--combine",
+            help="Also rank a combination of proxies, e.g. teacher:gm+naswot: the mean of each architecture's "
+            "ranks (repeatable).",
+        ),
+    ] = None,
+    paired: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--paired",
+            help="Also test a pair of proxies, e.g. teacher:gm,real: rho(a) - rho(b) with a paired bootstrap "
+            "interval and the design's minimal detectable difference (repeatable).",
+        ),
+    ] = None,
+    detect: Annotated[
+        float | None, typer.Option("--detect", help="With --paired: the architectures needed to detect this Δρ (> 0).")
+    ] = None,
 ) -> None:
     """Rank correlation, top-k overlap, regret and cost of each proxy against the ground truth."""
     from .. import api
-    from ..core.atomic import write_csv, write_text
-    from ..nas.ranking import to_markdown
 
     for path, option in ((out_csv, "--out-csv"), (out_md, "--out-md")):
         if path is not None:
-            check_output_file(path, option)
+            api.check_output_file(path, option)
     if detect is not None and not (math.isfinite(detect) and detect > 0):
         raise ConfigError(f"--detect must be a finite number > 0; got {detect}")
     table = api.rank(ground_truth, runs, n_boot, seed, combine or (), paired or (), detect)
-    md = to_markdown(table, ground_truth, n_boot)
+    md = api.to_markdown(table, ground_truth, n_boot)
     if out_csv:
-        write_csv(table, out_csv)
+        api.write_csv(table, out_csv)
     if out_md:
-        write_text(out_md, md)
+        api.write_text(out_md, md)
     typer.echo(md, nl=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import ConfigError
@@ -25,3 +27,13 @@ def peak_memory_mb(device: torch.device) -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def threads_from_env() -> None:
+    """GTN_NAS_THREADS caps torch's intra-op threads (benchmarks pin it; unset: torch's default)."""
+    value = os.environ.get("GTN_NAS_THREADS")
+    if value is None:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"GTN_NAS_THREADS must be a positive integer; got {value!r}")
+    torch.set_num_threads(int(value))

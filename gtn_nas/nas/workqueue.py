@@ -40,7 +40,7 @@ from .clock import storage_now
 from .heartbeat import Heartbeat, is_stale, last_beat, validate_stale_after
 from .optuna_compat import study_id, trial_id
 from .queue_lock import queue_lock, require_queue_storage
-from .storage import HEARTBEAT_S, exclusive_sqlite, open_storage
+from .storage import HEARTBEAT_S, exclusive_sqlite
 
 LIVE = (TrialState.WAITING, TrialState.RUNNING)
 
@@ -306,8 +306,3 @@ def wait_for_queue(
         sleep(min(poll, max(1.0, (left.reclaimable_in or 0.0) + 0.5)))
         left = run_once()
     return left
-
-
-def pending_work(url: str, study_name: str, specs: list[dict], stale_after: float) -> Pending:
-    """`pending()` of the queue in `url`'s study (for a caller that ran it through the API)."""
-    return WorkQueue(open_storage(url), study_name, specs, stale_after).pending()
