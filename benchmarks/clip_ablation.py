@@ -42,7 +42,7 @@ from gtn_nas.core.training import train_student
 from gtn_nas.nas.proxies import teacher_batches
 from gtn_nas.nas.ranking import load_ground_truth
 from gtn_nas.teachers.calibration import CalibrationConfig
-from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.quality import score_teacher
 from gtn_nas.teachers.recalibration import recalibrate
 from repo_report import clip_ablation_md

@@ -28,8 +28,9 @@ import torch
 import common
 from gtn_nas.core.atomic import write_csv
 from gtn_nas.core.data import load_mnist
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import Distiller, load_teacher
+from gtn_nas.teachers.distillation import Distiller
 from repo_report import distributed_md, read_csv
 
 

@@ -36,7 +36,7 @@ from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy, build_student
 from gtn_nas.core.training import real_batches, sgd_steps
-from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.fit import balanced_real_steps
 from gtn_nas.teachers.quality import teacher_batches
 

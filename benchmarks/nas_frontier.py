@@ -52,7 +52,7 @@ from gtn_nas.nas.proxies import (
     teacher_batches,
 )
 from gtn_nas.nas.ranking import load_ground_truth, rank_proxy
-from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.checkpoints import load_teacher
 
 RAW_COLUMNS = [
     "proxy",

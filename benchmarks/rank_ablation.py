@@ -37,7 +37,7 @@ from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy
 from gtn_nas.core.training import train_student
-from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.quality import teacher_batches
 from repo_report import write_section
 

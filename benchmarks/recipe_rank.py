@@ -51,8 +51,8 @@ from gtn_nas.core.students import accuracy
 from gtn_nas.core.training import train_student
 from gtn_nas.nas.ranking import load_ground_truth
 from gtn_nas.teachers.calibration import CalibrationConfig, inv_softplus
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import load_teacher
 from gtn_nas.teachers.objectives.rank import RankPool
 from gtn_nas.teachers.quality import teacher_batches
 

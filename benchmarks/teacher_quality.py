@@ -41,7 +41,7 @@ from gtn_nas.core.students import accuracy, build_student
 from gtn_nas.core.training import FullTraining, real_batches, train_full, train_student
 from gtn_nas.report.figures import save_figure
 from gtn_nas.teachers.calibration import CalibrationConfig, grid_search
-from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.export import teacher_arrays
 from gtn_nas.teachers.fit import balanced_real_steps
 from gtn_nas.teachers.generator import Teacher, TeacherConfig

@@ -55,10 +55,11 @@ from .nas.shared_trials import open_search_storage, search_pending
 from .nas.storage import open_storage, storage_url
 from .nas.workqueue import Pending, WorkQueue, wait_for_queue
 from .teachers.calibration import CalibrationConfig
+from .teachers.checkpoints import load_teacher as _load_teacher
+from .teachers.checkpoints import metrics_path  # noqa: F401
 from .teachers.config import DistillConfig
 from .teachers.config_file import distill_config  # noqa: F401
-from .teachers.distillation import Distiller, metrics_path  # noqa: F401
-from .teachers.distillation import load_teacher as _load_teacher
+from .teachers.distillation import Distiller
 from .teachers.generator import Teacher, TeacherConfig  # noqa: F401
 
 # Seconds without a heartbeat before a worker's claimed architecture or trial is redone (>= 2).

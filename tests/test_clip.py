@@ -14,8 +14,9 @@ from gtn_nas.core.students import build_student
 from gtn_nas.core.training import sgd_steps
 from gtn_nas.nas.proxies import ProxySettings, make_proxy
 from gtn_nas.teachers.calibration import CalibrationConfig
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import distill, load_teacher
+from gtn_nas.teachers.distillation import distill
 from gtn_nas.teachers.export import export_npz
 from gtn_nas.teachers.generator import TeacherConfig
 from gtn_nas.teachers.recalibration import recalibrate

@@ -12,8 +12,9 @@ from gtn_nas.core.errors import CheckpointError, ConfigError
 from gtn_nas.core.spaces import load_space
 from gtn_nas.core.students import accuracy, build_student
 from gtn_nas.core.training import sgd_steps
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import Distiller, distill, load_teacher
+from gtn_nas.teachers.distillation import Distiller, distill
 from gtn_nas.teachers.export import KEYS, export_npz
 from gtn_nas.teachers.generator import TeacherConfig
 

@@ -10,7 +10,7 @@ from gtn_nas.core.errors import ConfigError
 from gtn_nas.core.spaces import load_space
 from gtn_nas.core.students import build_student, count_params
 from gtn_nas.nas.proxies import ProxySettings, balanced_subset, make_proxy, per_image_forward_flops, split_pool
-from gtn_nas.teachers.distillation import load_teacher
+from gtn_nas.teachers.checkpoints import load_teacher
 
 
 def test_teacher_proxies_are_named_deterministic_and_costed(tiny_teachers, small_mnist):

@@ -8,8 +8,9 @@ from conftest import TINY_SPACE
 from rank_ablation import start_with_recipe_of, with_start_recipe
 
 from gtn_nas.teachers.calibration import CalibrationConfig
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import distill, load_teacher
+from gtn_nas.teachers.distillation import distill
 from gtn_nas.teachers.generator import TeacherConfig
 
 CPU = torch.device("cpu")

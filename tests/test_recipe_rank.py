@@ -6,8 +6,8 @@ import torch
 from recipe_rank import parse_recipes, with_recipe
 
 from gtn_nas.core.checkpoint import save_checkpoint
+from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import load_teacher
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from gtn_nas.teachers.quality import teacher_batches
 

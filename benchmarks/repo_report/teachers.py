@@ -226,7 +226,7 @@ def teacher_samples_figure(teacher, title: str) -> Figure:
 
 
 def _samples(inputs: Inputs) -> dict:
-    from gtn_nas.teachers.distillation import load_teacher
+    from gtn_nas.teachers.checkpoints import load_teacher
     from gtn_nas.teachers.generator import Teacher, TeacherConfig
 
     out = {}

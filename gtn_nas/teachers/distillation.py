@@ -1,76 +1,58 @@
 """The distillation loop: train a teacher with one meta-gradient method.
 
 Each meta-step samples K fresh students (`students_per_step`; architecture from the distillation
-space, random init), asks the method for each one's meta-gradient, averages them and takes an Adam
-step on the teacher (cosine decay to 0.1x, as in the GTN paper). Every random choice of meta-step s
-is drawn from generators seeded by (seed, s, k), so a resumed run continues exactly as an
-uninterrupted one would. After the last meta-step, a teacher may have its inner lr/momentum
-calibrated (`calibration.py`; by default for ift and gm, whose meta-gradients cannot reach them).
+space, random init; `student_draws.py`), asks the objective for the teacher's meta-gradient
+through the method (`objectives/`, `methods/`), and takes an Adam step on the teacher
+(`meta_optimizer.py`). Checkpoints and metrics are `checkpoints.py`'s. After the last meta-step, a
+teacher may have its inner lr/momentum calibrated (`calibration.py`; by default for ift and gm,
+whose meta-gradients cannot reach them).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import random
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 import torch
 
-from ..core.atomic import write_csv
-from ..core.checkpoint import load_checkpoint, save_checkpoint
+from ..core.checkpoint import load_checkpoint
 from ..core.data import MNIST
 from ..core.device import peak_memory_mb
 from ..core.distributed import RankFailure, World
-from ..core.errors import CheckpointError, ConfigError, GtnNasError
+from ..core.errors import ConfigError
 from ..core.interrupts import interrupts_deferred
 from ..core.spaces import load_space
-from ..core.students import Functional, build_student
 from .calibration import calibrate_distilled
+from .checkpoints import restore_run, save_run
 from .config import DEFAULT_CALIBRATE, DistillConfig
-from .fit import fit_generator, real_pixels
+from .fit import start_from_real
 from .generator import Teacher
+from .meta_optimizer import clipped_step, meta_optimizer, optimised
 from .methods import MetaContext, make_method
 from .objectives import MetaStep, make_objective
-from .quality import evaluate_teacher
+from .quality import evaluate_teacher, fresh_students
+from .student_draws import meta_context, step_seed
 
-# The metrics CSV's columns (rank_val_rho too with --objective rank); a run of 0 meta-steps has the header alone.
-METRIC_COLUMNS = ["meta_step", "meta_loss", "val_acc", "elapsed_s", "peak_mem_mb", "step_s"]
 # Meta-steps with a non-finite meta-loss (a diverged student) are skipped, up to this many in a row.
 MAX_SKIPPED_IN_A_ROW = 5
-
-
-def step_seed(seed: int, step: int) -> int:
-    return seed * 1_000_003 + step
+# Options that keep state inside one process, so torchrun cannot spread them.
+ONE_PROCESS = {"update_per_match": "gm update_per_match steps the teacher inside a student's unroll",
+               "warm_steps": "ift warm_steps keeps each rank's students across meta-steps"}  # fmt: skip
 
 
 class Distiller:
     def __init__(self, cfg: DistillConfig, data: MNIST, device: torch.device, world: World = World()):
         self.cfg, self.data, self.device, self.world = cfg.validate(), data, device, world
-        if world.size > cfg.students_per_step:
-            raise ConfigError(
-                f"--students-per-step ({cfg.students_per_step}) must be at least the number of processes ({world.size})"
-            )
-        if world.size > 1 and cfg.method_options.get("update_per_match"):
-            raise ConfigError(
-                "gm update_per_match steps the teacher inside a student's unroll; it runs in one process only"
-            )
-        if world.size > 1 and cfg.method_options.get("warm_steps"):
-            raise ConfigError(
-                "ift warm_steps keeps each rank's students across meta-steps; it runs in one process only"
-            )
+        _check_world(cfg, world)
         self.space = load_space(cfg.space)
         self.method = make_method(cfg.method, cfg.method_options)
         self.teacher = Teacher(cfg.teacher, seed=cfg.seed).to(device)
         params = self.teacher.parameters() if self.method.learns_hyper else self.teacher.data_parameters()
-        self.opt = torch.optim.Adam(params, lr=cfg.meta_lr, betas=(0.9, 0.999))
-        horizon = max(cfg.meta_steps, 1)
-        decay = lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, horizon) / horizon))
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, decay)
+        self.opt, self.sched = meta_optimizer(params, cfg.meta_lr, cfg.meta_steps)
         self.class_index = [torch.nonzero(data.train.y == c).squeeze(1) for c in range(10)]
         self.eval_specs = self.space.sample(cfg.eval_students, seed=cfg.seed + 12345)
         self.objective = make_objective(cfg, data.train)
@@ -83,10 +65,10 @@ class Distiller:
         fit counts in `elapsed`. A teacher restored from a checkpoint is past it."""
         if self.started:
             return
-        self.started = True
+        self.started, t0 = True, time.perf_counter()
         if self.cfg.teacher.init == "real":
-            t0 = time.perf_counter()
-            self.fit_error = self._start_from_real()
+            cfg = self.cfg
+            self.fit_error = start_from_real(self.teacher, self.data.train, cfg.teacher, cfg.seed, self.device)
             self.world.share_from_main(list(self.teacher.parameters()))  # ranks must start identical
             self.elapsed += time.perf_counter() - t0
         if self.cfg.calibrate_start:
@@ -94,53 +76,12 @@ class Distiller:
             self.start_calibration = self._calibrated()
             self.elapsed += self.start_calibration["seconds"]
 
-    def _start_from_real(self) -> float | None:
-        """Set a pixel teacher to real images, or fit a generator to them; the fit's MSE (or None)."""
-        images = real_pixels(self.data.train, self.cfg.teacher, self.cfg.seed).to(self.device)
-        if self.cfg.teacher.kind == "pixels":
-            self.teacher.set_pixels(images)
-            return None
-        return fit_generator(self.teacher, images, self.cfg.teacher.fit_steps, seed=self.cfg.seed)
-
-    @property
-    def calibrates(self) -> bool:
-        return DEFAULT_CALIBRATE[self.cfg.method] if self.cfg.calibrate is None else self.cfg.calibrate
-
-    # -- one meta-step -------------------------------------------------------------------
     def context(self, step: int, k: int = 0, spec: dict | None = None) -> MetaContext:
-        """Student k of meta-step `step`: a draw from the distillation space unless `spec` is given."""
-        s = step_seed(self.cfg.seed, step) + 7_919 * k * 1_000_003_000  # k = 0: the one-student stream
-        gen = torch.Generator().manual_seed(s)
-        spec = random.Random(s).choice(self.space.archs) if spec is None else spec
-        f = Functional(build_student(spec, s, self.device))
-        idx = torch.randint(len(self.data.train), (self.cfg.meta_batch,), generator=gen).to(self.device)
-        noise = self.teacher.sample_noise(gen) if self.teacher.needs_noise else None
-        return MetaContext(
-            self.teacher,
-            f,
-            f.init_params(),
-            noise,
-            self.data.train.x[idx],
-            self.data.train.y[idx],
-            self.data.train,
-            self.class_index,
-            gen,
-            update=self._apply_update,
-            student=k,
-            spec=spec,
-            seed=s,
-        )
+        return meta_context(self, step, k, spec)
 
     def _apply_update(self) -> float:
         """Clip and apply the accumulated teacher gradient (the meta-step's schedule is not advanced)."""
-        norm = torch.nn.utils.clip_grad_norm_(
-            [p for g in self.opt.param_groups for p in g["params"]], self.cfg.grad_clip
-        )
-        if not torch.isfinite(norm):
-            raise ConfigError(f"meta-step {self.step}: the meta-gradient diverged; lower --meta-lr")
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
-        return float(norm)
+        return clipped_step(self.opt, self.cfg.grad_clip, self.step)
 
     def meta_step(self) -> dict:
         self.start()
@@ -167,99 +108,46 @@ class Distiller:
         if not math.isfinite(meta_loss):
             self._skip(meta_loss)
         with interrupts_deferred():  # the update, the counter and the row change together or not at all
-            if any(p.grad is not None for g in self.opt.param_groups for p in g["params"]):
+            if any(p.grad is not None for p in optimised(self.opt)):
                 self._apply_update()  # nothing left when the method updated the teacher itself
             with warnings.catch_warnings():  # a skipped first step calls the schedule before the optimiser
                 warnings.simplefilter("ignore", UserWarning)
                 self.sched.step()
             self.step += 1
             self.elapsed += time.perf_counter() - start
-            row = {
-                "meta_step": self.step,
-                "meta_loss": meta_loss,
-                "val_acc": float("nan"),
-                "elapsed_s": round(self.elapsed, 3),
-                "peak_mem_mb": round(peak_memory_mb(self.device), 1),
-                "step_s": round(time.perf_counter() - start, 4),
-            }
+            mem, step_s = round(peak_memory_mb(self.device), 1), round(time.perf_counter() - start, 4)
+            row = dict(meta_step=self.step, meta_loss=meta_loss, val_acc=float("nan"),
+                       elapsed_s=round(self.elapsed, 3), peak_mem_mb=mem, step_s=step_s)  # fmt: skip
             self.metrics.append(row)
         return row
 
     def _meta_step(self) -> MetaStep:
         """This meta-step as the objective sees it."""
-        return MetaStep(
-            index=self.step,
-            seed=step_seed(self.cfg.seed, self.step),
-            students=self.cfg.students_per_step,
-            context=lambda k, spec=None: self.context(self.step, k, spec),
-            method=self.method,
-            world=self.world,
-            params=[p for g in self.opt.param_groups for p in g["params"]],
-            device=self.device,
-        )
+        context = lambda k, spec=None: self.context(self.step, k, spec)  # noqa: E731
+        return MetaStep(self.step, step_seed(self.cfg.seed, self.step), self.cfg.students_per_step, context,
+                        self.method, self.world, optimised(self.opt), self.device)  # fmt: skip
 
     def _skip(self, meta_loss: float) -> None:
         """Drop a meta-step whose student diverged on the teacher's data (an unnormalised deep net
         at the teacher's lr can overflow): its meta-gradient says nothing about the teacher, and one
         such draw late in a long run should not end it. The row keeps the NaN; a teacher whose
         students keep diverging has diverged itself."""
-        trailing = next(
-            (i for i, r in enumerate(reversed(self.metrics)) if math.isfinite(r["meta_loss"])), len(self.metrics)
-        )
-        if trailing + 1 > MAX_SKIPPED_IN_A_ROW:
-            raise ConfigError(
-                f"meta-step {self.step}: the meta-loss diverged ({meta_loss}) {trailing + 1} meta-steps in a row; "
-                "lower --meta-lr"
-            )
+        finite = (i for i, r in enumerate(reversed(self.metrics)) if math.isfinite(r["meta_loss"]))
+        in_a_row = next(finite, len(self.metrics)) + 1
+        if in_a_row > MAX_SKIPPED_IN_A_ROW:
+            raise ConfigError(f"meta-step {self.step}: the meta-loss diverged ({meta_loss}) {in_a_row} meta-steps "
+                              "in a row; lower --meta-lr")  # fmt: skip
         self.opt.zero_grad(set_to_none=True)
 
-    # -- persistence ---------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        save_checkpoint(
-            path,
-            {
-                "method": self.cfg.method,
-                "config": self.cfg.to_dict(),
-                "teacher": self.teacher.state_dict(),
-                "optimizer": self.opt.state_dict(),
-                "meta_step": self.step,
-                "elapsed": self.elapsed,
-                "metrics": self.metrics,
-                "complete": self.step >= self.cfg.meta_steps and not self.needs_calibration,
-                "calibration": self.calibration or {},
-                "start_calibration": self.start_calibration or {},
-                "method_state": self.method.state_dict() if hasattr(self.method, "state_dict") else {},
-            },
-        )
-        write_csv(pd.DataFrame(self.metrics, columns=None if self.metrics else METRIC_COLUMNS), metrics_path(path))
+        save_run(path, self)
 
     def restore(self, ckpt: dict, path: Path) -> None:
-        if DistillConfig.from_dict(ckpt["config"]).to_dict() | {"meta_steps": 0} != self.cfg.to_dict() | {
-            "meta_steps": 0
-        }:
-            raise CheckpointError(
-                f"{path}: --resume with options that differ from the checkpoint's (only --meta-steps may change)"
-            )
-        self.teacher.load_state_dict(ckpt["teacher"])
-        self.started = True
-        self.opt.load_state_dict(ckpt["optimizer"])
-        self.step, self.elapsed, self.metrics = ckpt["meta_step"], ckpt["elapsed"], list(ckpt["metrics"])
-        self.calibration = ckpt.get("calibration") or None
-        self.start_calibration = ckpt.get("start_calibration") or None
-        if hasattr(self.method, "load_state_dict"):
-            self.method.load_state_dict(ckpt.get("method_state") or {})
-        self.teacher.max_grad_norm = recipe_clip(ckpt)
-        self.sched.last_epoch = self.step
-        for g in self.opt.param_groups:
-            g["lr"] = self.cfg.meta_lr * self.sched.lr_lambdas[0](self.step)
+        restore_run(self, ckpt, path)
 
     def final_summary(self) -> dict:
         """Validation accuracy (full 10k split) of freshly trained students, one per eval architecture."""
-        accs = [
-            evaluate_teacher(self.teacher, [spec], self.data.val, self.cfg.seed + 1 + i, self.device)
-            for i, spec in enumerate(self.eval_specs)
-        ]
-        return {"mean": sum(accs) / len(accs), "min": min(accs), "max": max(accs), "n": len(accs)}
+        return fresh_students(self.teacher, self.eval_specs, self.data.val, self.cfg.seed, self.device)
 
     def calibrate(self) -> dict:
         """Set the teacher's inner lr scale, momentum and gradient clip by `calibration.calibrate_distilled`."""
@@ -268,9 +156,12 @@ class Distiller:
         return self.calibration
 
     def _calibrated(self) -> dict:
-        return calibrate_distilled(
-            self.teacher, self.cfg.seed, self.space, self.data.train, self.cfg.calibration, self.device
-        )
+        cfg = self.cfg
+        return calibrate_distilled(self.teacher, cfg.seed, self.space, self.data.train, cfg.calibration, self.device)
+
+    @property
+    def calibrates(self) -> bool:
+        return DEFAULT_CALIBRATE[self.cfg.method] if self.cfg.calibrate is None else self.cfg.calibrate
 
     @property
     def needs_calibration(self) -> bool:
@@ -285,9 +176,8 @@ class Distiller:
         try:
             while self.step < self.cfg.meta_steps:
                 row = self.meta_step()
-                if self.world.is_main and (
-                    self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.meta_steps
-                ):
+                due = self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.meta_steps
+                if self.world.is_main and due:
                     self.save(out)
                 if on_step:
                     on_step(row)
@@ -297,20 +187,20 @@ class Distiller:
             if isinstance(exc, RankFailure):
                 raise RankFailure(f"{exc}; {out} holds meta-step {self.step}: rerun with --resume") from None
             raise
-        if self.needs_calibration and self.world.is_main:
-            self.calibrate()
+        if self.world.is_main and (self.needs_calibration or self.step == 0):
+            if self.needs_calibration:
+                self.calibrate()
             self.save(out)
-        elif self.step == 0 and self.world.is_main:
-            self.save(out)
 
 
-def recipe_clip(ckpt: dict) -> float | None:
-    """The students' gradient clip a checkpoint's teacher trains with: its last calibration's."""
-    return (ckpt.get("calibration") or ckpt.get("start_calibration") or {}).get("max_grad_norm")
-
-
-def metrics_path(ckpt: Path) -> Path:
-    return Path(ckpt).with_suffix(".csv")
+def _check_world(cfg: DistillConfig, world: World) -> None:
+    if world.size > cfg.students_per_step:
+        raise ConfigError(
+            f"--students-per-step ({cfg.students_per_step}) must be at least the number of processes ({world.size})"
+        )
+    for option, why in ONE_PROCESS.items():
+        if world.size > 1 and cfg.method_options.get(option):
+            raise ConfigError(f"{why}; it runs in one process only")
 
 
 def distill(
@@ -322,28 +212,3 @@ def distill(
         d.restore(load_checkpoint(out, map_location=device), Path(out))
     d.run(Path(out), on_step)
     return d
-
-
-def load_teacher(path: str | Path, device="cpu") -> tuple[Teacher, dict]:
-    """A frozen teacher and its checkpoint dict; any file that is not one is a CheckpointError line.
-
-    (torch's weights-only unpickler raises KeyError/IndexError on some non-checkpoint files.)
-    """
-    try:
-        ckpt = load_checkpoint(path, map_location=device)
-        cfg = DistillConfig.from_dict(ckpt["config"])
-        teacher = Teacher(cfg.teacher).to(device)
-        teacher.load_state_dict(ckpt["teacher"])
-        teacher.max_grad_norm = recipe_clip(ckpt)
-    except GtnNasError:
-        raise
-    except (TypeError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{path}: teacher checkpoint does not match this gtn-nas version ({str(exc).splitlines()[0][:120]})"
-        ) from None
-    except Exception as exc:  # noqa: BLE001  (any other failure means: not a teacher we can read)
-        raise CheckpointError(
-            f"{path}: not a gtn-nas teacher checkpoint ({type(exc).__name__} while unpickling)"
-        ) from None
-    teacher.requires_grad_(False)
-    return teacher, ckpt

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.atomic import atomic_write
 from ..core.data import MEAN, STD
-from .distillation import load_teacher
+from .checkpoints import load_teacher
 
 KEYS = ("images", "labels", "lr", "momentum", "batch_size", "mean", "std")
 

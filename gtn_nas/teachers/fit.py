@@ -71,3 +71,12 @@ def balanced_real_steps(train: Split, T: int, B: int, lr: float, momentum: float
         torch.arange(B, device=train.y.device) % 10,
     )
     return [(x[t * B : (t + 1) * B], y, lr, momentum) for t in range(T)]
+
+
+def start_from_real(teacher: Teacher, train: Split, cfg: TeacherConfig, seed: int, device) -> float | None:
+    """Set a pixel teacher to real images, or fit a generator to them; the fit's MSE (or None)."""
+    images = real_pixels(train, cfg, seed).to(device)
+    if cfg.kind == "pixels":
+        teacher.set_pixels(images)
+        return None
+    return fit_generator(teacher, images, cfg.fit_steps, seed=seed)

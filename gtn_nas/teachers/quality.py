@@ -44,3 +44,9 @@ def evaluate_teacher(teacher: Teacher, specs: list[dict], val: Split, seed: int,
     """Mean validation accuracy of students (init seeds seed, seed+1, ...) trained on the teacher's data."""
     batches, lrs, moms = teacher_batches(teacher, noise_seed=seed)
     return score_recipe(specs, batches, lrs, moms, val, seed, device, teacher.max_grad_norm)
+
+
+def fresh_students(teacher, specs: list[dict], val, seed: int, device) -> dict:
+    """Validation accuracy of one freshly trained student per architecture (seeds seed+1, seed+2, ...)."""
+    accs = [evaluate_teacher(teacher, [spec], val, seed + 1 + i, device) for i, spec in enumerate(specs)]
+    return {"mean": sum(accs) / len(accs), "min": min(accs), "max": max(accs), "n": len(accs)}

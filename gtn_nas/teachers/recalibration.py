@@ -11,8 +11,8 @@ from ..core.checkpoint import load_checkpoint, save_checkpoint
 from ..core.errors import ConfigError
 from ..core.spaces import load_space
 from .calibration import LEARNS_MOMENTUM, CalibrationConfig, calibrate_distilled, inv_softplus
+from .checkpoints import load_teacher
 from .config import DistillConfig
-from .distillation import load_teacher
 
 
 @torch.no_grad()
