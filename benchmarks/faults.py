@@ -1,6 +1,6 @@
 """Kill -9 suite: SIGKILL real gtn-nas processes at random moments, rerun, and count what was lost.
 
-Scenarios (each a function, also run once by tests/test_faults.py):
+Scenarios (each a function, also run once by tests/nas/test_faults.py):
 - distill: SIGKILL a distillation `kills` times at random moments, `--resume` after each, and
   compare the final teacher with an uninterrupted run's (identical on CPU for a seed);
 - ground-truth / evaluate: two workers share a queue; one is SIGKILLed at a random moment while the

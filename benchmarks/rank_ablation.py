@@ -126,7 +126,7 @@ def derived_pool() -> None:
 
 # Teachers scored under their start's recipe (lr, momentum, clip) instead of the one the end calibration
 # chose: the checkpoint that `calibrate = false` (benchmarks/configs/calibrate-start-only.toml) saves,
-# since ift's meta-gradient reaches none of the three (tests/test_rank_ablation.py checks the two equal).
+# since ift's meta-gradient reaches none of the three (tests/lab/test_rank_ablation.py checks the two equal).
 START_RECIPE = {
     f"{v}-startrecipe": v
     for v in ("cs-accuracy", "cs-rank-mix1", "cs-rank-mix1-k8", "cs-rank-mix1-conv", "cs-accuracy-unpooled", "cs-twin")

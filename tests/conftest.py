@@ -45,7 +45,7 @@ def _postgres_schema():
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             optuna.storages.RDBStorage(driver_url(url))
-        except Exception:  # noqa: BLE001  (an unreachable server is tests/test_postgres.py's to report)
+        except Exception:  # noqa: BLE001  (an unreachable server is tests/nas/test_postgres.py's to report)
             pass
 
 

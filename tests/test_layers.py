@@ -81,3 +81,15 @@ def test_no_import_cycles():
 
 def test_the_walk_sees_the_package():
     assert "gtn_nas.teachers.distillation" in GRAPH and "gtn_nas.core.data" in GRAPH["gtn_nas.teachers.distillation"]
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.mark.parametrize("path", sorted(TESTS.rglob("test_*.py")), ids=lambda p: str(p.relative_to(TESTS)))
+def test_test_files_mirror_the_package_and_stay_short(path):
+    """tests/<layer>/ holds the tests of gtn_nas/<layer>/ (tests/lab/ those of benchmarks/); the
+    package-wide checks sit at the top. No test file is over 400 lines."""
+    folder = path.parent.relative_to(TESTS).parts
+    assert folder == () or (folder[0] in set(LAYERS) - {"__main__"} | {"lab"} and len(folder) == 1), folder
+    assert len(path.read_text().splitlines()) <= 400

@@ -117,7 +117,7 @@ def rank_pool_md(stem: str):
             "Its cost, paid once and shipped with this file: "
             f"{frame['seconds'].sum() / 3600:.2f} h of training summed over "
             f"architectures and seeds ({meta.get('machine', 'machine not recorded')}). None of its ids is an "
-            "evaluation, yardstick or held-out net (`tests/test_rank_objective.py`).\n\n"
+            "evaluation, yardstick or held-out net (`tests/teachers/test_rank_objective.py`).\n\n"
             "Ceiling: Spearman ρ between the rankings of the two training seeds, "
             f"{seed_ceiling(frame):.3f} over this pool and "
             f"{seed_ceiling(convnet):.3f} over the 60 ConvNets of `convnet.csv`.\n"

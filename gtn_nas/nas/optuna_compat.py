@@ -2,7 +2,7 @@
 
 Optuna offers no public way to name a trial or study by its storage id, to reach a study's storage,
 or to read its RDB heartbeat table; the work queue and the search loop need all three. Each use
-goes through a function here, and `check()` (run by tests/test_optuna_compat.py) fails loudly,
+goes through a function here, and `check()` (run by tests/nas/test_optuna_compat.py) fails loudly,
 naming what moved, on an Optuna release that changed them. pyproject caps optuna at the newest
 major release tested.
 """

@@ -38,7 +38,9 @@ MAX_INNER_LR = 100.0
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    kind: str = "generator"  # generator | pixels
+    # generator | pixels; a pixel set started from real images added at most 0.6 points over those
+    # images untrained, and lost them with longer distillation (results/teachers/README.md)
+    kind: str = "generator"
     inner_steps: int = 32
     batch_size: int = 128
     curriculum: bool = True

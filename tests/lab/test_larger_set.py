@@ -6,7 +6,7 @@ from pathlib import Path
 
 from gtn_nas.core.spaces import arch_id, load_space, specs_from_csv
 
-GT = Path(__file__).resolve().parent.parent / "results" / "ground_truth"
+GT = Path(__file__).resolve().parents[2] / "results" / "ground_truth"
 
 
 def _ids(csv: Path) -> set[str]:

@@ -3,8 +3,8 @@
 import optuna
 import pytest
 import torch
+from cli_run import cli
 from conftest import TINY_SPACE
-from test_cli import cli
 
 import gtn_nas
 from gtn_nas.core.spaces import load_space

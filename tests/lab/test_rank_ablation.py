@@ -62,7 +62,7 @@ def test_the_unpooled_distillation_space_adds_unpooled_convnets_and_no_evaluatio
 
     from gtn_nas.core.spaces import arch_id, load_space, specs_from_csv
 
-    root = Path(__file__).parents[1]
+    root = Path(__file__).resolve().parents[2]
     space = load_space(root / "benchmarks/configs/distill-unpooled.toml")
     added = set(space.ids()) - set(load_space("distill").ids())
     assert set(load_space("distill").ids()) <= set(space.ids()) and len(added) == 96

@@ -12,8 +12,7 @@ import uuid
 import optuna
 import pytest
 from optuna.trial import TrialState
-from test_queue import SPECS, completions_race
-from test_search import WORKER_SPACE, check_search_study, search_workers
+from workers import SPECS, WORKER_SPACE, check_search_study, completions_race, search_workers
 
 from gtn_nas.nas.storage import driver_url, open_storage
 from gtn_nas.nas.workqueue import WorkQueue

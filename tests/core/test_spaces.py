@@ -1,9 +1,12 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from gtn_nas.core.errors import SpaceError
 from gtn_nas.core.spaces import arch_id, builtin_spaces, load_space, spec_from_json, specs_from_csv, validate_spec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_builtin_spaces_count_and_ids():
@@ -81,13 +84,10 @@ def test_specs_from_csv(tmp_path):
 
 
 def test_distill_space_spans_the_search_spaces_and_is_disjoint_from_ground_truth_and_heldout():
-    from pathlib import Path
 
     distill = load_space("distill")
     ids = set(distill.ids())
-    gt = set(
-        s for s in (arch_id(x) for x in specs_from_csv(Path(__file__).parents[1] / "results/ground_truth/convnet.csv"))
-    )
+    gt = set(s for s in (arch_id(x) for x in specs_from_csv(ROOT / "results/ground_truth/convnet.csv")))
     assert len(gt) == 60
     assert not ids & gt and not ids & set(load_space("heldout").ids())
     conv = [a for a in distill.archs if a["family"] == "conv"]

@@ -4,15 +4,12 @@ import multiprocessing as mp
 import time
 
 import pytest
-from conftest import TINY_SPACE
 from optuna.trial import TrialState
+from workers import SPECS, completions_race
 
 from gtn_nas.core.errors import ConfigError
-from gtn_nas.core.spaces import load_space
 from gtn_nas.nas.storage import open_storage, storage_url
 from gtn_nas.nas.workqueue import WorkQueue
-
-SPECS = list(load_space(TINY_SPACE).archs)
 
 
 def _open(path, stale_after=120.0, specs=SPECS):
@@ -139,40 +136,6 @@ def test_two_live_copies_of_an_architecture_record_one_result(tmp_path):
     assert q.complete(first, 0.9, {"score": 0.9}) and not q.complete(second, 0.1, {"score": 0.1})
     states = sorted(t.state.name for t in q.study.get_trials())
     assert states == ["COMPLETE", "PRUNED"] and q.completed()[0].value == 0.9
-
-
-def completions_race(open_queue, monkeypatch) -> list[TrialState]:
-    """Two workers complete two live copies of one architecture at the same instant."""
-    import threading
-
-    a = open_queue()
-    a._enqueue(SPECS[0], repaired=True)  # two workers repaired the same loss at once
-    b = open_queue()
-    first, second = a.claim(), b.claim()
-    assert first.user_attrs["arch_id"] == second.user_attrs["arch_id"]
-    read = WorkQueue._complete_ids
-
-    def slow_read(self):  # widen the window between "complete already?" and "complete it"
-        ids = read(self)
-        time.sleep(0.5)
-        return ids
-
-    monkeypatch.setattr(WorkQueue, "_complete_ids", slow_read)
-    spans = []
-
-    def complete(q, t, v):
-        start = time.monotonic()
-        q.complete(t, v, {"score": v})
-        spans.append((start, time.monotonic()))
-
-    workers = [threading.Thread(target=complete, args=args) for args in ((a, first, 0.9), (b, second, 0.1))]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    # The race happened: both completions were under way at once (each started before either ended).
-    assert len(spans) == 2 and max(s for s, _ in spans) < min(e for _, e in spans)
-    return sorted((t.state for t in a.study.get_trials()), key=lambda s: s.name)
 
 
 def test_two_live_copies_completing_at_once_record_one_result(tmp_path, monkeypatch):

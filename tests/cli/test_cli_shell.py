@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from gtn_nas import api
 from gtn_nas.cli.commands import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "gtn_nas" / "cli"
 ALLOWED = {"gtn_nas.api", "gtn_nas.core.errors"}
 

@@ -3,23 +3,13 @@
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_run import Run, assert_one_line_error, cli
 from conftest import TINY_SPACE
-from typer.testing import CliRunner
-
-from gtn_nas.cli.commands import main
-
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
 
 
 def gtn(*args, timeout=300) -> Run:
@@ -28,28 +18,6 @@ def gtn(*args, timeout=300) -> Run:
         [sys.executable, "-m", "gtn_nas", *map(str, args)], capture_output=True, text=True, timeout=timeout
     )
     return Run(run.returncode, run.stdout, run.stderr)
-
-
-def cli(*args) -> Run:
-    """`gtn-nas ARGS` in this process, through `main` as the console script runs it: a GtnNasError
-    becomes exit status 2 there, not in the Typer app, so CliRunner only isolates the streams."""
-    with CliRunner().isolation() as (out, err, _):
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        return Run(code, out.getvalue().decode(), err.getvalue().decode())
-
-
-def assert_one_line_error(run: Run, *needles):
-    assert run.exit_code == 2, (run.exit_code, run.stderr)
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
-    for needle in needles:
-        assert needle in lines[0]
 
 
 TINY_CONFIG = str(Path(TINY_SPACE).with_name("tiny_distill.toml"))

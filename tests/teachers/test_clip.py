@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_run import assert_one_line_error, cli
 from conftest import TINY_SPACE
 
 from gtn_nas.core.errors import ConfigError
@@ -142,7 +143,6 @@ def test_real_proxy_clip_is_validated_and_applied(small_mnist):
 
 
 def test_calibrate_command_recalibrates_and_refuses_bad_input_in_one_line(small_mnist, tmp_path):
-    from test_cli import assert_one_line_error, cli
 
     path = _gm_teacher(small_mnist, tmp_path)
     assert_one_line_error(

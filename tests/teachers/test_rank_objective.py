@@ -1,46 +1,26 @@
 """The rank-aware meta-objective: its loss, its chain rule through each method, the ranking pool,
 the zero-meta-step control and the one-line errors."""
 
-import csv
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from cli_run import assert_one_line_error, cli
 from conftest import TINY_SPACE
-from helpers import tiny_context, tiny_distill_cfg
-from test_cli import assert_one_line_error, cli
+from helpers import tiny_distill_cfg
+from objective_helpers import assert_grads_equal, contexts, pool_csv, unrolled_losses
 
 from gtn_nas.core.errors import ConfigError
-from gtn_nas.core.inner import InnerState, loss, train_steps
 from gtn_nas.core.spaces import arch_id, load_space, specs_from_csv
-from gtn_nas.core.students import Functional, build_student
 from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.distillation import Distiller, distill
 from gtn_nas.teachers.fit import fit_generator, real_pixels
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
-from gtn_nas.teachers.methods import Bptt, BpttConfig, Ift, IftConfig, MetaContext
+from gtn_nas.teachers.methods import Bptt, BpttConfig, Ift, IftConfig
 from gtn_nas.teachers.objectives.rank import RankPool, objective_weights, rank_loss
 
 CPU = torch.device("cpu")
-RESULTS = Path(__file__).parent.parent / "results" / "ground_truth"
-
-
-def pool_csv(path: Path, n: int = 20) -> Path:
-    """A ranking-pool CSV of small MLPs (test input: accuracies made up, ordered by width)."""
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["arch_id", "spec", "val_acc"])
-        for i in range(n):
-            spec = {
-                "family": "mlp",
-                "depth": 1,
-                "width": 4 + i,
-                "activation": "relu" if i % 2 else "tanh",
-                "norm": "none",
-            }
-            w.writerow([arch_id(spec), json.dumps(spec, sort_keys=True), 0.5 + i / 100])
-    return path
+RESULTS = Path(__file__).resolve().parents[2] / "results" / "ground_truth"
 
 
 @pytest.mark.parametrize("form", ["pairwise", "zscore"])
@@ -82,60 +62,12 @@ def test_the_mix_adds_the_mean_loss():
     assert c == pytest.approx([1 / 3 + 2.0 * x for x in rank_c])
 
 
-SPECS = [{"family": "mlp", "depth": 1, "width": w, "activation": "tanh", "norm": "none"} for w in (6, 8, 10)]
-
-
-def _contexts(steps=3):
-    """Three students of different widths on one tiny float64 teacher (one shared real batch)."""
-    base = tiny_context(kind="generator", steps=steps)
-    out = []
-    for i, spec in enumerate(SPECS):
-        f = Functional(build_student(spec, 10 + i).double())
-        out.append(
-            MetaContext(
-                base.teacher,
-                f,
-                f.init_params(),
-                base.noise,
-                base.meta_x,
-                base.meta_y,
-                base.real,
-                base.class_index,
-                torch.Generator().manual_seed(i),
-                spec=spec,
-                seed=10 + i,
-            )
-        )
-    return base.teacher, out
-
-
-def unrolled_losses(teacher, ctxs, steps=3) -> torch.Tensor:
-    """Each student's real-data loss after `steps` inner steps, differentiable w.r.t. the teacher."""
-    direct = []
-    for ctx in ctxs:
-        state = train_steps(ctx.f, InnerState.start(ctx.params0), teacher, ctx.noise, range(steps), create_graph=True)
-        direct.append(loss(ctx.f, state.params, ctx.meta_x, ctx.meta_y))
-    return torch.stack(direct)
-
-
-def assert_grads_equal(params, expected) -> None:
-    """The teacher's accumulated .grad equals `expected` (autograd.grad's tuple, None where unused)."""
-    checked = 0
-    for e, g in zip(expected, [p.grad for p in params]):
-        if e is None:
-            assert g is None or torch.count_nonzero(g) == 0
-            continue
-        torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-12)
-        checked += 1
-    assert checked > 0
-
-
 @pytest.mark.parametrize("form", ["pairwise", "zscore"])
 def test_chain_rule_equals_differentiating_the_rank_loss_through_the_unrolls(form):
     """Σ_k c_k·dL_k/dλ (each student's own bptt meta-gradient, weighted) = d ℓ_rank(L_1..L_K)/dλ
     taken directly through the K unrolled trainings."""
     accs = [0.9, 0.6, 0.75]
-    teacher, ctxs = _contexts()
+    teacher, ctxs = contexts()
     params = list(teacher.parameters())
     tau_fixed = rank_loss(unrolled_losses(teacher, ctxs), torch.tensor(accs, dtype=torch.float64), form)
     expected = torch.autograd.grad(tau_fixed, params, allow_unused=True)
@@ -150,7 +82,7 @@ def test_chain_rule_equals_differentiating_the_rank_loss_through_the_unrolls(for
 
 def test_ift_pending_backward_is_linear_in_its_weight():
     """ift's c·dL/dλ: the implicit solve of c·v equals c times the solve of v."""
-    teacher, ctxs = _contexts()
+    teacher, ctxs = contexts()
     method = Ift(IftConfig())
     ctxs[0].gen = torch.Generator().manual_seed(0)  # ift draws its J batches from the stream
     method.forward(ctxs[0]).backward(1.0)

@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+from cli_run import assert_one_line_error, cli
 from typer.testing import CliRunner
 
 from gtn_nas.cli.commands import app
@@ -159,7 +160,6 @@ def test_combined_proxy_is_the_mean_of_ranks_at_the_summed_cost(tmp_path):
     assert row["distill_seconds"] == 60 and row["amortised_cost_ratio"] == pytest.approx((9 + 6 + 60) / 120)
     with pytest.raises(ConfigError, match="--combine"):
         rank_all(gt, [run], n_boot=0, combine=["teacher:ift+nope"])
-    from test_cli import assert_one_line_error, cli
 
     assert_one_line_error(
         cli("rank", "--ground-truth", gt, run, "--combine", "teacher:ift"), "--combine", "teacher:ift"
@@ -193,7 +193,6 @@ def test_paired_difference_is_the_difference_of_rhos_with_a_paired_interval(tmp_
     assert "| real − teacher:ift | 12 | 0.175 [" in md and md.count("| teacher:ift |") == 1
     with pytest.raises(ConfigError, match="--paired"):
         rank_all(gt, [run], n_boot=0, paired=["teacher:ift"])
-    from test_cli import assert_one_line_error, cli
 
     assert_one_line_error(cli("rank", "--ground-truth", gt, run, "--paired", "teacher:ift,nope"), "--paired", "nope")
 
@@ -227,7 +226,6 @@ def spearman(a, b):
 
 
 def test_rank_detect_prints_the_mdd_and_the_architectures_needed(tmp_path):
-    from test_cli import assert_one_line_error, cli
 
     gt, run = write_example(tmp_path)
     q = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11]

@@ -3,10 +3,10 @@ with it, and the one-line errors."""
 
 import pytest
 import torch
+from cli_run import assert_one_line_error, cli
 from conftest import TINY_SPACE
 from helpers import tiny_distill_cfg
-from test_cli import assert_one_line_error, cli
-from test_rank_objective import _contexts, assert_grads_equal, unrolled_losses
+from objective_helpers import assert_grads_equal, contexts, unrolled_losses
 
 from gtn_nas.core.errors import ConfigError
 from gtn_nas.core.inner import loss
@@ -31,7 +31,7 @@ def test_chain_rule_equals_differentiating_the_twin_loss_through_the_unrolls():
     """Σ_k c_k·dL_k/dλ (each student's bptt meta-gradient, weighted) = d mean_k (L_k − L*_k)²/dλ
     taken directly through the K unrolled trainings."""
     targets = [0.5, 3.0, 1.0]  # below and above the students' losses: both signs of c_k
-    teacher, ctxs = _contexts()
+    teacher, ctxs = contexts()
     params = list(teacher.parameters())
     objective = ((unrolled_losses(teacher, ctxs) - torch.tensor(targets, dtype=torch.float64)) ** 2).mean()
     expected = torch.autograd.grad(objective, params, allow_unused=True)

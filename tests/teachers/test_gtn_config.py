@@ -10,7 +10,7 @@ import torch
 from gtn_nas.teachers.config_file import distill_config
 from gtn_nas.teachers.distillation import Distiller
 
-CONFIGS = Path(__file__).resolve().parent.parent / "benchmarks" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "benchmarks" / "configs"
 FILES = {"bptt": "gtn_mnist.toml", "ift": "gtn_mnist_ift.toml", "gm": "gtn_mnist_gm.toml"}
 
 

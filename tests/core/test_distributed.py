@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY_SPACE
-from test_rank_objective import pool_csv
+from objective_helpers import pool_csv
 
 from gtn_nas.core.checkpoint import load_checkpoint
 from gtn_nas.core.distributed import World
