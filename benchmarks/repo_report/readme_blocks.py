@@ -31,7 +31,7 @@ from . import (
 )
 from .gtn_mnist import GTN_BLOCKS
 from .headline import readme_headline
-from .teachers import _clip_text
+from .teachers import _clip_text, same_runs
 
 # -- blocks --------------------------------------------------------------------------------
 
@@ -284,6 +284,8 @@ def _readme_rank_ablation(inputs: Inputs) -> str:
         "minus_real": "Δρ − real",
     }
     f = f.assign(seed=f["seed"].astype(int), meta_steps=f["meta_steps"].astype(int))
+    cols["same"] = "same run as"
+    f = f.assign(same=same_runs(inputs, f))
     return markdown_table(f[list(cols)].rename(columns=cols).astype(object).fillna("–"), ".3f")
 
 

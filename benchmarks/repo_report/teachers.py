@@ -287,8 +287,23 @@ def _curves(inputs: Inputs) -> dict:
     }
 
 
+def same_runs(inputs: Inputs, frame: pd.DataFrame, folder: str = "teachers/rank_ablation") -> list[str]:
+    """Per row of a rank-ablation summary, the row it is the same run as ("" for the first of each
+    group): identical scores on every one of the 60 ConvNets and the same held-out retention. Such
+    rows are one measurement under several names; the shortest name stands for the group."""
+    keys = []
+    for r in frame.itertuples():
+        scores = inputs.csv(f"{folder}/nas/{r.variant}-seed{int(r.seed)}.csv", ("arch_id", "score"), ("score",))
+        keys.append((tuple(scores.sort_values("arch_id")["score"].round(6)), r.heldout_retained))
+    named = {}
+    for k, r in sorted(zip(keys, frame.itertuples()), key=lambda kr: (len(kr[1].variant), kr[1].variant)):
+        named.setdefault(k, r.variant)
+    return ["" if named[k] == r.variant else f"= {named[k]}" for k, r in zip(keys, frame.itertuples())]
+
+
 def _rank_ablation(inputs: Inputs) -> dict:
     frame = inputs.csv("teachers/rank_ablation/summary.csv", ("variant", "convnet60_rho"), ("seed", "heldout_retained"))
+    frame = frame.assign(same_run_as=same_runs(inputs, frame))
     meta = inputs.json("teachers/rank_ablation/summary.json", ("command", "rank_command"))
     pooled = None
     if inputs.exists("teachers/rank_ablation/pooled.csv"):
@@ -337,7 +352,10 @@ def rank_ablation_md(frame: pd.DataFrame, meta: dict, pooled: pd.DataFrame | Non
         "`rank_val_rho_last`: Spearman ρ on the pool's rank-val nets at the last monitoring step (model selection "
         "only). `convnet60_rho`: Spearman ρ with the 1-epoch ground truth of the 60 ConvNets at 32 steps, and "
         "`minus_start`, `minus_real`: paired differences of ρ over the same bootstrap resamples, 95% intervals "
-        f"(`{meta['rank_command']}`; `nas_correlation.md`).\n\n" + markdown_table(frame, ".4f") + tail
+        f"(`{meta['rank_command']}`; `nas_correlation.md`). `same_run_as`: a row whose 60 scores and held-out "
+        "retention equal another's to the last digit is the same run under another name, and counts once.\n\n"
+        + markdown_table(frame, ".4f")
+        + tail
     )
 
 

@@ -238,3 +238,19 @@ def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
         "Commands: `python benchmarks/search_runs.py` (a, b, c; d); "
         "then `python benchmarks/search_runs.py --only b` (b; e)" in md
     )
+
+
+def test_identical_runs_are_named_as_one(tmp_path):
+    """Rows with the same 60 scores and held-out retention are one run: the shortest name stands."""
+    from repo_report.inputs import Inputs
+    from repo_report.teachers import same_runs
+
+    nas = tmp_path / "teachers" / "rank_ablation" / "nas"
+    nas.mkdir(parents=True)
+    scores = {"start": [0.9, 0.8], "cs-start": [0.9, 0.8], "bptt-cs-start": [0.9, 0.8], "other": [0.9, 0.7]}
+    for name, values in scores.items():
+        pd.DataFrame({"arch_id": ["a", "b"], "score": values}).to_csv(nas / f"{name}-seed0.csv", index=False)
+    frame = pd.DataFrame({"variant": list(scores), "seed": 0, "heldout_retained": [0.9, 0.9, 0.9, 0.9]})
+    assert same_runs(Inputs(tmp_path), frame) == ["", "= start", "= start", ""]
+    frame.loc[1, "heldout_retained"] = 0.8  # another held-out score: another run
+    assert same_runs(Inputs(tmp_path), frame) == ["", "", "= start", ""]
