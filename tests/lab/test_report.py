@@ -28,6 +28,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 EXPECTED = sorted(
     [
         "README.md",
+        "PROVENANCE.md",
         "distributed.md",
         "faults.md",
         "faults_distill.md",
@@ -154,7 +155,7 @@ def test_numbers_and_commands_come_from_the_raw_files(results, tmp_path, capsys)
     assert cli(capsys, "--results", results)[0] == 0
     md = (results / "meta_cost.md").read_text()
     assert "| 1234.57 |" in md and "`python benchmarks/meta_cost.py --T 8,32,128 --repeats 1" in md
-    index = (results / "README.md").read_text()
+    index = (results / "PROVENANCE.md").read_text()
     assert "nas_frontier.py --steps 8 32" in index  # the command comes from the sidecar JSON
     assert "later.csv" not in index  # a row whose sidecar does not exist yet is left out
     frontier = (results / "nas_frontier.md").read_text()
@@ -264,3 +265,13 @@ def test_benchmarks_write_what_the_report_writes(results, tmp_path, capsys):
     assert (bench / "faults.md").read_bytes() == (results / "faults.md").read_bytes()
     for path in written:
         assert path.read_bytes() == (results / path.relative_to(alone)).read_bytes()
+
+
+def test_every_answer_the_results_index_names_exists():
+    import json
+
+    manifest = json.loads((ROOT / "results" / "manifest.json").read_text())
+    answers = [a.strip().partition(" (")[0] for q in manifest["questions"] for a in q["answer"].split(",")]
+    assert len(answers) >= 10
+    missing = [a for a in answers if not (ROOT / "results" / a).exists()]
+    assert not missing
