@@ -16,6 +16,7 @@ from .recipes import _recipe_rank
 from .teachers import (
     _ablation,
     _clip_ablation,
+    _configs,
     _curves,
     _rank_ablation,
     _rank_cost,
@@ -71,6 +72,7 @@ SECTIONS = (
         _teacher_quality,
     ),
     Section("samples", ("teachers/**/*.pt",), _samples),
+    Section("teacher-configs", ("teachers/**/*.pt",), _configs),
     Section("curves", ("teacher_quality/curves.csv", "teacher_quality/curves.json"), _curves),
     Section("meta-speed", ("meta_speed.csv", "meta_speed.json"), _meta_speed),
     Section("meta-cost", ("meta_cost.csv", "meta_cost.json"), _meta_cost),

@@ -242,6 +242,34 @@ def _samples(inputs: Inputs) -> dict:
     return out
 
 
+def _configs(inputs: Inputs) -> dict:
+    """Beside each shipped teacher, NAME.toml: every setting its checkpoint stored, as a config file
+    that reruns it (`gtn-nas distill --method M --config NAME.toml`)."""
+    from gtn_nas.teachers.checkpoints import load_teacher
+    from gtn_nas.teachers.config import DistillConfig
+    from gtn_nas.teachers.config_file import config_toml
+
+    out = {}
+    for rel in inputs.glob("teachers/**/*.pt"):
+        _, ckpt = load_teacher(inputs.path(rel))  # a bad checkpoint is a one-line CheckpointError
+        cfg, toml = DistillConfig.from_dict(ckpt["config"]), Path(rel).with_suffix(".toml")
+        calibrated = ckpt.get("calibration") or ckpt.get("start_calibration") or {}
+        head = (
+            f"# The settings stored in {Path(rel).name} ({cfg.method}, {ckpt['meta_step']} meta-steps), written by\n"
+            "# `python benchmarks/report.py` from the checkpoint. The same distillation, with today's code:\n"
+            f"#   gtn-nas distill --method {cfg.method} --config results/{toml} --out {Path(rel).name}\n"
+            + (
+                f"# Its calibration chose inner lr x{calibrated['lr_scale']}, momentum {calibrated['momentum']}, "
+                f"clip {calibrated.get('max_grad_norm')}.\n"
+                if calibrated
+                else ""
+            )
+        )
+        # Paths in a checkpoint are relative to the repository root, where it was distilled.
+        out[str(toml)] = head + config_toml(cfg, Path("results") / Path(rel).parent)
+    return out
+
+
 def curves_md(frame: pd.DataFrame, meta: dict, png: str = "curves.png") -> str:
     means = frame.pivot_table(index="source", columns="step", values="test_acc", aggfunc="mean", sort=False)
     means.columns = [f"step {c}" for c in means.columns]

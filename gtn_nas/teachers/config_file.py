@@ -25,6 +25,7 @@ ablation's variants in this form.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from pathlib import Path
 
@@ -123,3 +124,37 @@ def _check_keys(given: dict, allowed: set[str], where: str, section: str) -> Non
     unknown = sorted(set(given) - allowed)
     if unknown:
         raise ConfigError(f"{where}: {section}unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+
+
+def config_toml(cfg: DistillConfig, folder: str | Path | None = None) -> str:
+    """`cfg` as a config file that `distill_config(file, method=cfg.method)` reads back to the same
+    DistillConfig: every field, so that a teacher's stored settings can be rerun (`gtn-nas distill
+    --method M --config FILE`). The method is not a key (TOML cannot hold both `method` and the
+    [method] table), and the calibration grid's seed follows the distillation's. Paths (a space or
+    ranking-pool file) are written relative to `folder`, where the file is to live, as `_read` takes them."""
+    d = cfg.to_dict()
+    d.pop("method")
+    for key, suffix in _PATHS.items():
+        value = d.get(key)
+        if folder is not None and isinstance(value, str) and value.endswith(suffix) and not Path(value).is_absolute():
+            d[key] = os.path.relpath(value, folder)
+    tables = {"teacher": d.pop("teacher"), "method": d.pop("method_options"), "calibration": d.pop("calibration")}
+    tables["calibration"].pop("seed", None)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if v is not None]
+    for name, table in tables.items():
+        words = _NONE_WORDS if name == "calibration" else {}
+        lines += ["", f"[{name}]"]
+        lines += [f"{k} = {_toml_value(v, words.get(k))}" for k, v in table.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value, none_word: str | None = None) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(f'"{none_word}"' if v is None else _toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

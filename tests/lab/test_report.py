@@ -63,6 +63,7 @@ EXPECTED = sorted(
         "teachers/default/nas_correlation.md",
         "teachers/default/wall_time.md",
         "teachers/wall_time.md",
+        "teachers/tiny.toml",
         "teachers/clip_ablation.md",
         "teachers/recalibration.md",
         "teachers/clip_ablation_ift_bptt.md",

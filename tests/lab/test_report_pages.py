@@ -1,6 +1,7 @@
 """The repository report's pages: each computes what it states from the raw files."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from repo_report import ift_floor_md, nas_combination_md
 
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "report" / "results"
 
 
@@ -254,3 +256,19 @@ def test_identical_runs_are_named_as_one(tmp_path):
     assert same_runs(Inputs(tmp_path), frame) == ["", "= start", "= start", ""]
     frame.loc[1, "heldout_retained"] = 0.8  # another held-out score: another run
     assert same_runs(Inputs(tmp_path), frame) == ["", "", "= start", ""]
+
+
+@pytest.mark.parametrize(
+    "toml", sorted((ROOT / "results" / "teachers").rglob("*.toml")), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_each_shipped_teacher_ships_the_config_that_reruns_it(toml):
+    """The config beside a shipped teacher reads back to the settings its checkpoint stored."""
+    from gtn_nas.teachers.checkpoints import load_teacher
+    from gtn_nas.teachers.config import DistillConfig
+    from gtn_nas.teachers.config_file import distill_config
+
+    stored = DistillConfig.from_dict(load_teacher(toml.with_suffix(".pt"))[1]["config"]).validate()
+    method = re.search(r"--method (\w+)", toml.read_text()).group(1)
+    back = distill_config(toml, method=method)
+    same_space = Path(back.space).resolve() == (ROOT / stored.space).resolve() or back.space == stored.space
+    assert same_space and back.to_dict() | {"space": ""} == stored.to_dict() | {"space": ""}
