@@ -35,11 +35,11 @@ from gtn_nas.core.data import Split, load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy, build_student
 from gtn_nas.core.training import real_batches, sgd_steps
-from gtn_nas.report.figures import curves_figure, save_figure
 from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.fit import balanced_real_steps
 from gtn_nas.teachers.quality import teacher_batches
 from repo_report import curves_md, read_csv
+from repo_report.figures import curves_figure, save_figure
 
 REAL_SOURCE = "real (calibrated like teachers)"
 BALANCED_SOURCE = "real balanced (calibrated like teachers)"

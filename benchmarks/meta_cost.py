@@ -209,8 +209,8 @@ def main() -> None:
 def summarise(out: Path) -> None:
     """Markdown table (with ratios to BPTT at the same T) and the memory/time plot, from the CSV and
     JSON at `out`, exactly as `python benchmarks/report.py` renders them."""
-    from gtn_nas.report.figures import meta_cost_figure, save_figure
     from repo_report import meta_cost_md, meta_cost_table, read_csv, read_json
+    from repo_report.figures import meta_cost_figure, save_figure
 
     frame, meta = read_csv(out, ("method",), ("T",)), read_json(out.with_suffix(".json"), ("command",))
     common.write_md(out.with_suffix(".md"), meta_cost_md(frame, meta, png=out.with_suffix(".png").name), echo=False)

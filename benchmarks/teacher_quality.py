@@ -39,13 +39,13 @@ from gtn_nas.core.data import load_mnist
 from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy, build_student
 from gtn_nas.core.training import FullTraining, real_batches, train_full, train_student
-from gtn_nas.report.figures import save_figure
 from gtn_nas.teachers.calibration import CalibrationConfig, grid_search
 from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.export import teacher_arrays
 from gtn_nas.teachers.fit import balanced_real_steps
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from repo_report import read_csv, teacher_quality_md, teacher_samples_figure
+from repo_report.figures import save_figure
 
 LR_GRID = (0.03, 0.1, 0.3)
 MOMENTUM_GRID = (0.5, 0.9)

@@ -7,7 +7,7 @@ memory first, so a corrupt input (an unparsable CSV, a missing column or key) st
 a one-line `ReportInputError` before any file is written; `write_report` then writes each output
 atomically, leaving unchanged files untouched. The same inputs give the same bytes (PNGs included).
 
-Benchmarks call the same renderers (`*_md`, `gtn_nas.report.figures.*_figure`) on the files they
+Benchmarks call the same renderers (`*_md`, `repo_report.figures.*_figure`) on the files they
 have just written, so each results file has one format, defined here. Commands live in JSON sidecars beside
 the raw files (key "command"); `manifest.json` indexes them for results/README.md.
 
@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 
 from gtn_nas.core.atomic import atomic_write
 from gtn_nas.core.errors import ConfigError, GtnNasError
-from gtn_nas.report import figures as draw
+
+from . import figures as draw
 
 # The pages, one module per subject; re-exported here, where benchmarks and readme_blocks import them.
 from .costs import (

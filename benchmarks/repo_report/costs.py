@@ -7,9 +7,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from gtn_nas.report import figures as draw
-from gtn_nas.report.figures import markdown_table
-
+from . import figures as draw
+from .figures import markdown_table
 from .inputs import Inputs, _blank_na, flag
 
 

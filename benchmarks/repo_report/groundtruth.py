@@ -6,9 +6,8 @@ import json
 
 import pandas as pd
 
-from gtn_nas.report import figures as draw
-from gtn_nas.report.figures import markdown_table
-
+from . import figures as draw
+from .figures import markdown_table
 from .inputs import Inputs, _command_block, _num
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gtn_nas.report.figures import markdown_table
-
 from . import Inputs, MissingInput
+from .figures import markdown_table
 
 ROOT = "teachers/gtn_mnist"
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gtn_nas.report.figures import markdown_table
-
 from . import Inputs
+from .figures import markdown_table
 
 HEADLINE_PROXIES = {  # nas_correlation.csv label -> teacher_quality/summary.csv source
     "teacher:ift": "teacher:ift",

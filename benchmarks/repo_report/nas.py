@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from gtn_nas.report import figures as draw
-from gtn_nas.report.figures import markdown_table
-
+from . import figures as draw
+from .figures import markdown_table
 from .inputs import Inputs, _blank_na, _command_block, _num
 
 NAS_KEYS = ("command", "searches", "rank", "ground_truth", "bootstrap")

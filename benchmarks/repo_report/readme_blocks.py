@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from gtn_nas.report.figures import markdown_table
-
 from . import (
     COMBINATION_NUMERIC,
     DISTRIBUTED_SPEED,
@@ -29,6 +27,7 @@ from . import (
     ift_alignment_table,
     ift_floor_table,
 )
+from .figures import markdown_table
 from .gtn_mnist import GTN_BLOCKS
 from .headline import readme_headline
 from .teachers import _clip_text, same_runs

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gtn_nas.report.figures import markdown_table
-
+from .figures import markdown_table
 from .inputs import Inputs
 
 COLUMNS = ("lr", "momentum", "clip", "calib4_acc", "calib16_acc", "pool_rho", "eval_rho", "eval_mean_acc", "seconds")

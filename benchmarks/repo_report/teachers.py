@@ -9,9 +9,8 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from gtn_nas.report import figures as draw
-from gtn_nas.report.figures import markdown_table
-
+from . import figures as draw
+from .figures import markdown_table
 from .inputs import Inputs, _blank_na, flag, run_commands
 
 

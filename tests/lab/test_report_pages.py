@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from gtn_nas.core.checkpoint import save_checkpoint
-from gtn_nas.report.figures import pareto_front
 from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from repo_report import ift_floor_md, nas_combination_md
+from repo_report.figures import pareto_front
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "report" / "results"
