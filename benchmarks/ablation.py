@@ -23,12 +23,7 @@ import pandas as pd
 import torch
 
 import common
-from gtn_nas.core.atomic import write_csv
-from gtn_nas.core.data import load_mnist
-from gtn_nas.core.spaces import load_space
-from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import Distiller
-from gtn_nas.teachers.generator import TeacherConfig
+from gtn_nas.api import DistillConfig, Distiller, TeacherConfig, load_mnist, load_space, write_csv
 from gtn_nas.teachers.quality import score_teacher
 from repo_report import ablation_md, read_csv
 

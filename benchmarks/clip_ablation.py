@@ -34,14 +34,10 @@ import torch
 from scipy.stats import spearmanr
 
 import common
-from gtn_nas.core.atomic import write_csv
-from gtn_nas.core.data import load_mnist
-from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.api import CalibrationConfig, arch_id, load_ground_truth, load_mnist, load_space, write_csv
 from gtn_nas.core.students import correct
 from gtn_nas.core.training import train_student
 from gtn_nas.nas.proxies import teacher_batches
-from gtn_nas.nas.ranking import load_ground_truth
-from gtn_nas.teachers.calibration import CalibrationConfig
 from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.quality import score_teacher
 from gtn_nas.teachers.recalibration import recalibrate

@@ -97,14 +97,14 @@ def metadata(hardware_threads: int | str | None = None, **fields) -> dict:
 
 def write_json(path: Path, obj, indent: int | None = 1) -> None:
     """`obj` as JSON with a final newline, written atomically."""
-    from gtn_nas.core.atomic import write_text
+    from gtn_nas.api import write_text
 
     write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
 def write_outputs(out: Path, frame=None, meta: dict | None = None, indent: int | None = 1) -> None:
     """OUT.csv (the table) and OUT.json (the metadata, the exact command among it), atomically."""
-    from gtn_nas.core.atomic import write_csv
+    from gtn_nas.api import write_csv
 
     if frame is not None:
         write_csv(frame, out.with_suffix(".csv"))
@@ -114,7 +114,7 @@ def write_outputs(out: Path, frame=None, meta: dict | None = None, indent: int |
 
 def write_md(path: Path, md: str, echo: bool = True) -> None:
     """A Markdown page the script rendered (as `python benchmarks/report.py` renders it), and on screen."""
-    from gtn_nas.core.atomic import write_text
+    from gtn_nas.api import write_text
 
     write_text(path, md)
     if echo:

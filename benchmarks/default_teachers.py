@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 import common
-from gtn_nas.core.atomic import write_csv
+from gtn_nas.api import write_csv
 from gtn_nas.core.checkpoint import load_checkpoint
 from gtn_nas.teachers.config import DEFAULT_META_STEPS
 from repo_report import flag, read_csv, wall_time_md

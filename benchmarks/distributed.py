@@ -26,11 +26,8 @@ import pandas as pd
 import torch
 
 import common
-from gtn_nas.core.atomic import write_csv
-from gtn_nas.core.data import load_mnist
+from gtn_nas.api import DistillConfig, Distiller, load_mnist, write_csv
 from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import Distiller
 from repo_report import distributed_md, read_csv
 
 

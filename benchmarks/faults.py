@@ -139,7 +139,8 @@ def _queue_counts(url: str, study_name: str | None, expected: list[str]) -> dict
 
 
 def _tiny_csv(workdir: Path) -> tuple[Path, list[str]]:
-    from gtn_nas.core.spaces import arch_id, load_space, spec_to_json
+    from gtn_nas.api import arch_id, load_space
+    from gtn_nas.core.spaces import spec_to_json
 
     specs = load_space(TINY).archs
     path = workdir / "archs.csv"
@@ -251,7 +252,7 @@ def storages(workdir: Path) -> dict[str, str]:
 def main() -> None:
     import tempfile
 
-    from gtn_nas.core.atomic import write_csv
+    from gtn_nas.api import write_csv
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
@@ -279,7 +280,7 @@ def main() -> None:
                     (work / "search").mkdir(exist_ok=True)
                     rows.append({"storage": storage, "repeat": rep, **search_scenario(work / "search", url, rng)})
             print(rows[-1], flush=True)
-    from gtn_nas.core.atomic import write_text
+    from gtn_nas.api import write_text
 
     write_csv(pd.DataFrame(rows), args.out.with_suffix(".csv"))
     meta = {"command": f"python {' '.join(sys.argv)}", "seed": args.seed, "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -289,7 +290,7 @@ def main() -> None:
 
 def summarise(out: Path) -> None:
     """OUT.md from OUT.csv and OUT.json, exactly as `python benchmarks/report.py` renders it."""
-    from gtn_nas.core.atomic import write_text
+    from gtn_nas.api import write_text
     from repo_report import faults_md, read_csv, read_json
 
     frame = read_csv(out.with_suffix(".csv"), ("scenario", "storage"), ("kills", "lost", "duplicated"))

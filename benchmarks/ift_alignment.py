@@ -16,12 +16,8 @@ import pandas as pd
 import torch
 
 import common
-from gtn_nas.core.atomic import write_csv
-from gtn_nas.core.data import load_mnist
-from gtn_nas.core.spaces import arch_id
+from gtn_nas.api import DistillConfig, Distiller, arch_id, load_mnist, write_csv
 from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import Distiller
 from gtn_nas.teachers.methods import Bptt, Ift, IftConfig
 from repo_report import ift_alignment_md, read_csv
 

@@ -29,11 +29,8 @@ import pandas as pd
 import torch
 
 import common
-from gtn_nas.core.data import MNIST, load_mnist
+from gtn_nas.api import MNIST, DistillConfig, Distiller, arch_id, load_mnist, load_space
 from gtn_nas.core.inner import InnerState, train_steps
-from gtn_nas.core.spaces import arch_id, load_space
-from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import Distiller
 from gtn_nas.teachers.methods import Ift, IftConfig
 from repo_report import ift_floor_md, read_csv, read_json
 

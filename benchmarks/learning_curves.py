@@ -30,9 +30,8 @@ import pandas as pd
 import torch
 
 import common
-from gtn_nas.core.atomic import write_csv
-from gtn_nas.core.data import Split, load_mnist
-from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.api import arch_id, load_mnist, load_space, write_csv
+from gtn_nas.core.data import Split
 from gtn_nas.core.students import accuracy, build_student
 from gtn_nas.core.training import real_batches, sgd_steps
 from gtn_nas.teachers.checkpoints import load_teacher

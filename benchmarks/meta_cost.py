@@ -67,9 +67,7 @@ class RssSampler:
 
 def _config(method: str, steps: int, config: str | None, space: str):
     """The DistillConfig measured: the default teacher on STUDENT, or `config`'s setting, from noise."""
-    from gtn_nas.teachers.config import DistillConfig
-    from gtn_nas.teachers.config_file import distill_config
-    from gtn_nas.teachers.generator import TeacherConfig
+    from gtn_nas.api import DistillConfig, TeacherConfig, distill_config
 
     base, options = VARIANTS.get(method, (method, {}))
     if config:
@@ -89,9 +87,7 @@ def _config(method: str, steps: int, config: str | None, space: str):
 def measure_one(method: str, steps: int, repeats: int, device_name: str, threads: int, config=None) -> dict:
     import torch
 
-    from gtn_nas.core.data import MNIST, load_mnist
-    from gtn_nas.core.device import resolve_device
-    from gtn_nas.teachers.distillation import Distiller
+    from gtn_nas.api import MNIST, Distiller, load_mnist, resolve_device
 
     torch.set_num_threads(threads)
     device = resolve_device(device_name)
@@ -160,7 +156,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from gtn_nas.core.atomic import write_csv
+    from gtn_nas.api import write_csv
 
     rows = []
     for T in map(int, args.T.split(",")):

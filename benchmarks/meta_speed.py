@@ -44,14 +44,13 @@ def worker(method: str, specs: list[dict], repeats: int, threads: int, options: 
     # The layout is read from the package's own files, not from a failed import: an editable
     # install's finder serves a module the unpacked revision lacks from the working tree instead.
     if (Path(gtn_nas.__file__).parent / "core").is_dir():
-        from gtn_nas.core.data import MNIST, load_mnist
-        from gtn_nas.teachers.distillation import Distiller
+        from gtn_nas.api import MNIST, Distiller, load_mnist
 
         try:
-            from gtn_nas.teachers.config import DistillConfig
+            from gtn_nas.api import DistillConfig
         except ImportError:  # a layered revision from before DistillConfig had its own module
-            from gtn_nas.teachers.distillation import DistillConfig
-        from gtn_nas.teachers.generator import TeacherConfig
+            from gtn_nas.api import DistillConfig
+        from gtn_nas.api import TeacherConfig
 
         # Each student gets its own distiller, so a fitted start (the default) would be fitted again
         # per student (minutes each); it sets the teacher's values, not what a meta-step costs.
@@ -181,8 +180,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from gtn_nas.core.atomic import write_csv
-    from gtn_nas.core.spaces import arch_id, load_space
+    from gtn_nas.api import arch_id, load_space, write_csv
     from repo_report import meta_speed_md, read_csv
 
     sets = {

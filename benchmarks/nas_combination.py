@@ -22,8 +22,9 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 import common
+from gtn_nas.api import load_ground_truth
 from gtn_nas.nas import ranking
-from gtn_nas.nas.ranking import combine_runs, load_ground_truth
+from gtn_nas.nas.ranking import combine_runs
 from repo_report import nas_combination_md
 
 PAIR = ("teacher:gm", "real")  # the paired comparison: the best teacher against real data

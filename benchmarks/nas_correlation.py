@@ -189,7 +189,7 @@ def pairs(labels: list[str], combos: list[str]) -> list[str]:
 def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
     """What `gtn-nas search --archs-from GT ...` does, through the Python API."""
     import gtn_nas
-    from gtn_nas.core.spaces import specs_from_csv
+    from gtn_nas.api import specs_from_csv
 
     gtn_nas.evaluate(
         specs_from_csv(args.ground_truth),
@@ -204,7 +204,7 @@ def evaluate(fields: dict, out: Path, args: argparse.Namespace, data) -> None:
 
 def rank(args: argparse.Namespace, outs: list[str], combine: list[str], paired: list[str]) -> None:
     import gtn_nas
-    from gtn_nas.core.atomic import write_csv
+    from gtn_nas.api import write_csv
 
     write_csv(
         gtn_nas.rank(args.ground_truth, outs, args.bootstrap, args.seed, combine, paired),
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print("$ gtn-nas " + " ".join(shlex.quote(a) for a in cmd), file=sys.stderr)
         if data is None:
-            from gtn_nas.core.data import load_mnist
+            from gtn_nas.api import load_mnist
 
             data = load_mnist(args.data_dir)
         evaluate(fields, Path(cmd[-1]), args, data)
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from gtn_nas.core.errors import GtnNasError
+    from gtn_nas.api import GtnNasError
 
     try:
         main()

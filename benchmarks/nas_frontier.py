@@ -37,9 +37,7 @@ import pandas as pd
 import torch
 
 import common
-from gtn_nas.core.atomic import write_csv
-from gtn_nas.core.data import load_mnist
-from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.api import arch_id, load_ground_truth, load_mnist, load_space, write_csv
 from gtn_nas.core.students import build_student, correct, count_params
 from gtn_nas.core.training import real_batches, sgd_steps
 from gtn_nas.nas.proxies import (
@@ -51,7 +49,7 @@ from gtn_nas.nas.proxies import (
     subset_batches,
     teacher_batches,
 )
-from gtn_nas.nas.ranking import load_ground_truth, rank_proxy
+from gtn_nas.nas.ranking import rank_proxy
 from gtn_nas.teachers.checkpoints import load_teacher
 
 RAW_COLUMNS = [

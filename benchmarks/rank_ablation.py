@@ -31,10 +31,8 @@ import pandas as pd
 import torch
 from rank_stats import GT, REAL_RUNS, ROOT, families, pooled
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.api import arch_id, load_mnist, load_space, write_csv, write_text
 from gtn_nas.core.checkpoint import save_checkpoint
-from gtn_nas.core.data import load_mnist
-from gtn_nas.core.spaces import arch_id, load_space
 from gtn_nas.core.students import accuracy
 from gtn_nas.core.training import train_student
 from gtn_nas.teachers.checkpoints import load_teacher

@@ -28,10 +28,7 @@ import pandas as pd
 import torch
 
 import common
-from gtn_nas.core.data import load_mnist
-from gtn_nas.teachers.config import DistillConfig
-from gtn_nas.teachers.distillation import Distiller
-from gtn_nas.teachers.generator import TeacherConfig
+from gtn_nas.api import DistillConfig, Distiller, TeacherConfig, load_mnist
 from gtn_nas.teachers.objectives.rank import RankPool, objective_weights
 from gtn_nas.teachers.objectives.twin import twin_loss, twin_weights
 

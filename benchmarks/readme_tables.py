@@ -16,8 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gtn_nas.core.atomic import write_text
-from gtn_nas.core.errors import GtnNasError
+from gtn_nas.api import GtnNasError, write_text
 from repo_report.readme_blocks import render_readme
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,9 +16,8 @@ import pandas as pd
 import torch
 
 import common
+from gtn_nas.api import CalibrationConfig, load_mnist
 from gtn_nas.core.checkpoint import load_checkpoint
-from gtn_nas.core.data import load_mnist
-from gtn_nas.teachers.calibration import CalibrationConfig
 from gtn_nas.teachers.recalibration import recalibrate
 from repo_report import recalibration_md
 

@@ -42,17 +42,21 @@ from rank_ablation import POOL, control, label
 from rank_stats import GT, ROOT, pooled
 from scipy.stats import spearmanr
 
-from gtn_nas.core.atomic import write_csv, write_text
+from gtn_nas.api import (
+    CalibrationConfig,
+    DistillConfig,
+    GtnNasError,
+    load_ground_truth,
+    load_mnist,
+    load_space,
+    write_csv,
+    write_text,
+)
 from gtn_nas.core.checkpoint import load_checkpoint, save_checkpoint
-from gtn_nas.core.data import load_mnist
-from gtn_nas.core.errors import GtnNasError
-from gtn_nas.core.spaces import load_space
 from gtn_nas.core.students import accuracy
 from gtn_nas.core.training import train_student
-from gtn_nas.nas.ranking import load_ground_truth
-from gtn_nas.teachers.calibration import CalibrationConfig, inv_softplus
+from gtn_nas.teachers.calibration import inv_softplus
 from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.objectives.rank import RankPool
 from gtn_nas.teachers.quality import teacher_batches
 

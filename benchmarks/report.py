@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 import common
-from gtn_nas.api import check_output_dir, threads_from_env
-from gtn_nas.core.errors import ConfigError, GtnNasError
+from gtn_nas.api import ConfigError, GtnNasError, check_output_dir, threads_from_env
 from repo_report import build_report, find_readme, stale, write_report
 
 

@@ -25,10 +25,7 @@ import torch
 
 import common
 from gtn_nas import api
-from gtn_nas.core.atomic import write_csv
-from gtn_nas.core.data import load_mnist
-from gtn_nas.nas.ground_truth import GroundTruthConfig
-from gtn_nas.nas.proxies import ProxySettings
+from gtn_nas.api import GroundTruthConfig, ProxySettings, load_mnist, write_csv
 
 
 def searches(teacher: str) -> dict[str, tuple[str, ProxySettings]]:

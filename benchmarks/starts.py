@@ -34,9 +34,8 @@ import torch
 from rank_ablation import heldout_retained, search_command
 
 from common import GROUND_TRUTH, LONG_GROUND_TRUTH, metadata, parser, write_json, write_outputs
+from gtn_nas.api import DistillConfig, load_mnist
 from gtn_nas.core.checkpoint import load_checkpoint
-from gtn_nas.core.data import load_mnist
-from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.distillation import distill
 
 ROOT = Path(__file__).resolve().parent.parent

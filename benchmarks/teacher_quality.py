@@ -34,16 +34,22 @@ import torch
 from scipy.stats import spearmanr
 
 import common
-from gtn_nas.core.atomic import write_csv
-from gtn_nas.core.data import load_mnist
-from gtn_nas.core.spaces import arch_id, load_space
+from gtn_nas.api import (
+    CalibrationConfig,
+    FullTraining,
+    Teacher,
+    TeacherConfig,
+    arch_id,
+    load_mnist,
+    load_space,
+    write_csv,
+)
 from gtn_nas.core.students import accuracy, build_student
-from gtn_nas.core.training import FullTraining, real_batches, train_full, train_student
-from gtn_nas.teachers.calibration import CalibrationConfig, grid_search
+from gtn_nas.core.training import real_batches, train_full, train_student
+from gtn_nas.teachers.calibration import grid_search
 from gtn_nas.teachers.checkpoints import load_teacher
 from gtn_nas.teachers.export import teacher_arrays
 from gtn_nas.teachers.fit import balanced_real_steps
-from gtn_nas.teachers.generator import Teacher, TeacherConfig
 from repo_report import read_csv, teacher_quality_md, teacher_samples_figure
 from repo_report.figures import save_figure
 

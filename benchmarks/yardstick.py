@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 import common
-from gtn_nas.core.atomic import write_csv
+from gtn_nas.api import write_csv
 from gtn_nas.nas.ranking import bootstrap, correlations, top_k_overlap
 
 DIR = Path("results/ground_truth")

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from gtn_nas.api import ConfigError, GtnNasError
 from gtn_nas.core.atomic import atomic_write
-from gtn_nas.core.errors import ConfigError, GtnNasError
 
 from . import figures as draw
 

@@ -71,7 +71,7 @@ def meta_cost_table(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def meta_cost_md(frame: pd.DataFrame, meta: dict, png: str = "meta_cost.png") -> str:
-    from gtn_nas.core.spaces import arch_id
+    from gtn_nas.api import arch_id
 
     table, failed = meta_cost_table(frame)
     student = f"`{arch_id(meta['student'])}`" if isinstance(meta.get("student"), dict) else "not recorded"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gtn_nas.core.errors import GtnNasError
+from gtn_nas.api import GtnNasError
 
 
 class ReportInputError(GtnNasError):

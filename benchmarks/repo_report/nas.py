@@ -26,7 +26,7 @@ def nas_commands_md(meta: dict, prefix: str = "") -> str:
 
 
 def nas_correlation_md(table: pd.DataFrame, meta: dict, prefix: str = "") -> str:
-    from gtn_nas.nas.ranking import to_markdown
+    from gtn_nas.api import to_markdown
 
     return (
         "# Proxies against full training: rank correlation and cost\n\n"
@@ -272,7 +272,7 @@ def _rank_md(
     `--out-md` wrote is this rendering of it)."""
 
     def build(inputs: Inputs) -> dict:
-        from gtn_nas.nas.ranking import to_markdown
+        from gtn_nas.api import to_markdown
 
         table = inputs.csv(f"{folder}/{name}.csv", ("proxy",), ("n",))
         return {f"{folder}/{name}.md": to_markdown(table, ground_truth, n_boot)}

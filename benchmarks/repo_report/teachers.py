@@ -225,8 +225,8 @@ def teacher_samples_figure(teacher, title: str) -> Figure:
 
 
 def _samples(inputs: Inputs) -> dict:
+    from gtn_nas.api import Teacher, TeacherConfig
     from gtn_nas.teachers.checkpoints import load_teacher
-    from gtn_nas.teachers.generator import Teacher, TeacherConfig
 
     out = {}
     for rel in inputs.glob("teachers/**/*.pt"):
@@ -244,8 +244,8 @@ def _samples(inputs: Inputs) -> dict:
 def _configs(inputs: Inputs) -> dict:
     """Beside each shipped teacher, NAME.toml: every setting its checkpoint stored, as a config file
     that reruns it (`gtn-nas distill --method M --config NAME.toml`)."""
+    from gtn_nas.api import DistillConfig
     from gtn_nas.teachers.checkpoints import load_teacher
-    from gtn_nas.teachers.config import DistillConfig
     from gtn_nas.teachers.config_file import config_toml
 
     out = {}
