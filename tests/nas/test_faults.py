@@ -16,9 +16,11 @@ def _urls(tmp_path):
     return urls
 
 
-def test_distill_killed_three_times_resumes_to_the_uninterrupted_teacher(tmp_path):
-    r = faults.distill_scenario(tmp_path, random.Random(1), kills=3)
-    assert r["kills"] == 3, "a run ended before its kill; the test proves nothing"
+def test_distill_killed_twice_resumes_to_the_uninterrupted_teacher(tmp_path):
+    """Twice, so that a resumed run is itself killed and resumed (benchmarks/faults.py kills three
+    times, three repeats: results/faults_distill.md); each kill costs a process start-up here."""
+    r = faults.distill_scenario(tmp_path, random.Random(1), kills=2)
+    assert r["kills"] == 2, "a run ended before its kill; the test proves nothing"
     assert r["identical_teacher"] and r["lost"] == 0 and r["duplicated"] == 0, r
 
 
