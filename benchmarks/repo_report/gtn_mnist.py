@@ -119,6 +119,8 @@ def targets_table(inputs: Inputs) -> str:
             if source == "teacher:fitted-start-s0":
                 continue
             acc = _mean_at(f, source, arch)
+            if acc != acc:  # not scored on this learner
+                continue
             rows.append(
                 {
                     "learner": arch,
