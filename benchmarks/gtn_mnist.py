@@ -113,13 +113,16 @@ def real_rows(spec, seeds: int, data, kind: str, budgets, clips=CLIP, lrs=LR) ->
 
 def speedup(per_arch: pd.DataFrame) -> pd.DataFrame:
     """Per teacher and learner: the fewest real random steps (tuned per budget) whose mean test
-    accuracy reaches the teacher's at 32 steps; NaN when none of SPEEDUP_BUDGETS does."""
+    accuracy reaches the teacher's at 32 steps; NaN when none of SPEEDUP_BUDGETS does. Learners
+    with no real-data rows (most held-out nets) have no speed-up and are left out."""
     mean = per_arch.groupby(["source", "arch_id", "steps"], as_index=False)["test_acc"].mean()
     real = mean[mean["source"] == "real random"]
     out = []
     for (source, aid), g in mean[mean["source"].str.startswith("teacher:")].groupby(["source", "arch_id"]):
         target = g.loc[g["steps"] == 32, "test_acc"].item()
         r = real[real["arch_id"] == aid].sort_values("steps")
+        if r.empty:
+            continue
         reach = r.loc[r["test_acc"] >= target, "steps"]
         steps = int(reach.iloc[0]) if len(reach) else float("nan")
         out.append(
