@@ -3,11 +3,12 @@ product's distillation space?
 
 Each variant is a `gtn-nas distill --method bptt` run from the product's fitted start
 (benchmarks/configs/carry_over/): the GTN recipe (full unroll, intermediate losses, meta-lr 0.02),
-and the same on weight-normalised students. Its control is the same fitted start never meta-trained
-and calibrated, the rank ablation's `start` (benchmarks/rank_ablation.py; the same generator, fitted
-with the same seed, so its scores are reused from results/teachers/rank_ablation/). Per variant and
-seed, as the rank ablation does: the 60 ConvNets of results/ground_truth/convnet.csv scored at 32
-steps, and held-out retained accuracy (10 nets x 2 student seeds).
+the unroll alone at the default meta-lr, and each on weight-normalised students. Its control is the
+same fitted start never meta-trained and calibrated, the rank ablation's `start`
+(benchmarks/rank_ablation.py; the same generator, fitted with the same seed, so its scores are
+reused from results/teachers/rank_ablation/). Per variant and seed, as the rank ablation does: the
+60 ConvNets of results/ground_truth/convnet.csv scored at 32 steps, and held-out retained accuracy
+(10 nets x 2 student seeds).
 
     GTN_NAS_THREADS=1 python benchmarks/carry_over.py --only gtn-recipe:0 gtn-recipe-wn:0
     python benchmarks/carry_over.py --summarise
@@ -29,8 +30,11 @@ from rank_stats import GT, ROOT
 from gtn_nas.api import write_csv, write_text
 
 OUT = Path("results/teachers/carry_over")
+CHECKPOINTS = Path("runs/carry_over")  # git-ignored: only the scores are results
 START = ROOT / "results/teachers/rank_ablation"  # start-seedS: nas/ and heldout/ scores
 VARIANTS = {
+    "gtn-unroll": ["--config", "benchmarks/configs/carry_over/gtn-unroll.toml"],
+    "gtn-unroll-wn": ["--config", "benchmarks/configs/carry_over/gtn-unroll-wn.toml"],
     "gtn-recipe": ["--config", "benchmarks/configs/carry_over/gtn-recipe.toml"],
     "gtn-recipe-wn": ["--config", "benchmarks/configs/carry_over/gtn-recipe-wn.toml"],
 }
@@ -42,7 +46,7 @@ def label(name: str) -> str:
 
 def one(variant: str, seed: int, out_dir: Path) -> None:
     name = f"{variant}-seed{seed}"
-    ckpt, log = out_dir / f"{name}.pt", []
+    ckpt, log = CHECKPOINTS / f"{name}.pt", []
     flags = ["--method", "bptt", "--quiet"]
     cmd = ["gtn-nas", "distill", *flags, *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
     done = ckpt.exists() and torch.load(ckpt, weights_only=True, map_location="cpu")["complete"]

@@ -387,3 +387,26 @@ def default_study_name(settings: ProxySettings, mode: str, source: str, tail: st
         f"-k{settings.seeds}" if settings.seeds > 1 else ""
     )
     return f"{mode}-{label}-{source}-T{settings.steps}-seed{settings.seed}{extra}{tail}"
+
+
+def fuse(
+    scores: list[str | Path],
+    ground_truth: str | Path,
+    out: str | Path,
+    folds: int = 10,
+    seed: int = 0,
+    n_boot: int = 1000,
+):
+    """Fit the fused proxy (`gtn_nas.nas.fused`) on the ground truth's architectures from search-output
+    CSVs of any proxies (scores after several step counts become separate features), judge it by
+    k-fold cross-validation over architectures, refit it on all of them and write it to `out` (JSON),
+    with the out-of-fold predictions beside it (`out` with suffix .csv). Returns the `FusedFit`."""
+    from .nas.fused import fit_from_files
+
+    if Path(out).suffix != ".json":
+        raise ConfigError(f"--out must be a .json file (the model; its predictions go beside it); got {out}")
+    check_output_file(out, "--out")
+    result = fit_from_files(scores, ground_truth, folds, seed, n_boot)
+    write_text(out, result.model.to_json() + "\n")
+    write_csv(result.predictions, Path(out).with_suffix(".csv"))
+    return result

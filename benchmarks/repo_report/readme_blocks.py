@@ -28,6 +28,7 @@ from . import (
     ift_floor_table,
 )
 from .figures import markdown_table
+from .fused import FUSED_BLOCKS
 from .gtn_mnist import GTN_BLOCKS
 from .headline import readme_headline
 from .teachers import _clip_text, same_runs
@@ -370,6 +371,7 @@ README_BLOCKS: dict[str, Callable[[Inputs], str]] = {
     "headline": readme_headline,
     "chaos": _readme_chaos,
     **GTN_BLOCKS,
+    **FUSED_BLOCKS,
 }
 BLOCK = re.compile(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", flags=re.S)
 

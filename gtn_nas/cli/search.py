@@ -1,4 +1,4 @@
-"""CLI commands `search` and `rank` (registered on the shared app; gtn_nas.cli imports this module)."""
+"""CLI commands `search`, `rank` and `fuse` (registered on the shared app; gtn_nas.cli imports this module)."""
 
 from __future__ import annotations
 
@@ -259,3 +259,30 @@ def rank(
     if out_md:
         api.write_text(out_md, md)
     typer.echo(md, nl=False)
+
+
+@app.command()
+def fuse(
+    scores: Annotated[list[Path], typer.Argument(help="Search-output CSVs of the proxies to fuse (any step counts).")],
+    ground_truth: Annotated[
+        Path, typer.Option("--ground-truth", help="Ground-truth CSV with a spec column: the training architectures.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The fitted model (.json); out-of-fold predictions go beside it.")],
+    folds: Annotated[
+        int | None, typer.Option("--folds", help="Cross-validation folds over architectures (default: 10).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Fold and model seed (default: 0).")] = None,
+    n_boot: Annotated[
+        int | None, typer.Option("--bootstrap", min=0, help="Bootstrap resamples of rho's interval (default: 1000).")
+    ] = None,
+) -> None:
+    """Fit the fused proxy: a gradient-boosted model from proxies' scores, zero-cost scores and each
+    architecture's encoding to its ground-truth accuracy, judged on architectures it never saw."""
+    from .. import api
+
+    result = api.fuse(scores, ground_truth, out, **given(folds=folds, seed=seed, n_boot=n_boot))
+    n = len(result.predictions)
+    typer.echo(
+        f"fused proxy {out}: out-of-fold Spearman rho {result.rho:.3f} [{result.rho_lo:.3f}, {result.rho_hi:.3f}] "
+        f"over {n} architectures; refitted on all {n}"
+    )

@@ -3,6 +3,7 @@ its own where the API has one, stays short, and every command the README shows e
 
 import ast
 import dataclasses
+import inspect
 import re
 import shlex
 from pathlib import Path
@@ -73,6 +74,9 @@ API_DEFAULTS = [
     ("ground-truth", "--epochs", _default(api.FullTraining, "epochs")),
     ("ground-truth", "--schedule", _default(api.FullTraining, "schedule")),
     ("ground-truth", "--seeds", len(_default(api.GroundTruthConfig, "seeds"))),
+    ("fuse", "--folds", inspect.signature(api.fuse).parameters["folds"].default),
+    ("fuse", "--seed", inspect.signature(api.fuse).parameters["seed"].default),
+    ("fuse", "--bootstrap", inspect.signature(api.fuse).parameters["n_boot"].default),
     ("search", "--steps", _default(api.ProxySettings, "steps")),
     ("search", "--momentum", _default(api.ProxySettings, "momentum")),
     ("search", "--lr-grid", ",".join(map(str, _default(api.ProxySettings, "lr_grid")))),

@@ -1,0 +1,200 @@
+"""The fused proxy: a small model from an architecture's cheap features to its full-training accuracy.
+
+Features are what a search can afford per candidate: scores of short trainings (a teacher's or real
+data's, after 8, 16 and 32 steps), zero-cost scores (naswot, synflow), parameter count and FLOPs,
+and the architecture's encoding (family, depth, width, activation, normalisation, pooling as
+numbers and one-hots). The model is gradient boosting with small trees (scikit-learn); it measured
+above ridge regression on the same features (results/fused/). A fitted model ships as JSON (the
+trees' arrays), so a user loads it without unpickling anything, and predicts with numpy alone.
+
+It is judged only on architectures it never saw: `crossval` folds by architecture, and each fold's
+model is fitted on the other folds' rows alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.errors import ConfigError
+from ..core.flops import forward_flops
+from ..core.spaces import spec_from_json
+from ..core.students import build_student, count_params
+
+MIN_TRAIN = 10  # fewer architectures than this cannot fit 200 trees of depth 2 to anything useful
+ZERO_COST = ("naswot", "synflow", "params")  # proxies whose score does not depend on training steps
+# Fixed before any measurement (small trees, strong shrinkage, row subsampling): with 50-300
+# training architectures there is no room to tune them on the same data without selection bias.
+GBR = {"n_estimators": 200, "max_depth": 2, "learning_rate": 0.05, "subsample": 0.8}
+CATEGORICAL = ("family", "activation", "norm", "pooling")
+
+
+def encode(spec: dict) -> dict[str, float]:
+    """An architecture as numbers: depth, log2 width, log params and FLOPs, and a one-hot per choice."""
+    net = build_student(spec, seed=0)
+    out = {
+        "depth": float(spec.get("depth", 0)),
+        "log2_width": math.log2(max(spec.get("width", 1), 1)),
+        "log_params": math.log(count_params(net)),
+        "log_flops": math.log(forward_flops(net, batch=2) / 2),
+    }
+    out.update({f"{k}={spec[k]}": 1.0 for k in CATEGORICAL if k in spec})
+    return out
+
+
+def feature_name(proxy: str, steps) -> str:
+    if proxy in ZERO_COST or steps is None or (isinstance(steps, float) and math.isnan(steps)):
+        return proxy
+    return f"{proxy}@{int(steps)}"
+
+
+def feature_table(scores: pd.DataFrame, specs: dict[str, dict]) -> pd.DataFrame:
+    """One row per architecture of `specs`: each proxy's score (mean over seeds) as `proxy@steps`,
+    then the encoding. `scores` is long: arch_id, proxy, score and, for trained proxies, steps."""
+    steps = scores["steps"] if "steps" in scores else pd.Series(np.nan, index=scores.index)
+    named = scores.assign(feature=[feature_name(p, s) for p, s in zip(scores["proxy"], steps)])
+    wide = named.groupby(["arch_id", "feature"])["score"].mean().unstack("feature")
+    enc = pd.DataFrame({aid: encode(spec) for aid, spec in specs.items()}).T.fillna(0.0)
+    return wide.reindex(enc.index).join(enc).rename_axis("arch_id")
+
+
+def training_rows(features: pd.DataFrame, truth: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """The architectures with both features and ground truth, checked."""
+    common = features.index.intersection(truth.dropna().index)
+    if len(common) < MIN_TRAIN:
+        raise ConfigError(
+            f"a fused proxy needs at least {MIN_TRAIN} architectures with ground truth; got {len(common)}"
+        )
+    x = features.loc[common]
+    missing = x.columns[x.isna().any()].tolist()
+    if missing:
+        raise ConfigError(f"features missing for some architectures: {', '.join(missing[:5])}")
+    return x, truth.loc[common]
+
+
+@dataclass(frozen=True)
+class FusedModel:
+    """Gradient-boosted regression trees as plain arrays: prediction = init + lr * sum of tree values."""
+
+    columns: list[str]
+    init: float
+    learning_rate: float
+    trees: list[dict]  # children_left, children_right, feature, threshold, value
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.columns if c not in features and "=" not in c]
+        if missing:
+            raise ConfigError(f"the fused model needs features the candidates lack: {', '.join(missing[:5])}")
+        x = features.reindex(columns=self.columns)
+        x = x.fillna({c: 0.0 for c in self.columns if "=" in c}).to_numpy(float)  # an absent one-hot is 0
+        return self.init + self.learning_rate * sum(_tree_predict(t, x) for t in self.trees)
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": "gradient_boosting", **self.__dict__})
+
+    @classmethod
+    def load(cls, path: str | Path) -> FusedModel:
+        try:
+            raw = json.loads(Path(path).read_text())
+            return cls(raw["columns"], float(raw["init"]), float(raw["learning_rate"]), raw["trees"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"cannot read fused model {path}: {e}") from None
+
+
+def _tree_predict(tree: dict, x: np.ndarray) -> np.ndarray:
+    left, right = np.asarray(tree["children_left"]), np.asarray(tree["children_right"])
+    feat, thr, value = np.asarray(tree["feature"]), np.asarray(tree["threshold"]), np.asarray(tree["value"])
+    node = np.zeros(len(x), dtype=int)
+    for _ in range(len(left)):  # at most one move per level; leaves have left == -1
+        inner = left[node] != -1
+        if not inner.any():
+            break
+        go_left = x[np.arange(len(x)), np.where(inner, feat[node], 0)] <= thr[node]
+        node = np.where(inner, np.where(go_left, left[node], right[node]), node)
+    return value[node]
+
+
+def fit(features: pd.DataFrame, truth: pd.Series, seed: int = 0) -> FusedModel:
+    """Fit on every architecture with features and ground truth (the model that ships)."""
+    from sklearn.ensemble import GradientBoostingRegressor  # the fit alone needs scikit-learn
+
+    x, y = training_rows(features, truth)
+    model = GradientBoostingRegressor(**GBR, random_state=seed).fit(x.to_numpy(float), y.to_numpy(float))
+    trees = []
+    for est in model.estimators_[:, 0]:
+        t = est.tree_
+        keys = ("children_left", "children_right", "feature", "threshold")
+        trees.append({**{k: getattr(t, k).tolist() for k in keys}, "value": t.value[:, 0, 0].tolist()})
+    init = float(model.init_.constant_.ravel()[0]) if hasattr(model.init_, "constant_") else float(y.mean())
+    return FusedModel(list(x.columns), init, GBR["learning_rate"], trees)
+
+
+def folds(ids: pd.Index, k: int, seed: int) -> list[tuple[pd.Index, pd.Index]]:
+    """k (train, test) splits of architecture ids: every id in exactly one test fold."""
+    if k < 2 or k > len(ids):
+        raise ConfigError(f"--folds must be between 2 and the {len(ids)} architectures; got {k}")
+    order = np.random.default_rng(seed).permutation(len(ids))
+    parts = np.array_split(order, k)
+    return [(ids.delete(p), ids[p]) for p in parts]
+
+
+def crossval(
+    features: pd.DataFrame, truth: pd.Series, k: int = 10, seed: int = 0, train_size: int | None = None
+) -> pd.Series:
+    """Out-of-fold predictions: each architecture predicted by a model fitted without it (and, with
+    `train_size`, on that many architectures drawn from the other folds)."""
+    x, y = training_rows(features, truth)
+    rng = np.random.default_rng(seed + 1)
+    pred = pd.Series(np.nan, index=x.index)
+    for train, test in folds(x.index, k, seed):
+        if train_size is not None:
+            train = train[rng.permutation(len(train))[:train_size]]
+        pred.loc[test] = fit(x.loc[train], y.loc[train], seed).predict(x.loc[test])
+    return pred
+
+
+@dataclass(frozen=True)
+class FusedFit:
+    """A fused proxy fitted on every training architecture, and its out-of-fold judgement."""
+
+    model: FusedModel
+    predictions: pd.DataFrame  # arch_id, val_acc, predicted (out of fold)
+    rho: float
+    rho_lo: float
+    rho_hi: float
+
+
+def fit_from_files(
+    score_paths: list[str | Path], ground_truth: str | Path, folds_k: int = 10, seed: int = 0, n_boot: int = 1000
+) -> FusedFit:
+    """Features from search-output CSVs (arch_id, proxy, score[, steps]) for the ground truth's
+    architectures (its `spec` column), cross-validated by architecture, then refitted on all."""
+    from .ranking import RUN_COLUMNS, _read_csv, bootstrap, correlations, load_ground_truth
+
+    gt = load_ground_truth(ground_truth).set_index("arch_id")
+    specs = {aid: spec_from_json(s, f"{ground_truth}: {aid}") for aid, s in _specs(gt, ground_truth).items()}
+    scores = pd.concat([_read_csv(p, RUN_COLUMNS, "search-output") for p in score_paths], ignore_index=True)
+    if not scores["arch_id"].isin(gt.index).any():
+        raise ConfigError(
+            f"{ground_truth} has none of the {scores['arch_id'].nunique()} scored architectures "
+            f"(e.g. {scores['arch_id'].iloc[0]})"
+        )
+    features = feature_table(scores, specs)
+    features = features[features.drop(columns=[c for c in features if "=" in c]).notna().any(axis=1)]
+    pred = crossval(features, gt["val_acc"], folds_k, seed)
+    truth = gt.loc[pred.index, "val_acc"].to_numpy(float)
+    rho = correlations(pred.to_numpy(float), truth)[0]
+    (lo, hi), _ = bootstrap(pred.to_numpy(float), truth, n_boot, seed)
+    frame = pd.DataFrame({"arch_id": pred.index, "val_acc": truth, "predicted": pred.to_numpy(float)})
+    return FusedFit(fit(features, gt["val_acc"], seed), frame, rho, lo, hi)
+
+
+def _specs(gt: pd.DataFrame, path) -> pd.Series:
+    if "spec" not in gt:
+        raise ConfigError(f"{path}: the ground truth needs a 'spec' column (JSON architectures) for the encoding")
+    return gt["spec"]

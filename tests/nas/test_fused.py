@@ -1,0 +1,112 @@
+"""The fused proxy: its shipped form predicts as scikit-learn does, it recovers a known ordering, it
+never sees the architectures it is judged on, and bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_run import assert_one_line_error, cli
+from scipy.stats import spearmanr
+from sklearn.ensemble import GradientBoostingRegressor
+
+from gtn_nas.api import arch_id, load_space
+from gtn_nas.nas import fused
+
+
+def synthetic(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Features with a known, non-linear and noisy map to the truth."""
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(rng.normal(size=(n, 4)), columns=["a", "b", "c", "d"], index=[f"arch{i}" for i in range(n)])
+    return x, pd.Series(2 * x["a"] - x["b"] ** 2 + 0.1 * rng.normal(size=n), index=x.index)
+
+
+def test_the_json_model_predicts_as_scikit_learn_does(tmp_path):
+    x, y = synthetic()
+    model = fused.fit(x, y, seed=3)
+    reference = GradientBoostingRegressor(**fused.GBR, random_state=3).fit(x.to_numpy(), y.to_numpy())
+    np.testing.assert_allclose(model.predict(x), reference.predict(x.to_numpy()), rtol=0, atol=1e-12)
+    path = tmp_path / "m.json"
+    path.write_text(model.to_json())
+    np.testing.assert_array_equal(fused.FusedModel.load(path).predict(x), model.predict(x))
+
+
+def test_cross_validation_recovers_a_known_ordering():
+    x, y = synthetic(120)
+    pred = fused.crossval(x, y, k=5, seed=0)
+    assert spearmanr(pred, y.loc[pred.index]).statistic > 0.9
+    # and a feature of pure noise alone recovers nothing
+    noise = pd.DataFrame({"z": np.random.default_rng(1).normal(size=len(x))}, index=x.index)
+    assert abs(spearmanr(fused.crossval(noise, y, 5, 0), y).statistic) < 0.3
+
+
+def test_no_fold_sees_the_architectures_it_predicts():
+    x, y = synthetic(60)
+    splits = fused.folds(x.index, 6, seed=2)
+    tests = [set(test) for _, test in splits]
+    assert set().union(*tests) == set(x.index) and sum(map(len, tests)) == len(x)
+    for train, test in splits:
+        assert not set(train) & set(test)
+    pred = fused.crossval(x, y, 6, seed=2)
+    # Scramble the truth of one fold's architectures: that fold's predictions cannot move.
+    held = splits[0][1]
+    scrambled = y.copy()
+    scrambled.loc[held] = np.random.default_rng(9).normal(size=len(held)) * 100
+    moved = fused.crossval(x, scrambled, 6, seed=2)
+    np.testing.assert_array_equal(moved.loc[held], pred.loc[held])
+    assert not np.allclose(moved.drop(held), pred.drop(held))  # the others trained on the scrambled rows
+
+
+def test_the_encoding_tells_architectures_apart():
+    specs = load_space("convnet").archs[:20]
+    table = pd.DataFrame([fused.encode(s) for s in specs])
+    assert len(table.drop_duplicates()) == len(specs)
+    assert (table.filter(like="=").fillna(0).sum(axis=1) == 4).all()  # one choice per categorical key
+
+
+def files(tmp_path, n_truth: int, shift_ids: bool = False) -> tuple[list, str]:
+    """A ground truth of `n_truth` ConvNets and scores of 30, as search outputs and gtn-nas
+    ground-truth write them; `shift_ids`: the scores name none of the ground truth's nets."""
+    specs = load_space("convnet").archs[:100]
+    scored, truth = (specs[n_truth : n_truth + 30] if shift_ids else specs[:30]), specs[:n_truth]
+    rng = np.random.default_rng(0)
+    gt = pd.DataFrame(
+        {"arch_id": [arch_id(s) for s in truth], "spec": [json.dumps(s) for s in truth], "val_acc": rng.random(n_truth)}
+    )
+    rows = [
+        {"arch_id": arch_id(s), "proxy": p, "steps": 32, "score": rng.random()}
+        for s in scored
+        for p in ("real", "naswot")
+    ]
+    gt.to_csv(tmp_path / "gt.csv", index=False)
+    pd.DataFrame(rows).to_csv(tmp_path / "scores.csv", index=False)
+    return [tmp_path / "scores.csv"], str(tmp_path / "gt.csv")
+
+
+def test_fuse_writes_the_model_and_out_of_fold_predictions(tmp_path):
+    scores, gt = files(tmp_path, 30)
+    run = cli("fuse", *scores, "--ground-truth", gt, "--out", tmp_path / "m.json", "--folds", "5", "--bootstrap", "50")
+    assert run.exit_code == 0, run.stderr
+    assert "over 30 architectures" in run.stdout
+    preds = pd.read_csv(tmp_path / "m.csv")
+    assert len(preds) == 30 and preds["predicted"].notna().all()
+    model = fused.FusedModel.load(tmp_path / "m.json")
+    assert "naswot" in model.columns and "real@32" in model.columns
+
+
+@pytest.mark.parametrize(
+    ("n_truth", "shift", "needle"),
+    [(9, False, "at least 10 architectures"), (40, True, "none of the 30 scored architectures")],
+)
+def test_bad_training_sets_are_one_line_errors(tmp_path, n_truth, shift, needle):
+    scores, gt = files(tmp_path, n_truth, shift_ids=shift)
+    run = cli("fuse", *scores, "--ground-truth", gt, "--out", tmp_path / "m.json")
+    assert_one_line_error(run, needle)
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_the_model_must_be_a_json_file(tmp_path):
+    scores, gt = files(tmp_path, 30)
+    assert_one_line_error(cli("fuse", *scores, "--ground-truth", gt, "--out", tmp_path / "m.csv"), ".json")
