@@ -28,6 +28,7 @@ from rank_ablation import heldout_retained, run, search_command
 from rank_stats import GT, ROOT
 
 from gtn_nas.api import write_csv, write_text
+from gtn_nas.nas.ranking import load_runs
 
 OUT = Path("results/teachers/carry_over")
 CHECKPOINTS = Path("runs/carry_over")  # git-ignored: only the scores are results
@@ -38,10 +39,6 @@ VARIANTS = {
     "gtn-recipe": ["--config", "benchmarks/configs/carry_over/gtn-recipe.toml"],
     "gtn-recipe-wn": ["--config", "benchmarks/configs/carry_over/gtn-recipe-wn.toml"],
 }
-
-
-def label(name: str) -> str:
-    return f"teacher:bptt [{name}]"
 
 
 def one(variant: str, seed: int, out_dir: Path) -> None:
@@ -80,12 +77,15 @@ def summarise(out_dir: Path) -> None:
     seeds = sorted({r["seed"] for r in records})
     starts = [str(START / "nas" / f"start-seed{s}.csv") for s in seeds]
     runs = [str(out_dir / "nas" / f"{n}.csv") for n in names] + starts + ["results/nas/real.csv"]
+    # each run's label as `gtn-nas rank` names it (the file stem only where two runs share a proxy)
+    label = {Path(src).stem: lab for lab, src, _ in load_runs([ROOT / r for r in runs])}
+    start = {n: label[f"start-seed{r['seed']}"] for r, n in zip(records, names)}
     paired = []
-    for r, n in zip(records, names):
-        paired += ["--paired", f"{label(n)},teacher:ift [start-seed{r['seed']}]", "--paired", f"{label(n)},real"]
+    for n in names:
+        paired += ["--paired", f"{label[n]},{start[n]}", "--paired", f"{label[n]},real"]
     csv = out_dir / "nas_correlation.csv"
     cmd = ["gtn-nas", "rank", "--ground-truth", GT, *runs, "--bootstrap", "1000", "--seed", "0", *paired]
-    run([*cmd, "--out-csv", str(csv), "--out-md", str(out_dir / "nas_correlation.md")], [])
+    run([*cmd, "--out-csv", str(csv)], [])
     corr = pd.read_csv(ROOT / csv).set_index("proxy")
 
     def interval(key: str) -> str:
@@ -106,9 +106,9 @@ def summarise(out_dir: Path) -> None:
                 "start_heldout_retained": round(float(start_held["retained"].mean()), 4),
                 "heldout_minus_start": round(float(diff.mean()), 4),
                 "heldout_minus_start_se": round(float(diff.std(ddof=1) / len(diff) ** 0.5), 4),
-                "convnet60_rho": interval(label(n)).lstrip("+"),
-                "minus_start": interval(f"{label(n)} − teacher:ift [start-seed{r['seed']}]"),
-                "minus_real": interval(f"{label(n)} − real"),
+                "convnet60_rho": interval(label[n]).lstrip("+"),
+                "minus_start": interval(f"{label[n]} − {start[n]}"),
+                "minus_real": interval(f"{label[n]} − real"),
             }
         )
     write_csv(pd.DataFrame(rows), out_dir / "summary.csv")

@@ -1,7 +1,7 @@
 """gtn-nas: neural architecture search on learned synthetic data.
 
 The Python API (see `gtn_nas.api`): `distill`, `load_teacher`, `ground_truth`, `evaluate`,
-`search`, `rank`, with their dataclass configs. Names are imported on first use, so that
+`search`, `rank`, `fuse`, with their dataclass configs. Names are imported on first use, so that
 `import gtn_nas` (and the CLI's --help) stays fast.
 """
 
@@ -14,6 +14,7 @@ _EXPORTS = {
     "evaluate": "api",
     "search": "api",
     "rank": "api",
+    "fuse": "api",
     "report_runs": "api",
     "export": "api",
     "calibrate": "api",

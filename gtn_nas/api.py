@@ -37,6 +37,7 @@ from .core.errors import ConfigError, GtnNasError  # noqa: F401
 from .core.paths import check_output_dir, check_output_file, check_storage_file  # noqa: F401
 from .core.spaces import Space, arch_id, load_space, specs_from_csv  # noqa: F401
 from .core.training import FullTraining  # noqa: F401
+from .nas.fused_proxy import check_fused, make_fused
 from .nas.ground_truth import GroundTruthConfig, run_ground_truth
 from .nas.heartbeat import validate_stale_after
 from .nas.proxies import ProxySettings, make_proxy
@@ -272,7 +273,7 @@ def evaluate(
     validate_stale_after(stale_after)
     _check_wait(wait, max_archs)
     settings, dev, sp = proxy.validate(), _device(device), _space(space)
-    loaded = _load_teacher(settings.teacher, dev) if settings.teacher else None
+    loaded = _loaded(settings, dev)
     url = storage_url(storage, Path(out).with_suffix(".db"))
     name = study_name or default_study_name(settings, "evaluate", _digest(source, specs), "")
     queue = WorkQueue(open_search_storage(url, stale_after=None), name, specs, stale_after)
@@ -313,7 +314,7 @@ def search(
         raise ConfigError(f"--n-trials must be >= 1; got {n_trials}")
     make_sampler(sampler, proxy.seed)  # an unknown sampler is refused before any study exists
     settings, dev, sp = proxy.validate(), _device(device), _space(space)
-    loaded = _load_teacher(settings.teacher, dev) if settings.teacher else None
+    loaded = _loaded(settings, dev)
     url = storage_url(storage, Path(out).with_suffix(".db"))
     name = study_name or default_study_name(settings, "search", sp.name, f"-{sampler}")
     study = open_search_study(open_search_storage(url, stale_after), name, sampler, settings.seed)
@@ -366,11 +367,20 @@ def _space(space: str | Space) -> Space:
     return space if isinstance(space, Space) else load_space(space)
 
 
+def _loaded(settings: ProxySettings, dev):
+    """The teacher the settings name, loaded; a fused model checked against it (before any study)."""
+    loaded = _load_teacher(settings.teacher, dev) if settings.teacher else None
+    if settings.kind == "fused":
+        check_fused(settings, loaded)
+    return loaded
+
+
 def _bound_proxy(study, settings, extra, data, data_dir, dev, sp, exclude, loaded):
     """The proxy, after the study has checked this worker's settings against its record."""
     bind_settings(study, settings, extra)
     settings = stored_recipe(study, settings)
-    scorer = make_proxy(settings, _data(data, data_dir, dev), dev, sp, exclude, loaded)
+    build = make_fused if settings.kind == "fused" else make_proxy
+    scorer = build(settings, _data(data, data_dir, dev), dev, sp, exclude, loaded)
     record_setup(study, scorer)
     return scorer
 

@@ -152,7 +152,28 @@ def headline_table(inputs: Inputs) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
-GTN_BLOCKS = {  # README block name -> renderer (registered in readme_blocks.README_BLOCKS)
+def carry_over_table(inputs: Inputs) -> str:
+    """Per carry-over variant and seed (results/teachers/carry_over/summary.csv): held-out retained
+    accuracy beside its start's, and the 60-ConvNet rho with paired intervals."""
+    f = inputs.csv("teachers/carry_over/summary.csv", ("variant", "seed"), ("heldout_retained",))
+    f["held-out − start (± SE)"] = [
+        f"{d:+.3f} ± {se:.3f}" for d, se in zip(f["heldout_minus_start"], f["heldout_minus_start_se"])
+    ]
+    cols = {
+        "variant": "variant",
+        "seed": "seed",
+        "heldout_retained": "held-out retained",
+        "start_heldout_retained": "its start's",
+        "held-out − start (± SE)": "held-out − start (± SE)",
+        "convnet60_rho": "60-ConvNet ρ [95% CI]",
+        "minus_start": "ρ − start's",
+        "minus_real": "ρ − real's",
+    }
+    return markdown_table(f[list(cols)].rename(columns=cols), ".3f")
+
+
+GTN_BLOCKS = {
+    "gtn-carry-over": carry_over_table,  # README block name -> renderer (registered in readme_blocks.README_BLOCKS)
     "gtn-mnist-fewstep": fewstep_table,
     "gtn-mnist-speedup": speedup_table,
     "gtn-mnist-curves": curves_table,

@@ -37,7 +37,17 @@ SearchOut = Annotated[
 TeacherCkpt = Annotated[Path | None, typer.Option("--teacher", help="Teacher checkpoint (implies --proxy teacher).")]
 Proxy = Annotated[
     str | None,
-    typer.Option("--proxy", help="teacher, real, subset, params, synflow or naswot (default: teacher with --teacher)."),
+    typer.Option(
+        "--proxy",
+        help="teacher, real, subset, params, synflow, naswot or fused (default: teacher with --teacher).",
+    ),
+]
+FusedModel = Annotated[
+    Path | None,
+    typer.Option(
+        "--fused-model",
+        help="With --proxy fused: a model from gtn-nas fuse; its features are computed with this search's settings.",
+    ),
 ]
 SearchSpace = Annotated[
     str, typer.Option("--space", help="Built-in space name or .toml file (searched; draws lr-tuning architectures).")
@@ -92,6 +102,7 @@ def search(
     out: SearchOut,
     teacher: TeacherCkpt = None,
     proxy: Proxy = None,
+    fused_model: FusedModel = None,
     space: SearchSpace = "convnet",
     archs_from: ArchsFrom = None,
     steps: Steps = None,
@@ -127,9 +138,10 @@ def search(
     api.check_output_file(out)
     api.check_storage_file(storage, out)
     if proxy is None and teacher is None:
-        raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow or naswot")
+        raise ConfigError("give --teacher CHECKPOINT, or --proxy real, subset, params, synflow, naswot or fused")
     settings = api.ProxySettings(
         kind=proxy or "teacher", teacher=str(teacher) if teacher else None, seed=seed, lr=lr, batch_size=batch_size,
+        fused_model=str(fused_model) if fused_model else None,
         val_examples=val_examples, **given(steps=steps, seeds=proxy_seeds, lr_grid=_floats(lr_grid, "--lr-grid")),
         **_momentum(momentum), **_clip(max_grad_norm),
     ).validate()  # fmt: skip

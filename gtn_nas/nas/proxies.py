@@ -50,7 +50,7 @@ from ..core.spaces import Space, arch_id
 from ..core.students import accuracy, build_student, count_params
 from ..core.training import real_batches, train_student
 
-PROXIES = ("teacher", "real", "subset", "params", "synflow", "naswot")
+PROXIES = ("teacher", "real", "subset", "params", "synflow", "naswot", "fused")
 ZERO_COST = ("params", "synflow", "naswot")
 TUNE_HOLDOUT = 2000  # training images held out for lr tuning (never trained on by real/subset)
 HOLDOUT_SEED = 7
@@ -76,6 +76,7 @@ class ProxySettings:
     # real-data baseline tuned on a grid like the teachers' calibration (lr x momentum x clip)
     momentum_grid: tuple[float, ...] | None = None
     clip_grid: tuple[float | None, ...] | None = None
+    fused_model: str | None = None  # fused: the model (gtn-nas fuse); its parts run with these settings
 
     def validate(self) -> ProxySettings:
         if self.val_examples is not None and not 1 <= self.val_examples <= 10_000:
@@ -86,6 +87,8 @@ class ProxySettings:
             raise ConfigError(f"--proxy must be one of {', '.join(PROXIES)}; got {self.kind!r}")
         if self.kind == "teacher" and not self.teacher:
             raise ConfigError("--proxy teacher needs --teacher CHECKPOINT")
+        if (self.kind == "fused") != bool(self.fused_model):
+            raise ConfigError("--proxy fused and --fused-model MODEL.json go together")
         if self.steps < 1 or (self.batch_size is not None and self.batch_size < 1):
             raise ConfigError("--steps and --batch-size must be >= 1")
         if not 0 <= self.momentum < 1:
@@ -135,13 +138,14 @@ class ProxySettings:
         """The settings that define the proxy's scores, as given (`lr` None: tuned once per study)."""
         d = asdict(self)
         d["teacher"] = teacher_digest(self.teacher) if self.teacher else None
+        d["fused_model"] = teacher_digest(self.fused_model) if self.fused_model else None
         d["lr_grid"] = list(self.lr_grid)
         for grid in ("momentum_grid", "clip_grid"):
             if d[grid] is None:
                 del d[grid]
             else:
                 d[grid] = list(d[grid])
-        for name, default in (("val_examples", None), ("seeds", 1), ("max_grad_norm", None)):
+        for name, default in (("val_examples", None), ("seeds", 1), ("max_grad_norm", None), ("fused_model", None)):
             if d[name] == default:  # studies made before these options existed keep their key
                 del d[name]
         return d

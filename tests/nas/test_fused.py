@@ -110,3 +110,45 @@ def test_bad_training_sets_are_one_line_errors(tmp_path, n_truth, shift, needle)
 def test_the_model_must_be_a_json_file(tmp_path):
     scores, gt = files(tmp_path, 30)
     assert_one_line_error(cli("fuse", *scores, "--ground-truth", gt, "--out", tmp_path / "m.csv"), ".json")
+
+
+def zero_cost_model(tmp_path) -> tuple[str, str]:
+    """A model fitted on naswot and synflow columns (random scores: only the plumbing is tested)."""
+    specs = load_space("convnet").archs[:12]
+    rng = np.random.default_rng(4)
+    gt = pd.DataFrame(
+        {"arch_id": [arch_id(s) for s in specs], "spec": [json.dumps(s) for s in specs], "val_acc": rng.random(12)}
+    )
+    rows = [{"arch_id": arch_id(s), "proxy": p, "score": rng.random()} for s in specs for p in ("naswot", "synflow")]
+    gt.to_csv(tmp_path / "gt.csv", index=False)
+    pd.DataFrame(rows).to_csv(tmp_path / "zc.csv", index=False)
+    run = cli("fuse", tmp_path / "zc.csv", "--ground-truth", tmp_path / "gt.csv", "--out", tmp_path / "m.json")
+    assert run.exit_code == 0, run.stderr
+    return str(tmp_path / "m.json"), str(tmp_path / "gt.csv")
+
+
+def test_search_with_the_fused_proxy_scores_what_the_model_predicts_from_its_parts(tmp_path):
+    model, gt = zero_cost_model(tmp_path)
+    common = ("--archs-from", gt, "--space", "convnet", "--device", "cpu", "--quiet")
+    assert (
+        cli("search", "--proxy", "fused", "--fused-model", model, *common, "--out", tmp_path / "f.csv").exit_code == 0
+    )
+    for proxy in ("naswot", "synflow"):
+        assert cli("search", "--proxy", proxy, *common, "--out", tmp_path / f"{proxy}.csv").exit_code == 0
+    parts = pd.concat([pd.read_csv(tmp_path / f"{p}.csv") for p in ("naswot", "synflow")])
+    scored = pd.read_csv(tmp_path / "f.csv").set_index("arch_id")
+    specs = {aid: json.loads(s) for aid, s in scored["spec"].items()}
+    expected = fused.FusedModel.load(model).predict(fused.feature_table(parts, specs))
+    np.testing.assert_allclose(scored.loc[list(specs), "score"], expected, rtol=1e-12)
+    assert (scored["flops"] > 0).all()  # the parts' costs are charged
+
+
+def test_fused_search_errors_are_one_line(tmp_path):
+    model, gt = zero_cost_model(tmp_path)
+    needs_teacher = json.loads((tmp_path / "m.json").read_text())
+    needs_teacher["columns"] = ["teacher:gm@32", *needs_teacher["columns"][1:]]
+    (tmp_path / "t.json").write_text(json.dumps(needs_teacher))
+    out = ("--archs-from", gt, "--out", tmp_path / "x.csv", "--device", "cpu")
+    assert_one_line_error(cli("search", "--proxy", "fused", *out), "--fused-model")
+    assert_one_line_error(cli("search", "--proxy", "fused", "--fused-model", tmp_path / "t.json", *out), "teacher:gm")
+    assert_one_line_error(cli("search", "--proxy", "fused", "--fused-model", tmp_path / "none.json", *out), "none.json")

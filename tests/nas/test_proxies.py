@@ -133,9 +133,8 @@ def test_params_proxy_and_unknown_proxy(small_mnist):
     spec = load_space(TINY_SPACE).archs[0]
     proxy = make_proxy(ProxySettings(kind="params"), small_mnist, torch.device("cpu"))
     assert proxy.score(spec)["score"] == count_params(build_student(spec, 0)) and proxy.score(spec)["flops"] == 0
-    with pytest.raises(
-        ConfigError, match="--proxy must be one of teacher, real, subset, params, synflow, naswot; got 'zero-cost'"
-    ):
+    listed = "teacher, real, subset, params, synflow, naswot, fused"
+    with pytest.raises(ConfigError, match=f"--proxy must be one of {listed}; got 'zero-cost'"):
         ProxySettings(kind="zero-cost").validate()
 
 

@@ -109,7 +109,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "bad-space": (["--proxy", "params", "--space", str(bad_space)], "grid[0]: missing key 'width'"),
         "unknown-proxy": (
             ["--proxy", "zero-shot"],
-            "--proxy must be one of teacher, real, subset, params, synflow, naswot; got 'zero-shot'",
+            "--proxy must be one of teacher, real, subset, params, synflow, naswot, fused; got 'zero-shot'",
         ),
         "not-a-teacher": (["--teacher", str(not_teacher)], "not a gtn-nas teacher checkpoint"),
         "garbage-teacher": (["--teacher", str(bad_space)], f"error: {bad_space}: "),

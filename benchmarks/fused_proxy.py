@@ -1,0 +1,188 @@
+"""Issue 33: the fused proxy (gtn_nas.nas.fused) on the architectures that have ground truth and scores.
+
+Features per architecture, from committed runs: short-training scores after 8, 16 and 32 steps
+(results/nas_frontier/scores.csv: real data, the gm teacher; mean over init seeds; `--val-examples`
+picks the validation size they were scored on), naswot and synflow (results/nas/), and the encoding
+(gtn_nas.nas.fused.encode). Target: 1-epoch validation accuracy (results/ground_truth/convnet.csv).
+
+Writes to --out-dir:
+- models.csv: out-of-fold Spearman rho per model and feature set, mean and SD over `--repeats`
+  fold draws (k-fold by architecture);
+- paired.csv: the shipped configuration's out-of-fold rho minus each single proxy and rank-sum, with
+  paired bootstrap intervals and the minimal detectable difference;
+- learning_curve.csv: rho against the number of training architectures;
+- cost.csv: the features' seconds and FLOPs against the ground truth's.
+
+    python benchmarks/fused_proxy.py --out-dir results/fused
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata, spearmanr
+from sklearn.linear_model import Ridge
+
+from gtn_nas.api import write_csv, write_text
+from gtn_nas.nas import fused
+from gtn_nas.nas.ranking import paired_difference
+
+ROOT = Path(__file__).resolve().parents[1]
+GT = ROOT / "results/ground_truth/convnet.csv"
+FRONTIER = ROOT / "results/nas_frontier/scores.csv"
+ZERO_COST = {"naswot": ROOT / "results/nas/naswot.csv", "synflow": ROOT / "results/nas/synflow.csv"}
+STEPS = (8, 16, 32)
+TRAINED = {"real": "real", "teacher": "teacher:gm"}  # feature group -> frontier proxy
+
+
+def load(val_examples: int) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """(features, truth, per-arch cost rows) for the ground truth's architectures."""
+    gt = pd.read_csv(GT).set_index("arch_id")
+    specs = {aid: json.loads(s) for aid, s in gt["spec"].items()}
+    front = pd.read_csv(FRONTIER)
+    front = front[(front["val_examples"] == val_examples) & front["steps"].isin(STEPS)]
+    front = front[front["proxy"].isin(TRAINED.values())]
+    zc = pd.concat([pd.read_csv(p)[["arch_id", "proxy", "score", "seconds", "flops"]] for p in ZERO_COST.values()])
+    scores = pd.concat([front[["arch_id", "proxy", "steps", "score"]], zc[["arch_id", "proxy", "score"]]])
+    cost = pd.concat(
+        [
+            front.assign(seconds=front["train_seconds"] + front["eval_seconds"])[
+                ["arch_id", "proxy", "seconds", "flops"]
+            ],
+            zc[["arch_id", "proxy", "seconds", "flops"]],
+        ]
+    )
+    return fused.feature_table(scores, specs), gt["val_acc"], cost
+
+
+def columns(features: pd.DataFrame, groups: tuple[str, ...]) -> list[str]:
+    """The feature columns of named groups: real / teacher (8, 16, 32 steps), zc, enc."""
+    out = []
+    for g in groups:
+        if g in TRAINED:
+            out += [f"{TRAINED[g]}@{s}" for s in STEPS]
+        elif g == "zc":
+            out += list(ZERO_COST)
+        elif g == "enc":
+            out += [c for c in features if c not in out and "@" not in c and c not in ZERO_COST]
+    return out
+
+
+def ridge_crossval(x: pd.DataFrame, y: pd.Series, k: int, seed: int) -> pd.Series:
+    pred = pd.Series(np.nan, index=x.index)
+    for train, test in fused.folds(x.index, k, seed):
+        mu, sd = x.loc[train].mean(), x.loc[train].std().replace(0, 1)
+        model = Ridge(alpha=1.0).fit(((x.loc[train] - mu) / sd).to_numpy(), y.loc[train].to_numpy())
+        pred.loc[test] = model.predict(((x.loc[test] - mu) / sd).to_numpy())
+    return pred
+
+
+SETS = {
+    "zero-cost + encoding": ("zc", "enc"),
+    "real + zero-cost + encoding": ("real", "zc", "enc"),
+    "teacher + zero-cost + encoding": ("teacher", "zc", "enc"),
+    "teacher + real + zero-cost + encoding": ("teacher", "real", "zc", "enc"),
+    "teacher only": ("teacher",),
+    "real only": ("real",),
+}
+SHIPPED = "teacher + real + zero-cost + encoding"
+
+
+def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, pd.Series]:
+    rows, shipped_pred = [], None
+    for name, groups in SETS.items():
+        x = features[columns(features, groups)]
+        for model in ("gradient boosting", "ridge"):
+            rhos = []
+            for r in range(repeats):
+                pred = (
+                    fused.crossval(x, truth, k, r) if model == "gradient boosting" else ridge_crossval(x, truth, k, r)
+                )
+                rhos.append(spearmanr(pred, truth.loc[pred.index]).statistic)
+                if name == SHIPPED and model == "gradient boosting" and r == 0:
+                    shipped_pred = pred
+            rows.append(
+                {
+                    "features": name,
+                    "model": model,
+                    "rho_mean": np.mean(rhos),
+                    "rho_sd": np.std(rhos, ddof=1),
+                    "repeats": repeats,
+                    "folds": k,
+                    "n": len(x),
+                }
+            )
+    return pd.DataFrame(rows), shipped_pred
+
+
+def paired_table(features, truth, pred: pd.Series, n_boot: int) -> pd.DataFrame:
+    y = truth.loc[pred.index].to_numpy(float)
+    f = features.loc[pred.index]
+    singles = {c: f[c].to_numpy(float) for c in ("teacher:gm@32", "real@32", "naswot", "synflow")}
+    singles["rank-sum teacher:gm@32 + naswot"] = rankdata(f["teacher:gm@32"]) + rankdata(f["naswot"])
+    rows = []
+    for name, other in singles.items():
+        d = paired_difference(pred.to_numpy(float), other, y, n_boot, seed=0)
+        rows.append({"fused_minus": name, "single_rho": spearmanr(other, y).statistic, **d})
+    return pd.DataFrame(rows)
+
+
+def learning_curve(features, truth, sizes, k: int, repeats: int) -> pd.DataFrame:
+    x = features[columns(features, SETS[SHIPPED])]
+    rows = []
+    for n in sizes:
+        if n > len(x) * (k - 1) // k:
+            continue
+        rhos = [
+            spearmanr(p := fused.crossval(x, truth, k, r, train_size=n), truth.loc[p.index]).statistic
+            for r in range(repeats)
+        ]
+        rows.append({"train_archs": n, "rho_mean": np.mean(rhos), "rho_sd": np.std(rhos, ddof=1), "repeats": repeats})
+    return pd.DataFrame(rows)
+
+
+def cost_table(cost: pd.DataFrame, truth_ids) -> pd.DataFrame:
+    gt = pd.read_csv(GT).set_index("arch_id").loc[truth_ids]
+    rows = []
+    for name, groups in SETS.items():
+        proxies = [TRAINED[g] for g in groups if g in TRAINED] + (list(ZERO_COST) if "zc" in groups else [])
+        c = cost[cost["proxy"].isin(proxies)]
+        rows.append(
+            {
+                "features": name,
+                "seconds_ratio": c["seconds"].sum() / gt["seconds"].sum(),
+                "flops_ratio": c["flops"].sum() / gt["train_flops"].sum(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out-dir", type=Path, required=True)
+    ap.add_argument("--val-examples", type=int, default=10000, choices=(1000, 10000))
+    ap.add_argument("--folds", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    args = ap.parse_args()
+    features, truth, cost = load(args.val_examples)
+    models, pred = model_table(features, truth, args.folds, args.repeats)
+    out = args.out_dir
+    write_csv(models, out / "models.csv")
+    write_csv(paired_table(features, truth, pred, args.bootstrap), out / "paired.csv")
+    write_csv(
+        learning_curve(features, truth, (10, 25, 50, 100, 200), args.folds, args.repeats), out / "learning_curve.csv"
+    )
+    write_csv(cost_table(cost, truth.index), out / "cost.csv")
+    write_text(out / "command.json", json.dumps({"command": shlex.join(["python", *sys.argv])}, indent=1) + "\n")
+    print(models.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
