@@ -112,14 +112,16 @@ def test_the_model_must_be_a_json_file(tmp_path):
     assert_one_line_error(cli("fuse", *scores, "--ground-truth", gt, "--out", tmp_path / "m.csv"), ".json")
 
 
-def zero_cost_model(tmp_path) -> tuple[str, str]:
-    """A model fitted on naswot and synflow columns (random scores: only the plumbing is tested)."""
+def zero_cost_model(tmp_path, trained: tuple = ()) -> tuple[str, str]:
+    """A model fitted on naswot and synflow columns, and `trained` (proxy, steps) ones (random scores:
+    only the plumbing is tested)."""
     specs = load_space("convnet").archs[:12]
     rng = np.random.default_rng(4)
     gt = pd.DataFrame(
         {"arch_id": [arch_id(s) for s in specs], "spec": [json.dumps(s) for s in specs], "val_acc": rng.random(12)}
     )
-    rows = [{"arch_id": arch_id(s), "proxy": p, "score": rng.random()} for s in specs for p in ("naswot", "synflow")]
+    parts = [("naswot", None), ("synflow", None), *trained]
+    rows = [{"arch_id": arch_id(s), "proxy": p, "steps": t, "score": rng.random()} for s in specs for p, t in parts]
     gt.to_csv(tmp_path / "gt.csv", index=False)
     pd.DataFrame(rows).to_csv(tmp_path / "zc.csv", index=False)
     run = cli("fuse", tmp_path / "zc.csv", "--ground-truth", tmp_path / "gt.csv", "--out", tmp_path / "m.json")
