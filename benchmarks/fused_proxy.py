@@ -50,15 +50,23 @@ def load(val_examples: int) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     front = front[front["proxy"].isin(TRAINED.values())]
     zc = pd.concat([pd.read_csv(p)[["arch_id", "proxy", "score", "seconds", "flops"]] for p in ZERO_COST.values()])
     scores = pd.concat([front[["arch_id", "proxy", "steps", "score"]], zc[["arch_id", "proxy", "score"]]])
-    cost = pd.concat(
-        [
-            front.assign(seconds=front["train_seconds"] + front["eval_seconds"])[
-                ["arch_id", "proxy", "seconds", "flops"]
-            ],
-            zc[["arch_id", "proxy", "seconds", "flops"]],
-        ]
-    )
+    cost = pd.concat([trajectory_cost(front), zc[["arch_id", "proxy", "seconds", "flops"]]])
     return fused.feature_table(scores, specs), gt["val_acc"], cost
+
+
+def trajectory_cost(front: pd.DataFrame) -> pd.DataFrame:
+    """Per proxy, architecture and init seed, what a fused proxy pays for its 8-, 16- and 32-step
+    scores: one training to 32 steps (the frontier's cumulative row) plus an evaluation at each step
+    count. flops(t) = 3 F B t + F n, so F n = flops(t) - 3 F B t with F from two step counts."""
+    rows = []
+    for (proxy, aid, _), g in front.groupby(["proxy", "arch_id", "init_seed"]):
+        g = g.set_index("steps")
+        b = 128  # the frontier's batch size (the teachers' and real data's)
+        f = (g.loc[32, "flops"] - g.loc[16, "flops"]) / (3 * b * 16)
+        evals = sum(g.loc[t, "flops"] - 3 * f * b * t for t in (8, 16))
+        seconds = g.loc[32, "train_seconds"] + g["eval_seconds"].sum()
+        rows.append({"arch_id": aid, "proxy": proxy, "seconds": seconds, "flops": g.loc[32, "flops"] + evals})
+    return pd.DataFrame(rows)
 
 
 def columns(features: pd.DataFrame, groups: tuple[str, ...]) -> list[str]:
