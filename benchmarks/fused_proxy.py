@@ -34,24 +34,32 @@ from gtn_nas.nas import fused
 from gtn_nas.nas.ranking import paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]
-GT = ROOT / "results/ground_truth/convnet.csv"
-FRONTIER = ROOT / "results/nas_frontier/scores.csv"
-ZERO_COST = {"naswot": ROOT / "results/nas/naswot.csv", "synflow": ROOT / "results/nas/synflow.csv"}
+# (ground truth, frontier scores, folder of zero-cost search outputs) per set of architectures
+SETS_OF_ARCHS = {
+    "60": ("results/ground_truth/convnet.csv", "results/nas_frontier/scores.csv", "results/nas"),
+    "190": ("results/ground_truth/convnet250_new.csv", "results/nas_frontier_250/scores.csv", "results/nas_250"),
+}
+ZERO_COST = ("naswot", "synflow")
 STEPS = (8, 16, 32)
 TRAINED = {"real": "real", "teacher": "teacher:gm"}  # feature group -> frontier proxy
 
 
-def load(val_examples: int) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """(features, truth, per-arch cost rows) for the ground truth's architectures."""
-    gt = pd.read_csv(GT).set_index("arch_id")
+def load(val_examples: int, sets: list[str], init_seeds: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(features, ground truth, per-arch cost rows) for the architectures of `sets`; trained scores
+    averaged over the first `init_seeds` init seeds (None: all there are)."""
+    gt = pd.concat([pd.read_csv(ROOT / SETS_OF_ARCHS[k][0]) for k in sets]).drop_duplicates("arch_id")
+    gt = gt.set_index("arch_id")
     specs = {aid: json.loads(s) for aid, s in gt["spec"].items()}
-    front = pd.read_csv(FRONTIER)
+    front = pd.concat([pd.read_csv(ROOT / SETS_OF_ARCHS[k][1]) for k in sets])
     front = front[(front["val_examples"] == val_examples) & front["steps"].isin(STEPS)]
     front = front[front["proxy"].isin(TRAINED.values())]
-    zc = pd.concat([pd.read_csv(p)[["arch_id", "proxy", "score", "seconds", "flops"]] for p in ZERO_COST.values()])
+    if init_seeds is not None:
+        front = front[front["init_seed"] < init_seeds]
+    paths = [ROOT / SETS_OF_ARCHS[k][2] / f"{z}.csv" for k in sets for z in ZERO_COST]
+    zc = pd.concat([pd.read_csv(p)[["arch_id", "proxy", "score", "seconds", "flops"]] for p in paths])
     scores = pd.concat([front[["arch_id", "proxy", "steps", "score"]], zc[["arch_id", "proxy", "score"]]])
     cost = pd.concat([trajectory_cost(front), zc[["arch_id", "proxy", "seconds", "flops"]]])
-    return fused.feature_table(scores, specs), gt["val_acc"], cost
+    return fused.feature_table(scores, specs), gt, cost
 
 
 def trajectory_cost(front: pd.DataFrame) -> pd.DataFrame:
@@ -155,8 +163,7 @@ def learning_curve(features, truth, sizes, k: int, repeats: int) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def cost_table(cost: pd.DataFrame, truth_ids) -> pd.DataFrame:
-    gt = pd.read_csv(GT).set_index("arch_id").loc[truth_ids]
+def cost_table(cost: pd.DataFrame, gt: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for name, groups in SETS.items():
         proxies = [TRAINED[g] for g in groups if g in TRAINED] + (list(ZERO_COST) if "zc" in groups else [])
@@ -175,11 +182,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", type=Path, required=True)
     ap.add_argument("--val-examples", type=int, default=10000, choices=(1000, 10000))
+    ap.add_argument("--sets", nargs="+", default=["60"], choices=list(SETS_OF_ARCHS), help="sets of architectures")
+    ap.add_argument("--init-seeds", type=int, help="average trained scores over this many init seeds (default: all)")
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--bootstrap", type=int, default=1000)
     args = ap.parse_args()
-    features, truth, cost = load(args.val_examples)
+    features, gt, cost = load(args.val_examples, args.sets, args.init_seeds)
+    truth = gt["val_acc"]
     models, pred = model_table(features, truth, args.folds, args.repeats)
     out = args.out_dir
     write_csv(models, out / "models.csv")
@@ -187,7 +197,7 @@ def main() -> None:
     write_csv(
         learning_curve(features, truth, (10, 25, 50, 100, 200), args.folds, args.repeats), out / "learning_curve.csv"
     )
-    write_csv(cost_table(cost, truth.index), out / "cost.csv")
+    write_csv(cost_table(cost, gt), out / "cost.csv")
     write_text(out / "command.json", json.dumps({"command": shlex.join(["python", *sys.argv])}, indent=1) + "\n")
     print(models.to_string(index=False))
 
