@@ -3,14 +3,13 @@ product's distillation space?
 
 Each variant is a `gtn-nas distill --method bptt` run from the product's fitted start
 (benchmarks/configs/carry_over/): the GTN recipe (full unroll, intermediate losses, meta-lr 0.02),
-the unroll alone at the default meta-lr, and each on weight-normalised students. Its control is the
-same fitted start never meta-trained and calibrated, the rank ablation's `start`
-(benchmarks/rank_ablation.py; the same generator, fitted with the same seed, so its scores are
-reused from results/teachers/rank_ablation/). Per variant and seed, as the rank ablation does: the
-60 ConvNets of results/ground_truth/convnet.csv scored at 32 steps, and held-out retained accuracy
-(10 nets x 2 student seeds).
+the unroll alone at the default meta-lr, and each on weight-normalised students. Its controls are the
+same fitted start never meta-trained, distilled here with the same seed (CONTROLS): with a bptt
+teacher's initial recipe (its own start) and calibrated (the best recipe without meta-training).
+Per run, as the rank ablation does: the 60 ConvNets of results/ground_truth/convnet.csv scored at 32
+steps, and held-out retained accuracy (10 nets x 2 student seeds).
 
-    GTN_NAS_THREADS=1 python benchmarks/carry_over.py --only gtn-recipe:0 gtn-recipe-wn:0
+    GTN_NAS_THREADS=1 python benchmarks/carry_over.py --only start:0 bptt-start:0 gtn-unroll:0
     python benchmarks/carry_over.py --summarise
 """
 
@@ -32,20 +31,29 @@ from gtn_nas.nas.ranking import load_runs
 
 OUT = Path("results/teachers/carry_over")
 CHECKPOINTS = Path("runs/carry_over")  # git-ignored: only the scores are results
-START = ROOT / "results/teachers/rank_ablation"  # start-seedS: nas/ and heldout/ scores
+CONFIGS = "benchmarks/configs/carry_over"
 VARIANTS = {
-    "gtn-unroll": ["--config", "benchmarks/configs/carry_over/gtn-unroll.toml"],
-    "gtn-unroll-wn": ["--config", "benchmarks/configs/carry_over/gtn-unroll-wn.toml"],
-    "gtn-recipe": ["--config", "benchmarks/configs/carry_over/gtn-recipe.toml"],
-    "gtn-recipe-wn": ["--config", "benchmarks/configs/carry_over/gtn-recipe-wn.toml"],
+    "gtn-unroll": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-unroll.toml"],
+    "gtn-unroll-wn": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-unroll-wn.toml"],
+    "gtn-unroll-lr005": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-unroll-lr005.toml"],
+    "gtn-recipe": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-recipe.toml"],
+    "gtn-recipe-wn": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-recipe-wn.toml"],
 }
+# Two controls per seed, both the same fitted generator never meta-trained (distilled afresh with
+# today's code): `bptt-start`, with the inner lr and momentum a bptt teacher starts from (its own
+# start: what meta-training changed), and `start`, calibrated on the lr x momentum x clip grid
+# as an ift or gm teacher is (the rank ablation's control: the best recipe without meta-training).
+CONTROLS = {
+    "bptt-start": ["--method", "bptt", "--meta-steps", "0"],
+    "start": ["--method", "ift", "--students-per-step", "4", "--meta-steps", "0"],
+}
+VARIANTS |= CONTROLS
 
 
 def one(variant: str, seed: int, out_dir: Path) -> None:
     name = f"{variant}-seed{seed}"
     ckpt, log = CHECKPOINTS / f"{name}.pt", []
-    flags = ["--method", "bptt", "--quiet"]
-    cmd = ["gtn-nas", "distill", *flags, *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
+    cmd = ["gtn-nas", "distill", "--quiet", *VARIANTS[variant], "--seed", str(seed), "--out", str(ckpt)]
     done = ckpt.exists() and torch.load(ckpt, weights_only=True, map_location="cpu")["complete"]
     wall = None if done else run(cmd + (["--resume"] if ckpt.exists() else []), log)
     nas = out_dir / "nas" / f"{name}.csv"
@@ -70,52 +78,56 @@ def one(variant: str, seed: int, out_dir: Path) -> None:
 
 
 def summarise(out_dir: Path) -> None:
-    """ρ on the 60 ConvNets with paired intervals against the same seed's start and real data, and
-    held-out retained accuracy beside the start's."""
+    """Per run: held-out retained accuracy and the 60-ConvNet rho; per teacher, paired differences
+    (held-out per net and seed, rho by paired bootstrap) against each control of its seed and, for
+    rho, against real data."""
     records = [json.loads(p.read_text()) for p in sorted((out_dir / "runs").glob("*.json"))]
-    names = [f"{r['variant']}-seed{r['seed']}" for r in records]
-    seeds = sorted({r["seed"] for r in records})
-    starts = [str(START / "nas" / f"start-seed{s}.csv") for s in seeds]
-    runs = [str(out_dir / "nas" / f"{n}.csv") for n in names] + starts + ["results/nas/real.csv"]
+    names = {f"{r['variant']}-seed{r['seed']}": r for r in records}
+    runs = [str(out_dir / "nas" / f"{n}.csv") for n in names] + ["results/nas/real.csv"]
     # each run's label as `gtn-nas rank` names it (the file stem only where two runs share a proxy)
     label = {Path(src).stem: lab for lab, src, _ in load_runs([ROOT / r for r in runs])}
-    start = {n: label[f"start-seed{r['seed']}"] for r, n in zip(records, names)}
-    paired = []
-    for n in names:
-        paired += ["--paired", f"{label[n]},{start[n]}", "--paired", f"{label[n]},real"]
+    controls = {
+        n: {c: f"{c}-seed{r['seed']}" for c in CONTROLS} for n, r in names.items() if r["variant"] not in CONTROLS
+    }
+    paired = [f"{label[n]},{label[c]}" for n, cs in controls.items() for c in cs.values() if c in names]
+    paired += [f"{label[n]},real" for n in names]
     csv = out_dir / "nas_correlation.csv"
-    cmd = ["gtn-nas", "rank", "--ground-truth", GT, *runs, "--bootstrap", "1000", "--seed", "0", *paired]
+    cmd = ["gtn-nas", "rank", "--ground-truth", GT, *runs, "--bootstrap", "1000", "--seed", "0"]
+    cmd += [arg for pair in paired for arg in ("--paired", pair)]
     run([*cmd, "--out-csv", str(csv)], [])
     corr = pd.read_csv(ROOT / csv).set_index("proxy")
 
-    def interval(key: str) -> str:
+    def interval(key: str, sign: str = "+") -> str:
+        if key not in corr.index:
+            return ""
         r = corr.loc[key]
-        return f"{r['spearman']:+.3f} [{r['spearman_lo']:+.2f}, {r['spearman_hi']:+.2f}]"
+        return f"{r['spearman']:{sign}.3f} [{r['spearman_lo']:{sign}.2f}, {r['spearman_hi']:{sign}.2f}]"
+
+    held = {n: pd.read_csv(out_dir / "heldout" / f"{n}.csv")["retained"].to_numpy() for n in names}
+
+    def held_diff(n: str, c: str) -> str:
+        if c not in held:
+            return ""
+        d = held[n] - held[c]  # the same nets and student seeds, in order
+        return f"{d.mean():+.3f} ± {d.std(ddof=1) / len(d) ** 0.5:.3f}"
 
     rows = []
-    for r, n in zip(records, names):
-        start_held = pd.read_csv(START / "heldout" / f"start-seed{r['seed']}.csv")
-        held = pd.read_csv(out_dir / "heldout" / f"{n}.csv")
-        diff = held["retained"].to_numpy() - start_held["retained"].to_numpy()  # same nets and seeds, in order
-        rows.append(
-            {
-                "variant": r["variant"],
-                "seed": r["seed"],
-                "elapsed_s": round(r["elapsed_s"]),
-                "heldout_retained": round(r["heldout_retained"], 4),
-                "start_heldout_retained": round(float(start_held["retained"].mean()), 4),
-                "heldout_minus_start": round(float(diff.mean()), 4),
-                "heldout_minus_start_se": round(float(diff.std(ddof=1) / len(diff) ** 0.5), 4),
-                "convnet60_rho": interval(label[n]).lstrip("+"),
-                "minus_start": interval(f"{label[n]} − {start[n]}"),
-                "minus_real": interval(f"{label[n]} − real"),
-            }
-        )
-    write_csv(pd.DataFrame(rows), out_dir / "summary.csv")
+    for n, r in names.items():
+        row = {"variant": r["variant"], "seed": r["seed"], "elapsed_s": round(r["elapsed_s"])}
+        row |= {"heldout_retained": round(float(held[n].mean()), 4), "convnet60_rho": interval(label[n], "")}
+        for c in CONTROLS:
+            other = f"{c}-seed{r['seed']}"
+            teacher = n in controls and other in names
+            row[f"heldout_minus_{c}"] = held_diff(n, other) if teacher else ""
+            row[f"rho_minus_{c}"] = interval(f"{label[n]} − {label[other]}") if teacher else ""
+        row["rho_minus_real"] = interval(f"{label[n]} − real")
+        rows.append(row)
+    table = pd.DataFrame(rows).sort_values(["variant", "seed"])
+    write_csv(table, out_dir / "summary.csv")
     meta = {"command": "python benchmarks/carry_over.py --summarise", "rank_command": shlex.join(cmd)}
-    meta["runs"] = {n: r["commands"] for r, n in zip(records, names)}
+    meta["runs"] = {n: r["commands"] for n, r in names.items()}
     write_text(out_dir / "summary.json", json.dumps(meta, indent=1) + "\n")
-    print(pd.DataFrame(rows).to_string(index=False))
+    print(table.to_string(index=False))
 
 
 def main() -> None:

@@ -153,23 +153,21 @@ def headline_table(inputs: Inputs) -> str:
 
 
 def carry_over_table(inputs: Inputs) -> str:
-    """Per carry-over variant and seed (results/teachers/carry_over/summary.csv): held-out retained
-    accuracy beside its start's, and the 60-ConvNet rho with paired intervals."""
+    """Per carry-over run (results/teachers/carry_over/summary.csv): held-out retained accuracy and
+    the 60-ConvNet rho, a teacher's paired differences against both controls of its seed and real."""
     f = inputs.csv("teachers/carry_over/summary.csv", ("variant", "seed"), ("heldout_retained",))
-    f["held-out − start (± SE)"] = [
-        f"{d:+.3f} ± {se:.3f}" for d, se in zip(f["heldout_minus_start"], f["heldout_minus_start_se"])
-    ]
     cols = {
-        "variant": "variant",
+        "variant": "run",
         "seed": "seed",
         "heldout_retained": "held-out retained",
-        "start_heldout_retained": "its start's",
-        "held-out − start (± SE)": "held-out − start (± SE)",
+        "heldout_minus_bptt-start": "held-out − bptt-start (± SE)",
+        "heldout_minus_start": "held-out − start (± SE)",
         "convnet60_rho": "60-ConvNet ρ [95% CI]",
-        "minus_start": "ρ − start's",
-        "minus_real": "ρ − real's",
+        "rho_minus_bptt-start": "ρ − bptt-start's",
+        "rho_minus_start": "ρ − start's",
+        "rho_minus_real": "ρ − real's",
     }
-    return markdown_table(f[list(cols)].rename(columns=cols), ".3f")
+    return markdown_table(f[list(cols)].rename(columns=cols).fillna(""), ".3f")
 
 
 GTN_BLOCKS = {
