@@ -33,14 +33,48 @@ def ground_truth_md(frame: pd.DataFrame, meta: dict, name: str, yardstick: bool 
     return text
 
 
+LARGER = {  # issue 33's larger set (benchmarks/larger_set.py): file -> (architectures planned, what)
+    "convnet250.csv": (250, "ConvNets of `convnet.toml`: the 60 above and 190 more (`convnet250_new.csv`)"),
+    "mlp100.csv": (100, "MLPs of `mlp.toml`"),
+}
+
+
+def larger_set_md(inputs: Inputs) -> str:
+    """The larger evaluation set's files, as far as they have run (same protocol as convnet.csv)."""
+    lines = []
+    for name, (planned, what) in LARGER.items():
+        if not inputs.exists(f"ground_truth/{name}"):
+            continue
+        f = inputs.csv(f"ground_truth/{name}", ("arch_id",), ("val_acc", "seconds"))
+        acc = f["val_acc"]
+        lines.append(
+            f"- `{name}`: {len(f)} of {planned} {what}; validation accuracy {acc.min():.4f} to {acc.max():.4f} "
+            f"(median {acc.median():.4f}); {f['seconds'].sum() / 60:.0f} minutes of training summed over its rows "
+            "(one thread beside other runs: not a timing)."
+        )
+    if not lines:
+        return ""
+    return (
+        "\n## The larger evaluation set (issue 33)\n\nDrawn by `benchmarks/larger_set.py` (seed 33; disjoint from "
+        "the ranking pools, held-out nets and distillation students, a test checks the ids), trained with the protocol "
+        "above (1 epoch, 2 seeds, one thread), resumable:\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + _command_block(
+            "GTN_NAS_THREADS=1 gtn-nas ground-truth --space results/ground_truth/convnet250_new_archs.toml "
+            "--n-archs 190 --epochs 1 --seeds 2 --out results/ground_truth/convnet250_new.csv --wait\n"
+            "python benchmarks/larger_set.py --merge\n"
+            "GTN_NAS_THREADS=1 gtn-nas ground-truth --space results/ground_truth/mlp100_archs.toml "
+            "--n-archs 100 --epochs 1 --seeds 2 --out results/ground_truth/mlp100.csv --wait"
+        )
+    )
+
+
 def _ground_truth(inputs: Inputs) -> dict:
     frame = inputs.csv("ground_truth/convnet.csv", ("arch_id",), ("val_acc",))
     meta = inputs.json("ground_truth/convnet.json", ("command",))
-    return {
-        "ground_truth/README.md": ground_truth_md(
-            frame, meta, "convnet.csv", inputs.exists("ground_truth/yardstick.csv")
-        )
-    }
+    text = ground_truth_md(frame, meta, "convnet.csv", inputs.exists("ground_truth/yardstick.csv"))
+    return {"ground_truth/README.md": text + larger_set_md(inputs)}
 
 
 YARDSTICK_COLUMNS = ("arch_id",)
