@@ -39,6 +39,8 @@ SETS_OF_ARCHS = {
     "60": ("results/ground_truth/convnet.csv", "results/nas_frontier/scores.csv", "results/nas"),
     "190": ("results/ground_truth/convnet250_new.csv", "results/nas_frontier_250/scores.csv", "results/nas_250"),
 }
+# `--sets 60 190 --init-seeds 1` is issue 33's 250 ConvNets (results/ground_truth/convnet250.csv): one init seed,
+# since the 190's frontier scores have one. Feature sets whose scores have not all run are left out.
 ZERO_COST = ("naswot", "synflow")
 STEPS = (8, 16, 32)
 TRAINED = {"real": "real", "teacher": "teacher:gm"}  # feature group -> frontier proxy
@@ -50,7 +52,8 @@ def load(val_examples: int, sets: list[str], init_seeds: int | None) -> tuple[pd
     gt = pd.concat([pd.read_csv(ROOT / SETS_OF_ARCHS[k][0]) for k in sets]).drop_duplicates("arch_id")
     gt = gt.set_index("arch_id")
     specs = {aid: json.loads(s) for aid, s in gt["spec"].items()}
-    front = pd.concat([pd.read_csv(ROOT / SETS_OF_ARCHS[k][1]) for k in sets])
+    paths = [ROOT / SETS_OF_ARCHS[k][1] for k in sets]
+    front = pd.concat([pd.read_csv(p) for p in paths if p.exists()])  # a set's may not have run yet
     front = front[(front["val_examples"] == val_examples) & front["steps"].isin(STEPS)]
     front = front[front["proxy"].isin(TRAINED.values())]
     if init_seeds is not None:
@@ -100,6 +103,7 @@ def ridge_crossval(x: pd.DataFrame, y: pd.Series, k: int, seed: int) -> pd.Serie
 
 
 SETS = {
+    "encoding only": ("enc",),
     "zero-cost + encoding": ("zc", "enc"),
     "real + zero-cost + encoding": ("real", "zc", "enc"),
     "teacher + zero-cost + encoding": ("teacher", "zc", "enc"),
@@ -110,10 +114,22 @@ SETS = {
 SHIPPED = "teacher + real + zero-cost + encoding"
 
 
+def available(features) -> list[str]:
+    """The feature sets every architecture has all the features of (trained scores may be missing
+    for a set of architectures whose frontier run has not finished)."""
+    ok = lambda cols: all(c in features for c in cols) and features[cols].notna().all().all()  # noqa: E731
+    return [name for name, groups in SETS.items() if ok(columns(features, groups))]
+
+
+def shipped(features) -> str:
+    """The richest feature set there is: every group, else zero-cost + encoding."""
+    return SHIPPED if SHIPPED in available(features) else "zero-cost + encoding"
+
+
 def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, pd.Series]:
     rows, shipped_pred = [], None
-    for name, groups in SETS.items():
-        x = features[columns(features, groups)]
+    for name in available(features):
+        x = features[columns(features, SETS[name])]
         for model in ("gradient boosting", "ridge"):
             rhos = []
             for r in range(repeats):
@@ -121,7 +137,7 @@ def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, pd
                     fused.crossval(x, truth, k, r) if model == "gradient boosting" else ridge_crossval(x, truth, k, r)
                 )
                 rhos.append(spearmanr(pred, truth.loc[pred.index]).statistic)
-                if name == SHIPPED and model == "gradient boosting" and r == 0:
+                if name == shipped(features) and model == "gradient boosting" and r == 0:
                     shipped_pred = pred
             rows.append(
                 {
@@ -140,8 +156,11 @@ def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, pd
 def paired_table(features, truth, pred: pd.Series, n_boot: int) -> pd.DataFrame:
     y = truth.loc[pred.index].to_numpy(float)
     f = features.loc[pred.index]
-    singles = {c: f[c].to_numpy(float) for c in ("teacher:gm@32", "real@32", "naswot", "synflow")}
-    singles["rank-sum teacher:gm@32 + naswot"] = rankdata(f["teacher:gm@32"]) + rankdata(f["naswot"])
+    have = [c for c in ("teacher:gm@32", "real@32", "naswot", "synflow") if c in f and f[c].notna().all()]
+    singles = {c: f[c].to_numpy(float) for c in have}
+    if "teacher:gm@32" in have:
+        singles["rank-sum teacher:gm@32 + naswot"] = rankdata(f["teacher:gm@32"]) + rankdata(f["naswot"])
+    singles["rank-sum naswot + synflow"] = rankdata(f["naswot"]) + rankdata(f["synflow"])
     rows = []
     for name, other in singles.items():
         d = paired_difference(pred.to_numpy(float), other, y, n_boot, seed=0)
@@ -150,7 +169,7 @@ def paired_table(features, truth, pred: pd.Series, n_boot: int) -> pd.DataFrame:
 
 
 def learning_curve(features, truth, sizes, k: int, repeats: int) -> pd.DataFrame:
-    x = features[columns(features, SETS[SHIPPED])]
+    x = features[columns(features, SETS[shipped(features)])]
     rows = []
     for n in sizes:
         if n > len(x) * (k - 1) // k:
@@ -163,9 +182,10 @@ def learning_curve(features, truth, sizes, k: int, repeats: int) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def cost_table(cost: pd.DataFrame, gt: pd.DataFrame) -> pd.DataFrame:
+def cost_table(cost: pd.DataFrame, gt: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for name, groups in SETS.items():
+    for name in available(features):
+        groups = SETS[name]
         proxies = [TRAINED[g] for g in groups if g in TRAINED] + (list(ZERO_COST) if "zc" in groups else [])
         c = cost[cost["proxy"].isin(proxies)]
         rows.append(
@@ -197,7 +217,7 @@ def main() -> None:
     write_csv(
         learning_curve(features, truth, (10, 25, 50, 100, 200), args.folds, args.repeats), out / "learning_curve.csv"
     )
-    write_csv(cost_table(cost, gt), out / "cost.csv")
+    write_csv(cost_table(cost, gt, features), out / "cost.csv")
     write_text(out / "command.json", json.dumps({"command": shlex.join(["python", *sys.argv])}, indent=1) + "\n")
     print(models.to_string(index=False))
 
