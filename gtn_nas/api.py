@@ -411,12 +411,6 @@ def fuse(
     CSVs of any proxies (scores after several step counts become separate features), judge it by
     k-fold cross-validation over architectures, refit it on all of them and write it to `out` (JSON),
     with the out-of-fold predictions beside it (`out` with suffix .csv). Returns the `FusedFit`."""
-    from .nas.fused import fit_from_files
+    from .nas.fused import fit_to_file
 
-    if Path(out).suffix != ".json":
-        raise ConfigError(f"--out must be a .json file (the model; its predictions go beside it); got {out}")
-    check_output_file(out, "--out")
-    result = fit_from_files(scores, ground_truth, folds, seed, n_boot)
-    write_text(out, result.model.to_json() + "\n")
-    write_csv(result.predictions, Path(out).with_suffix(".csv"))
-    return result
+    return fit_to_file(scores, ground_truth, out, folds, seed, n_boot)

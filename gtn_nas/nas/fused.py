@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.atomic import write_csv, write_text
 from ..core.errors import ConfigError
-from ..core.flops import forward_flops
+from ..core.paths import check_output_file
 from ..core.spaces import spec_from_json
 from ..core.students import build_student, count_params
+from .proxies import per_image_forward_flops
 
 MIN_TRAIN = 10  # fewer architectures than this cannot fit 200 trees of depth 2 to anything useful
 ZERO_COST = ("naswot", "synflow", "params")  # proxies whose score does not depend on training steps
@@ -41,7 +43,7 @@ def encode(spec: dict) -> dict[str, float]:
         "depth": float(spec.get("depth", 0)),
         "log2_width": math.log2(max(spec.get("width", 1), 1)),
         "log_params": math.log(count_params(net)),
-        "log_flops": math.log(forward_flops(net, batch=2) / 2),
+        "log_flops": math.log(per_image_forward_flops(net)),
     }
     out.update({f"{k}={spec[k]}": 1.0 for k in CATEGORICAL if k in spec})
     return out
@@ -192,6 +194,20 @@ def fit_from_files(
     (lo, hi), _ = bootstrap(pred.to_numpy(float), truth, n_boot, seed)
     frame = pd.DataFrame({"arch_id": pred.index, "val_acc": truth, "predicted": pred.to_numpy(float)})
     return FusedFit(fit(features, gt["val_acc"], seed), frame, rho, lo, hi)
+
+
+def fit_to_file(
+    score_paths: list[str | Path], ground_truth: str | Path, out: str | Path, folds_k: int, seed: int, n_boot: int
+) -> FusedFit:
+    """`fit_from_files`, the model written to `out` (.json) and its out-of-fold predictions beside it
+    (.csv); a bad path is refused before any fitting."""
+    if Path(out).suffix != ".json":
+        raise ConfigError(f"--out must be a .json file (the model; its predictions go beside it); got {out}")
+    check_output_file(out, "--out")
+    result = fit_from_files(score_paths, ground_truth, folds_k, seed, n_boot)
+    write_text(out, result.model.to_json() + "\n")
+    write_csv(result.predictions, Path(out).with_suffix(".csv"))
+    return result
 
 
 def _specs(gt: pd.DataFrame, path) -> pd.Series:
