@@ -17,8 +17,6 @@ so every call resumes where an interrupted one stopped and several processes can
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +52,7 @@ from .nas.search import (
 )
 from .nas.shared_trials import open_search_storage, search_pending
 from .nas.storage import open_storage, storage_url
+from .nas.studies import default_study_name, list_stem, quiet_optuna
 from .nas.workqueue import Pending, WorkQueue, wait_for_queue
 from .teachers.calibration import CalibrationConfig
 from .teachers.checkpoints import load_teacher as _load_teacher
@@ -67,19 +66,6 @@ from .teachers.generator import Teacher, TeacherConfig  # noqa: F401
 STALE_AFTER = 120.0
 N_TRIALS = 100  # COMPLETE trials a search runs to, over all workers
 SAMPLER = "tpe"
-
-
-@contextlib.contextmanager
-def _quiet_optuna():
-    """Optuna logs INFO lines to stderr ("A new study created ...", "Trial N finished ..."); an API
-    call prints nothing. Raised to WARNING for the call only: importing gtn_nas changes nothing, and
-    a caller who asked for Optuna's INFO logs gets their level back."""
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(level)
 
 
 def _device(device: str | torch.device) -> torch.device:
@@ -148,14 +134,14 @@ def check_distill_output(out: str | Path, resume: bool) -> None:
         raise ConfigError(f"{out} exists; pass --resume to continue it or choose another --out")
 
 
-def export(teacher: str | Path, out: str | Path, noise_seed: int = 0) -> int:
+def export(teacher: str | Path, out: str | Path, noise_seed: int = 0, device: str | torch.device = "cpu") -> int:
     """Write the teacher's synthetic dataset (images, labels, per-step lr and momentum) as a .npz;
-    the number of images."""
+    the number of images. Generated on the CPU by default: one teacher, the same bytes everywhere."""
     from .teachers.export import export_npz
 
     if Path(out).suffix != ".npz":
         raise ConfigError(f"--out must end in .npz; got {out}")
-    return export_npz(teacher, out, noise_seed)
+    return export_npz(teacher, out, noise_seed, _device(device))
 
 
 def calibrate(
@@ -175,7 +161,7 @@ def calibrate(
     return recalibrate(teacher, out, _data(data, data_dir, dev), config or CalibrationConfig(), dev)
 
 
-def load_teacher(path: str | Path, device: str | torch.device = "cpu") -> Teacher:
+def load_teacher(path: str | Path, device: str | torch.device = "auto") -> Teacher:
     """A frozen teacher from a checkpoint (loaded with weights_only=True)."""
     return _load_teacher(path, _device(device))[0]
 
@@ -191,7 +177,7 @@ class GroundTruthRun:
     pending: Pending  # what the queue still lacks after this call (`pending.done`: every row is in)
 
 
-@_quiet_optuna()
+@quiet_optuna()
 def ground_truth(
     specs: list[dict],
     config: GroundTruthConfig = GroundTruthConfig(),
@@ -233,7 +219,7 @@ def ground_truth(
 def ground_truth_study(specs: list[dict], config: GroundTruthConfig = GroundTruthConfig()) -> str:
     """The default study of `ground_truth(specs, config)`, the CLI's too, so either resumes the
     other's work: the settings plus a digest of the architectures (a grown list is a new study)."""
-    return config.study_name(_digest("specs", specs))
+    return config.study_name(list_stem("specs", specs))
 
 
 # -- proxies: evaluate given architectures, or search a space ------------------------------------
@@ -249,7 +235,7 @@ class SearchRun:
     pending: Pending | None = None  # what the study still lacks after this call (`pending.done`: complete)
 
 
-@_quiet_optuna()
+@quiet_optuna()
 def evaluate(
     specs: list[dict],
     proxy: ProxySettings,
@@ -275,7 +261,7 @@ def evaluate(
     settings, dev, sp = proxy.validate(), _device(device), _space(space)
     loaded = _loaded(settings, dev)
     url = storage_url(storage, Path(out).with_suffix(".db"))
-    name = study_name or default_study_name(settings, "evaluate", _digest(source, specs), "")
+    name = study_name or default_study_name(settings, "evaluate", list_stem(source, specs), "")
     queue = WorkQueue(open_search_storage(url, stale_after=None), name, specs, stale_after)
     extra = {"mode": "evaluate", "space": sp.name}
     scorer = _bound_proxy(queue.study, settings, extra, data, data_dir, dev, sp, {arch_id(s) for s in specs}, loaded)
@@ -289,7 +275,7 @@ def evaluate(
     return SearchRun(frames[-1], queue.study, url, name, scorer.name, left)
 
 
-@_quiet_optuna()
+@quiet_optuna()
 def search(
     space: str | Space,
     proxy: ProxySettings,
@@ -383,20 +369,6 @@ def _bound_proxy(study, settings, extra, data, data_dir, dev, sp, exclude, loade
     scorer = build(settings, _data(data, data_dir, dev), dev, sp, exclude, loaded)
     record_setup(study, scorer)
     return scorer
-
-
-def _digest(stem: str, specs: list[dict]) -> str:
-    """A list's name plus a digest of its architectures, so that a grown list gets a new study."""
-    digest = hashlib.sha1("\n".join(sorted(arch_id(s) for s in specs)).encode()).hexdigest()[:8]
-    return f"{stem}-n{len(specs)}-{digest}"
-
-
-def default_study_name(settings: ProxySettings, mode: str, source: str, tail: str) -> str:
-    label = Path(settings.teacher).stem if settings.kind == "teacher" else settings.kind
-    extra = (f"-v{settings.val_examples}" if settings.val_examples else "") + (
-        f"-k{settings.seeds}" if settings.seeds > 1 else ""
-    )
-    return f"{mode}-{label}-{source}-T{settings.steps}-seed{settings.seed}{extra}{tail}"
 
 
 def fuse(

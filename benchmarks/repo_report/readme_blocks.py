@@ -31,7 +31,8 @@ from .figures import markdown_table
 from .fused import FUSED_BLOCKS
 from .gtn_mnist import GTN_BLOCKS
 from .headline import readme_headline
-from .teachers import _clip_text, same_runs
+from .rank_study import same_runs
+from .teachers import _clip_text
 
 # -- blocks --------------------------------------------------------------------------------
 

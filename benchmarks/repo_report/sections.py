@@ -12,14 +12,13 @@ from .groundtruth import _ground_truth, _yardstick, rank_pool_md
 from .index import _index
 from .inputs import Inputs
 from .nas import _frontier, _nas, _nas_combination, _rank_md, _search
+from .rank_study import _rank_ablation, _rank_cost
 from .recipes import _recipe_rank
 from .teachers import (
     _ablation,
     _clip_ablation,
     _configs,
     _curves,
-    _rank_ablation,
-    _rank_cost,
     _recalibration,
     _samples,
     _starts,

@@ -29,6 +29,11 @@ DataDir = Annotated[
     ),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")]
+# The commands that only read CSVs compute no tensors; they take --device too, so that one command line
+# can pass it to every command, and check it like the others.
+CheckedDevice = Annotated[
+    str, typer.Option("--device", help="auto, cpu or cuda: checked, unused (this command computes no tensors).")
+]
 Storage = Annotated[
     str | None,
     typer.Option(

@@ -15,6 +15,7 @@ import typer
 from ..core.errors import ConfigError, GtnNasError
 from .app import (
     ArchsFrom,
+    CheckedDevice,
     DataDir,
     Device,
     MaxArchs,
@@ -243,17 +244,21 @@ def export(
     noise_seed: Annotated[
         int, typer.Option("--noise-seed", help="Noise seed for teachers without a learned curriculum.")
     ] = 0,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="auto, cpu or cuda (default: cpu, so that one teacher gives the same bytes on every machine).",
+        ),
+    ] = None,
 ) -> None:
-    """Write the teacher's synthetic dataset as a .npz that any framework can train on.
-
-    The images are generated on the CPU, so that one teacher gives the same bytes on every machine.
-    """
+    """Write the teacher's synthetic dataset as a .npz that any framework can train on."""
     from .. import api
 
     if out.suffix != ".npz":  # before the output checks: the one-line reason is the suffix
         raise ConfigError(f"--out must end in .npz; got {out}")
     api.check_output_file(out)
-    n = api.export(teacher, out, noise_seed)
+    n = api.export(teacher, out, noise_seed, **given(device=device))
     typer.echo(f"wrote {out}: {n} images")
 
 
@@ -317,10 +322,12 @@ def report_cmd(
     ],
     bootstrap: Bootstrap = 1000,
     seed: Seed = 0,
+    device: CheckedDevice = "auto",
 ) -> None:
     """A report of your search runs against a ground truth: ranking table with intervals, scatter, frontier."""
     from .. import api
 
+    api.resolve_device(device)
     api.check_output_dir(out)
     for path in api.report_runs(runs, ground_truth, out, bootstrap, seed):
         typer.echo(f"wrote {path}")

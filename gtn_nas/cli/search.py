@@ -11,6 +11,7 @@ import typer
 from ..core.errors import ConfigError
 from .app import (
     ArchsFrom,
+    CheckedDevice,
     DataDir,
     Device,
     MaxArchs,
@@ -255,10 +256,12 @@ def rank(
     detect: Annotated[
         float | None, typer.Option("--detect", help="With --paired: the architectures needed to detect this Δρ (> 0).")
     ] = None,
+    device: CheckedDevice = "auto",
 ) -> None:
     """Rank correlation, top-k overlap, regret and cost of each proxy against the ground truth."""
     from .. import api
 
+    api.resolve_device(device)
     for path, option in ((out_csv, "--out-csv"), (out_md, "--out-md")):
         if path is not None:
             api.check_output_file(path, option)
@@ -287,11 +290,13 @@ def fuse(
     n_boot: Annotated[
         int | None, typer.Option("--bootstrap", min=0, help="Bootstrap resamples of rho's interval (default: 1000).")
     ] = None,
+    device: CheckedDevice = "auto",
 ) -> None:
     """Fit the fused proxy: a gradient-boosted model from proxies' scores, zero-cost scores and each
     architecture's encoding to its ground-truth accuracy, judged on architectures it never saw."""
     from .. import api
 
+    api.resolve_device(device)
     result = api.fuse(scores, ground_truth, out, **given(folds=folds, seed=seed, n_boot=n_boot))
     n = len(result.predictions)
     typer.echo(

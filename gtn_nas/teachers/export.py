@@ -40,8 +40,8 @@ def teacher_arrays(teacher, noise_seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def export_npz(teacher_path: str | Path, out: str | Path, noise_seed: int = 0) -> int:
-    teacher, _ = load_teacher(teacher_path)
+def export_npz(teacher_path: str | Path, out: str | Path, noise_seed: int = 0, device="cpu") -> int:
+    teacher, _ = load_teacher(teacher_path, device)
     arrays = teacher_arrays(teacher, noise_seed)
 
     def write(tmp: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from cli_run import assert_one_line_error, cli
 from typer.testing import CliRunner
 
 from gtn_nas import api
@@ -46,6 +47,26 @@ def test_the_import_check_sees_an_internal_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from ..nas.workqueue import wait_for_queue\n")
     assert _gtn_imports(bad) == {"gtn_nas.nas.workqueue"}
+
+
+COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_takes_device(command):
+    result = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "--device" in result.output
+
+
+@pytest.mark.parametrize("command", ["rank", "report", "fuse", "export"])
+def test_a_bad_device_is_one_line_even_where_no_tensor_is_computed(command, tmp_path):
+    args = {
+        "rank": ["a.csv", "--ground-truth", "gt.csv"],
+        "report": ["a.csv", "--ground-truth", "gt.csv", "--out", str(tmp_path / "r")],
+        "fuse": ["a.csv", "--ground-truth", "gt.csv", "--out", str(tmp_path / "m.json")],
+        "export": ["--teacher", "t.pt", "--out", str(tmp_path / "x.npz")],
+    }[command]
+    assert_one_line_error(cli(command, *args, "--device", "gpu"), "--device must be auto, cpu or cuda")
 
 
 @pytest.mark.parametrize("path", sorted(CLI.glob("*.py")), ids=lambda p: p.name)

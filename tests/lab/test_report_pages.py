@@ -245,7 +245,7 @@ def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
 def test_identical_runs_are_named_as_one(tmp_path):
     """Rows with the same 60 scores and held-out retention are one run: the shortest name stands."""
     from repo_report.inputs import Inputs
-    from repo_report.teachers import same_runs
+    from repo_report.rank_study import same_runs
 
     nas = tmp_path / "teachers" / "rank_ablation" / "nas"
     nas.mkdir(parents=True)
