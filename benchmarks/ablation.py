@@ -24,7 +24,7 @@ import torch
 
 import common
 from gtn_nas.api import DistillConfig, Distiller, TeacherConfig, load_mnist, load_space, write_csv
-from gtn_nas.teachers.quality import score_teacher
+from gtn_nas.api.lab import score_teacher
 from repo_report import ablation_md, read_csv
 
 HYPER = {"inner_lr": 0.1, "inner_momentum": 0.9}

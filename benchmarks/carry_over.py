@@ -27,7 +27,7 @@ from rank_ablation import heldout_retained, run, search_command
 from rank_stats import GT, ROOT
 
 from gtn_nas.api import write_csv, write_text
-from gtn_nas.nas.ranking import load_runs
+from gtn_nas.api.lab import load_runs
 
 OUT = Path("results/teachers/carry_over")
 CHECKPOINTS = Path("runs/carry_over")  # git-ignored: only the scores are results

@@ -102,7 +102,7 @@ def counts(job: str, url: str, study_name: str) -> dict:
     import optuna
     from optuna.trial import TrialState
 
-    from gtn_nas.nas.storage import driver_url
+    from gtn_nas.api.lab import driver_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials = optuna.load_study(study_name=study_name, storage=driver_url(url)).get_trials(deepcopy=False)

@@ -35,12 +35,9 @@ from scipy.stats import spearmanr
 
 import common
 from gtn_nas.api import CalibrationConfig, arch_id, load_ground_truth, load_mnist, load_space, write_csv
-from gtn_nas.core.students import correct
-from gtn_nas.core.training import train_student
-from gtn_nas.nas.proxies import teacher_batches
-from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.quality import score_teacher
-from gtn_nas.teachers.recalibration import recalibrate
+from gtn_nas.api.lab import correct, recalibrate, score_teacher, train_student
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
+from gtn_nas.api.lab import proxy_teacher_batches as teacher_batches
 from repo_report import clip_ablation_md
 
 FULL = Path("results/teacher_quality/full_training.csv")

@@ -21,8 +21,7 @@ import pandas as pd
 
 import common
 from gtn_nas.api import write_csv
-from gtn_nas.core.checkpoint import load_checkpoint
-from gtn_nas.teachers.config import DEFAULT_META_STEPS
+from gtn_nas.api.lab import DEFAULT_META_STEPS, load_checkpoint
 from repo_report import flag, read_csv, wall_time_md
 
 

@@ -27,7 +27,7 @@ import torch
 
 import common
 from gtn_nas.api import DistillConfig, Distiller, load_mnist, write_csv
-from gtn_nas.teachers.checkpoints import load_teacher
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
 from repo_report import distributed_md, read_csv
 
 

@@ -99,7 +99,7 @@ def kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, rng: random.Random
 def distill_scenario(workdir: Path, rng: random.Random, kills: int = 3, steps: int = 300) -> dict:
     import torch
 
-    from gtn_nas.core.checkpoint import load_checkpoint
+    from gtn_nas.api.lab import load_checkpoint
 
     run = ["distill", *DISTILL, "--meta-steps", str(steps)]
     out, ref = workdir / "killed.pt", workdir / "ref.pt"
@@ -140,7 +140,7 @@ def _queue_counts(url: str, study_name: str | None, expected: list[str]) -> dict
 
 def _tiny_csv(workdir: Path) -> tuple[Path, list[str]]:
     from gtn_nas.api import arch_id, load_space
-    from gtn_nas.core.spaces import spec_to_json
+    from gtn_nas.api.lab import spec_to_json
 
     specs = load_space(TINY).archs
     path = workdir / "archs.csv"

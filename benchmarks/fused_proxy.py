@@ -30,8 +30,7 @@ from scipy.stats import rankdata, spearmanr
 from sklearn.linear_model import Ridge
 
 from gtn_nas.api import write_csv, write_text
-from gtn_nas.nas import fused
-from gtn_nas.nas.ranking import paired_difference
+from gtn_nas.api.lab import fused, paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 # (ground truth, frontier scores, folder of zero-cost search outputs) per set of architectures

@@ -32,11 +32,9 @@ import torch
 
 import common
 from gtn_nas.api import arch_id, load_mnist, load_space, write_csv
-from gtn_nas.core.students import accuracy, build_student
-from gtn_nas.core.training import real_batches, sgd_steps
-from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.fit import balanced_real_steps
-from gtn_nas.teachers.quality import teacher_batches
+from gtn_nas.api.lab import accuracy, balanced_real_steps, build_student, real_batches, sgd_steps
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
+from gtn_nas.api.lab import teacher_recipe as teacher_batches
 
 BUDGETS = (4, 8, 16, 32)
 SPEEDUP_BUDGETS = (32, 48, 64, 96, 128, 192, 256)

@@ -17,8 +17,8 @@ import torch
 
 import common
 from gtn_nas.api import DistillConfig, Distiller, arch_id, load_mnist, write_csv
-from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.methods import Bptt, Ift, IftConfig
+from gtn_nas.api.lab import Bptt, Ift, IftConfig
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
 from repo_report import ift_alignment_md, read_csv
 
 NEUMANN = {"solver": "neumann", "damping": 0.0}  # gtn-nas 0.1's solver

@@ -30,8 +30,7 @@ import torch
 
 import common
 from gtn_nas.api import MNIST, DistillConfig, Distiller, arch_id, load_mnist, load_space
-from gtn_nas.core.inner import InnerState, train_steps
-from gtn_nas.teachers.methods import Ift, IftConfig
+from gtn_nas.api.lab import Ift, IftConfig, InnerState, train_steps
 from repo_report import ift_floor_md, read_csv, read_json
 
 COLD = {"warm_steps": 0, "batches": 2}  # a fresh student trained all T steps each meta-step

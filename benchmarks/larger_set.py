@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gtn_nas.core.spaces import arch_id, load_space, specs_from_csv  # noqa: E402
+from gtn_nas.api import arch_id, load_space, specs_from_csv  # noqa: E402
 
 SEED = 33  # seed of the extra draw (issue number); one random.Random(SEED) per space
 N_CONV, N_MLP = 250, 100

@@ -31,12 +31,9 @@ import torch
 
 import common
 from gtn_nas.api import arch_id, load_mnist, load_space, write_csv
-from gtn_nas.core.data import Split
-from gtn_nas.core.students import accuracy, build_student
-from gtn_nas.core.training import real_batches, sgd_steps
-from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.fit import balanced_real_steps
-from gtn_nas.teachers.quality import teacher_batches
+from gtn_nas.api.lab import Split, accuracy, balanced_real_steps, build_student, real_batches, sgd_steps
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
+from gtn_nas.api.lab import teacher_recipe as teacher_batches
 from repo_report import curves_md, read_csv
 from repo_report.figures import curves_figure, save_figure
 

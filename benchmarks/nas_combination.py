@@ -23,8 +23,7 @@ from scipy.stats import spearmanr
 
 import common
 from gtn_nas.api import load_ground_truth
-from gtn_nas.nas import ranking
-from gtn_nas.nas.ranking import combine_runs
+from gtn_nas.api.lab import combine_runs, ranking
 from repo_report import nas_combination_md
 
 PAIR = ("teacher:gm", "real")  # the paired comparison: the best teacher against real data

@@ -92,7 +92,7 @@ def is_done(cmd: list[str], ground_truth: Path) -> bool:
 def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[str], list[str], list[str]]:
     """Per proxy: its `gtn-nas search` command line and the same as `ProxySettings` fields (the
     benchmark calls the API; the command lines are what a user would type); and the rank command."""
-    from gtn_nas.teachers.checkpoints import load_teacher
+    from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
 
     teachers = args.teachers if args.teachers is not None else default_teachers(Path("results/teachers"))
     nas = args.results / "nas"
@@ -157,8 +157,7 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[list[str], dict]], list[s
 
 def trained_labels(searches: list) -> list[str]:
     """The proxy labels of the trained proxies (teachers, real, subset), as `rank` names them."""
-    from gtn_nas.core.checkpoint import load_checkpoint
-    from gtn_nas.nas.proxies import teacher_name
+    from gtn_nas.api.lab import load_checkpoint, teacher_name
 
     return list(
         dict.fromkeys(

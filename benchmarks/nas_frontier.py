@@ -37,20 +37,22 @@ import pandas as pd
 import torch
 
 import common
-from gtn_nas.api import arch_id, load_ground_truth, load_mnist, load_space, write_csv
-from gtn_nas.core.students import build_student, correct, count_params
-from gtn_nas.core.training import real_batches, sgd_steps
-from gtn_nas.nas.proxies import (
-    ProxySettings,
+from gtn_nas.api import ProxySettings, arch_id, load_ground_truth, load_mnist, load_space, write_csv
+from gtn_nas.api.lab import (
     balanced_subset,
+    build_student,
+    correct,
+    count_params,
     make_proxy,
     per_image_forward_flops,
+    rank_proxy,
+    real_batches,
+    sgd_steps,
     split_pool,
     subset_batches,
-    teacher_batches,
 )
-from gtn_nas.nas.ranking import rank_proxy
-from gtn_nas.teachers.checkpoints import load_teacher
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
+from gtn_nas.api.lab import proxy_teacher_batches as teacher_batches
 
 RAW_COLUMNS = [
     "proxy",

@@ -32,11 +32,9 @@ import torch
 from rank_stats import GT, REAL_RUNS, ROOT, families, pooled
 
 from gtn_nas.api import arch_id, load_mnist, load_space, write_csv, write_text
-from gtn_nas.core.checkpoint import save_checkpoint
-from gtn_nas.core.students import accuracy
-from gtn_nas.core.training import train_student
-from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.quality import teacher_batches
+from gtn_nas.api.lab import accuracy, save_checkpoint, train_student
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
+from gtn_nas.api.lab import teacher_recipe as teacher_batches
 from repo_report import write_section
 
 POOL = "results/ground_truth/rank_pool.csv"

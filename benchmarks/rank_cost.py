@@ -29,8 +29,7 @@ import torch
 
 import common
 from gtn_nas.api import DistillConfig, Distiller, TeacherConfig, load_mnist
-from gtn_nas.teachers.objectives.rank import RankPool, objective_weights
-from gtn_nas.teachers.objectives.twin import twin_loss, twin_weights
+from gtn_nas.api.lab import RankPool, objective_weights, twin_loss, twin_weights
 
 POOL = "results/ground_truth/rank_pool.csv"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gtn_nas.nas.ranking import correlations
+from gtn_nas.api.lab import correlations
 
 ROOT = Path(__file__).resolve().parent.parent
 GT = "results/ground_truth/convnet.csv"

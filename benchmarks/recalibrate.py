@@ -17,8 +17,7 @@ import torch
 
 import common
 from gtn_nas.api import CalibrationConfig, load_mnist
-from gtn_nas.core.checkpoint import load_checkpoint
-from gtn_nas.teachers.recalibration import recalibrate
+from gtn_nas.api.lab import load_checkpoint, recalibrate
 from repo_report import recalibration_md
 
 

@@ -52,13 +52,9 @@ from gtn_nas.api import (
     write_csv,
     write_text,
 )
-from gtn_nas.core.checkpoint import load_checkpoint, save_checkpoint
-from gtn_nas.core.students import accuracy
-from gtn_nas.core.training import train_student
-from gtn_nas.teachers.calibration import inv_softplus
-from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.objectives.rank import RankPool
-from gtn_nas.teachers.quality import teacher_batches
+from gtn_nas.api.lab import RankPool, accuracy, inv_softplus, load_checkpoint, save_checkpoint, train_student
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
+from gtn_nas.api.lab import teacher_recipe as teacher_batches
 
 CALIB_STUDENTS = 16
 COLUMNS = ("teacher", "lr", "momentum", "clip", "calib4_acc", "calib16_acc", "pool_rho", "pool_n", "eval_rho")

@@ -1,17 +1,26 @@
-"""Searches that find something: TPE with the best teacher, TPE with real data, random sampling.
+"""Searches that find something: TPE with a teacher, with real data and with the fused proxy, and
+random sampling with the teacher, at one or more search seeds.
 
 Each search is an ordinary `gtn-nas search` (through the Python API): 100 COMPLETE Optuna trials
-over the 648-architecture convnet space, each proposal trained 32 steps by its proxy and scored on
-the 10k validation split. A proposal the study already scored is answered from the earlier trial
-(no training, cost 0), so `archs` can be below `trials`. Each search's pick (its best proxy score)
-is then judged by the ground-truth protocol (1 epoch of Adam, 2 seeds): read from
-results/ground_truth/convnet.csv when the pick is one of those 60, else trained here through the
-ordinary resumable ground-truth queue (results/search/picks_gt.csv).
+over the 648-architecture convnet space, each proposal trained 32 steps by its proxy (the fused
+proxy: its features) and scored on the 10k validation split. A proposal the study already scored is
+answered from the earlier trial (no training, cost 0), so `archs` can be below `trials`. Each
+search's pick (its best proxy score) is then judged by the ground-truth protocol (1 epoch of Adam,
+2 seeds): read from --ground-truth when the pick is there, else trained here through the ordinary
+resumable ground-truth queue (results/search/picks_gt.csv). Regret: the best ground truth of
+--ground-truth minus the pick's, in points of validation accuracy.
+
+The fused proxy of seed s is fitted here (`api.fuse`) on --fused-train architectures drawn with seed s
+from --ground-truth, from the zero-cost scores (--zero-cost) and the encoding; the ground truth
+of those architectures is its one-off cost (`fit_gt_seconds`: their recorded training seconds).
 
 Cost: the search's proxy seconds and FLOPs over its trials, plus its one-off costs (lr tuning;
-teacher data generation); the teacher's distillation time is listed beside it, not inside.
+teacher data generation; the fused model's training ground truth); the teacher's distillation time
+is listed beside it, not inside. `cost_vs_gt`: proxy + one-off seconds over the seconds of the whole
+--ground-truth (so under 0.1 is under a tenth of its cost).
 
-    python benchmarks/search_runs.py                      # -> results/search/{NAME.csv, summary.csv, summary.json}
+    python benchmarks/search_runs.py --seeds 0 1 --ground-truth results/ground_truth/convnet250.csv
+        # -> results/search/{NAME.csv, fused-sS.json, summary.csv, summary.json}
 """
 
 from __future__ import annotations
@@ -27,14 +36,38 @@ import common
 from gtn_nas import api
 from gtn_nas.api import GroundTruthConfig, ProxySettings, load_mnist, write_csv
 
+ZERO_COST = (
+    "results/nas/naswot.csv",
+    "results/nas/synflow.csv",
+    "results/nas_250/naswot.csv",
+    "results/nas_250/synflow.csv",
+)
 
-def searches(teacher: str) -> dict[str, tuple[str, ProxySettings]]:
-    gm = ProxySettings(kind="teacher", teacher=teacher)
-    return {
-        "tpe-teacher": ("tpe", gm),
-        "tpe-real": ("tpe", ProxySettings(kind="real")),
-        "random-teacher": ("random", gm),
-    }
+
+def searches(teacher: str, fused: dict[int, Path], seeds: list[int]) -> dict[str, tuple[str, ProxySettings]]:
+    """Every search by name (seed 0 unsuffixed, as its first runs were named)."""
+    out = {}
+    for seed in seeds:
+        suffix = "" if seed == 0 else f"-s{seed}"
+        gm = ProxySettings(kind="teacher", teacher=teacher, seed=seed)
+        out[f"tpe-teacher{suffix}"] = ("tpe", gm)
+        out[f"tpe-real{suffix}"] = ("tpe", ProxySettings(kind="real", seed=seed))
+        out[f"random-teacher{suffix}"] = ("random", gm)
+        if seed in fused:
+            out[f"tpe-fused{suffix}"] = ("tpe", ProxySettings(kind="fused", fused_model=str(fused[seed]), seed=seed))
+    return out
+
+
+def fit_fused(seed: int, n_train: int, gt_csv: Path, zero_cost: list[str], out: Path) -> tuple[Path, float]:
+    """The fused model of one search seed, fitted on `n_train` architectures of the ground truth drawn
+    with that seed; its path and the training architectures' ground-truth seconds (its one-off cost)."""
+    gt = pd.read_csv(gt_csv)
+    train = gt.sample(n=n_train, random_state=seed).sort_values("arch_id")
+    train_csv, model = out / f"fused-s{seed}-train.csv", out / f"fused-s{seed}.json"
+    write_csv(train, train_csv)
+    if not model.exists():
+        api.fuse(zero_cost, train_csv, model, folds=min(10, n_train), seed=seed)
+    return model, float(train["seconds"].sum())
 
 
 def with_history(frame: pd.DataFrame) -> pd.DataFrame:
@@ -44,7 +77,7 @@ def with_history(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def judge(picks: dict[str, dict], gt_csv: Path, data, out: Path, train_examples: int | None = None) -> dict[str, dict]:
-    """Ground-truth validation accuracy of each pick: from the 60-net CSV, or trained now."""
+    """Ground-truth validation accuracy of each pick: from `gt_csv`, or trained now."""
     gt = pd.read_csv(gt_csv).set_index("arch_id")
     todo = [p["spec"] for p in picks.values() if p["arch_id"] not in gt.index]
     trained = (
@@ -56,7 +89,7 @@ def judge(picks: dict[str, dict], gt_csv: Path, data, out: Path, train_examples:
     )
     out = {}
     for name, p in picks.items():
-        src, table = ("ground_truth/convnet.csv", gt) if p["arch_id"] in gt.index else ("search/picks_gt.csv", trained)
+        src, table = (gt_csv.name, gt) if p["arch_id"] in gt.index else ("search/picks_gt.csv", trained)
         row = table.loc[p["arch_id"]]
         out[name] = {
             "pick_val_acc": float(row["val_acc"]),
@@ -99,6 +132,9 @@ def main() -> None:
     ap = common.parser(__doc__)
     ap.add_argument("--teacher", default="results/teachers/gm.pt")
     ap.add_argument("--n-trials", type=int, default=100)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="search seeds (each search once per seed)")
+    ap.add_argument("--fused-train", type=int, default=20, help="training architectures of each fused model")
+    ap.add_argument("--zero-cost", nargs="+", default=list(ZERO_COST), help="the fused models' zero-cost scores")
     ap.add_argument("--only", nargs="*", help="run only these searches (names as in the summary)")
     common.add_ground_truth(ap)
     ap.add_argument("--out", type=Path, default=Path("results/search"))
@@ -109,21 +145,30 @@ def main() -> None:
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    wanted = lambda name: not args.only or name in args.only  # noqa: E731
+    fused, fit_seconds = {}, {}
+    for seed in args.seeds:
+        if wanted("tpe-fused" + ("" if seed == 0 else f"-s{seed}")):
+            fused[seed], fit_seconds[seed] = fit_fused(seed, args.fused_train, args.ground_truth, args.zero_cost, out)
     todo = [
         (name, sampler, proxy, args.n_trials, out)
-        for name, (sampler, proxy) in searches(args.teacher).items()
-        if not args.only or name in args.only
+        for name, (sampler, proxy) in searches(args.teacher, fused, args.seeds).items()
+        if wanted(name)
     ]
     with ProcessPoolExecutor(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
         done = list(pool.map(run_one, todo))  # each search is resumable: its study lives in NAME.db
-    rows = [row for row, _ in done]
+    rows = [
+        {
+            **row,
+            "seed": proxy.seed,
+            "fit_gt_seconds": fit_seconds.get(proxy.seed, 0.0) if proxy.kind == "fused" else 0.0,
+        }
+        for (row, _), (_, _, proxy, _, _) in zip(done, todo)
+    ]
     picks = {row["search"]: pick for row, pick in done}
     data = load_mnist()
     judged = judge(picks, args.ground_truth, data, out, args.gt_train_examples)
-    summary = pd.DataFrame([{**r, **judged[r["search"]]} for r in rows])
-    gt = pd.read_csv(args.ground_truth)
-    summary["best_of_60_val_acc"] = float(gt["val_acc"].max())
-    summary["median_of_60_val_acc"] = float(gt["val_acc"].median())
+    summary = with_regret(pd.DataFrame([{**r, **judged[r["search"]]} for r in rows]), args.ground_truth)
     summary, runs = kept_from_before(summary, out) if args.only else (summary, [])
     write_csv(summary, out / "summary.csv")
     runs.append(
@@ -136,6 +181,20 @@ def main() -> None:
     meta = {"command": runs[-1]["command"], "date": runs[-1]["date"], "runs": runs, "hardware": common.hardware(1)}
     common.write_json(out / "summary.json", meta)  # hardware: each search's one thread
     print(summary.to_string(index=False))
+
+
+def with_regret(summary: pd.DataFrame, gt_csv: Path) -> pd.DataFrame:
+    """The ground truth's best and median, each pick's regret (points) and each search's cost as a
+    share of the whole ground truth's training seconds."""
+    gt = pd.read_csv(gt_csv)
+    one_off = summary["setup_seconds"] + summary["fit_gt_seconds"]
+    return summary.assign(
+        gt_archs=len(gt),
+        best_of_gt_val_acc=float(gt["val_acc"].max()),
+        median_of_gt_val_acc=float(gt["val_acc"].median()),
+        regret_points=100 * (float(gt["val_acc"].max()) - summary["pick_val_acc"]),
+        cost_vs_gt=(summary["proxy_seconds"] + one_off) / float(gt["seconds"].sum()),
+    )
 
 
 def kept_from_before(summary: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, list[dict]]:

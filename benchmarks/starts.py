@@ -35,8 +35,8 @@ from rank_ablation import heldout_retained, search_command
 
 from common import GROUND_TRUTH, LONG_GROUND_TRUTH, metadata, parser, write_json, write_outputs
 from gtn_nas.api import DistillConfig, load_mnist
-from gtn_nas.core.checkpoint import load_checkpoint
-from gtn_nas.teachers.distillation import distill
+from gtn_nas.api.lab import distill_loop as distill
+from gtn_nas.api.lab import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("ift", "bptt", "gm")
@@ -149,7 +149,7 @@ def one(method: str) -> None:
 
 
 def summarise() -> None:
-    from gtn_nas.nas.ranking import load_runs
+    from gtn_nas.api.lab import load_runs
 
     found = [json.loads(p.read_text()) for p in sorted((OUT / "runs").glob("*.json"))]
     records = [r for r in found if "method" in r]

@@ -44,12 +44,17 @@ from gtn_nas.api import (
     load_space,
     write_csv,
 )
-from gtn_nas.core.students import accuracy, build_student
-from gtn_nas.core.training import real_batches, train_full, train_student
-from gtn_nas.teachers.calibration import grid_search
-from gtn_nas.teachers.checkpoints import load_teacher
-from gtn_nas.teachers.export import teacher_arrays
-from gtn_nas.teachers.fit import balanced_real_steps
+from gtn_nas.api.lab import (
+    accuracy,
+    balanced_real_steps,
+    build_student,
+    grid_search,
+    real_batches,
+    teacher_arrays,
+    train_full,
+    train_student,
+)
+from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
 from repo_report import read_csv, teacher_quality_md, teacher_samples_figure
 from repo_report.figures import save_figure
 

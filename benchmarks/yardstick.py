@@ -21,7 +21,7 @@ import pandas as pd
 
 import common
 from gtn_nas.api import write_csv
-from gtn_nas.nas.ranking import bootstrap, correlations, top_k_overlap
+from gtn_nas.api.lab import bootstrap, correlations, top_k_overlap
 
 DIR = Path("results/ground_truth")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from gtn_nas.api import ConfigError, GtnNasError
-from gtn_nas.core.atomic import atomic_write
+from gtn_nas.api.lab import atomic_write
 
 from . import figures as draw
 

@@ -10,8 +10,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from gtn_nas.core.data import MEAN, STD
-from gtn_nas.report.figures import figure, frontier_figure, pareto_front, png_bytes, save_figure  # noqa: F401
+from gtn_nas.api.lab import MEAN, STD, figure, frontier_figure, pareto_front, png_bytes, save_figure  # noqa: F401
 
 DEPTH_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green"}
 NORM_MARKERS = {"none": "o", "batch": "s", "instance": "^", "layer": "D"}

@@ -131,7 +131,7 @@ def rank_pool_md(stem: str):
     """ground_truth/STEM.md: a ranking pool of `--objective rank`, its split and its cost."""
 
     def section(inputs: Inputs) -> dict:
-        from gtn_nas.teachers.objectives.rank import RankPool
+        from gtn_nas.api.lab import RankPool
 
         frame = inputs.csv(f"ground_truth/{stem}.csv", ("arch_id", "spec", "val_accs"), ("val_acc", "seconds"))
         meta = inputs.json(f"ground_truth/{stem}.json", ("command",))

@@ -45,7 +45,7 @@ def proxy_frame(runs: pd.DataFrame, ground_truth: pd.DataFrame) -> pd.DataFrame:
 
 def _nas(prefix: str) -> Callable[[Inputs], dict]:
     def build(inputs: Inputs) -> dict:
-        from gtn_nas.nas.ranking import correlations
+        from gtn_nas.api.lab import correlations
 
         meta = inputs.json(f"{prefix}nas/commands.json", NAS_KEYS)
         table = inputs.csv(f"{prefix}nas_correlation.csv", ("proxy",), ("n",))

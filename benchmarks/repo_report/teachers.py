@@ -226,7 +226,7 @@ def teacher_samples_figure(teacher, title: str) -> Figure:
 
 def _samples(inputs: Inputs) -> dict:
     from gtn_nas.api import Teacher, TeacherConfig
-    from gtn_nas.teachers.checkpoints import load_teacher
+    from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
 
     out = {}
     for rel in inputs.glob("teachers/**/*.pt"):
@@ -245,8 +245,8 @@ def _configs(inputs: Inputs) -> dict:
     """Beside each shipped teacher, NAME.toml: every setting its checkpoint stored, as a config file
     that reruns it (`gtn-nas distill --method M --config NAME.toml`)."""
     from gtn_nas.api import DistillConfig
-    from gtn_nas.teachers.checkpoints import load_teacher
-    from gtn_nas.teachers.config_file import config_toml
+    from gtn_nas.api.lab import config_toml
+    from gtn_nas.api.lab import load_teacher_checkpoint as load_teacher
 
     out = {}
     for rel in inputs.glob("teachers/**/*.pt"):

@@ -27,20 +27,20 @@ import torch
 
 # The names below the first block are re-exported for the CLI, which imports nothing else of the
 # package (its types, errors, path checks and readers come from here).
-from .core.atomic import write_csv, write_text  # noqa: F401
-from .core.data import MNIST, load_mnist
-from .core.device import resolve_device, threads_from_env  # noqa: F401
-from .core.distributed import device_for, process_group, world_from_env
-from .core.errors import ConfigError, GtnNasError  # noqa: F401
-from .core.paths import check_output_dir, check_output_file, check_storage_file  # noqa: F401
-from .core.spaces import Space, arch_id, load_space, specs_from_csv  # noqa: F401
-from .core.training import FullTraining  # noqa: F401
-from .nas.fused_proxy import check_fused, make_fused
-from .nas.ground_truth import GroundTruthConfig, run_ground_truth
-from .nas.heartbeat import validate_stale_after
-from .nas.proxies import ProxySettings, make_proxy
-from .nas.ranking import load_ground_truth, rank_all, to_markdown  # noqa: F401
-from .nas.search import (
+from ..core.atomic import write_csv, write_text  # noqa: F401
+from ..core.data import MNIST, load_mnist
+from ..core.device import resolve_device, threads_from_env  # noqa: F401
+from ..core.distributed import device_for, process_group, world_from_env
+from ..core.errors import ConfigError, GtnNasError  # noqa: F401
+from ..core.paths import check_output_dir, check_output_file, check_storage_file  # noqa: F401
+from ..core.spaces import Space, arch_id, load_space, specs_from_csv  # noqa: F401
+from ..core.training import FullTraining  # noqa: F401
+from ..nas.fused_proxy import check_fused, make_fused
+from ..nas.ground_truth import GroundTruthConfig, run_ground_truth
+from ..nas.heartbeat import validate_stale_after
+from ..nas.proxies import ProxySettings, make_proxy
+from ..nas.ranking import load_ground_truth, rank_all, to_markdown  # noqa: F401
+from ..nas.search import (
     bind_settings,
     evaluate_queue,
     make_sampler,
@@ -50,17 +50,17 @@ from .nas.search import (
     search_summary,  # noqa: F401
     stored_recipe,
 )
-from .nas.shared_trials import open_search_storage, search_pending
-from .nas.storage import open_storage, storage_url
-from .nas.studies import default_study_name, list_stem, quiet_optuna
-from .nas.workqueue import Pending, WorkQueue, wait_for_queue
-from .teachers.calibration import CalibrationConfig
-from .teachers.checkpoints import load_teacher as _load_teacher
-from .teachers.checkpoints import metrics_path  # noqa: F401
-from .teachers.config import DistillConfig
-from .teachers.config_file import distill_config  # noqa: F401
-from .teachers.distillation import Distiller
-from .teachers.generator import Teacher, TeacherConfig  # noqa: F401
+from ..nas.shared_trials import open_search_storage, search_pending
+from ..nas.storage import open_storage, storage_url
+from ..nas.studies import default_study_name, list_stem, quiet_optuna
+from ..nas.workqueue import Pending, WorkQueue, wait_for_queue
+from ..teachers.calibration import CalibrationConfig
+from ..teachers.checkpoints import load_teacher as _load_teacher
+from ..teachers.checkpoints import metrics_path  # noqa: F401
+from ..teachers.config import DistillConfig
+from ..teachers.config_file import distill_config  # noqa: F401
+from ..teachers.distillation import Distiller
+from ..teachers.generator import Teacher, TeacherConfig  # noqa: F401
 
 # Seconds without a heartbeat before a worker's claimed architecture or trial is redone (>= 2).
 STALE_AFTER = 120.0
@@ -112,7 +112,7 @@ def distill(
     with process_group(world, dev):
         d = Distiller(config, _data(data, data_dir, dev), dev, world)
         if resume and out.exists():
-            from .core.checkpoint import load_checkpoint
+            from ..core.checkpoint import load_checkpoint
 
             d.restore(load_checkpoint(out, map_location=dev), out)
         d.run(out, on_step)
@@ -137,7 +137,7 @@ def check_distill_output(out: str | Path, resume: bool) -> None:
 def export(teacher: str | Path, out: str | Path, noise_seed: int = 0, device: str | torch.device = "cpu") -> int:
     """Write the teacher's synthetic dataset (images, labels, per-step lr and momentum) as a .npz;
     the number of images. Generated on the CPU by default: one teacher, the same bytes everywhere."""
-    from .teachers.export import export_npz
+    from ..teachers.export import export_npz
 
     if Path(out).suffix != ".npz":
         raise ConfigError(f"--out must end in .npz; got {out}")
@@ -155,7 +155,7 @@ def calibrate(
 ) -> dict:
     """Calibrate a trained teacher afresh (its earlier calibration undone) and save it at `out`
     (which may be `teacher`); the chosen setting and the whole grid."""
-    from .teachers.recalibration import recalibrate
+    from ..teachers.recalibration import recalibrate
 
     dev = _device(device)
     return recalibrate(teacher, out, _data(data, data_dir, dev), config or CalibrationConfig(), dev)
@@ -336,7 +336,7 @@ def report_runs(
 ) -> list[Path]:
     """Write a report of search runs against a ground truth into folder `out` (ranking table with
     intervals, score-vs-truth scatter, the cost frontier when a proxy ran at several budgets)."""
-    from .report.runs import report_runs as write
+    from ..report.runs import report_runs as write
 
     return write(runs, ground_truth, out, n_boot, seed)
 
@@ -383,6 +383,6 @@ def fuse(
     CSVs of any proxies (scores after several step counts become separate features), judge it by
     k-fold cross-validation over architectures, refit it on all of them and write it to `out` (JSON),
     with the out-of-fold predictions beside it (`out` with suffix .csv). Returns the `FusedFit`."""
-    from .nas.fused import fit_to_file
+    from ..nas.fused import fit_to_file
 
     return fit_to_file(scores, ground_truth, out, folds, seed, n_boot)
