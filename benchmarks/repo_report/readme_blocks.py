@@ -252,12 +252,15 @@ def _readme_search(inputs: Inputs) -> str:
         {
             "search": f["search"],
             "proxy": f["proxy"],
-            "trials": f["trials"].astype(int),
             "distinct nets trained": f["archs"].astype(int),
             "pick": f["pick"],
             "pick's ground truth (val. acc.)": f["pick_val_acc"].map(lambda v: f"{v:.4f}"),
+            "regret (points)": f["regret_points"].map(lambda v: f"{v:.2f}") if "regret_points" in f else "–",
             "proxy s": f["proxy_seconds"].round().astype(int),
-            "one-off s (lr tuning or data)": f["setup_seconds"].map(lambda v: f"{v:.1f}"),
+            "one-off s (lr tuning, data or fused ground truth)": (
+                f["setup_seconds"] + f.get("fit_gt_seconds", 0.0)
+            ).map(lambda v: f"{v:.1f}"),
+            "cost ÷ ground truth": f["cost_vs_gt"].map(lambda v: f"{v:.3f}") if "cost_vs_gt" in f else "–",
             "distillation s": f["distill_seconds"].round().astype(int),
         }
     )

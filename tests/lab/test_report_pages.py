@@ -242,6 +242,42 @@ def test_search_runs_only_keeps_the_other_searches_and_their_command(tmp_path):
     )
 
 
+def test_search_regret_is_in_points_against_the_whole_ground_truth(tmp_path):
+    import search_runs
+
+    gt = pd.DataFrame({"val_acc": [0.90, 0.98, 0.95], "seconds": [10.0, 20.0, 70.0]})
+    gt.to_csv(tmp_path / "gt.csv", index=False)
+    rows = pd.DataFrame(
+        {
+            "pick_val_acc": [0.98, 0.955],
+            "proxy_seconds": [5.0, 1.0],
+            "setup_seconds": [5.0, 0.0],
+            "fit_gt_seconds": [0, 9.0],
+        }
+    )
+    out = search_runs.with_regret(rows, tmp_path / "gt.csv")
+    assert out["regret_points"].round(6).tolist() == [0.0, 2.5]
+    assert out["cost_vs_gt"].round(6).tolist() == [0.1, 0.1]
+    assert (out["gt_archs"] == 3).all() and (out["best_of_gt_val_acc"] == 0.98).all()
+
+
+def test_a_fused_search_is_fitted_on_its_seeds_draw_of_the_ground_truth(tmp_path):
+    import search_runs
+
+    results = Path(__file__).resolve().parents[2] / "results"
+    gt_csv = results / "ground_truth/convnet250.csv"
+    gt = pd.read_csv(gt_csv).set_index("arch_id")
+    zero_cost = [str(results / "nas/naswot.csv"), str(results / "nas_250/naswot.csv")]
+    drawn = {}
+    for seed in (0, 1):
+        model, seconds = search_runs.fit_fused(seed, 12, gt_csv, zero_cost, tmp_path)
+        train = pd.read_csv(tmp_path / f"fused-s{seed}-train.csv")
+        assert model.exists() and len(train) == 12 and set(train["arch_id"]) <= set(gt.index)
+        assert seconds == pytest.approx(gt.loc[train["arch_id"], "seconds"].sum())
+        drawn[seed] = set(train["arch_id"])
+    assert drawn[0] != drawn[1]
+
+
 def test_identical_runs_are_named_as_one(tmp_path):
     """Rows with the same 60 scores and held-out retention are one run: the shortest name stands."""
     from repo_report.inputs import Inputs
