@@ -168,8 +168,11 @@ def main() -> None:
     picks = {row["search"]: pick for row, pick in done}
     data = load_mnist()
     judged = judge(picks, args.ground_truth, data, out, args.gt_train_examples)
-    summary = with_regret(pd.DataFrame([{**r, **judged[r["search"]]} for r in rows]), args.ground_truth)
+    summary = pd.DataFrame([{**r, **judged[r["search"]]} for r in rows])
     summary, runs = kept_from_before(summary, out) if args.only else (summary, [])
+    # Rows kept from runs before seeds and fused searches existed: seed 0, no fitted model.
+    summary = summary.fillna({"seed": 0, "fit_gt_seconds": 0.0}).astype({"seed": int})
+    summary = with_regret(summary, args.ground_truth)  # every row against the same ground truth
     write_csv(summary, out / "summary.csv")
     runs.append(
         {
