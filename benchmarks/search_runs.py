@@ -172,6 +172,7 @@ def main() -> None:
     summary, runs = kept_from_before(summary, out) if args.only else (summary, [])
     # Rows kept from runs before seeds and fused searches existed: seed 0, no fitted model.
     summary = summary.fillna({"seed": 0, "fit_gt_seconds": 0.0}).astype({"seed": int})
+    summary = summary.drop(columns=["best_of_60_val_acc", "median_of_60_val_acc"], errors="ignore")  # the 60's
     summary = with_regret(summary, args.ground_truth)  # every row against the same ground truth
     write_csv(summary, out / "summary.csv")
     runs.append(
