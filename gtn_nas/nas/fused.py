@@ -93,7 +93,7 @@ class FusedModel:
         if missing:
             raise ConfigError(f"the fused model needs features the candidates lack: {', '.join(missing[:5])}")
         x = features.reindex(columns=self.columns)
-        x = x.fillna({c: 0.0 for c in self.columns if "=" in c}).to_numpy(float)  # an absent one-hot is 0
+        x = bounded(x.fillna({c: 0.0 for c in self.columns if "=" in c}).to_numpy(float))  # absent one-hot: 0
         return self.init + self.learning_rate * sum(_tree_predict(t, x) for t in self.trees)
 
     def to_json(self) -> str:
@@ -106,6 +106,15 @@ class FusedModel:
             return cls(raw["columns"], float(raw["init"]), float(raw["learning_rate"]), raw["trees"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ConfigError(f"cannot read fused model {path}: {e}") from None
+
+
+# The trees compare features in float32 (scikit-learn's). A score beyond its range, such as naswot's
+# -inf for a net whose kernel matrix is singular, keeps its place in the order at the range's end.
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def bounded(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, -F32_MAX, F32_MAX)
 
 
 def _tree_predict(tree: dict, x: np.ndarray) -> np.ndarray:
@@ -126,7 +135,7 @@ def fit(features: pd.DataFrame, truth: pd.Series, seed: int = 0) -> FusedModel:
     from sklearn.ensemble import GradientBoostingRegressor  # the fit alone needs scikit-learn
 
     x, y = training_rows(features, truth)
-    model = GradientBoostingRegressor(**GBR, random_state=seed).fit(x.to_numpy(float), y.to_numpy(float))
+    model = GradientBoostingRegressor(**GBR, random_state=seed).fit(bounded(x.to_numpy(float)), y.to_numpy(float))
     trees = []
     for est in model.estimators_[:, 0]:
         t = est.tree_
