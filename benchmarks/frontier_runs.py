@@ -1,0 +1,49 @@
+"""One setting of the frontier's trained scores as search-output CSVs, so that `gtn-nas rank` can
+rank and pair them like any search (issue 33: teacher − real on the 250 ConvNets, with the
+minimal detectable difference of that design).
+
+    python benchmarks/frontier_runs.py --steps 32 --val-examples 1000 --init-seed 0 \
+        --out-dir results/nas_frontier_250/runs
+    gtn-nas rank --ground-truth results/ground_truth/convnet250.csv results/nas_frontier_250/runs/*.csv \
+        --paired teacher:gm,real --detect 0.05 --out-md results/nas_frontier_250/paired.md
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+import common
+from gtn_nas.api import write_csv
+
+SCORES = ("results/nas_frontier/scores.csv", "results/nas_frontier_250/scores.csv")  # the 60, the 190
+
+
+def setting(scores: pd.DataFrame, steps: int, val_examples: int, init_seed: int) -> pd.DataFrame:
+    """The rows of one setting, one per (proxy, architecture), with a search output's columns."""
+    f = scores[(scores["steps"] == steps) & (scores["val_examples"] == val_examples)]
+    f = f[f["init_seed"] == init_seed].drop_duplicates(["proxy", "arch_id"])
+    f = f.assign(seconds=f["train_seconds"] + f["eval_seconds"])
+    return f[["arch_id", "proxy", "score", "seconds", "flops", "params", "steps"]]
+
+
+def main() -> None:
+    ap = common.parser(__doc__)
+    ap.add_argument("--scores", nargs="+", default=list(SCORES))
+    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--val-examples", type=int, default=1000)
+    ap.add_argument("--init-seed", type=int, default=0)
+    ap.add_argument("--proxies", nargs="+", default=["teacher:gm", "real"], help="the 250's trained proxies")
+    ap.add_argument("--out-dir", type=Path, required=True)
+    args = ap.parse_args()
+    rows = setting(pd.concat([pd.read_csv(p) for p in args.scores]), args.steps, args.val_examples, args.init_seed)
+    for proxy, f in rows[rows["proxy"].isin(args.proxies)].groupby("proxy"):
+        out = args.out_dir / f"{proxy.replace(':', '-')}-T{args.steps}.csv"
+        write_csv(f, out)
+        print(f"wrote {out}: {len(f)} architectures")
+    common.write_json(args.out_dir / "command.json", {"command": common.command(), "date": common.utc_now()})
+
+
+if __name__ == "__main__":
+    main()
