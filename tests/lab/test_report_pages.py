@@ -308,3 +308,24 @@ def test_each_shipped_teacher_ships_the_config_that_reruns_it(toml):
     back = distill_config(toml, method=method)
     same_space = Path(back.space).resolve() == (ROOT / stored.space).resolve() or back.space == stored.space
     assert same_space and back.to_dict() | {"space": ""} == stored.to_dict() | {"space": ""}
+
+
+def test_a_frontier_setting_averages_the_seeds_every_net_has():
+    import frontier_runs
+
+    rows = [
+        ("real", "a", 0, 0.5),
+        ("real", "a", 1, 0.7),
+        ("real", "b", 0, 0.9),  # one seed only: left out
+        ("real", "a", 2, 0.1),  # a seed not asked for
+    ]
+    scores = pd.DataFrame(
+        [
+            {"proxy": p, "arch_id": a, "init_seed": s, "steps": 32, "val_examples": 1000, "score": v}
+            | {"train_seconds": 1.0, "eval_seconds": 0.5, "flops": 10, "params": 3}
+            for p, a, s, v in rows
+        ]
+    )
+    out = frontier_runs.setting(scores, 32, 1000, [0, 1])
+    assert out["arch_id"].tolist() == ["a"]
+    assert out["score"].iloc[0] == pytest.approx(0.6) and out["seconds"].iloc[0] == 3.0 and out["flops"].iloc[0] == 20
