@@ -5,7 +5,7 @@ minimal detectable difference of that design).
     python benchmarks/frontier_runs.py --steps 32 --val-examples 1000 --init-seeds 0 1 \
         --out-dir results/nas_frontier_250/runs
     gtn-nas rank --ground-truth results/ground_truth/convnet250.csv results/nas_frontier_250/runs/*.csv \
-        --paired teacher:gm,real --detect 0.05 --out-md results/nas_frontier_250/paired.md
+        --paired teacher:gm,real --detect 0.05 --out-csv results/nas_frontier_250/paired.csv
 """
 
 from __future__ import annotations
