@@ -1,6 +1,7 @@
-"""One setting of the frontier's trained scores as search-output CSVs, so that `gtn-nas rank` can
-rank and pair them like any search (issue 33: teacher − real on the 250 ConvNets, with the
-minimal detectable difference of that design).
+"""One setting of the frontier's trained scores as search-output CSVs, and the zero-cost searches
+of the same nets joined per proxy, so that `gtn-nas rank` can rank and pair them like any search
+(issue 33: teacher − real on the 250 ConvNets, with the minimal detectable difference of that
+design; `benchmarks/families.py`: the same per family).
 
     python benchmarks/frontier_runs.py --steps 32 --val-examples 1000 --init-seeds 0 1 \
         --out-dir results/nas_frontier_250/runs
@@ -18,6 +19,7 @@ import common
 from gtn_nas.api import write_csv
 
 SCORES = ("results/nas_frontier/scores.csv", "results/nas_frontier_250/scores.csv")  # the 60, the 190
+ZERO_COST = tuple(f"results/{d}/{p}.csv" for p in ("naswot", "synflow") for d in ("nas", "nas_250"))
 
 
 def setting(scores: pd.DataFrame, steps: int, val_examples: int, init_seeds: list[int]) -> pd.DataFrame:
@@ -44,6 +46,7 @@ def main() -> None:
     ap.add_argument("--val-examples", type=int, default=1000)
     ap.add_argument("--init-seeds", type=int, nargs="+", default=[0], help="student initialisations averaged")
     ap.add_argument("--proxies", nargs="+", default=["teacher:gm", "real"], help="the 250's trained proxies")
+    ap.add_argument("--zero-cost", nargs="*", default=list(ZERO_COST), help="search outputs joined per proxy")
     ap.add_argument("--out-dir", type=Path, required=True)
     args = ap.parse_args()
     rows = setting(pd.concat([pd.read_csv(p) for p in args.scores]), args.steps, args.val_examples, args.init_seeds)
@@ -51,6 +54,11 @@ def main() -> None:
         out = args.out_dir / f"{proxy.replace(':', '-')}-T{args.steps}.csv"
         write_csv(f, out)
         print(f"wrote {out}: {len(f)} architectures")
+    zero = pd.concat([pd.read_csv(p) for p in args.zero_cost]) if args.zero_cost else pd.DataFrame()
+    for proxy, f in zero.groupby("proxy") if len(zero) else ():
+        out = args.out_dir / f"{proxy}.csv"  # the 60's and the 190's searches as one run
+        write_csv(f.drop_duplicates("arch_id"), out)
+        print(f"wrote {out}: {f['arch_id'].nunique()} architectures")
     common.write_json(args.out_dir / "command.json", {"command": common.command(), "date": common.utc_now()})
 
 

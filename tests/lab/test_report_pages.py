@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from gtn_nas.api import arch_id, load_space
 from gtn_nas.core.checkpoint import save_checkpoint
 from gtn_nas.teachers.config import DistillConfig
 from gtn_nas.teachers.generator import Teacher, TeacherConfig
@@ -329,3 +330,34 @@ def test_a_frontier_setting_averages_the_seeds_every_net_has():
     out = frontier_runs.setting(scores, 32, 1000, [0, 1])
     assert out["arch_id"].tolist() == ["a"]
     assert out["score"].iloc[0] == pytest.approx(0.6) and out["seconds"].iloc[0] == 3.0 and out["flops"].iloc[0] == 20
+
+
+def test_family_rankings_are_computed_within_each_family(tmp_path):
+    import families
+
+    space = load_space("convnet")
+    specs = space.sample(16, seed=0)
+    truth = [0.90 + 0.005 * i for i in range(len(specs))]
+    gt = pd.DataFrame(
+        {
+            "arch_id": [arch_id(s) for s in specs],
+            "spec": [json.dumps(s) for s in specs],
+            "val_acc": truth,
+            "seconds": 1.0,
+        }
+    )
+    gt.to_csv(tmp_path / "gt.csv", index=False)
+    for name, sign in (("good", 1), ("bad", -1)):
+        pd.DataFrame({"arch_id": gt["arch_id"], "proxy": name, "score": [sign * t for t in truth]}).to_csv(
+            tmp_path / f"{name}.csv", index=False
+        )
+    runs = [str(tmp_path / "good.csv"), str(tmp_path / "bad.csv")]
+    table = families.family_table(tmp_path / "gt.csv", runs, ["good,bad"], n_boot=50)
+    alone = table[table["pair"].isna()]
+    assert set(alone["family"]) == set(families.KEYS)
+    for (family, value), f in alone.groupby(["family", "value"]):
+        expected = sum(str(s[family]) == value for s in specs)
+        assert (f["n"] == expected).all()
+        if expected > 2:
+            assert f.set_index("proxy").loc["good", "spearman"] == pytest.approx(1.0)
+            assert f.set_index("proxy").loc["bad", "spearman"] == pytest.approx(-1.0)
