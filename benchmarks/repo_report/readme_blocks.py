@@ -243,24 +243,22 @@ def _readme_frontier_steps(inputs: Inputs) -> str:
 
 
 def _readme_search(inputs: Inputs) -> str:
-    f = inputs.csv(
-        "search/summary.csv",
-        ("search", "proxy", "pick"),
-        ("trials", "archs", "pick_val_acc", "proxy_seconds", "setup_seconds", "distill_seconds"),
-    )
+    numeric = ("trials", "archs", "pick_val_acc", "proxy_seconds", "setup_seconds", "distill_seconds")
+    f = inputs.csv("search/summary.csv", ("search", "proxy", "pick"), numeric)
+    fmt = lambda col, spec: f[col].map(lambda v: f"{v:{spec}}") if col in f else "–"  # noqa: E731 (older summaries lack some)
     table = pd.DataFrame(
         {
             "search": f["search"],
             "proxy": f["proxy"],
             "distinct nets trained": f["archs"].astype(int),
             "pick": f["pick"],
-            "pick's ground truth (val. acc.)": f["pick_val_acc"].map(lambda v: f"{v:.4f}"),
-            "regret (points)": f["regret_points"].map(lambda v: f"{v:.2f}") if "regret_points" in f else "–",
+            "pick's ground truth (val. acc.)": fmt("pick_val_acc", ".4f"),
+            "regret (points)": fmt("regret_points", ".2f"),
             "proxy s": f["proxy_seconds"].round().astype(int),
             "one-off s (lr tuning, data or fused ground truth)": (
                 f["setup_seconds"] + f.get("fit_gt_seconds", 0.0)
             ).map(lambda v: f"{v:.1f}"),
-            "cost ÷ ground truth": f["cost_vs_gt"].map(lambda v: f"{v:.3f}") if "cost_vs_gt" in f else "–",
+            "cost ÷ ground truth": fmt("cost_vs_gt", ".3f"),
             "distillation s": f["distill_seconds"].round().astype(int),
         }
     )
