@@ -33,8 +33,6 @@ CONFIG = str(Path(__file__).resolve().parent / "configs" / "faults-distill.toml"
 DISTILL = [
     "--method",
     "bptt",
-    "--config",
-    CONFIG,
     "--inner-steps",
     "3",
     "--batch-size",
@@ -96,12 +94,14 @@ def kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, rng: random.Random
     return kill_after(proc, rng.uniform(0, 1))
 
 
-def distill_scenario(workdir: Path, rng: random.Random, kills: int = 3, steps: int = 300) -> dict:
+def distill_scenario(
+    workdir: Path, rng: random.Random, kills: int = 3, steps: int = 300, config: str = CONFIG
+) -> dict:
     import torch
 
     from gtn_nas.api.lab import load_checkpoint
 
-    run = ["distill", *DISTILL, "--meta-steps", str(steps)]
+    run = ["distill", *DISTILL, "--config", config, "--meta-steps", str(steps)]
     out, ref = workdir / "killed.pt", workdir / "ref.pt"
     done, at = 0, []
     for _ in range(kills):

@@ -51,7 +51,7 @@ from ..nas.search import (
     stored_recipe,
 )
 from ..nas.shared_trials import open_search_storage, search_pending
-from ..nas.storage import open_storage, storage_url
+from ..nas.storage import heartbeat_every, open_storage, storage_url
 from ..nas.studies import default_study_name, list_stem, quiet_optuna
 from ..nas.workqueue import Pending, WorkQueue, wait_for_queue
 from ..teachers.calibration import CalibrationConfig
@@ -212,7 +212,7 @@ def ground_truth(
         frames.append(run_ground_truth(queue, data, config, Path(out), dev, max_archs, on_arch))
         return queue.pending()
 
-    left = wait_for_queue(once, wait)
+    left = wait_for_queue(once, wait, heartbeat_every(stale_after))
     return GroundTruthRun(frames[-1], url, name, left)
 
 
@@ -271,7 +271,7 @@ def evaluate(
         frames.append(evaluate_queue(queue, scorer, Path(out), max_archs, on_arch))
         return queue.pending()
 
-    left = wait_for_queue(once, wait)
+    left = wait_for_queue(once, wait, heartbeat_every(stale_after))
     return SearchRun(frames[-1], queue.study, url, name, scorer.name, left)
 
 
@@ -311,7 +311,7 @@ def search(
         frames.append(run_search(study, scorer, sp, n_trials, Path(out), on_trial, stale_after))
         return search_pending(study, n_trials, stale_after)
 
-    left = wait_for_queue(once, wait)
+    left = wait_for_queue(once, wait, heartbeat_every(stale_after))
     return SearchRun(frames[-1], study, url, name, scorer.name, left)
 
 

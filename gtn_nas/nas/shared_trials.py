@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from .clock import storage_now
 from .heartbeat import Heartbeat, is_stale, last_beat
 from .optuna_compat import backend, heartbeat_ages, study_storage, trial_id
-from .storage import HEARTBEAT_S, exclusive_sqlite, open_storage
+from .storage import exclusive_sqlite, heartbeat_every, open_storage
 from .workqueue import Pending
 
 
@@ -121,7 +121,7 @@ def trial_heartbeat(study: optuna.Study, trial: optuna.Trial, stale_after: float
     if every is not None:
         beat = lambda: storage.record_heartbeat(trial_id(trial))
     else:
-        every = min(HEARTBEAT_S, stale_after / 4)
+        every = heartbeat_every(stale_after)
         beat = lambda: storage.set_trial_user_attr(trial_id(trial), "heartbeat", storage_now(storage))
     beat()  # at once: until then only fail_stale's first-seen stamp can see a dead worker
     return Heartbeat(beat, every)

@@ -29,6 +29,12 @@ CREATION_RACE = ("IntegrityError", "UniqueViolation", "duplicate key", "already 
 HEARTBEAT_S = 10
 
 
+def heartbeat_every(stale_after: float) -> float:
+    """Seconds between a live worker's heartbeats: at most HEARTBEAT_S, and four to a `stale_after`,
+    so one late beat never makes a live claim look dead. Waiting workers poll as often."""
+    return min(HEARTBEAT_S, stale_after / 4)
+
+
 def driver_url(url: str) -> str:
     """Pin a plain `postgresql://` URL to whichever PostgreSQL driver is installed.
 
@@ -57,7 +63,7 @@ def _open_once(url: str, stale_after: float | None) -> optuna.storages.BaseStora
         extra = {}
         if stale_after is not None:  # a dead worker's trial is failed and retried by Optuna itself
             extra = {
-                "heartbeat_interval": max(1, int(min(HEARTBEAT_S, stale_after / 4))),
+                "heartbeat_interval": max(1, int(heartbeat_every(stale_after))),
                 "grace_period": int(stale_after),
                 "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
             }

@@ -40,7 +40,7 @@ from .clock import storage_now
 from .heartbeat import Heartbeat, is_stale, last_beat, validate_stale_after
 from .optuna_compat import study_id, trial_id
 from .queue_lock import queue_lock, require_queue_storage
-from .storage import HEARTBEAT_S, exclusive_sqlite
+from .storage import exclusive_sqlite, heartbeat_every
 
 LIVE = (TrialState.WAITING, TrialState.RUNNING)
 
@@ -93,7 +93,7 @@ class WorkQueue:
 
     @property
     def beat_every(self) -> float:
-        return min(HEARTBEAT_S, self.stale_after / 4)
+        return heartbeat_every(self.stale_after)
 
     def _lock(self):
         return queue_lock(self.storage, study_id(self.study))
@@ -296,11 +296,12 @@ class WorkQueue:
 
 
 def wait_for_queue(
-    run_once: Callable[[], Pending], wait: bool, sleep: Callable[[float], None] = time.sleep, poll: float = 30.0
+    run_once: Callable[[], Pending], wait: bool, poll: float = 10.0, sleep: Callable[[float], None] = time.sleep
 ) -> Pending:
     """Run a worker (`run_once`, returning the queue's `Pending`) and, with `wait`, run it again
     whenever architectures claimed by other workers may have become reclaimable, until every
-    architecture is complete. (A live worker keeps its claim fresh; we then poll every `poll` s.)"""
+    architecture is complete. While a live worker keeps its claim fresh we poll every `poll` s
+    (callers pass the heartbeat interval), so its finished work is seen within one beat."""
     left = run_once()
     while wait and not left.done:
         sleep(min(poll, max(1.0, (left.reclaimable_in or 0.0) + 0.5)))

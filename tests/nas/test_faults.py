@@ -2,6 +2,7 @@
 
 import os
 import random
+from pathlib import Path
 
 import faults  # benchmarks/faults.py (pytest's pythonpath has benchmarks/)
 import pytest
@@ -19,9 +20,10 @@ def _urls(tmp_path):
 def test_distill_killed_twice_resumes_to_the_uninterrupted_teacher(tmp_path):
     """Twice, so that a resumed run is itself killed and resumed (benchmarks/faults.py kills three
     times, three repeats: results/faults_distill.md); each kill costs a process start-up here."""
-    # 120 meta-steps: each kill lands within about 20 of a resume (a checkpoint every 5, then 0-1 s
-    # of ~75 ms steps), so both land mid-run; the benchmark's 300 only make its repeats longer.
-    r = faults.distill_scenario(tmp_path, random.Random(1), kills=2, steps=120)
+    # 80 meta-steps: each kill lands within 35 of a resume (a checkpoint every 5, then 0-1 s of
+    # 35-75 ms steps), so both land mid-run; the benchmark's 300 only make its repeats longer.
+    config = str(Path(__file__).parents[1] / "fixtures" / "faults-distill.toml")  # a 20-step fit
+    r = faults.distill_scenario(tmp_path, random.Random(1), kills=2, steps=80, config=config)
     assert r["kills"] == 2, "a run ended before its kill; the test proves nothing"
     assert r["identical_teacher"] and r["lost"] == 0 and r["duplicated"] == 0, r
 

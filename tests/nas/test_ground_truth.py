@@ -144,15 +144,16 @@ def test_exit_status_is_zero_only_when_every_architecture_has_its_row(tmp_path):
     cmd = [sys.executable, "-m", "gtn_nas", "ground-truth", "--space", TINY_SPACE, "--n-archs", "3", "--seeds", "1"]
     cmd += ["--train-examples", "200", "--out", str(out), "--study-name", "gt", "--quiet"]
     # The second worker judges the dead claim with a long --stale-after: on a loaded machine its own
-    # start-up can outlast 20 s, and it would then (rightly) redo the claim and finish everything.
-    patient, quick = ["--stale-after", "300"], ["--stale-after", "20"]
+    # start-up can outlast a short one, and it would then (rightly) redo the claim and finish
+    # everything. The third judges it stale after 8 s, so --wait has little to wait for.
+    patient, quick = ["--stale-after", "300"], ["--stale-after", "8"]
     first = subprocess.run([*cmd, *quick, "--max-archs", "1"], capture_output=True, text=True, timeout=300)
     assert first.returncode == 3, first.stderr
     assert "unfinished: 1 of 3 architectures done; 2 not yet: 2 waiting" in first.stderr
     assert "Traceback" not in first.stderr
 
     specs = load_space(TINY_SPACE).sample(3, 0)
-    dead = WorkQueue(open_storage(storage_url(str(out.with_suffix(".db")), out)), "gt", specs, 20)
+    dead = WorkQueue(open_storage(storage_url(str(out.with_suffix(".db")), out)), "gt", specs, 8)
     assert dead.claim() is not None  # ... and this worker dies holding it
     second = subprocess.run([*cmd, *patient], capture_output=True, text=True, timeout=300)
     assert second.returncode == 3, second.stderr

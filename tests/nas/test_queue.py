@@ -310,11 +310,17 @@ def test_storages_without_the_queue_lock_are_refused_in_one_line(tmp_path):
 
 
 def test_waiting_stops_only_when_every_architecture_is_done():
+    from gtn_nas.nas.storage import heartbeat_every
     from gtn_nas.nas.workqueue import Pending, wait_for_queue
 
     runs = iter([Pending(3, 2, 0, 1, 0, 4.0), Pending(3, 2, 0, 1, 0, 0.0), Pending(3, 3, 0, 0, 0, None)])
     slept = []
     assert wait_for_queue(lambda: next(runs), wait=True, sleep=slept.append).done
     assert slept == [4.5, 1.0]
+    # a live claim (stale in 100 s) is polled at the heartbeat interval, not slept on until then
+    runs = iter([Pending(3, 2, 0, 1, 0, 100.0), Pending(3, 3, 0, 0, 0, None)])
+    slept = []
+    assert wait_for_queue(lambda: next(runs), wait=True, poll=heartbeat_every(120), sleep=slept.append).done
+    assert slept == [10.0]
     once = iter([Pending(3, 2, 0, 1, 0, 4.0)])
     assert not wait_for_queue(lambda: next(once), wait=False).done

@@ -58,6 +58,8 @@ def test_two_archs_from_workers_score_each_architecture_once(tmp_path, tiny_teac
         TINY_SPACE,
         "--quiet",
         "--wait",  # exit 0 only with every architecture scored: the first to finish waits for the other
+        "--stale-after",  # polling the other's live claim every second (the heartbeat), not every 10 s
+        "4",
         "--out",
         str(tmp_path / f"w{i}.csv"),
     )
