@@ -94,9 +94,7 @@ def kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, rng: random.Random
     return kill_after(proc, rng.uniform(0, 1))
 
 
-def distill_scenario(
-    workdir: Path, rng: random.Random, kills: int = 3, steps: int = 300, config: str = CONFIG
-) -> dict:
+def distill_scenario(workdir: Path, rng: random.Random, kills: int = 3, steps: int = 300, config: str = CONFIG) -> dict:
     import torch
 
     from gtn_nas.api.lab import load_checkpoint
