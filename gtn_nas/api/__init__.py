@@ -39,7 +39,7 @@ from ..nas.fused_proxy import check_fused, make_fused
 from ..nas.ground_truth import GroundTruthConfig, run_ground_truth
 from ..nas.heartbeat import validate_stale_after
 from ..nas.proxies import ProxySettings, make_proxy
-from ..nas.ranking import load_ground_truth, rank_all, to_markdown  # noqa: F401
+from ..nas.ranking import load_ground_truth, rank_all  # noqa: F401
 from ..nas.search import (
     bind_settings,
     evaluate_queue,
@@ -54,6 +54,7 @@ from ..nas.shared_trials import open_search_storage, search_pending
 from ..nas.storage import heartbeat_every, open_storage, storage_url
 from ..nas.studies import default_study_name, list_stem, quiet_optuna
 from ..nas.workqueue import Pending, WorkQueue, wait_for_queue
+from ..report.rank_markdown import to_markdown  # noqa: F401
 from ..teachers.calibration import CalibrationConfig
 from ..teachers.checkpoints import load_teacher as _load_teacher
 from ..teachers.checkpoints import metrics_path  # noqa: F401

@@ -250,7 +250,8 @@ def rank(
         typer.Option(
             "--paired",
             help="Also test a pair of proxies, e.g. teacher:gm,real: rho(a) - rho(b) with a paired bootstrap "
-            "interval and the design's minimal detectable difference (repeatable).",
+            "interval and the design's minimal detectable difference (repeatable). One run per distillation "
+            "seed: 'a1;a2,b' (or 'a1;a2,b1;b2'), the mean of the seeds' differences.",
         ),
     ] = None,
     detect: Annotated[

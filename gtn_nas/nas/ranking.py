@@ -217,13 +217,23 @@ def paired_difference(x: np.ndarray, y: np.ndarray, truth: np.ndarray, n_boot: i
     of architectures for both proxies, so what they share (the architectures) cancels. `p_not_above`
     is the share of resamples where x's rho does not exceed y's (a one-sided bootstrap p-value);
     `mdd`, the minimal detectable difference of this design (MDD_Z bootstrap standard errors): a
-    smaller true difference is more likely missed than found."""
-    diff = lambda i: correlations(x[i], truth[i])[0] - correlations(y[i], truth[i])[0]
-    out = {"n": len(x), "spearman": diff(np.arange(len(x)))}
-    if len(x) < 3 or n_boot < 1:
+    smaller true difference is more likely missed than found.
+
+    x and y may also be (seeds, n) arrays, one row per distillation seed (y: one row, or one per
+    seed): the difference is then the mean over seeds of rho(x_s) − rho(y_s), every resample drawing
+    one set of architectures for all seeds, so the MDD is that of the architectures × seeds design."""
+    xs, ys = np.atleast_2d(x), np.atleast_2d(y)
+    ys = np.repeat(ys, len(xs), axis=0) if len(ys) == 1 else ys
+    if len(xs) != len(ys):
+        raise ConfigError(f"paired seeds: {len(xs)} against {len(ys)} (give one comparator or one per seed)")
+    rho = lambda v, i: correlations(v[i], truth[i])[0]
+    diff = lambda i: float(np.mean([rho(a, i) - rho(b, i) for a, b in zip(xs, ys)]))
+    n = xs.shape[1]
+    out = {"n": n, "spearman": diff(np.arange(n))} | ({"seeds": len(xs)} if len(xs) > 1 else {})
+    if n < 3 or n_boot < 1:
         nan = float("nan")
         return {**out, "spearman_lo": nan, "spearman_hi": nan, "p_not_above": nan, "mdd": nan}
-    draws = np.array([diff(i) for i in np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))])
+    draws = np.array([diff(i) for i in np.random.default_rng(seed).integers(0, n, (n_boot, n))])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         lo, hi = np.nanpercentile(draws, [2.5, 97.5])
@@ -253,21 +263,26 @@ def paired_rows(
     detect: float | None = None,
 ) -> list[dict]:
     """A row per pair "a,b" of proxy labels: rho(a) − rho(b) over the architectures both scored; with
-    `detect`, the architectures needed to detect a difference of that size."""
+    `detect`, the architectures needed to detect a difference of that size. Either side may list one
+    run per distillation seed, "a1;a2,b1;b2" (or "a1;a2,b" against one comparator): the mean over
+    seeds of the paired differences, over the architectures every run scored."""
     by_label = {label: rows for label, _, rows in loaded}
     out = []
     for pair in pairs:
-        parts = pair.split(",")
-        if len(parts) != 2 or any(p not in by_label for p in parts):
-            raise ConfigError(f"--paired {pair!r}: give two of {', '.join(by_label)} joined by ','")
-        (a, b), truth = (by_label[p].set_index("arch_id")["score"] for p in parts), gt.set_index("arch_id")["val_acc"]
-        both = pd.concat([a, b, truth], axis=1, join="inner").to_numpy(float)
+        sides = [side.split(";") for side in pair.split(",")]
+        if len(sides) != 2 or any(p not in by_label for side in sides for p in side):
+            raise ConfigError(f"--paired {pair!r}: give two of {', '.join(by_label)} joined by ',' (seeds by ';')")
+        if len(sides[1]) not in (1, len(sides[0])):
+            raise ConfigError(f"--paired {pair!r}: give one comparator, or one per seed of the first side")
+        scores = [by_label[p].set_index("arch_id")["score"].rename(i) for i, p in enumerate(sides[0] + sides[1])]
+        both = pd.concat([*scores, gt.set_index("arch_id")["val_acc"]], axis=1, join="inner").to_numpy(float)
+        k = len(sides[0])
         row = {
-            "proxy": f"{parts[0]} − {parts[1]}",
+            "proxy": " − ".join(";".join(side) for side in sides),
             "source": "paired",
             "pair": pair,
             "n_missing": len(gt) - len(both),
-            **paired_difference(both[:, 0], both[:, 1], both[:, 2], n_boot, seed),
+            **paired_difference(both[:, :k].T, both[:, k:-1].T, both[:, -1], n_boot, seed),
         }
         if detect is not None:
             row |= {"detect": detect, "n_needed": architectures_needed(row["n"], row["mdd"], detect)}
@@ -293,95 +308,3 @@ def rank_all(
     loaded += combine_runs(loaded, list(combine))
     rows = [{"proxy": label, "source": src, **rank_proxy(frame, gt, n_boot, seed)} for label, src, frame in loaded]
     return pd.DataFrame(rows + paired_rows(loaded, list(paired), gt, n_boot, seed, detect))
-
-
-# -- Markdown -------------------------------------------------------------------------------------
-
-
-def _num(v, fmt: str = ".3f") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
-
-
-def _ci(r: pd.Series, key: str) -> str:
-    return f"{_num(r.get(key))} [{_num(r.get(key + '_lo'), '.2f')}, {_num(r.get(key + '_hi'), '.2f')}]"
-
-
-def paired_markdown(table: pd.DataFrame) -> list[str]:
-    """The paired comparisons of a `rank_all` table, as Markdown lines (none if it has none)."""
-    rows = table[table["pair"].notna()] if "pair" in table else table.iloc[:0]
-    if rows.empty:
-        return []
-    detect = rows["detect"].iloc[0] if "detect" in rows else None
-    if "mdd" not in rows:  # a table written before the MDD was reported: its columns as they were
-        return _paired_markdown_without_mdd(rows)
-    lines = [
-        "",
-        "Paired comparisons: ρ(a) − ρ(b) over the architectures both scored, with a 95% interval from the same "
-        "bootstrap resamples for both; p = share of resamples where a's ρ does not exceed b's. MDD: the minimal "
-        "detectable difference of this design (two-sided 5% test, 80% power: 2.8 bootstrap standard errors); a "
-        'difference inside ±MDD is as likely missed as found, so "no difference detectable at ±MDD" is all a '
-        "non-significant row says. One run per proxy: variance between distillation seeds is not in it.",
-        "",
-        "| a − b | n | Δρ [95% CI] | p | MDD (80% power) |" + (f" architectures for ±{detect:g} |" if detect else ""),
-        "|---|---|---|---|---|" + ("---|" if detect else ""),
-    ]
-    return lines + [
-        f"| {r['proxy']} | {int(r['n'])} | {_ci(r, 'spearman')} | {_num(r.get('p_not_above'), '.3f')} "
-        f"| ±{_num(r.get('mdd'), '.3f')} |" + (f" {_num(r.get('n_needed'), '.0f')} |" if detect else "")
-        for _, r in rows.iterrows()
-    ]
-
-
-def _paired_markdown_without_mdd(rows: pd.DataFrame) -> list[str]:
-    lines = [
-        "",
-        "Paired comparisons: ρ(a) − ρ(b) over the architectures both scored, with a 95% interval from the same "
-        "bootstrap resamples for both; p = share of resamples where a's ρ does not exceed b's.",
-        "",
-        "| a − b | n | Δρ [95% CI] | p |",
-        "|---|---|---|---|",
-    ]
-    return lines + [
-        f"| {r['proxy']} | {int(r['n'])} | {_ci(r, 'spearman')} | {_num(r.get('p_not_above'), '.3f')} |"
-        for _, r in rows.iterrows()
-    ]
-
-
-def to_markdown(table: pd.DataFrame, ground_truth: str | Path, n_boot: int) -> str:
-    pairs = paired_markdown(table)
-    table = table[table["pair"].isna()] if "pair" in table else table
-    head = (
-        "| proxy | n | Spearman ρ [95% CI] | Kendall τ [95% CI] | ρ top 50% [95% CI] | τ top 50% | top-5 | top-10 "
-        "| regret (pick) | cost ÷ GT (s) | cost ÷ GT (FLOPs) | one-off s (distillation) | amortised ÷ GT (s) |"
-    )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for _, r in table.iterrows():
-        cells = [
-            r["proxy"],
-            int(r.get("n", 0)),
-            _ci(r, "spearman"),
-            _ci(r, "kendall"),
-            _ci(r, "spearman_top50"),
-            _num(r.get("kendall_top50")),
-            _num(r.get("top5_overlap"), ".1f"),
-            _num(r.get("top10_overlap"), ".1f"),
-            f"{_num(r.get('regret'), '.4f')} ({r.get('pick', '')})",
-            _num(r.get("cost_ratio"), ".2e"),
-            _num(r.get("flops_ratio"), ".2e"),
-            f"{_num(r.get('setup_seconds'), '.0f')} ({_num(r.get('distill_seconds'), '.0f')})",
-            _num(r.get("amortised_cost_ratio"), ".2e"),
-        ]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    notes = [
-        "",
-        f"Ground truth: `{ground_truth}`. Correlations between proxy score and ground-truth validation accuracy "
-        f"(scipy Spearman ρ, Kendall τ-b); intervals: {n_boot} bootstrap resamples of the architectures "
-        "(percentile 95%).",
-        "Top 50%: the ⌈n/2⌉ best architectures by ground truth. Top-k: share of the proxy's k best among the true "
-        "k best. Regret: best ground-truth accuracy minus that of the proxy's top pick.",
-        "Cost: total proxy time (or FLOPs, torch.utils.flop_counter) over the same architectures ÷ ground-truth "
-        "training time (or FLOPs). One-off: data generation or lr tuning seconds, and the teacher's distillation "
-        "seconds in brackets; amortised ratio adds both to the proxy's total (distillation FLOPs are not recorded, "
-        "so the FLOPs ratio excludes them).",
-    ]
-    return "\n".join(lines + notes + pairs) + "\n"

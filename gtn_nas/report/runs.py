@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..core.atomic import write_csv, write_text
-from ..nas.ranking import load_ground_truth, load_runs, rank_all, to_markdown
+from ..nas.ranking import load_ground_truth, load_runs, rank_all
 from .figures import figure, frontier_figure, save_figure
+from .rank_markdown import to_markdown
 
 
 def report_runs(

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from gtn_nas.cli.commands import app
 from gtn_nas.core.errors import ConfigError
-from gtn_nas.nas.ranking import load_runs, rank_all, rank_proxy, to_markdown, top_k_overlap
+from gtn_nas.nas.ranking import load_runs, rank_all, rank_proxy, top_k_overlap
+from gtn_nas.report.rank_markdown import to_markdown
 
 # Twelve architectures a01..a12 with ground truth val_acc = 0.80 + i/100 (so the true rank is i),
 # and a proxy whose ranks swap 4<->5 and 7<->12:  p = 1 2 3 5 4 6 12 8 9 10 11 7.
@@ -240,3 +241,48 @@ def test_rank_detect_prints_the_mdd_and_the_architectures_needed(tmp_path):
     assert "| MDD (80% power) | architectures for ±0.05 |" in out.stdout
     assert f"| ±{row['mdd']:.3f} | {row['n_needed']:.0f} |" in out.stdout
     assert_one_line_error(cli(*args, 0), "--detect")
+
+
+def test_a_pair_over_distillation_seeds_averages_the_seeds_differences_under_shared_resamples(tmp_path):
+    import numpy as np
+
+    from gtn_nas.nas.ranking import MDD_Z, paired_difference
+
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=60)
+    xs = truth + rng.normal(scale=1.0, size=(2, 60))  # two seeds of a teacher
+    y = truth + rng.normal(scale=1.0, size=60)  # one comparator, for both seeds
+    pooled = paired_difference(xs, y, truth, n_boot=300, seed=4)
+    one = [paired_difference(x, y, truth, n_boot=300, seed=4) for x in xs]
+    assert pooled["seeds"] == 2 and "seeds" not in one[0]
+    assert pooled["spearman"] == pytest.approx((one[0]["spearman"] + one[1]["spearman"]) / 2)
+    draws = [  # by hand: the same architectures for both seeds in each resample
+        np.mean([spearman(x[i], truth[i]) - spearman(y[i], truth[i]) for x in xs])
+        for i in np.random.default_rng(4).integers(0, 60, (300, 60))
+    ]
+    assert pooled["mdd"] == pytest.approx(MDD_Z * np.std(draws, ddof=1))
+    # A comparator per seed is paired seed by seed; a length mismatch is refused.
+    per_seed = paired_difference(xs, np.stack([y, y]), truth, n_boot=300, seed=4)
+    assert per_seed["spearman"] == pooled["spearman"] and per_seed["mdd"] == pooled["mdd"]
+    with pytest.raises(ConfigError, match="paired seeds: 2 against 3"):
+        paired_difference(xs, np.stack([y, y, y]), truth, n_boot=10, seed=0)
+
+    # Through `gtn-nas rank`: "a1;a2,b" names one run per seed.
+    gt, run = write_example(tmp_path)
+    for name, scores in (("s1", P[::-1]), ("s2", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 11])):
+        pd.DataFrame({"arch_id": IDS, "proxy": name, "score": [float(v) for v in scores]}).to_csv(
+            tmp_path / f"{name}.csv", index=False
+        )
+    table = rank_all(gt, [run, tmp_path / "s1.csv", tmp_path / "s2.csv"], n_boot=50, paired=["s1;s2,teacher:ift"])
+    row = table[table["pair"].notna()].iloc[0]
+    rho = table.set_index("proxy")["spearman"]
+    assert row["proxy"] == "s1;s2 − teacher:ift" and row["seeds"] == 2
+    assert row["spearman"] == pytest.approx((rho["s1"] + rho["s2"]) / 2 - rho["teacher:ift"])
+    assert "one run per distillation seed" in to_markdown(table, gt, 50)
+    assert_one_line_error(
+        cli("rank", "--ground-truth", gt, run, tmp_path / "s1.csv", "--paired", "s1;teacher:ift,s1;nope"), "nope"
+    )
+    assert_one_line_error(
+        cli("rank", "--ground-truth", gt, run, tmp_path / "s1.csv", "--paired", "s1,s1;teacher:ift"),
+        "one comparator, or one per seed",
+    )
