@@ -35,6 +35,7 @@ CONFIGS = "benchmarks/configs/carry_over"
 VARIANTS = {
     "gtn-unroll": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-unroll.toml"],
     "gtn-unroll-wn": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-unroll-wn.toml"],
+    "gtn-unroll-few": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-unroll-few.toml"],
     "gtn-unroll-lr005": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-unroll-lr005.toml"],
     "gtn-recipe": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-recipe.toml"],
     "gtn-recipe-wn": ["--method", "bptt", "--config", f"{CONFIGS}/gtn-recipe-wn.toml"],

@@ -51,3 +51,23 @@ def test_the_meta_lr_follows_cosine_annealing_to_a_tenth(small_mnist):
         if step < 40:
             ref.step()
     assert d.opt.param_groups[0]["lr"] == pytest.approx(cfg.meta_lr * 0.1)
+
+
+def test_every_carry_over_variant_loads_and_its_students_are_distillation_nets():
+    """benchmarks/carry_over.py's variants: each config loads, and its students come from the
+    distillation space's families (or their weight-normalised twins), never an evaluation net."""
+    from gtn_nas.api import load_space
+
+    distill = {
+        (s["family"], s["depth"], s["width"], s["activation"], s.get("pooling")) for s in load_space("distill").archs
+    }
+    held = set(load_space("heldout").ids())
+    for path in sorted((CONFIGS / "carry_over").glob("gtn-*.toml")):
+        cfg = distill_config(path, method="bptt")
+        space = load_space(cfg.space)
+        assert not set(space.ids()) & held, path.name
+        for s in space.archs:
+            assert (s["family"], s["depth"], s["width"], s["activation"], s.get("pooling")) in distill, (path.name, s)
+    few = load_space(distill_config(CONFIGS / "carry_over" / "gtn-unroll-few.toml", method="bptt").space)
+    assert len(few.archs) == 24 and {(s["norm"], s["pooling"]) for s in few.archs} == {("batch", "max")}
+    assert set(few.ids()) <= set(load_space("distill").ids())
