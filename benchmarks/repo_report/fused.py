@@ -10,7 +10,12 @@ from .figures import markdown_table
 
 ROOT = "fused"
 # run folder -> its label: the architectures and the validation images its trained scores used
-VALS = {"val1k": "60 nets, 1k val.", "val10k": "60 nets, 10k val.", "conv250": "250 nets, 1k val."}
+VALS = {
+    "val1k": "60 nets, 1k val.",
+    "val10k": "60 nets, 10k val.",
+    "conv250": "250 nets, 1k val., 1 seed",
+    "conv250_2seeds": "250 nets, 1k val., 2 seeds",
+}
 
 
 def _both(inputs: Inputs, name: str, columns: tuple[str, ...], numeric: tuple[str, ...]) -> pd.DataFrame:
