@@ -40,7 +40,7 @@ from .clock import storage_now
 from .heartbeat import Heartbeat, is_stale, last_beat, validate_stale_after
 from .optuna_compat import study_id, trial_id
 from .queue_lock import queue_lock, require_queue_storage
-from .storage import exclusive_sqlite, heartbeat_every
+from .storage import HEARTBEAT_S, exclusive_sqlite, heartbeat_every
 
 LIVE = (TrialState.WAITING, TrialState.RUNNING)
 
@@ -296,7 +296,7 @@ class WorkQueue:
 
 
 def wait_for_queue(
-    run_once: Callable[[], Pending], wait: bool, poll: float = 10.0, sleep: Callable[[float], None] = time.sleep
+    run_once: Callable[[], Pending], wait: bool, poll: float = HEARTBEAT_S, sleep: Callable[[float], None] = time.sleep
 ) -> Pending:
     """Run a worker (`run_once`, returning the queue's `Pending`) and, with `wait`, run it again
     whenever architectures claimed by other workers may have become reclaimable, until every
