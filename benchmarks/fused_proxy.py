@@ -10,6 +10,8 @@ Writes to --out-dir:
   fold draws (k-fold by architecture);
 - paired.csv: the shipped configuration's out-of-fold rho minus each single proxy and rank-sum, with
   paired bootstrap intervals and the minimal detectable difference;
+- ablation.csv: one feature set minus another (does a group of features add to the rest?), paired
+  over architectures on the fold draws' mean out-of-fold predictions;
 - learning_curve.csv: rho against the number of training architectures;
 - cost.csv: the features' seconds and FLOPs against the ground truth's.
 
@@ -37,7 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SETS_OF_ARCHS = {
     "60": ("results/ground_truth/convnet.csv", "results/nas_frontier/scores.csv", "results/nas"),
     "190": ("results/ground_truth/convnet250_new.csv", "results/nas_frontier_250/scores.csv", "results/nas_250"),
+    "mlp100": ("results/ground_truth/mlp100.csv", "results/nas_frontier_mlp100/scores.csv", "results/nas_mlp100"),
 }
+# The ConvNets' `teacher:gm` scores came from gm-noise.pt (the frontier's teacher then); the MLPs'
+# frontier names teachers by file stem, so its gm-noise scores are read as the same feature.
+RENAME = {"mlp100": {"teacher:gm-noise": "teacher:gm"}}
 # `--sets 60 190 --init-seeds 1` is issue 33's 250 ConvNets (results/ground_truth/convnet250.csv): one init seed,
 # since the 190's frontier scores have one. Feature sets whose scores have not all run are left out.
 ZERO_COST = ("naswot", "synflow")
@@ -51,8 +57,7 @@ def load(val_examples: int, sets: list[str], init_seeds: int | None) -> tuple[pd
     gt = pd.concat([pd.read_csv(ROOT / SETS_OF_ARCHS[k][0]) for k in sets]).drop_duplicates("arch_id")
     gt = gt.set_index("arch_id")
     specs = {aid: json.loads(s) for aid, s in gt["spec"].items()}
-    paths = [ROOT / SETS_OF_ARCHS[k][1] for k in sets]
-    front = pd.concat([pd.read_csv(p) for p in paths if p.exists()])  # a set's may not have run yet
+    front = pd.concat([read_frontier(k) for k in sets if (ROOT / SETS_OF_ARCHS[k][1]).exists()])  # may not have run
     front = front[(front["val_examples"] == val_examples) & front["steps"].isin(STEPS)]
     front = front[front["proxy"].isin(TRAINED.values())]
     if init_seeds is not None:
@@ -62,6 +67,14 @@ def load(val_examples: int, sets: list[str], init_seeds: int | None) -> tuple[pd
     scores = pd.concat([front[["arch_id", "proxy", "steps", "score"]], zc[["arch_id", "proxy", "score"]]])
     cost = pd.concat([trajectory_cost(front), zc[["arch_id", "proxy", "seconds", "flops"]]])
     return fused.feature_table(scores, specs), gt, cost
+
+
+def read_frontier(key: str) -> pd.DataFrame:
+    """A set's frontier scores, its proxies renamed to the features' names (RENAME)."""
+    front = pd.read_csv(ROOT / SETS_OF_ARCHS[key][1])
+    for old, new in RENAME.get(key, {}).items():
+        front = front[front["proxy"] != new].replace({"proxy": {old: new}})
+    return front
 
 
 def trajectory_cost(front: pd.DataFrame) -> pd.DataFrame:
@@ -125,19 +138,18 @@ def shipped(features) -> str:
     return SHIPPED if SHIPPED in available(features) else "zero-cost + encoding"
 
 
-def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, pd.Series]:
-    rows, shipped_pred = [], None
+def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, dict[str, list[pd.Series]]]:
+    """Out-of-fold rho per feature set and model; and per feature set, gradient boosting's
+    out-of-fold predictions of every fold draw (the paired comparisons reuse them)."""
+    rows, preds = [], {}
     for name in available(features):
         x = features[columns(features, SETS[name])]
         for model in ("gradient boosting", "ridge"):
-            rhos = []
-            for r in range(repeats):
-                pred = (
-                    fused.crossval(x, truth, k, r) if model == "gradient boosting" else ridge_crossval(x, truth, k, r)
-                )
-                rhos.append(spearmanr(pred, truth.loc[pred.index]).statistic)
-                if name == shipped(features) and model == "gradient boosting" and r == 0:
-                    shipped_pred = pred
+            fit = fused.crossval if model == "gradient boosting" else ridge_crossval
+            draws = [fit(x, truth, k, r) for r in range(repeats)]
+            rhos = [spearmanr(p, truth.loc[p.index]).statistic for p in draws]
+            if model == "gradient boosting":
+                preds[name] = draws
             rows.append(
                 {
                     "features": name,
@@ -149,7 +161,39 @@ def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, pd
                     "n": len(x),
                 }
             )
-    return pd.DataFrame(rows), shipped_pred
+    return pd.DataFrame(rows), preds
+
+
+# Does a group of features add to the others? (the richer set first)
+ABLATIONS = [
+    ("teacher + zero-cost + encoding", "real + zero-cost + encoding"),
+    ("teacher + real + zero-cost + encoding", "real + zero-cost + encoding"),
+    ("teacher + real + zero-cost + encoding", "teacher + zero-cost + encoding"),
+    ("teacher + zero-cost + encoding", "zero-cost + encoding"),
+    ("real + zero-cost + encoding", "zero-cost + encoding"),
+    ("zero-cost + encoding", "encoding only"),
+]
+
+
+def ablation_table(preds: dict[str, list[pd.Series]], truth, n_boot: int) -> pd.DataFrame:
+    """Feature set A - feature set B, paired over architectures: each set's prediction is the mean of
+    its fold draws' out-of-fold predictions (every one from a model that never saw the architecture),
+    so the fold-draw noise is averaged before the bootstrap resamples architectures. `draw_sd` is the
+    SD of the difference over single fold draws, the noise that averaging removes."""
+    rows = []
+    for a, b in ABLATIONS:
+        if a not in preds or b not in preds:
+            continue
+        index = preds[a][0].index
+        y = truth.loc[index].to_numpy(float)
+        mean_a, mean_b = (pd.concat(preds[s], axis=1).mean(axis=1).loc[index].to_numpy(float) for s in (a, b))
+        d = paired_difference(mean_a, mean_b, y, n_boot, seed=0)
+        per_draw = [
+            spearmanr(pa.loc[index], y).statistic - spearmanr(pb.loc[index], y).statistic
+            for pa, pb in zip(preds[a], preds[b])
+        ]
+        rows.append({"features": a, "minus": b, **d, "draw_sd": np.std(per_draw, ddof=1), "draws": len(per_draw)})
+    return pd.DataFrame(rows)
 
 
 def paired_table(features, truth, pred: pd.Series, n_boot: int) -> pd.DataFrame:
@@ -209,10 +253,11 @@ def main() -> None:
     args = ap.parse_args()
     features, gt, cost = load(args.val_examples, args.sets, args.init_seeds)
     truth = gt["val_acc"]
-    models, pred = model_table(features, truth, args.folds, args.repeats)
+    models, preds = model_table(features, truth, args.folds, args.repeats)
     out = args.out_dir
     write_csv(models, out / "models.csv")
-    write_csv(paired_table(features, truth, pred, args.bootstrap), out / "paired.csv")
+    write_csv(paired_table(features, truth, preds[shipped(features)][0], args.bootstrap), out / "paired.csv")
+    write_csv(ablation_table(preds, truth, args.bootstrap), out / "ablation.csv")
     write_csv(
         learning_curve(features, truth, (10, 25, 50, 100, 200), args.folds, args.repeats), out / "learning_curve.csv"
     )

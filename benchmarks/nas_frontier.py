@@ -13,8 +13,11 @@ Learning rates: `real` and `subset` use the lr tuned by `gtn_nas.nas.proxies.mak
 steps (the correlation table's setting; training-split holdout, never validation), at every budget.
 Teachers bring their own per-step lr and momentum, and the gradient clip their calibration chose.
 `--real real-clip1` adds real data trained with its gradient norm clipped at 1 (lr tuned under the
-clip), the recipe a clipping teacher uses. Zero-cost proxies (params, synflow, naswot) are
-read from their `gtn-nas search` outputs in results/nas/ and appear as one point each.
+clip), the recipe a clipping teacher uses; `real-grid` tunes lr, momentum and clip on the teachers'
+calibration grid; `--real real-recipe subset-recipe --recipe 0.2:0.9:1` adds real data under one
+fixed recipe (e.g. the one a teacher's start calibrated to). `--space mlp` with an MLP ground truth
+draws real data's lr-tuning nets from the mlp space. Zero-cost proxies (params, synflow, naswot)
+are read from their `gtn-nas search` outputs in results/nas/ and appear as one point each.
 
 Cost: FLOPs as in `gtn_nas/nas/proxies.py` (3 F per trained image + F per scored image, over the
 same architectures) ÷ the ground truth's training FLOPs; seconds likewise (wall time, noisy on a shared
@@ -27,6 +30,7 @@ distillation) are excluded here; `results/nas_correlation.md` reports them.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -150,10 +154,52 @@ def score_arch(task: tuple[str, dict, int]) -> list[dict]:
 # -- planning, running, summarising ----------------------------------------------------------------
 
 
-def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str], skip: set[str] = frozenset()) -> dict:
-    """name -> how to rebuild its batches; tunes real/subset lrs once, as `gtn-nas search` does.
-    A real-data name may end in `-clipC`: gradients clipped at norm C (lr tuned under the clip)."""
-    data, space = load_mnist(), load_space("convnet")
+# The teachers' calibration grid (lr 0.05 x 1/4 ... 8, momentum 0 / 0.5 / 0.9, clip none or 1), as
+# benchmarks/starts.py tunes its `real-grid` and `subset-grid` baselines.
+GRID = {
+    "lr_grid": (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
+    "momentum_grid": (0.0, 0.5, 0.9),
+    "clip_grid": (None, 1.0),
+}
+
+
+def real_settings(name: str, recipe: tuple[float, float, float | None] | None = None) -> ProxySettings:
+    """A real-data proxy's settings from its name: `KIND` (lr tuned at 32 steps), `KIND-clipC`
+    (gradients clipped at norm C, lr tuned under the clip), `KIND-grid` (lr, momentum and clip tuned
+    on the teachers' calibration grid) or `KIND-recipe` (a fixed lr, momentum and clip, `recipe`: e.g.
+    the recipe a teacher's start calibrated to, so real images train under it)."""
+    if name.endswith("-grid"):
+        return ProxySettings(kind=name.removesuffix("-grid"), steps=32, seed=0, **GRID)
+    if name.endswith("-recipe"):
+        if recipe is None:
+            raise SystemExit(f"{name} needs --recipe LR:MOMENTUM:CLIP")
+        lr, momentum, clip = recipe
+        kind = name.removesuffix("-recipe")
+        return ProxySettings(kind=kind, steps=32, seed=0, lr=lr, momentum=momentum, max_grad_norm=clip)
+    kind, _, clip = name.partition("-clip")
+    return ProxySettings(kind=kind, steps=32, seed=0, max_grad_norm=float(clip) if clip else None)
+
+
+def parse_recipe(text: str) -> tuple[float, float, float | None]:
+    """`LR:MOMENTUM:CLIP` (CLIP `none`: no clip)."""
+    try:
+        lr, momentum, clip = text.split(":")
+        return float(lr), float(momentum), None if clip == "none" else float(clip)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LR:MOMENTUM:CLIP (e.g. 0.2:0.9:1); got {text!r}") from None
+
+
+def plan_proxies(
+    teachers: list[Path],
+    kinds: list[str],
+    gt_ids: set[str],
+    skip: set[str] = frozenset(),
+    space: str = "convnet",
+    recipe: tuple[float, float, float | None] | None = None,
+) -> dict:
+    """name -> how to rebuild its batches; tunes real/subset lrs once, as `gtn-nas search` does,
+    on architectures of `space` (see `real_settings` for the names)."""
+    data, space = load_mnist(), load_space(space)
     plans = {}
     for path in teachers:
         if f"teacher:{path.stem}" in skip:
@@ -169,20 +215,21 @@ def plan_proxies(teachers: list[Path], kinds: list[str], gt_ids: set[str], skip:
     for name in kinds:
         if name in skip:
             continue
-        kind, _, clip = name.partition("-clip")
-        s = ProxySettings(kind=kind, steps=32, seed=0, max_grad_norm=float(clip) if clip else None)
+        s = real_settings(name, recipe)
+        kind = s.kind
         proxy = make_proxy(s, data, torch.device("cpu"), space, gt_ids, (ref, {}) if ref is not None else None)
         B = proxy.setup["batch_size"]
         plans[name] = {
             "kind": kind,
             "lr": proxy.setup["lr"],
-            "momentum": s.momentum,
+            "momentum": proxy.setup["momentum"],
             "batch_size": B,
             "subset_size": (ref.cfg.inner_steps if ref is not None else 32) * B,
             "setup_seconds": proxy.setup.get("setup_seconds", 0.0),
-            "max_grad_norm": s.max_grad_norm,
+            "max_grad_norm": proxy.max_grad_norm,
         }
-        print(f"{name}: lr {proxy.setup['lr']} (tuned at 32 steps)", flush=True)
+        how = "fixed" if s.lr is not None else "tuned at 32 steps"
+        print(f"{name}: lr {proxy.setup['lr']} ({how})", flush=True)
     return plans
 
 
@@ -195,7 +242,7 @@ def run(args, gt: pd.DataFrame, raw_path: Path) -> None:
         raw = raw[~raw["proxy"].isin(args.only)]
         plans = {name: plan for name, plan in plans.items() if name not in args.only}
     done = set(zip(raw["proxy"], raw["arch_id"], raw["init_seed"]))
-    plans.update(plan_proxies(args.teachers, args.real, set(gt["arch_id"]), skip=set(plans)))
+    plans.update(plan_proxies(args.teachers, args.real, set(gt["arch_id"]), set(plans), args.space, args.recipe))
     common.write_json(plans_path, plans)
     specs = [json.loads(s) for s in gt["spec"]]
     names = [n for n in plans if not args.only or n in args.only]
@@ -294,7 +341,11 @@ def main() -> None:
     ap.add_argument(
         "--teachers", type=Path, nargs="*", default=[Path(f"results/teachers/{m}.pt") for m in ("gm", "bptt", "ift")]
     )
-    ap.add_argument("--real", nargs="*", default=["real", "subset"], help="real-data proxies (real, subset)")
+    ap.add_argument(
+        "--real", nargs="*", default=["real", "subset"], help="real-data proxies (real, subset; -clipC, -recipe)"
+    )
+    ap.add_argument("--recipe", type=parse_recipe, help="LR:MOMENTUM:CLIP of the `*-recipe` real-data proxies")
+    ap.add_argument("--space", default="convnet", help="where real data's lr-tuning nets are drawn (mlp for MLPs)")
     ap.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32, 64, 128])
     ap.add_argument("--val-small", type=int, default=1000, help="the smaller validation subset (the other is all 10k)")
     ap.add_argument(

@@ -1,0 +1,36 @@
+"""benchmarks/fused_proxy.py: the feature-set ablation is paired over architectures, and the MLPs'
+gm-noise scores are read as the ConvNets' teacher feature."""
+
+import fused_proxy  # benchmarks/ (pytest's pythonpath)
+import numpy as np
+import pandas as pd
+
+
+def test_a_feature_set_that_predicts_beats_one_that_does_not_and_missing_sets_are_skipped():
+    rng = np.random.default_rng(0)
+    index = [f"arch{i}" for i in range(120)]
+    truth = pd.Series(rng.normal(size=120), index=index)
+    informed = [truth + 0.3 * pd.Series(rng.normal(size=120), index=index) for _ in range(3)]
+    blind = [pd.Series(rng.normal(size=120), index=index) for _ in range(3)]
+    preds = {"teacher + zero-cost + encoding": informed, "real + zero-cost + encoding": blind}
+    table = fused_proxy.ablation_table(preds, truth, n_boot=200)
+    assert len(table) == 1  # the other pairs have no predictions here
+    row = table.iloc[0]
+    assert row["features"] == "teacher + zero-cost + encoding" and row["minus"] == "real + zero-cost + encoding"
+    assert row["spearman"] > 0.7 and row["spearman_lo"] > 0.5 and row["draws"] == 3 and row["draw_sd"] > 0
+    # swapped, the difference is negative: the sign is A - B, not a magnitude
+    swapped = fused_proxy.ablation_table(
+        {"teacher + zero-cost + encoding": blind, "real + zero-cost + encoding": informed}, truth, n_boot=200
+    )
+    assert swapped.iloc[0]["spearman_hi"] < -0.5
+
+
+def test_the_mlp_frontier_feeds_gm_noise_as_the_teacher_feature(tmp_path, monkeypatch):
+    scores = pd.DataFrame(
+        {"proxy": ["teacher:gm", "teacher:gm-noise", "real"], "arch_id": ["m1"] * 3, "score": [0.1, 0.2, 0.3]}
+    )
+    scores.to_csv(tmp_path / "scores.csv", index=False)
+    monkeypatch.setitem(fused_proxy.SETS_OF_ARCHS, "mlp100", ("gt.csv", tmp_path / "scores.csv", "zc"))
+    front = fused_proxy.read_frontier("mlp100")
+    assert sorted(front["proxy"]) == ["real", "teacher:gm"]
+    assert front.set_index("proxy").loc["teacher:gm", "score"] == 0.2
