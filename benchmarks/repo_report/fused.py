@@ -1,5 +1,6 @@
 """Tables of the fused proxy's study (results/fused/, benchmarks/fused_proxy.py): out-of-fold rho per
-model and feature set, paired differences against single proxies, the learning curve and the cost."""
+model and feature set, paired differences against single proxies and between feature sets, the
+learning curve and the cost."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ def paired_table(inputs: Inputs) -> str:
     return markdown_table(out.rename(columns={"mdd": "detectable at 80%"}), ".3f")
 
 
+def ablation_table(inputs: Inputs) -> str:
+    numeric = ("spearman", "spearman_lo", "spearman_hi", "mdd", "draw_sd")
+    f = _both(inputs, "ablation.csv", ("features", "minus"), numeric)
+    f["A − B [95% CI]"] = [
+        f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in zip(f["spearman"], f["spearman_lo"], f["spearman_hi"])
+    ]
+    cols = {"val": "run", "features": "feature set A", "minus": "feature set B"}
+    out = f.rename(columns=cols)[[*cols.values(), "A − B [95% CI]", "mdd", "draw_sd"]]
+    return markdown_table(out.rename(columns={"mdd": "detectable at 80%", "draw_sd": "SD over fold draws"}), ".3f")
+
+
 def curve_table(inputs: Inputs) -> str:
     f = _both(inputs, "learning_curve.csv", ("train_archs",), ("rho_mean", "rho_sd"))
     f["rho"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(f["rho_mean"], f["rho_sd"])]
@@ -61,6 +73,7 @@ def cost_table(inputs: Inputs) -> str:
 FUSED_BLOCKS = {
     "fused-models": models_table,
     "fused-paired": paired_table,
+    "fused-ablation": ablation_table,
     "fused-curve": curve_table,
     "fused-cost": cost_table,
 }

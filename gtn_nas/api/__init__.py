@@ -374,7 +374,7 @@ def _bound_proxy(study, settings, extra, data, data_dir, dev, sp, exclude, loade
 
 def fuse(
     scores: list[str | Path],
-    ground_truth: str | Path,
+    ground_truth: str | Path | list[str | Path],
     out: str | Path,
     folds: int = 10,
     seed: int = 0,
@@ -383,7 +383,8 @@ def fuse(
     """Fit the fused proxy (`gtn_nas.nas.fused`) on the ground truth's architectures from search-output
     CSVs of any proxies (scores after several step counts become separate features), judge it by
     k-fold cross-validation over architectures, refit it on all of them and write it to `out` (JSON),
-    with the out-of-fold predictions beside it (`out` with suffix .csv). Returns the `FusedFit`."""
+    with the out-of-fold predictions beside it (`out` with suffix .csv). Several ground-truth files
+    (e.g. ConvNets and MLPs) are one training set. Returns the `FusedFit`."""
     from ..nas.fused import fit_to_file
 
     return fit_to_file(scores, ground_truth, out, folds, seed, n_boot)

@@ -281,7 +281,11 @@ def rank(
 def fuse(
     scores: Annotated[list[Path], typer.Argument(help="Search-output CSVs of the proxies to fuse (any step counts).")],
     ground_truth: Annotated[
-        Path, typer.Option("--ground-truth", help="Ground-truth CSV with a spec column: the training architectures.")
+        list[Path],
+        typer.Option(
+            "--ground-truth",
+            help="Ground-truth CSV with a spec column: the training architectures (repeat it to pool spaces).",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="The fitted model (.json); out-of-fold predictions go beside it.")],
     folds: Annotated[

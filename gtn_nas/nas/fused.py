@@ -181,18 +181,27 @@ class FusedFit:
 
 
 def fit_from_files(
-    score_paths: list[str | Path], ground_truth: str | Path, folds_k: int = 10, seed: int = 0, n_boot: int = 1000
+    score_paths: list[str | Path],
+    ground_truth: str | Path | list[str | Path],
+    folds_k: int = 10,
+    seed: int = 0,
+    n_boot: int = 1000,
 ) -> FusedFit:
     """Features from search-output CSVs (arch_id, proxy, score[, steps]) for the ground truth's
-    architectures (its `spec` column), cross-validated by architecture, then refitted on all."""
+    architectures (its `spec` column), cross-validated by architecture, then refitted on all. Several
+    ground-truth files (e.g. one per search space) are one training set; an architecture in more
+    than one counts once, from the first."""
     from .ranking import RUN_COLUMNS, _read_csv, bootstrap, correlations, load_ground_truth
 
-    gt = load_ground_truth(ground_truth).set_index("arch_id")
-    specs = {aid: spec_from_json(s, f"{ground_truth}: {aid}") for aid, s in _specs(gt, ground_truth).items()}
+    paths = ground_truth if isinstance(ground_truth, list | tuple) else [ground_truth]
+    label = ", ".join(map(str, paths))  # for messages
+    gt = pd.concat([_with_specs(load_ground_truth(p), p) for p in paths]).drop_duplicates("arch_id")
+    gt = gt.set_index("arch_id")
+    specs = {aid: spec_from_json(s, f"{label}: {aid}") for aid, s in gt["spec"].items()}
     scores = pd.concat([_read_csv(p, RUN_COLUMNS, "search-output") for p in score_paths], ignore_index=True)
     if not scores["arch_id"].isin(gt.index).any():
         raise ConfigError(
-            f"{ground_truth} has none of the {scores['arch_id'].nunique()} scored architectures "
+            f"{label} has none of the {scores['arch_id'].nunique()} scored architectures "
             f"(e.g. {scores['arch_id'].iloc[0]})"
         )
     features = feature_table(scores, specs)
@@ -206,7 +215,12 @@ def fit_from_files(
 
 
 def fit_to_file(
-    score_paths: list[str | Path], ground_truth: str | Path, out: str | Path, folds_k: int, seed: int, n_boot: int
+    score_paths: list[str | Path],
+    ground_truth: str | Path | list[str | Path],
+    out: str | Path,
+    folds_k: int,
+    seed: int,
+    n_boot: int,
 ) -> FusedFit:
     """`fit_from_files`, the model written to `out` (.json) and its out-of-fold predictions beside it
     (.csv); a bad path is refused before any fitting."""
@@ -219,7 +233,8 @@ def fit_to_file(
     return result
 
 
-def _specs(gt: pd.DataFrame, path) -> pd.Series:
+def _with_specs(gt: pd.DataFrame, path) -> pd.DataFrame:
+    """The ground truth, refused unless it has a spec column (the encoding needs the architectures)."""
     if "spec" not in gt:
         raise ConfigError(f"{path}: the ground truth needs a 'spec' column (JSON architectures) for the encoding")
-    return gt["spec"]
+    return gt

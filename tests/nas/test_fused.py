@@ -109,6 +109,33 @@ def test_fuse_writes_the_model_and_out_of_fold_predictions(tmp_path):
     assert "naswot" in model.columns and "real@32" in model.columns
 
 
+def test_several_ground_truths_are_one_training_set(tmp_path):
+    """Split in two overlapping files (as one space's and another's would be), the ground truth fits
+    the same model as whole: each architecture once, in the first file's order."""
+    scores, gt = files(tmp_path, 30)
+    whole = pd.read_csv(gt)
+    whole.iloc[:20].to_csv(tmp_path / "a.csv", index=False)
+    whole.iloc[15:].to_csv(tmp_path / "b.csv", index=False)  # 5 nets in both
+    one = fused.fit_from_files(scores, gt, folds_k=5, n_boot=0)
+    two = fused.fit_from_files(scores, [tmp_path / "a.csv", tmp_path / "b.csv"], folds_k=5, n_boot=0)
+    pd.testing.assert_frame_equal(one.predictions, two.predictions)
+    run = cli(
+        "fuse",
+        *scores,
+        "--ground-truth",
+        tmp_path / "a.csv",
+        "--ground-truth",
+        tmp_path / "b.csv",
+        "--out",
+        tmp_path / "m.json",
+        "--folds",
+        "5",
+        "--bootstrap",
+        "0",
+    )
+    assert run.exit_code == 0 and "over 30 architectures" in run.stdout, run.stderr
+
+
 @pytest.mark.parametrize(
     ("n_truth", "shift", "needle"),
     [(9, False, "at least 10 architectures"), (40, True, "none of the 30 scored architectures")],
