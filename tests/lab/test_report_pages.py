@@ -361,3 +361,17 @@ def test_family_rankings_are_computed_within_each_family(tmp_path):
         if expected > 2:
             assert f.set_index("proxy").loc["good", "spearman"] == pytest.approx(1.0)
             assert f.set_index("proxy").loc["bad", "spearman"] == pytest.approx(-1.0)
+
+
+def test_family_keys_the_architectures_lack_are_skipped(tmp_path):
+    import families
+
+    specs = load_space("mlp").sample(12, seed=0)
+    gt = pd.DataFrame(
+        {"arch_id": [arch_id(s) for s in specs], "spec": [json.dumps(s) for s in specs], "val_acc": range(12)}
+    ).assign(seconds=1.0)
+    gt.to_csv(tmp_path / "gt.csv", index=False)
+    pd.DataFrame({"arch_id": gt["arch_id"], "proxy": "p", "score": range(12)}).to_csv(tmp_path / "p.csv", index=False)
+    table = families.family_table(tmp_path / "gt.csv", [str(tmp_path / "p.csv")], [], 20, ("pooling", "activation"))
+    assert set(table["family"]) == {"activation"}  # an MLP has no pooling
+    assert table["n"].sum() == 12
