@@ -138,9 +138,25 @@ def shipped(features) -> str:
     return SHIPPED if SHIPPED in available(features) else "zero-cost + encoding"
 
 
-def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, dict[str, list[pd.Series]]]:
-    """Out-of-fold rho per feature set and model; and per feature set, gradient boosting's
-    out-of-fold predictions of every fold draw (the paired comparisons reuse them)."""
+def within(draws: list[pd.Series], truth: pd.Series, family: pd.Series) -> dict:
+    """With several families of architectures pooled (ConvNets and MLPs), rho within each: a search
+    runs in one space, so the ordering between spaces is no help to it."""
+    if family.nunique() < 2:
+        return {}
+    out = {}
+    for name in sorted(family.unique()):
+        ids = [p.index[(family.loc[p.index] == name).to_numpy()] for p in draws]
+        out[f"rho_{name}"] = float(np.mean([spearmanr(p.loc[i], truth.loc[i]).statistic for p, i in zip(draws, ids)]))
+    return out
+
+
+def model_table(
+    features, truth, k: int, repeats: int, family: pd.Series | None = None
+) -> tuple[pd.DataFrame, dict[str, list[pd.Series]]]:
+    """Out-of-fold rho per feature set and model (and within each family, when several are pooled);
+    and per feature set, gradient boosting's out-of-fold predictions of every fold draw (the paired
+    comparisons reuse them)."""
+    family = family if family is not None else pd.Series("all", index=truth.index)
     rows, preds = [], {}
     for name in available(features):
         x = features[columns(features, SETS[name])]
@@ -159,6 +175,7 @@ def model_table(features, truth, k: int, repeats: int) -> tuple[pd.DataFrame, di
                     "repeats": repeats,
                     "folds": k,
                     "n": len(x),
+                    **within(draws, truth, family),
                 }
             )
     return pd.DataFrame(rows), preds
@@ -253,7 +270,7 @@ def main() -> None:
     args = ap.parse_args()
     features, gt, cost = load(args.val_examples, args.sets, args.init_seeds)
     truth = gt["val_acc"]
-    models, preds = model_table(features, truth, args.folds, args.repeats)
+    models, preds = model_table(features, truth, args.folds, args.repeats, gt["family"])
     out = args.out_dir
     write_csv(models, out / "models.csv")
     write_csv(paired_table(features, truth, preds[shipped(features)][0], args.bootstrap), out / "paired.csv")

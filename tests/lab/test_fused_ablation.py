@@ -34,3 +34,18 @@ def test_the_mlp_frontier_feeds_gm_noise_as_the_teacher_feature(tmp_path, monkey
     front = fused_proxy.read_frontier("mlp100")
     assert sorted(front["proxy"]) == ["real", "teacher:gm"]
     assert front.set_index("proxy").loc["teacher:gm", "score"] == 0.2
+
+
+def test_pooled_families_are_also_judged_within_each():
+    """Two families whose truths differ by a constant: pooled, any model ranks them apart; within a
+    family only the informative feature ranks."""
+    rng = np.random.default_rng(1)
+    index = [f"arch{i}" for i in range(80)]
+    family = pd.Series(["conv"] * 40 + ["mlp"] * 40, index=index)
+    truth = pd.Series(rng.normal(size=80), index=index) + (family == "conv") * 10
+    draws = [truth + 0.1 * pd.Series(rng.normal(size=80), index=index)]
+    out = fused_proxy.within(draws, truth, family)
+    assert set(out) == {"rho_conv", "rho_mlp"} and min(out.values()) > 0.9
+    blind = [pd.Series((family == "conv") * 10.0 + rng.normal(size=80), index=index)]
+    assert max(abs(v) for v in fused_proxy.within(blind, truth, family).values()) < 0.4
+    assert fused_proxy.within(draws, truth, pd.Series("conv", index=index)) == {}
