@@ -379,12 +379,14 @@ def fuse(
     folds: int = 10,
     seed: int = 0,
     n_boot: int = 1000,
+    target: str | None = None,
 ):
     """Fit the fused proxy (`gtn_nas.nas.fused`) on the ground truth's architectures from search-output
     CSVs of any proxies (scores after several step counts become separate features), judge it by
     k-fold cross-validation over architectures, refit it on all of them and write it to `out` (JSON),
     with the out-of-fold predictions beside it (`out` with suffix .csv). Several ground-truth files
-    (e.g. ConvNets and MLPs) are one training set. Returns the `FusedFit`."""
-    from ..nas.fused import fit_to_file
+    (e.g. ConvNets and MLPs) are one training set. `target`: what the trees fit (`fused.TARGETS`;
+    None: `fused.DEFAULT_TARGET`). Returns the `FusedFit`."""
+    from ..nas.fused import DEFAULT_TARGET, fit_to_file
 
-    return fit_to_file(scores, ground_truth, out, folds, seed, n_boot)
+    return fit_to_file(scores, ground_truth, out, folds, seed, n_boot, target or DEFAULT_TARGET)

@@ -295,6 +295,14 @@ def fuse(
     n_boot: Annotated[
         int | None, typer.Option("--bootstrap", min=0, help="Bootstrap resamples of rho's interval (default: 1000).")
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="What the trees fit: accuracy, log-error (-log(1 - accuracy)) or rank (quantile among "
+            "the training nets; the model then predicts quantiles). Default: the measured best (README).",
+        ),
+    ] = None,
     device: CheckedDevice = "auto",
 ) -> None:
     """Fit the fused proxy: a gradient-boosted model from proxies' scores, zero-cost scores and each
@@ -302,7 +310,7 @@ def fuse(
     from .. import api
 
     api.resolve_device(device)
-    result = api.fuse(scores, ground_truth, out, **given(folds=folds, seed=seed, n_boot=n_boot))
+    result = api.fuse(scores, ground_truth, out, **given(folds=folds, seed=seed, n_boot=n_boot, target=target))
     n = len(result.predictions)
     typer.echo(
         f"fused proxy {out}: out-of-fold Spearman rho {result.rho:.3f} [{result.rho_lo:.3f}, {result.rho_hi:.3f}] "

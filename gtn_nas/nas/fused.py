@@ -34,6 +34,28 @@ ZERO_COST = ("naswot", "synflow", "params")  # proxies whose score does not depe
 # training architectures there is no room to tune them on the same data without selection bias.
 GBR = {"n_estimators": 200, "max_depth": 2, "learning_rate": 0.05, "subsample": 0.8}
 CATEGORICAL = ("family", "activation", "norm", "pooling")
+# What the trees fit. Accuracies bunch near 1 above a long tail of nets that barely learn (sigmoid
+# nets at 0.1-0.3): fitted as they are, squared loss spends the trees on the tail, and the sum of
+# leaves overshoots at the top (1.04 predicted for a net at 0.97 among the 250 ConvNets).
+# `log-error` fits -log(1 - accuracy), which spreads the top and compresses the tail, and predicts
+# accuracies; `rank` fits each net's quantile among the training nets and predicts quantiles.
+TARGETS = ("accuracy", "log-error", "rank")
+DEFAULT_TARGET = "accuracy"
+
+
+def to_target(accuracy: pd.Series, target: str) -> pd.Series:
+    if target == "log-error":
+        return -np.log((1.0 - accuracy).clip(lower=1e-6))
+    if target == "rank":
+        return accuracy.rank(pct=True)
+    if target == "accuracy":
+        return accuracy
+    raise ConfigError(f"--target must be one of {', '.join(TARGETS)}; got {target!r}")
+
+
+def from_target(raw: np.ndarray, target: str) -> np.ndarray:
+    """A prediction in the target's units back to accuracy (rank: the quantile, unchanged)."""
+    return 1.0 - np.exp(-raw) if target == "log-error" else raw
 
 
 def encode(spec: dict) -> dict[str, float]:
@@ -87,6 +109,7 @@ class FusedModel:
     init: float
     learning_rate: float
     trees: list[dict]  # children_left, children_right, feature, threshold, value
+    target: str = "accuracy"  # what the trees fit (TARGETS); models written before it fitted accuracy
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.columns if c not in features and "=" not in c]
@@ -94,7 +117,8 @@ class FusedModel:
             raise ConfigError(f"the fused model needs features the candidates lack: {', '.join(missing[:5])}")
         x = features.reindex(columns=self.columns)
         x = bounded(x.fillna({c: 0.0 for c in self.columns if "=" in c}).to_numpy(float))  # absent one-hot: 0
-        return self.init + self.learning_rate * sum(_tree_predict(t, x) for t in self.trees)
+        raw = self.init + self.learning_rate * sum(_tree_predict(t, x) for t in self.trees)
+        return from_target(raw, self.target)
 
     def to_json(self) -> str:
         return json.dumps({"kind": "gradient_boosting", **self.__dict__})
@@ -103,7 +127,10 @@ class FusedModel:
     def load(cls, path: str | Path) -> FusedModel:
         try:
             raw = json.loads(Path(path).read_text())
-            return cls(raw["columns"], float(raw["init"]), float(raw["learning_rate"]), raw["trees"])
+            target = raw.get("target", "accuracy")
+            if target not in TARGETS:
+                raise ValueError(f"unknown target {target!r}")
+            return cls(raw["columns"], float(raw["init"]), float(raw["learning_rate"]), raw["trees"], target)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ConfigError(f"cannot read fused model {path}: {e}") from None
 
@@ -130,11 +157,12 @@ def _tree_predict(tree: dict, x: np.ndarray) -> np.ndarray:
     return value[node]
 
 
-def fit(features: pd.DataFrame, truth: pd.Series, seed: int = 0) -> FusedModel:
+def fit(features: pd.DataFrame, truth: pd.Series, seed: int = 0, target: str = DEFAULT_TARGET) -> FusedModel:
     """Fit on every architecture with features and ground truth (the model that ships)."""
     from sklearn.ensemble import GradientBoostingRegressor  # the fit alone needs scikit-learn
 
     x, y = training_rows(features, truth)
+    y = to_target(y, target)
     model = GradientBoostingRegressor(**GBR, random_state=seed).fit(bounded(x.to_numpy(float)), y.to_numpy(float))
     trees = []
     for est in model.estimators_[:, 0]:
@@ -142,7 +170,7 @@ def fit(features: pd.DataFrame, truth: pd.Series, seed: int = 0) -> FusedModel:
         keys = ("children_left", "children_right", "feature", "threshold")
         trees.append({**{k: getattr(t, k).tolist() for k in keys}, "value": t.value[:, 0, 0].tolist()})
     init = float(model.init_.constant_.ravel()[0]) if hasattr(model.init_, "constant_") else float(y.mean())
-    return FusedModel(list(x.columns), init, GBR["learning_rate"], trees)
+    return FusedModel(list(x.columns), init, GBR["learning_rate"], trees, target)
 
 
 def folds(ids: pd.Index, k: int, seed: int) -> list[tuple[pd.Index, pd.Index]]:
@@ -155,17 +183,23 @@ def folds(ids: pd.Index, k: int, seed: int) -> list[tuple[pd.Index, pd.Index]]:
 
 
 def crossval(
-    features: pd.DataFrame, truth: pd.Series, k: int = 10, seed: int = 0, train_size: int | None = None
+    features: pd.DataFrame,
+    truth: pd.Series,
+    k: int = 10,
+    seed: int = 0,
+    train_size: int | None = None,
+    target: str = DEFAULT_TARGET,
 ) -> pd.Series:
     """Out-of-fold predictions: each architecture predicted by a model fitted without it (and, with
-    `train_size`, on that many architectures drawn from the other folds)."""
+    `train_size`, on that many architectures drawn from the other folds); a `rank` target ranks
+    each fold's training nets alone."""
     x, y = training_rows(features, truth)
     rng = np.random.default_rng(seed + 1)
     pred = pd.Series(np.nan, index=x.index)
     for train, test in folds(x.index, k, seed):
         if train_size is not None:
             train = train[rng.permutation(len(train))[:train_size]]
-        pred.loc[test] = fit(x.loc[train], y.loc[train], seed).predict(x.loc[test])
+        pred.loc[test] = fit(x.loc[train], y.loc[train], seed, target).predict(x.loc[test])
     return pred
 
 
@@ -186,6 +220,7 @@ def fit_from_files(
     folds_k: int = 10,
     seed: int = 0,
     n_boot: int = 1000,
+    target: str = DEFAULT_TARGET,
 ) -> FusedFit:
     """Features from search-output CSVs (arch_id, proxy, score[, steps]) for the ground truth's
     architectures (its `spec` column), cross-validated by architecture, then refitted on all. Several
@@ -206,12 +241,12 @@ def fit_from_files(
         )
     features = feature_table(scores, specs)
     features = features[features.drop(columns=[c for c in features if "=" in c]).notna().any(axis=1)]
-    pred = crossval(features, gt["val_acc"], folds_k, seed)
+    pred = crossval(features, gt["val_acc"], folds_k, seed, target=target)
     truth = gt.loc[pred.index, "val_acc"].to_numpy(float)
     rho = correlations(pred.to_numpy(float), truth)[0]
     (lo, hi), _ = bootstrap(pred.to_numpy(float), truth, n_boot, seed)
     frame = pd.DataFrame({"arch_id": pred.index, "val_acc": truth, "predicted": pred.to_numpy(float)})
-    return FusedFit(fit(features, gt["val_acc"], seed), frame, rho, lo, hi)
+    return FusedFit(fit(features, gt["val_acc"], seed, target), frame, rho, lo, hi)
 
 
 def fit_to_file(
@@ -221,13 +256,15 @@ def fit_to_file(
     folds_k: int,
     seed: int,
     n_boot: int,
+    target: str = DEFAULT_TARGET,
 ) -> FusedFit:
     """`fit_from_files`, the model written to `out` (.json) and its out-of-fold predictions beside it
     (.csv); a bad path is refused before any fitting."""
     if Path(out).suffix != ".json":
         raise ConfigError(f"--out must be a .json file (the model; its predictions go beside it); got {out}")
     check_output_file(out, "--out")
-    result = fit_from_files(score_paths, ground_truth, folds_k, seed, n_boot)
+    to_target(pd.Series([0.5]), target)  # a bad target is refused before any fitting
+    result = fit_from_files(score_paths, ground_truth, folds_k, seed, n_boot, target)
     write_text(out, result.model.to_json() + "\n")
     write_csv(result.predictions, Path(out).with_suffix(".csv"))
     return result

@@ -4,6 +4,7 @@ never sees the architectures it is judged on, and bad input is one line and exit
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from scipy.stats import spearmanr
 from sklearn.ensemble import GradientBoostingRegressor
 
 from gtn_nas.api import arch_id, load_space
+from gtn_nas.core.errors import ConfigError
 from gtn_nas.nas import fused
 
 
@@ -194,3 +196,36 @@ def test_fused_search_errors_are_one_line(tmp_path):
     assert_one_line_error(cli("search", "--proxy", "fused", *out), "--fused-model")
     assert_one_line_error(cli("search", "--proxy", "fused", "--fused-model", tmp_path / "t.json", *out), "teacher:gm")
     assert_one_line_error(cli("search", "--proxy", "fused", "--fused-model", tmp_path / "none.json", *out), "none.json")
+
+
+@pytest.mark.parametrize("target", fused.TARGETS)
+def test_every_target_recovers_a_known_ordering_and_round_trips_through_json(tmp_path, target):
+    x, y = synthetic(120)
+    acc = pd.Series(0.5 + 0.49 / (1 + np.exp(-y)), index=y.index)  # accuracies in (0.5, 0.99)
+    pred = fused.crossval(x, acc, k=5, seed=0, target=target)
+    assert spearmanr(pred, acc.loc[pred.index]).statistic > 0.9
+    model = fused.fit(x, acc, seed=0, target=target)
+    path = tmp_path / "m.json"
+    path.write_text(model.to_json())
+    loaded = fused.FusedModel.load(path)
+    assert loaded.target == target
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    if target == "log-error":  # predictions come back as accuracies
+        assert (model.predict(x) < 1).all() and abs(model.predict(x).mean() - acc.mean()) < 0.01
+    if target == "rank":  # quantiles among the training nets
+        assert 0 < model.predict(x).min() and model.predict(x).max() <= 1
+
+
+def test_a_model_written_before_targets_existed_fits_accuracy():
+    model = fused.FusedModel.load(Path(__file__).parents[2] / "results/fused/mlp100/encoding.json")
+    assert model.target == "accuracy"
+
+
+def test_a_bad_target_is_one_line_and_writes_nothing(tmp_path):
+    scores, gt = files(tmp_path, 30)
+    run = cli("fuse", *scores, "--ground-truth", gt, "--out", tmp_path / "m.json", "--target", "loss")
+    assert_one_line_error(run, "--target must be one of accuracy, log-error, rank")
+    assert not (tmp_path / "m.json").exists()
+    (tmp_path / "bad.json").write_text(fused.fit(*synthetic(), target="rank").to_json().replace('"rank"', '"ranks"'))
+    with pytest.raises(ConfigError, match="unknown target 'ranks'"):
+        fused.FusedModel.load(tmp_path / "bad.json")
