@@ -13,6 +13,8 @@ Writes to --out-dir:
 - ablation.csv: one feature set minus another (does a group of features add to the rest?), paired
   over architectures on the fold draws' mean out-of-fold predictions;
 - learning_curve.csv: rho against the number of training architectures;
+- targets.csv (`--compare-targets`): what the trees fit (accuracy, log-error, rank), per feature set:
+  rho, the top prediction's regret, and each target minus accuracy paired over architectures;
 - cost.csv: the features' seconds and FLOPs against the ground truth's.
 
     python benchmarks/fused_proxy.py --out-dir results/fused
@@ -151,7 +153,7 @@ def within(draws: list[pd.Series], truth: pd.Series, family: pd.Series) -> dict:
 
 
 def model_table(
-    features, truth, k: int, repeats: int, family: pd.Series | None = None
+    features, truth, k: int, repeats: int, family: pd.Series | None = None, target: str = fused.DEFAULT_TARGET
 ) -> tuple[pd.DataFrame, dict[str, list[pd.Series]]]:
     """Out-of-fold rho per feature set and model (and within each family, when several are pooled);
     and per feature set, gradient boosting's out-of-fold predictions of every fold draw (the paired
@@ -161,8 +163,10 @@ def model_table(
     for name in available(features):
         x = features[columns(features, SETS[name])]
         for model in ("gradient boosting", "ridge"):
-            fit = fused.crossval if model == "gradient boosting" else ridge_crossval
-            draws = [fit(x, truth, k, r) for r in range(repeats)]
+            if model == "gradient boosting":
+                draws = [fused.crossval(x, truth, k, r, target=target) for r in range(repeats)]
+            else:
+                draws = [ridge_crossval(x, truth, k, r) for r in range(repeats)]
             rhos = [spearmanr(p, truth.loc[p.index]).statistic for p in draws]
             if model == "gradient boosting":
                 preds[name] = draws
@@ -228,14 +232,49 @@ def paired_table(features, truth, pred: pd.Series, n_boot: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def learning_curve(features, truth, sizes, k: int, repeats: int) -> pd.DataFrame:
+def target_table(features, truth, k: int, repeats: int, n_boot: int, family: pd.Series) -> pd.DataFrame:
+    """What the trees should fit (fused.TARGETS), per feature set: out-of-fold rho (mean, SD over fold
+    draws), the regret of the top prediction (points below the best net; each prediction from a model
+    that never saw that net), and each target minus `accuracy`, paired over architectures on the fold
+    draws' mean predictions."""
+    rows = []
+    for name in available(features):
+        x = features[columns(features, SETS[name])]
+        draws = {t: [fused.crossval(x, truth, k, r, target=t) for r in range(repeats)] for t in fused.TARGETS}
+        index = draws["accuracy"][0].index
+        y = truth.loc[index]
+        mean = {t: pd.concat(d, axis=1).mean(axis=1).loc[index].to_numpy(float) for t, d in draws.items()}
+        for t, ds in draws.items():
+            rhos = [spearmanr(p, truth.loc[p.index]).statistic for p in ds]
+            regrets = [100 * (y.max() - y.loc[p.idxmax()]) for p in ds]
+            d = paired_difference(mean[t], mean["accuracy"], y.to_numpy(float), n_boot, seed=0)
+            rows.append(
+                {
+                    "features": name,
+                    "target": t,
+                    "rho_mean": np.mean(rhos),
+                    "rho_sd": np.std(rhos, ddof=1),
+                    "regret_points": np.mean(regrets),
+                    "regret_points_max": np.max(regrets),
+                    **within(ds, truth, family),
+                    "minus_accuracy": d["spearman"],
+                    "minus_accuracy_lo": d["spearman_lo"],
+                    "minus_accuracy_hi": d["spearman_hi"],
+                    "mdd": d["mdd"],
+                    "repeats": repeats,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def learning_curve(features, truth, sizes, k: int, repeats: int, target: str = fused.DEFAULT_TARGET) -> pd.DataFrame:
     x = features[columns(features, SETS[shipped(features)])]
     rows = []
     for n in sizes:
         if n > len(x) * (k - 1) // k:
             continue
         rhos = [
-            spearmanr(p := fused.crossval(x, truth, k, r, train_size=n), truth.loc[p.index]).statistic
+            spearmanr(p := fused.crossval(x, truth, k, r, train_size=n, target=target), truth.loc[p.index]).statistic
             for r in range(repeats)
         ]
         rows.append({"train_archs": n, "rho_mean": np.mean(rhos), "rho_sd": np.std(rhos, ddof=1), "repeats": repeats})
@@ -267,17 +306,23 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--target", default=fused.DEFAULT_TARGET, choices=fused.TARGETS, help="what the trees fit")
+    ap.add_argument("--compare-targets", action="store_true", help="also write targets.csv: every target compared")
     args = ap.parse_args()
     features, gt, cost = load(args.val_examples, args.sets, args.init_seeds)
     truth = gt["val_acc"]
-    models, preds = model_table(features, truth, args.folds, args.repeats, gt["family"])
+    models, preds = model_table(features, truth, args.folds, args.repeats, gt["family"], args.target)
     out = args.out_dir
     write_csv(models, out / "models.csv")
     write_csv(paired_table(features, truth, preds[shipped(features)][0], args.bootstrap), out / "paired.csv")
     write_csv(ablation_table(preds, truth, args.bootstrap), out / "ablation.csv")
     write_csv(
-        learning_curve(features, truth, (10, 25, 50, 100, 200), args.folds, args.repeats), out / "learning_curve.csv"
+        learning_curve(features, truth, (10, 25, 50, 100, 200), args.folds, args.repeats, args.target),
+        out / "learning_curve.csv",
     )
+    if args.compare_targets:
+        table = target_table(features, truth, args.folds, args.repeats, args.bootstrap, gt["family"])
+        write_csv(table, out / "targets.csv")
     write_csv(cost_table(cost, gt, features), out / "cost.csv")
     write_text(out / "command.json", json.dumps({"command": shlex.join(["python", *sys.argv])}, indent=1) + "\n")
     print(models.to_string(index=False))

@@ -49,3 +49,16 @@ def test_pooled_families_are_also_judged_within_each():
     blind = [pd.Series((family == "conv") * 10.0 + rng.normal(size=80), index=index)]
     assert max(abs(v) for v in fused_proxy.within(blind, truth, family).values()) < 0.4
     assert fused_proxy.within(draws, truth, pd.Series("conv", index=index)) == {}
+
+
+def test_the_target_table_compares_every_target_with_accuracy_on_the_same_folds():
+    rng = np.random.default_rng(2)
+    index = pd.Index([f"arch{i}" for i in range(60)], name="arch_id")
+    features = pd.DataFrame({"depth": rng.integers(1, 4, 60), "log2_width": rng.normal(size=60)}, index=index)
+    truth = pd.Series(0.99 - 0.3 / (1 + np.exp(3 * features["log2_width"])), index=index)
+    table = fused_proxy.target_table(features, truth, k=5, repeats=2, n_boot=50, family=pd.Series("conv", index=index))
+    assert table["features"].unique().tolist() == ["encoding only"]
+    assert table["target"].tolist() == ["accuracy", "log-error", "rank"]
+    base = table.set_index("target").loc["accuracy"]
+    assert base["minus_accuracy"] == 0 and base["rho_mean"] > 0.8
+    assert (table["regret_points"] >= 0).all() and (table["regret_points_max"] >= table["regret_points"]).all()
