@@ -255,7 +255,8 @@ def run(args, gt: pd.DataFrame, raw_path: Path) -> None:
     ]
     print(f"{len(tasks)} trainings to go ({len(done)} done)", flush=True)
     frames, start = [raw], time.perf_counter()
-    init = (plans, tuple(args.steps), args.val_small, args.threads, not args.small_only)
+    # workers rebuild the batches of the proxies they train (an earlier run's teacher may be gone)
+    init = ({n: plans[n] for n in names}, tuple(args.steps), args.val_small, args.threads, not args.small_only)
     with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=init) as pool:
         for i, rows in enumerate(pool.map(score_arch, tasks, chunksize=1), start=1):
             frames.append(pd.DataFrame(rows))
