@@ -15,6 +15,7 @@ starts and baselines against the ground truth with paired bootstrap intervals (t
 each − real, each − the grid-tuned baselines) and writes summary.{csv,json} beside them.
 
     GTN_NAS_THREADS=1 python benchmarks/starts.py --only ift bptt
+    GTN_NAS_THREADS=1 python benchmarks/starts.py --only gm ift bptt --distill-only   # checkpoints alone
     GTN_NAS_THREADS=1 python benchmarks/starts.py --real
     python benchmarks/starts.py --summarise
 """
@@ -114,13 +115,16 @@ def start_config(method: str) -> DistillConfig:
     return dataclasses.replace(DistillConfig.from_dict(ckpt["config"]), meta_steps=0)
 
 
-def one(method: str) -> None:
+def one(method: str, distill_only: bool = False) -> None:
     ckpt = OUT / f"{method}-start.pt"
     cfg = start_config(method)
     t0 = time.perf_counter()
     if not (ckpt.exists() and load_checkpoint(ckpt)["complete"]):
         distill(cfg, load_mnist(), torch.device("cpu"), ckpt, resume=ckpt.exists())
     wall = time.perf_counter() - t0
+    if distill_only:  # the checkpoint alone (it is not committed), for other benchmarks to score
+        print(f"{ckpt}: {wall:.0f} s", flush=True)
+        return
     nas = OUT / "nas" / f"{method}-start.csv"
     cmd = search_command(nas, "--teacher", str(ckpt))
     if not nas.exists():
@@ -245,11 +249,12 @@ def main() -> None:
     ap.add_argument("--real", action="store_true", help="score the grid-tuned real-data baselines")
     ap.add_argument("--cheap", action="store_true", help="the ift start and subset-recipe at 8 and 16 steps, 1k images")
     ap.add_argument("--summarise", action="store_true")
+    ap.add_argument("--distill-only", action="store_true", help="with --only: build the starts' checkpoints alone")
     args = ap.parse_args()
     if os.environ.get("GTN_NAS_THREADS"):  # as the gtn-nas commands it runs take it
         torch.set_num_threads(int(os.environ["GTN_NAS_THREADS"]))
     for method in args.only:
-        one(method)
+        one(method, args.distill_only)
     if args.real:
         baselines()
     if args.cheap:
