@@ -62,3 +62,13 @@ def test_the_target_table_compares_every_target_with_accuracy_on_the_same_folds(
     base = table.set_index("target").loc["accuracy"]
     assert base["minus_accuracy"] == 0 and base["rho_mean"] > 0.8
     assert (table["regret_points"] >= 0).all() and (table["regret_points_max"] >= table["regret_points"]).all()
+
+
+def test_ridge_keeps_an_infinite_score_at_the_end_of_the_order():
+    rng = np.random.default_rng(3)
+    index = [f"arch{i}" for i in range(40)]
+    x = pd.DataFrame({"naswot": rng.normal(size=40), "depth": rng.integers(1, 4, 40)}, index=index)
+    y = pd.Series(x["naswot"] + 0.1 * rng.normal(size=40), index=index)
+    x.loc[y.nsmallest(5).index, "naswot"] = -np.inf  # the worst nets
+    pred = fused_proxy.ridge_crossval(x, y, k=5, seed=0)
+    assert pred.notna().all() and pred[y.nsmallest(5).index].max() < pred.median()
