@@ -16,7 +16,11 @@ VALS = {
     "val10k": "60 nets, 10k val.",
     "conv250": "250 nets, 1k val., 1 seed",
     "conv250_2seeds": "250 nets, 1k val., 2 seeds",
+    "mlp100_trained": "100 MLPs, 1k val., 2 seeds",
+    "conv_mlp350": "250 ConvNets + 100 MLPs pooled",
 }
+# the runs that compared what the trees fit (fused_proxy.py --compare-targets)
+TARGET_RUNS = ("conv250_2seeds", "mlp100_trained", "conv_mlp350")
 
 
 def _both(inputs: Inputs, name: str, columns: tuple[str, ...], numeric: tuple[str, ...]) -> pd.DataFrame:
@@ -54,6 +58,48 @@ def ablation_table(inputs: Inputs) -> str:
     return markdown_table(out.rename(columns={"mdd": "detectable at 80%", "draw_sd": "SD over fold draws"}), ".3f")
 
 
+def target_table(inputs: Inputs) -> str:
+    numeric = ("rho_mean", "rho_sd", "regret_points", "regret_points_max", "minus_accuracy")
+    numeric += ("minus_accuracy_lo", "minus_accuracy_hi", "mdd")
+    frames = [
+        inputs.csv(f"{ROOT}/{d}/targets.csv", ("features", "target"), numeric).assign(run=VALS[d]) for d in TARGET_RUNS
+    ]
+    f = pd.concat(frames, ignore_index=True)
+    f["ρ"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(f["rho_mean"], f["rho_sd"])]
+    f["regret, points (max)"] = [f"{m:.2f} ({x:.2f})" for m, x in zip(f["regret_points"], f["regret_points_max"])]
+    f["− accuracy target [95% CI]"] = [
+        "–" if t == "accuracy" else f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}] (±{m:.3f})"
+        for t, d, lo, hi, m in zip(
+            f["target"], f["minus_accuracy"], f["minus_accuracy_lo"], f["minus_accuracy_hi"], f["mdd"]
+        )
+    ]
+    keep = ["run", "features", "target", "ρ", "regret, points (max)", "− accuracy target [95% CI]"]
+    return markdown_table(f[keep])
+
+
+def pooled_table(inputs: Inputs) -> str:
+    """The pooled run's out-of-fold rho within each space beside the single-space runs' rho."""
+    pooled = inputs.csv(f"{ROOT}/conv_mlp350/models.csv", ("features", "model"), ("rho_mean", "rho_conv", "rho_mlp"))
+    alone = {
+        d: inputs.csv(f"{ROOT}/{d}/models.csv", ("features", "model"), ("rho_mean",)).set_index(["features", "model"])
+        for d in ("conv250_2seeds", "mlp100_trained")
+    }
+    out = pooled.assign(
+        conv_alone=[alone["conv250_2seeds"]["rho_mean"].get(k) for k in zip(pooled["features"], pooled["model"])],
+        mlp_alone=[alone["mlp100_trained"]["rho_mean"].get(k) for k in zip(pooled["features"], pooled["model"])],
+    )
+    cols = {
+        "features": "features",
+        "model": "model",
+        "rho_mean": "ρ over all 350",
+        "rho_conv": "ρ within ConvNets, pooled fit",
+        "conv_alone": "ρ, ConvNets' own fit",
+        "rho_mlp": "ρ within MLPs, pooled fit",
+        "mlp_alone": "ρ, MLPs' own fit",
+    }
+    return markdown_table(out.rename(columns=cols)[list(cols.values())].astype(object).fillna("–"), ".3f")
+
+
 def curve_table(inputs: Inputs) -> str:
     f = _both(inputs, "learning_curve.csv", ("train_archs",), ("rho_mean", "rho_sd"))
     f["rho"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(f["rho_mean"], f["rho_sd"])]
@@ -74,6 +120,8 @@ FUSED_BLOCKS = {
     "fused-models": models_table,
     "fused-paired": paired_table,
     "fused-ablation": ablation_table,
+    "fused-targets": target_table,
+    "fused-pooled": pooled_table,
     "fused-curve": curve_table,
     "fused-cost": cost_table,
 }

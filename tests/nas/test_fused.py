@@ -19,15 +19,16 @@ from gtn_nas.nas import fused
 
 
 def synthetic(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """Features with a known, non-linear and noisy map to the truth."""
+    """Features with a known, non-linear and noisy map to the truth, an accuracy in (0.5, 1)."""
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(rng.normal(size=(n, 4)), columns=["a", "b", "c", "d"], index=[f"arch{i}" for i in range(n)])
-    return x, pd.Series(2 * x["a"] - x["b"] ** 2 + 0.1 * rng.normal(size=n), index=x.index)
+    score = 2 * x["a"] - x["b"] ** 2 + 0.1 * rng.normal(size=n)
+    return x, pd.Series(0.5 + 0.5 / (1 + np.exp(-score)), index=x.index)
 
 
 def test_the_json_model_predicts_as_scikit_learn_does(tmp_path):
     x, y = synthetic()
-    model = fused.fit(x, y, seed=3)
+    model = fused.fit(x, y, seed=3, target="accuracy")  # the trees fit the truth as it is, as scikit-learn's do
     reference = GradientBoostingRegressor(**fused.GBR, random_state=3).fit(x.to_numpy(), y.to_numpy())
     np.testing.assert_allclose(model.predict(x), reference.predict(x.to_numpy()), rtol=0, atol=1e-12)
     path = tmp_path / "m.json"
@@ -68,7 +69,7 @@ def test_no_fold_sees_the_architectures_it_predicts():
     # Scramble the truth of one fold's architectures: that fold's predictions cannot move.
     held = splits[0][1]
     scrambled = y.copy()
-    scrambled.loc[held] = np.random.default_rng(9).normal(size=len(held)) * 100
+    scrambled.loc[held] = np.random.default_rng(9).random(len(held))  # other accuracies
     moved = fused.crossval(x, scrambled, 6, seed=2)
     np.testing.assert_array_equal(moved.loc[held], pred.loc[held])
     assert not np.allclose(moved.drop(held), pred.drop(held))  # the others trained on the scrambled rows
@@ -200,8 +201,7 @@ def test_fused_search_errors_are_one_line(tmp_path):
 
 @pytest.mark.parametrize("target", fused.TARGETS)
 def test_every_target_recovers_a_known_ordering_and_round_trips_through_json(tmp_path, target):
-    x, y = synthetic(120)
-    acc = pd.Series(0.5 + 0.49 / (1 + np.exp(-y)), index=y.index)  # accuracies in (0.5, 0.99)
+    x, acc = synthetic(120)
     pred = fused.crossval(x, acc, k=5, seed=0, target=target)
     assert spearmanr(pred, acc.loc[pred.index]).statistic > 0.9
     model = fused.fit(x, acc, seed=0, target=target)
@@ -219,6 +219,13 @@ def test_every_target_recovers_a_known_ordering_and_round_trips_through_json(tmp
 def test_a_model_written_before_targets_existed_fits_accuracy():
     model = fused.FusedModel.load(Path(__file__).parents[2] / "results/fused/mlp100/encoding.json")
     assert model.target == "accuracy"
+
+
+def test_log_error_refuses_a_truth_that_is_not_an_accuracy():
+    x, y = synthetic()
+    with pytest.raises(ConfigError, match="log-error needs accuracies"):
+        fused.fit(x, y * 100, target="log-error")
+    assert fused.fit(x, y * 100, target="accuracy").target == "accuracy"
 
 
 def test_a_bad_target_is_one_line_and_writes_nothing(tmp_path):
