@@ -200,6 +200,11 @@ ABLATIONS = [
 ]
 
 
+def mean_prediction(draws: list[pd.Series], index: pd.Index) -> np.ndarray:
+    """The mean of fold draws' out-of-fold predictions, in `index`'s order."""
+    return pd.concat(draws, axis=1).mean(axis=1).loc[index].to_numpy(float)
+
+
 def ablation_table(preds: dict[str, list[pd.Series]], truth, n_boot: int) -> pd.DataFrame:
     """Feature set A - feature set B, paired over architectures: each set's prediction is the mean of
     its fold draws' out-of-fold predictions (every one from a model that never saw the architecture),
@@ -211,8 +216,7 @@ def ablation_table(preds: dict[str, list[pd.Series]], truth, n_boot: int) -> pd.
             continue
         index = preds[a][0].index
         y = truth.loc[index].to_numpy(float)
-        mean_a, mean_b = (pd.concat(preds[s], axis=1).mean(axis=1).loc[index].to_numpy(float) for s in (a, b))
-        d = paired_difference(mean_a, mean_b, y, n_boot, seed=0)
+        d = paired_difference(mean_prediction(preds[a], index), mean_prediction(preds[b], index), y, n_boot, seed=0)
         per_draw = [
             spearmanr(pa.loc[index], y).statistic - spearmanr(pb.loc[index], y).statistic
             for pa, pb in zip(preds[a], preds[b])
@@ -236,18 +240,26 @@ def paired_table(features, truth, pred: pd.Series, n_boot: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def target_table(features, truth, k: int, repeats: int, n_boot: int, family: pd.Series) -> pd.DataFrame:
+def target_table(
+    features, truth, k: int, repeats: int, n_boot: int, family: pd.Series, known: dict | None = None
+) -> pd.DataFrame:
     """What the trees should fit (fused.TARGETS), per feature set: out-of-fold rho (mean, SD over fold
     draws), the regret of the top prediction (points below the best net; each prediction from a model
     that never saw that net), and each target minus `accuracy`, paired over architectures on the fold
-    draws' mean predictions."""
+    draws' mean predictions. `known`: {target: model_table's predictions}, reused rather than refitted."""
+    known = known or {}
     rows = []
     for name in available(features):
         x = features[columns(features, SETS[name])]
-        draws = {t: [fused.crossval(x, truth, k, r, target=t) for r in range(repeats)] for t in fused.TARGETS}
+        draws = {
+            t: known[t][name]
+            if name in known.get(t, {})
+            else [fused.crossval(x, truth, k, r, target=t) for r in range(repeats)]
+            for t in fused.TARGETS
+        }
         index = draws["accuracy"][0].index
         y = truth.loc[index]
-        mean = {t: pd.concat(d, axis=1).mean(axis=1).loc[index].to_numpy(float) for t, d in draws.items()}
+        mean = {t: mean_prediction(d, index) for t, d in draws.items()}
         for t, ds in draws.items():
             rhos = [spearmanr(p, truth.loc[p.index]).statistic for p in ds]
             regrets = [100 * (y.max() - y.loc[p.idxmax()]) for p in ds]
@@ -325,7 +337,8 @@ def main() -> None:
         out / "learning_curve.csv",
     )
     if args.compare_targets:
-        table = target_table(features, truth, args.folds, args.repeats, args.bootstrap, gt["family"])
+        known = {args.target: preds}  # model_table fitted this target already
+        table = target_table(features, truth, args.folds, args.repeats, args.bootstrap, gt["family"], known)
         write_csv(table, out / "targets.csv")
     write_csv(cost_table(cost, gt, features), out / "cost.csv")
     write_text(out / "command.json", json.dumps({"command": shlex.join(["python", *sys.argv])}, indent=1) + "\n")
