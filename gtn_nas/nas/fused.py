@@ -36,7 +36,7 @@ GBR = {"n_estimators": 200, "max_depth": 2, "learning_rate": 0.05, "subsample": 
 CATEGORICAL = ("family", "activation", "norm", "pooling")
 # What the trees fit. Accuracies bunch near 1 above a long tail of nets that barely learn (sigmoid
 # nets at 0.1-0.3): fitted as they are, squared loss spends the trees on the tail, and the sum of
-# leaves overshoots at the top (1.04 predicted for a net at 0.97 among the 250 ConvNets).
+# leaves overshoots at the top, so the top prediction is often not among the best nets.
 # `log-error` fits -log(1 - accuracy), which spreads the top and compresses the tail, and predicts
 # accuracies; `rank` fits each net's quantile among the training nets and predicts quantiles.
 # log-error measured best (results/fused/README.md): above accuracy on the 250 ConvNets for every
